@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Generates Python code for every .proto under proto/ into OUT (default: the repository root),
+# as the package tree `smartcity/...` that mirrors the proto packages. Never edit the output.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$(dirname "$here")}
+py=$(command -v "${PYTHON:-python}"); py=$(cd "$(dirname "$py")" && pwd)/$(basename "$py")
+bindir=$(dirname "$py")
+rm -rf "$out/smartcity"
+mkdir -p "$out"
+cd "$here"
+PATH="$bindir:$PATH" "$py" -m grpc_tools.protoc -I. \
+  --python_out="$out" --grpc_python_out="$out" --mypy_out="$out" --mypy_grpc_out="$out" \
+  $(find smartcity -name '*.proto' | sort)
+find "$out/smartcity" -type d -exec sh -c 'printf "" > "$1/__init__.py"' _ {} \;
