@@ -1,0 +1,136 @@
+"""``smartcity trace``: print one trace from the local span store, or list the recent ones.
+
+Spans live under ``<data dir>/traces`` (see ``runtime.spanstore``); the data directory is
+``--data-dir``, else ``$SMARTCITY_DATA_DIR``, else ``./var``, the same default the services use.
+Exit status: 0 on success, 1 when the trace has no stored span, 2 on a usage error or a malformed
+trace id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from runtime.spanstore import load_trace, recent_traces, render_tree
+
+__all__ = ["build_parser", "run"]
+
+_DEFAULT_RECENT = 20
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartcity trace",
+        description=(
+            "Print a trace from the local span store as a tree across all processes, "
+            "or list the most recent traces when no TRACE_ID is given."
+        ),
+    )
+    parser.add_argument(
+        "trace_id", nargs="?", metavar="TRACE_ID", help="32 hex digits, e.g. from a log line"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="data directory (default: $SMARTCITY_DATA_DIR or ./var); spans are in DIR/traces",
+    )
+    parser.add_argument(
+        "--recent",
+        type=_positive_int,
+        metavar="N",
+        help=f"list the N most recent traces (default {_DEFAULT_RECENT})",
+    )
+    parser.add_argument("--errors", action="store_true", help="list only traces with an error")
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    return parser
+
+
+def _data_dir(option: Path | None) -> Path:
+    if option is not None:
+        return option
+    return Path(os.environ.get("SMARTCITY_DATA_DIR") or "var")
+
+
+def _iso(start_ns: int) -> str:
+    return datetime.fromtimestamp(start_ns / 1e9, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def _show_trace(traces_dir: Path, trace_id: str, *, as_json: bool) -> int:
+    try:
+        spans = load_trace(traces_dir, trace_id)
+    except ValueError as exc:
+        print(f"smartcity trace: {exc}", file=sys.stderr)
+        return 2
+    if not spans:
+        print(
+            f"smartcity trace: no spans for trace {trace_id} under {traces_dir}; "
+            "spans are flushed every few seconds, try again",
+            file=sys.stderr,
+        )
+        return 1
+    if as_json:
+        for span in spans:
+            print(orjson.dumps(span.to_dict()).decode())
+    else:
+        print(render_tree(spans))
+    return 0
+
+
+def _list_recent(traces_dir: Path, *, limit: int, only_errors: bool, as_json: bool) -> int:
+    summaries = recent_traces(traces_dir, limit=limit, only_errors=only_errors)
+    if not summaries:
+        kind = "failing traces" if only_errors else "traces"
+        print(f"smartcity trace: no {kind} under {traces_dir}", file=sys.stderr)
+        return 0
+    for summary in summaries:
+        if as_json:
+            print(orjson.dumps(summary.to_dict()).decode())
+            continue
+        marker = "  ERROR" if summary.has_error else ""
+        missing = "  (root missing)" if summary.root_missing else ""
+        print(
+            f"{summary.trace_id}  {_iso(summary.start_ns)}  {summary.service} "
+            f"{summary.root_name}  {summary.duration_ms:.1f} ms{marker}{missing}"
+        )
+    return 0
+
+
+def run(argv: list[str]) -> int:
+    """Run ``smartcity trace`` with the arguments after the subcommand; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits on --help (0) and usage errors (2); the caller wants a status instead.
+        return exc.code if isinstance(exc.code, int) else 2
+    traces_dir = _data_dir(args.data_dir) / "traces"
+    if args.trace_id is not None:
+        if args.recent is not None or args.errors:
+            print(
+                "smartcity trace: --recent and --errors only apply without a TRACE_ID",
+                file=sys.stderr,
+            )
+            return 2
+        return _show_trace(traces_dir, args.trace_id, as_json=args.json)
+    return _list_recent(
+        traces_dir,
+        limit=args.recent or _DEFAULT_RECENT,
+        only_errors=args.errors,
+        as_json=args.json,
+    )
