@@ -1,0 +1,1 @@
+"""Benchmarks for the Haikou smart-city platform (run with ``python -m bench``)."""

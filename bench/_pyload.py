@@ -1,0 +1,96 @@
+"""Fallback closed-loop HTTP load generator (used only when wrk is unavailable).
+
+N workers share one keep-alive connection pool; each sends its next request as soon as
+the previous answer is read, until the duration is over. Prints one JSON object.
+
+Run as ``python -m bench._pyload --url U --connections N --duration S [--header 'K: V']``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+import aiohttp
+import orjson
+import uvloop
+
+_REQUEST_TIMEOUT_S = 10.0
+_GRACE_S = 30.0
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.latencies_s: list[float] = []
+        self.non2xx = 0
+        self.socket_errors = 0
+        self.bytes = 0
+
+
+async def _worker(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], deadline: float, t: _Tally
+) -> None:
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        try:
+            async with session.get(url, headers=headers) as resp:
+                data = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError):
+            t.socket_errors += 1
+            continue
+        t.latencies_s.append(time.perf_counter() - start)
+        t.bytes += len(data)
+        if not 200 <= status < 300:
+            t.non2xx += 1
+
+
+def _percentile_ms(sorted_s: list[float], pct: float) -> float:
+    if not sorted_s:
+        return 0.0
+    rank = max(0, min(len(sorted_s) - 1, round(pct / 100.0 * len(sorted_s)) - 1))
+    return sorted_s[rank] * 1000.0
+
+
+async def _run(url: str, headers: dict[str, str], connections: int, duration: float) -> None:
+    tally = _Tally()
+    connector = aiohttp.TCPConnector(limit=connections)
+    timeout = aiohttp.ClientTimeout(total=_REQUEST_TIMEOUT_S)
+    # trust_env=False (the default) keeps any proxy settings from redirecting traffic.
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        start = time.perf_counter()
+        deadline = start + duration
+        workers = [_worker(session, url, headers, deadline, tally) for _ in range(connections)]
+        await asyncio.wait_for(asyncio.gather(*workers), duration + _GRACE_S)
+        elapsed = time.perf_counter() - start
+    lat = sorted(tally.latencies_s)
+    result = {
+        "requests": len(lat),
+        "duration_s": elapsed,
+        "bytes": tally.bytes,
+        "p50_ms": _percentile_ms(lat, 50.0),
+        "p99_ms": _percentile_ms(lat, 99.0),
+        "non2xx": tally.non2xx,
+        "socket_errors": tally.socket_errors,
+    }
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--header", action="append", default=[], help="'Name: value'")
+    args = parser.parse_args()
+    headers: dict[str, str] = {}
+    for raw in args.header:
+        name, _, value = raw.partition(":")
+        headers[name.strip()] = value.strip()
+    uvloop.run(_run(args.url, headers, args.connections, args.duration))
+
+
+if __name__ == "__main__":
+    main()
