@@ -1,0 +1,1 @@
+"""The gateway: the unified office (`/office`) and public (`/public`) entry points over HTTP."""

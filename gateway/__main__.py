@@ -1,0 +1,37 @@
+"""Run the gateway: `python -m gateway` (127.0.0.1:8080 unless SMARTCITY_GATEWAY_PORT says)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from aiohttp import web
+
+from gateway.app import create_app
+from runtime import config, logs, loop, telemetry
+
+log = logs.get(__name__)
+
+
+async def serve() -> None:
+    settings = config.load()
+    logs.configure(service="gateway", level=settings.log_level)
+    provider = telemetry.configure(service="gateway", settings=settings)
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    port = settings.port("gateway")
+    site = web.TCPSite(runner, settings.bind_address, port, backlog=1024)
+    await site.start()
+    log.info("gateway_started", port=port)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("gateway_stopping")
+    await runner.cleanup()
+    provider.shutdown()
+
+
+if __name__ == "__main__":
+    loop.run(serve())

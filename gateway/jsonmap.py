@@ -1,0 +1,159 @@
+"""JSON to and from the contract's protobuf messages, with errors that name the field.
+
+Field names are the proto names (snake_case). Enums are written by their short lower-case name
+(`SHARE_TYPE_UNCONDITIONAL` is `"unconditional"`); timestamps are RFC 3339 strings.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from runtime.errors import FieldViolation, InvalidArgument
+
+_TIMESTAMP = Timestamp.DESCRIPTOR.full_name
+_INT_RANGES = {
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+}
+
+
+def _enum_prefix(enum: EnumDescriptor) -> str:
+    name = enum.name
+    snake = "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(name)).upper()
+    return snake + "_"
+
+
+@functools.cache
+def enum_names(enum: EnumDescriptor) -> dict[int, str]:
+    """Short names of an enum's values, without the zero value."""
+    prefix = _enum_prefix(enum)
+    return {
+        v.number: v.name.removeprefix(prefix).lower() for v in enum.values if v.number != 0
+    }
+
+
+@functools.cache
+def _enum_numbers(enum: EnumDescriptor) -> dict[str, int]:
+    return {name: number for number, name in enum_names(enum).items()}
+
+
+def _type_name(field: FieldDescriptor) -> str:
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return "a string"
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return "true or false"
+    if field.type in _INT_RANGES:
+        return "an integer"
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return "one of: " + ", ".join(enum_names(field.enum_type).values())
+    return "an object"
+
+
+def _scalar(field: FieldDescriptor, value: Any, path: str, out: list[FieldViolation]) -> Any:
+    kind = field.type
+    if kind == FieldDescriptor.TYPE_STRING and isinstance(value, str):
+        return value
+    if kind == FieldDescriptor.TYPE_BOOL and isinstance(value, bool):
+        return value
+    if kind in _INT_RANGES and isinstance(value, int) and not isinstance(value, bool):
+        low, high = _INT_RANGES[kind]
+        if low <= value <= high:
+            return value
+        out.append(FieldViolation(path, f"must be between {low} and {high}"))
+        return None
+    if kind == FieldDescriptor.TYPE_ENUM and isinstance(value, str):
+        number = _enum_numbers(field.enum_type).get(value)
+        if number is not None:
+            return number
+    out.append(FieldViolation(path, f"must be {_type_name(field)}"))
+    return None
+
+
+def _fill(
+    message: Message,
+    data: Any,
+    path: str,
+    out: list[FieldViolation],
+    read_only: frozenset[str],
+) -> None:
+    if not isinstance(data, dict):
+        out.append(FieldViolation(path or "body", "must be a JSON object"))
+        return
+    fields = message.DESCRIPTOR.fields_by_name
+    for key, value in data.items():
+        at = f"{path}.{key}" if path else str(key)
+        field = fields.get(key)
+        if field is None:
+            out.append(FieldViolation(at, "is not a known field"))
+            continue
+        if not path and key in read_only:
+            out.append(FieldViolation(at, "is set by the server and cannot be sent"))
+            continue
+        if value is None:
+            continue
+        is_message = field.type == FieldDescriptor.TYPE_MESSAGE
+        if field.is_repeated:
+            if not isinstance(value, list):
+                out.append(FieldViolation(at, "must be a JSON array"))
+                continue
+            target = getattr(message, key)
+            for i, item in enumerate(value):
+                if is_message:
+                    _fill(target.add(), item, f"{at}[{i}]", out, frozenset())
+                else:
+                    converted = _scalar(field, item, f"{at}[{i}]", out)
+                    if converted is not None:
+                        target.append(converted)
+        elif is_message:
+            _fill(getattr(message, key), value, at, out, frozenset())
+        else:
+            converted = _scalar(field, value, at, out)
+            if converted is not None:
+                setattr(message, key, converted)
+
+
+def parse(data: Any, message_type: type[Message], *, read_only: frozenset[str] = frozenset()) -> Any:
+    """A message from decoded JSON, or InvalidArgument naming every bad field."""
+    message = message_type()
+    out: list[FieldViolation] = []
+    _fill(message, data, "", out, read_only)
+    if out:
+        raise InvalidArgument(out)
+    return message
+
+
+def _render_value(field: FieldDescriptor, value: Any) -> Any:
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return render(value)
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return enum_names(field.enum_type).get(value)
+    return value
+
+
+def render(message: Message) -> Any:
+    """Decoded JSON for a message: every field, unset enums and timestamps as null."""
+    descriptor: Descriptor = message.DESCRIPTOR
+    if descriptor.full_name == _TIMESTAMP:
+        ts: Any = message
+        if not ts.seconds and not ts.nanos:
+            return None
+        when = datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
+        return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    out: dict[str, Any] = {}
+    for field in descriptor.fields:
+        value = getattr(message, field.name)
+        if field.is_repeated:
+            out[field.name] = [_render_value(field, v) for v in value]
+        else:
+            out[field.name] = _render_value(field, value)
+    return out

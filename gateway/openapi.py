@@ -1,0 +1,154 @@
+"""The OpenAPI 3.1 document, generated from the route table and the proto descriptors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway import jsonmap
+from gateway.endpoints import Route
+
+_SCALARS: dict[int, dict[str, Any]] = {
+    FieldDescriptor.TYPE_STRING: {"type": "string"},
+    FieldDescriptor.TYPE_BOOL: {"type": "boolean"},
+    FieldDescriptor.TYPE_INT32: {"type": "integer", "format": "int32"},
+    FieldDescriptor.TYPE_INT64: {"type": "integer", "format": "int64"},
+    FieldDescriptor.TYPE_UINT32: {"type": "integer", "minimum": 0},
+    FieldDescriptor.TYPE_UINT64: {"type": "integer", "minimum": 0},
+    FieldDescriptor.TYPE_DOUBLE: {"type": "number"},
+    FieldDescriptor.TYPE_FLOAT: {"type": "number"},
+    FieldDescriptor.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
+}
+
+PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "trace_id": {"type": "string", "description": "Find the request with `smartcity trace`."},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _ref(descriptor: Descriptor) -> str:
+    return descriptor.full_name.replace(".", "_")
+
+
+def _field_schema(field: FieldDescriptor, schemas: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if field.message_type.full_name == Timestamp.DESCRIPTOR.full_name:
+            schema = {"type": ["string", "null"], "format": "date-time"}
+        else:
+            _add_schema(field.message_type, schemas)
+            schema = {"$ref": f"#/components/schemas/{_ref(field.message_type)}"}
+    elif field.type == FieldDescriptor.TYPE_ENUM:
+        schema = {"enum": [*jsonmap.enum_names(field.enum_type).values(), None]}
+    else:
+        schema = dict(_SCALARS.get(field.type, {}))
+    if field.is_repeated:
+        return {"type": "array", "items": schema}
+    return schema
+
+
+def _add_schema(descriptor: Descriptor, schemas: dict[str, Any]) -> str:
+    name = _ref(descriptor)
+    if name not in schemas:
+        schemas[name] = {}  # placeholder first: recursive messages terminate
+        schemas[name] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {f.name: _field_schema(f, schemas) for f in descriptor.fields},
+        }
+    return f"#/components/schemas/{name}"
+
+
+def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "responses": {},
+    }
+    params: list[dict[str, Any]] = [
+        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+        for p in (part[1:-1] for part in route.path.split("/") if part.startswith("{"))
+    ]
+    params += [
+        {"name": q.name, "in": "query", "description": q.description, "schema": {"type": q.type}}
+        for q in route.query
+    ]
+    if route.idempotency_key:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "description": "Retrying with the same key returns the first result.",
+                "schema": {"type": "string", "maxLength": 100},
+            }
+        )
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        schema = {"$ref": _add_schema(route.body.DESCRIPTOR, schemas)}
+        if route.read_only:
+            schema = {
+                "allOf": [schema],
+                "description": "Read-only fields are refused: " + ", ".join(sorted(route.read_only)),
+            }
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    ok: dict[str, Any] = {"description": "Success"}
+    if route.response is not None:
+        ok["content"] = {
+            "application/json": {"schema": {"$ref": _add_schema(route.response.DESCRIPTOR, schemas)}}
+        }
+    op["responses"][str(route.status)] = ok
+    for status in route.errors:
+        op["responses"][str(status)] = {"$ref": "#/components/responses/Problem"}
+    if route.audience is not None:
+        op["security"] = [{"bearer": []}]
+        op["description"] = f"Requires an access token for the `{route.audience}` audience."
+    return op
+
+
+def document(routes: tuple[Route, ...]) -> dict[str, Any]:
+    schemas: dict[str, Any] = {"Problem": PROBLEM}
+    paths: dict[str, Any] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
+    for path, summary in (("/healthz", "The gateway process is up."), ("/readyz", "Every service answers.")):
+        paths[path] = {"get": {"summary": summary, "tags": ["operations"], "responses": {"200": {"description": "OK"}, "503": {"description": "Not ready"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Haikou smart-city platform gateway",
+            "version": "1.0.0",
+            "description": "The unified office entry point (/office) for government staff. "
+            "Errors are RFC 9457 problem+json; every response carries a W3C traceresponse header.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": {
+                "Problem": {
+                    "description": "A problem (RFC 9457).",
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
+            },
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

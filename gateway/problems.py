@@ -1,0 +1,81 @@
+"""RFC 9457 problem+json responses, and the one mapping from gRPC statuses to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import orjson
+from aiohttp import web
+
+from runtime import errors, telemetry
+from runtime.errors import DomainError, FieldViolation
+
+CONTENT_TYPE = "application/problem+json"
+RETRY_AFTER_SECONDS = "1"
+
+
+class Problem(web.HTTPException):
+    """An HTTP error whose body is problem+json; raise it from any handler or middleware."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        violations: list[FieldViolation] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status_code = status
+        super().__init__(headers=headers)
+        self.title = title
+        self.detail = detail
+        self.violations = violations or []
+
+    def to_json(self, instance: str) -> bytes:
+        slug = self.title.lower().replace(" ", "-").replace(",", "")
+        doc: dict[str, Any] = {
+            "type": f"urn:smartcity:problem:{slug}",
+            "title": self.title,
+            "status": self.status_code,
+            "detail": self.detail,
+            "instance": instance,
+        }
+        if self.violations:
+            doc["errors"] = [{"field": v.field, "detail": v.description} for v in self.violations]
+        trace_id = telemetry.current_trace_id()
+        if trace_id:
+            doc["trace_id"] = trace_id
+        return orjson.dumps(doc)
+
+
+def response(problem: Problem, instance: str) -> web.Response:
+    headers = {k: v for k, v in problem.headers.items() if k.lower() != "content-type"}
+    return web.Response(
+        status=problem.status_code,
+        body=problem.to_json(instance),
+        content_type=CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def from_domain(error: DomainError) -> Problem:
+    status = errors.to_status(error)
+    return from_status(status.code, status.message, errors.field_violations(status))
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError, *, service: str) -> Problem:
+    status = errors.status_from_error(error)
+    if status.code in (grpc.StatusCode.UNAVAILABLE.value[0], grpc.StatusCode.DEADLINE_EXCEEDED.value[0]):
+        # The upstream's own words may name hosts and ports: say which service, not where.
+        return from_status(status.code, f"the {service} service is not answering; retry shortly", [])
+    return from_status(status.code, status.message, errors.field_violations(status))
+
+
+def from_status(code: int, message: str, violations: list[FieldViolation]) -> Problem:
+    http, title = errors.http_for_code(code)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if http == 503 else None
+    if http == 502:
+        message = "an upstream service failed; the trace id identifies the request"
+    return Problem(http, title, message, violations=violations, headers=headers)

@@ -1,0 +1,164 @@
+"""The routes of the gateway's entry points, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.endpoints import (
+    Call,
+    QueryParam,
+    Route,
+    message_response,
+    query_int,
+)
+from gateway.upstream import CALL_TIMEOUT
+from smartcity.catalog.v1 import catalog_pb2
+from smartcity.exchange.v1 import exchange_pb2
+from smartcity.identity.v1 import identity_pb2
+
+OFFICE = "/office/v1"
+PAGE_QUERY = (
+    QueryParam(name="page_size", description="Items per page: at most 100, default 20.", type="integer"),
+    QueryParam(name="page_token", description="The next_page_token of the previous page."),
+)
+
+
+async def login(call: Call) -> web.StreamResponse:
+    request: identity_pb2.LoginRequest = call.body
+    request.audience = "office"
+    reply = await call.upstream.identity.Login(request, timeout=CALL_TIMEOUT)
+    return message_response(reply)
+
+
+async def current_account(call: Call) -> web.StreamResponse:
+    reply = await call.upstream.identity.GetCurrentAccount(
+        identity_pb2.GetCurrentAccountRequest(), metadata=call.metadata, timeout=CALL_TIMEOUT
+    )
+    return message_response(reply.account)
+
+
+async def create_resource(call: Call) -> web.StreamResponse:
+    request = catalog_pb2.CreateResourceRequest(
+        resource=call.body, request_id=call.request.headers.get("Idempotency-Key", "")
+    )
+    reply = await call.upstream.catalog.CreateResource(
+        request, metadata=call.metadata, timeout=CALL_TIMEOUT
+    )
+    location = f"{OFFICE}/catalog/resources/{reply.resource.id}"
+    return message_response(reply.resource, status=201, headers={"Location": location})
+
+
+async def get_resource(call: Call) -> web.StreamResponse:
+    reply = await call.upstream.catalog.GetResource(
+        catalog_pb2.GetResourceRequest(id=call.request.match_info["id"]),
+        metadata=call.metadata,
+        timeout=CALL_TIMEOUT,
+    )
+    return message_response(reply.resource)
+
+
+async def list_resources(call: Call) -> web.StreamResponse:
+    query = call.request.query
+    reply = await call.upstream.catalog.ListResources(
+        catalog_pb2.ListResourcesRequest(
+            page_size=query_int(call.request, "page_size"),
+            page_token=query.get("page_token", ""),
+            provider_department=query.get("provider_department", ""),
+        ),
+        metadata=call.metadata,
+        timeout=CALL_TIMEOUT,
+    )
+    return message_response(reply)
+
+
+async def list_exchange_resources(call: Call) -> web.StreamResponse:
+    reply = await call.upstream.exchange.ListResources(
+        exchange_pb2.ListResourcesRequest(
+            page_size=query_int(call.request, "page_size"),
+            page_token=call.request.query.get("page_token", ""),
+        ),
+        metadata=call.metadata,
+        timeout=CALL_TIMEOUT,
+    )
+    return message_response(reply)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        method="POST",
+        path=f"{OFFICE}/login",
+        operation_id="officeLogin",
+        summary="Sign a member of staff in; returns an access token for the office entry point.",
+        tag="identity",
+        handler=login,
+        anonymous=True,
+        body=identity_pb2.LoginRequest,
+        read_only=frozenset({"audience"}),
+        response=identity_pb2.LoginResponse,
+        errors=(400, 401, 422, 503),
+    ),
+    Route(
+        method="GET",
+        path=f"{OFFICE}/me",
+        operation_id="officeCurrentAccount",
+        summary="The signed-in member of staff: department and roles.",
+        tag="identity",
+        handler=current_account,
+        audience="office",
+        response=identity_pb2.Account,
+        errors=(401, 503),
+    ),
+    Route(
+        method="POST",
+        path=f"{OFFICE}/catalog/resources",
+        operation_id="createCatalogResource",
+        summary="Register a resource of the caller's department (catalog officers).",
+        tag="catalog",
+        handler=create_resource,
+        audience="office",
+        body=catalog_pb2.Resource,
+        read_only=frozenset({"id", "version", "create_time", "update_time"}),
+        response=catalog_pb2.Resource,
+        status=201,
+        idempotency_key=True,
+        errors=(400, 401, 403, 409, 413, 415, 422, 503),
+    ),
+    Route(
+        method="GET",
+        path=f"{OFFICE}/catalog/resources",
+        operation_id="listCatalogResources",
+        summary="Page through the catalog's resources.",
+        tag="catalog",
+        handler=list_resources,
+        audience="office",
+        response=catalog_pb2.ListResourcesResponse,
+        query=(
+            *PAGE_QUERY,
+            QueryParam(name="provider_department", description="Only this department's."),
+        ),
+        errors=(400, 401, 422, 503),
+    ),
+    Route(
+        method="GET",
+        path=f"{OFFICE}/catalog/resources/{{id}}",
+        operation_id="getCatalogResource",
+        summary="One resource of the catalog.",
+        tag="catalog",
+        handler=get_resource,
+        audience="office",
+        response=catalog_pb2.Resource,
+        errors=(401, 404, 503),
+    ),
+    Route(
+        method="GET",
+        path=f"{OFFICE}/exchange/resources",
+        operation_id="listExchangeResources",
+        summary="The resources the exchange knows, learnt from catalog events.",
+        tag="exchange",
+        handler=list_exchange_resources,
+        audience="office",
+        response=exchange_pb2.ListResourcesResponse,
+        query=PAGE_QUERY,
+        errors=(400, 401, 422, 503),
+    ),
+)

@@ -1,0 +1,65 @@
+"""The gateway's gRPC channels to the services: one long-lived channel each, traced."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from runtime.config import Settings
+from smartcity.catalog.v1 import catalog_pb2_grpc
+from smartcity.exchange.v1 import exchange_pb2_grpc
+from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
+
+CALL_TIMEOUT = 5.0
+HEALTH_TIMEOUT = 1.0
+
+
+@dataclass
+class Upstream:
+    """Stubs for every service the gateway calls."""
+
+    channels: dict[str, grpc.aio.Channel]
+    identity: identity_pb2_grpc.IdentityServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+    exchange: exchange_pb2_grpc.ExchangeServiceStub
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Upstream:
+        channels = {
+            name: grpc.aio.insecure_channel(
+                settings.grpc_target(name), interceptors=aio_client_interceptors()
+            )
+            for name in ("identity", "catalog", "exchange")
+        }
+        return cls(
+            channels=channels,
+            identity=identity_pb2_grpc.IdentityServiceStub(channels["identity"]),
+            catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
+            exchange=exchange_pb2_grpc.ExchangeServiceStub(channels["exchange"]),
+        )
+
+    async def fetch_jwks(self) -> str:
+        reply = await self.identity.GetJwks(identity_pb2.GetJwksRequest(), timeout=CALL_TIMEOUT)
+        return str(reply.jwks_json)
+
+    async def health(self) -> dict[str, str]:
+        """Each service's health status; a service that does not answer is `UNREACHABLE`."""
+
+        async def check(name: str, channel: grpc.aio.Channel) -> tuple[str, str]:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=HEALTH_TIMEOUT
+                )
+            except grpc.aio.AioRpcError:
+                return name, "UNREACHABLE"
+            return name, health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+        results = await asyncio.gather(*(check(n, c) for n, c in self.channels.items()))
+        return dict(results)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.channels.values()))

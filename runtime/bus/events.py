@@ -1,0 +1,63 @@
+"""Event types and their CloudEvents 1.0 binary-mode headers on NATS.
+
+An event type pairs a subject `smartcity.<service>.<entity>.<verb>` with the protobuf message from
+`proto/` that is its payload. Payloads are thin: identifiers, types, versions; no personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from google.protobuf.message import Message
+
+M = TypeVar("M", bound=Message)
+
+SPEC_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class EventType(Generic[M]):
+    """A kind of event: its subject (also its CloudEvents type) and its payload message."""
+
+    subject: str
+    payload: type[M]
+
+    @property
+    def service(self) -> str:
+        return self.subject.split(".")[1]
+
+    @property
+    def content_type(self) -> str:
+        return f"application/protobuf; messageType={self.payload.DESCRIPTOR.full_name}"
+
+    def parse(self, data: bytes) -> M:
+        message = self.payload()
+        message.ParseFromString(data)
+        return message
+
+
+def cloudevent_headers(
+    *, event_id: str, subject: str, source: str, entity_id: str, time_us: int, content_type: str
+) -> dict[str, str]:
+    """Binary-mode CloudEvents headers; `Nats-Msg-Id` lets JetStream drop duplicates."""
+    return {
+        "ce-specversion": SPEC_VERSION,
+        "ce-id": event_id,
+        "ce-source": source,
+        "ce-type": subject,
+        "ce-time": datetime.fromtimestamp(time_us / 1e6, UTC).isoformat().replace("+00:00", "Z"),
+        "ce-subject": entity_id,
+        "content-type": content_type,
+        "Nats-Msg-Id": event_id,
+    }
+
+
+def stream_name(service: str) -> str:
+    """One stream per service: `CATALOG` holds `smartcity.catalog.>`."""
+    return service.upper()
+
+
+def stream_subjects(service: str) -> list[str]:
+    return [f"smartcity.{service}.>"]

@@ -1,0 +1,138 @@
+"""The transactional outbox: a state change and the event announcing it commit together.
+
+`enqueue` writes the event into the service's own `outbox` table inside the caller's transaction,
+with the request's trace context. `OutboxRelay` publishes pending rows to JetStream in batches,
+awaiting the acks together, with `Nats-Msg-Id` = event id so that a re-publish after a crash is
+dropped by the stream's duplicate window; rows are deleted once the stream has acknowledged them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from opentelemetry import trace
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runtime import logs, telemetry
+from runtime.bus.events import EventType, cloudevent_headers
+from runtime.storage import Database, Migration, create_tables, now_us
+
+log = logs.get(__name__)
+_tracer = trace.get_tracer(__name__)
+
+metadata = sa.MetaData()
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("entity_id", sa.String(200), nullable=False),
+    sa.Column("content_type", sa.String(200), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("traceparent", sa.String(64)),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+MIGRATIONS = [Migration("bus-0001-outbox", create_tables(outbox))]
+
+
+async def enqueue(
+    conn: AsyncConnection, event_type: EventType[Any], payload: Message, *, entity_id: str
+) -> str:
+    """Add an event to the outbox in the caller's transaction; return its id."""
+    event_id = str(uuid.uuid4())
+    await conn.execute(
+        outbox.insert().values(
+            event_id=event_id,
+            subject=event_type.subject,
+            entity_id=entity_id,
+            content_type=event_type.content_type,
+            payload=payload.SerializeToString(),
+            traceparent=telemetry.current_traceparent(),
+            created_us=now_us(),
+        )
+    )
+    return event_id
+
+
+class OutboxRelay:
+    """Publishes the outbox to JetStream; woken after each commit, and polling as a safety net."""
+
+    def __init__(
+        self, db: Database, *, source: str, batch_size: int = 256, poll_seconds: float = 1.0
+    ) -> None:
+        self._db = db
+        self._source = source
+        self._batch = batch_size
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def notify(self) -> None:
+        """Call after a commit that enqueued events, to publish them without waiting for a poll."""
+        self._wake.set()
+
+    async def run(self, js: Any) -> None:
+        """Publish until cancelled; a failed batch is retried (the rows stay until acked)."""
+        backoff = 0.1
+        while True:
+            try:
+                sent = await self.publish_pending(js)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS down or timing out: keep the rows, retry later
+                log.warning("outbox_publish_failed", error=type(exc).__name__, retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if sent == self._batch:
+                continue  # more waiting: no sleep
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            except TimeoutError:
+                pass
+
+    async def publish_pending(self, js: Any) -> int:
+        """Publish one batch; return how many rows it held."""
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(sa.select(outbox).order_by(outbox.c.seq).limit(self._batch))
+            ).all()
+        if not rows:
+            return 0
+        await asyncio.gather(*(self._publish(js, row) for row in rows))
+        async with self._db.begin() as conn:
+            # Exactly the rows sent: a lower seq may commit later than a higher one (PostgreSQL).
+            await conn.execute(outbox.delete().where(outbox.c.seq.in_([r.seq for r in rows])))
+        self.published += len(rows)
+        return len(rows)
+
+    async def _publish(self, js: Any, row: Any) -> None:
+        parent = telemetry.extract({"traceparent": row.traceparent} if row.traceparent else {})
+        with _tracer.start_as_current_span(
+            f"publish {row.subject}",
+            context=parent,
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": row.subject,
+                "messaging.message.id": row.event_id,
+            },
+        ):
+            headers = cloudevent_headers(
+                event_id=row.event_id,
+                subject=row.subject,
+                source=self._source,
+                entity_id=row.entity_id,
+                time_us=row.created_us,
+                content_type=row.content_type,
+            )
+            telemetry.inject(headers)
+            await js.publish(row.subject, row.payload, timeout=5.0, headers=headers)

@@ -1,0 +1,118 @@
+"""Configuration from `SMARTCITY_*` environment variables.
+
+Every default makes the embedded single-machine mode work with no configuration at all: data
+under `./var`, SQLite per service, an embedded NATS on its own port, demo accounts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# One list of the services; adding a service is one line here (and its package).
+SERVICES: tuple[str, ...] = ("identity", "catalog", "exchange")
+
+DEFAULT_PORTS: Mapping[str, int] = {
+    "nats": 14222,
+    "identity": 50061,
+    "catalog": 50062,
+    "exchange": 50063,
+    "gateway": 8080,
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which variable to set."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a process of the platform reads from its environment."""
+
+    data_dir: Path
+    nats_url: str
+    database_url: str | None
+    production: bool
+    demo: bool
+    demo_password: str
+    master_key: str | None
+    log_level: str
+    otlp_endpoint: str | None
+    bind_address: str = "127.0.0.1"
+    ports: Mapping[str, int] = field(default_factory=dict)
+    hosts: Mapping[str, str] = field(default_factory=dict)
+
+    def port(self, name: str) -> int:
+        return self.ports[name]
+
+    def grpc_target(self, service: str) -> str:
+        """Where a service's gRPC server listens (`SMARTCITY_<NAME>_ADDR` overrides)."""
+        return self.hosts.get(service) or f"127.0.0.1:{self.ports[service]}"
+
+    def database_url_for(self, service: str) -> str:
+        """Each service owns its database: a SQLite file each, or its own PostgreSQL schema."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / service / f'{service}.db'}"
+
+    @property
+    def traces_dir(self) -> Path:
+        return self.data_dir / "traces"
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings; raise ConfigError naming the variable when one is malformed."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("SMARTCITY_DATA_DIR") or "var").resolve()
+    ports = {name: _int(env, f"SMARTCITY_{name.upper()}_PORT", p) for name, p in DEFAULT_PORTS.items()}
+    hosts = {
+        name: env[f"SMARTCITY_{name.upper()}_ADDR"]
+        for name in SERVICES
+        if env.get(f"SMARTCITY_{name.upper()}_ADDR")
+    }
+    database_url = env.get("SMARTCITY_DATABASE_URL") or None
+    production = _bool(env, "SMARTCITY_PRODUCTION", False)
+    # Demo accounts exist only in the embedded mode: never in production, never on PostgreSQL.
+    demo_default = not production and database_url is None
+    demo = _bool(env, "SMARTCITY_DEMO", demo_default) and demo_default
+    level = (env.get("SMARTCITY_LOG_LEVEL") or "info").lower()
+    if level not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"SMARTCITY_LOG_LEVEL must be debug, info, warning or error, got {level!r}")
+    return Settings(
+        data_dir=data_dir,
+        nats_url=env.get("SMARTCITY_NATS_URL") or f"nats://127.0.0.1:{ports['nats']}",
+        database_url=database_url,
+        production=production,
+        demo=demo,
+        demo_password=env.get("SMARTCITY_DEMO_PASSWORD") or "smartcity-demo",
+        master_key=env.get("SMARTCITY_MASTER_KEY") or None,
+        log_level=level,
+        otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        # Loopback unless a deployment opens it up (containers set 0.0.0.0).
+        bind_address=env.get("SMARTCITY_BIND") or "127.0.0.1",
+        ports=ports,
+        hosts=hosts,
+    )

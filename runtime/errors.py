@@ -1,0 +1,141 @@
+"""Errors as values the domain defines, mapped once to a gRPC status (with `google.rpc` details)
+and once, in the gateway, from that status to RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+DETAILS_KEY = "grpc-status-details-bin"
+DOMAIN = "smartcity.haikou.gov.cn"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One problem with one field of a request: `field` is a dotted path (`data_items[0].name`)."""
+
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose; never carries personal data."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    reason: str = "ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def details(self) -> list[any_pb2.Any]:
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN)
+        packed = any_pb2.Any()
+        packed.Pack(info)
+        return [packed]
+
+
+class InvalidArgument(DomainError):
+    """The request breaks one or more rules; each violation names the field and the rule."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        fields = ", ".join(v.field for v in violations)
+        super().__init__(f"invalid request: {fields}")
+        self.violations = violations
+
+    def details(self) -> list[any_pb2.Any]:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in self.violations
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(bad)
+        return [packed, *super().details()]
+
+
+class NotFound(DomainError):
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"{kind} {ident!r} not found")
+
+
+class AlreadyExists(DomainError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"
+
+
+class Unauthenticated(DomainError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "PERMISSION_DENIED"
+
+
+def to_status(error: DomainError) -> status_pb2.Status:
+    return status_pb2.Status(
+        code=error.code.value[0], message=error.message, details=error.details()
+    )
+
+
+async def abort(context: grpc.aio.ServicerContext, error: DomainError) -> None:
+    """End the call with the error's status code, message and `google.rpc` details."""
+    status = to_status(error)
+    await context.abort(
+        error.code, error.message, trailing_metadata=((DETAILS_KEY, status.SerializeToString()),)
+    )
+
+
+def status_from_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    """The rich status a server sent, or a plain one built from the code and message."""
+    for key, value in error.trailing_metadata() or ():
+        if key == DETAILS_KEY and isinstance(value, bytes):
+            status = status_pb2.Status()
+            status.ParseFromString(value)
+            return status
+    return status_pb2.Status(code=error.code().value[0], message=error.details() or "")
+
+
+def field_violations(status: status_pb2.Status) -> list[FieldViolation]:
+    out: list[FieldViolation] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            out.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
+    return out
+
+
+# HTTP status, problem title and Retry-After for each gRPC code the gateway can meet.
+HTTP_FOR_CODE: dict[int, tuple[int, str]] = {
+    code_pb2.INVALID_ARGUMENT: (422, "Invalid request"),
+    code_pb2.OUT_OF_RANGE: (422, "Invalid request"),
+    code_pb2.NOT_FOUND: (404, "Not found"),
+    code_pb2.ALREADY_EXISTS: (409, "Already exists"),
+    code_pb2.FAILED_PRECONDITION: (409, "Conflict with the current state"),
+    code_pb2.ABORTED: (409, "Conflict, retry"),
+    code_pb2.UNAUTHENTICATED: (401, "Unauthenticated"),
+    code_pb2.PERMISSION_DENIED: (403, "Forbidden"),
+    code_pb2.RESOURCE_EXHAUSTED: (429, "Too many requests"),
+    code_pb2.UNAVAILABLE: (503, "Service unavailable"),
+    code_pb2.DEADLINE_EXCEEDED: (503, "Service unavailable"),
+    code_pb2.CANCELLED: (503, "Service unavailable"),
+    code_pb2.UNIMPLEMENTED: (501, "Not implemented"),
+}
+
+
+def http_for_code(code: int) -> tuple[int, str]:
+    """Anything unexpected from upstream is a bad gateway, never a 500 of our own."""
+    return HTTP_FOR_CODE.get(code, (502, "Bad gateway"))

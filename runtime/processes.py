@@ -1,0 +1,187 @@
+"""Supervising the platform's OS processes: start, wait until ready, restart, stop.
+
+Used by `smartcity up` and by the integration tests, which need to SIGKILL a process and
+bring it back; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from runtime import logs
+
+log = logs.get(__name__)
+
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+class ProcessFailed(RuntimeError):
+    """A process exited or did not become ready in time; the message ends with its last log."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+async def tcp_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class ProcessSpec:
+    """How to run one process of the platform and how to tell that it is ready."""
+
+    name: str
+    argv: list[str]
+    ready: ReadyCheck
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready_timeout: float = 60.0
+
+
+@dataclass
+class _Running:
+    spec: ProcessSpec
+    proc: asyncio.subprocess.Process
+    log_file: IO[bytes]
+    restarts: int = 0
+    started_at: float = 0.0
+
+
+class Supervisor:
+    """Starts processes in order and, when `restart` is on, brings back any that die."""
+
+    def __init__(self, *, restart: bool = False) -> None:
+        self._restart = restart
+        self._running: dict[str, _Running] = {}
+        self._stopping = False
+
+    def pid(self, name: str) -> int:
+        return int(self._running[name].proc.pid)
+
+    def pids(self) -> dict[str, int]:
+        return {name: int(r.proc.pid) for name, r in self._running.items()}
+
+    async def start(self, spec: ProcessSpec) -> None:
+        """Start a process and wait until its ready check passes (or raise ProcessFailed)."""
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(spec.log_path, "ab")  # noqa: SIM115 - closed when the process ends
+        proc = await asyncio.create_subprocess_exec(
+            *spec.argv,
+            env={**os.environ, **spec.env},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,  # Ctrl-C reaches the launcher, which stops children in order
+        )
+        previous = self._running.get(spec.name)
+        self._running[spec.name] = _Running(
+            spec, proc, log_file, previous.restarts if previous else 0, time.monotonic()
+        )
+        deadline = time.monotonic() + spec.ready_timeout
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                raise ProcessFailed(
+                    f"{spec.name} exited with code {proc.returncode}; its log "
+                    f"({spec.log_path}) ends with:\n{tail(spec.log_path)}"
+                )
+            if await spec.ready():
+                return
+            await asyncio.sleep(0.1)
+        raise ProcessFailed(
+            f"{spec.name} was not ready after {spec.ready_timeout:.0f}s; its log "
+            f"({spec.log_path}) ends with:\n{tail(spec.log_path)}"
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a crash would: no cleanup in the process."""
+        with contextlib.suppress(ProcessLookupError):
+            self._running[name].proc.send_signal(signal.SIGKILL)
+
+    async def wait_exit(self, name: str, timeout: float = 10.0) -> int | None:
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(self._running[name].proc.wait(), timeout)
+        return None
+
+    async def stop(self, name: str, *, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if the process has not ended within `timeout`."""
+        running = self._running.get(name)
+        if running is None:
+            return
+        proc = running.proc
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                log.warning("process_killed", process=name, after_seconds=timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        running.log_file.close()
+
+    async def restart(self, name: str) -> None:
+        await self.stop(name)
+        await self.start(self._running[name].spec)
+
+    async def stop_all(self) -> None:
+        """Stop in reverse start order: the gateway first, NATS last."""
+        self._stopping = True
+        for name in reversed(list(self._running)):
+            await self.stop(name)
+
+    async def watch(self) -> None:
+        """Restart processes that die, with backoff; runs until cancelled."""
+        while not self._stopping:
+            for name, running in list(self._running.items()):
+                code = running.proc.returncode
+                if code is None or not self._restart or self._stopping:
+                    continue
+                running.log_file.close()
+                running.restarts += 1
+                # Back off when a process keeps crashing right after start.
+                quick = time.monotonic() - running.started_at < 10
+                delay = min(2.0 ** min(running.restarts, 5), 30.0) if quick else 0.5
+                log.warning("process_exited", process=name, code=code, restart_in=delay)
+                await asyncio.sleep(delay)
+                try:
+                    await self.start(running.spec)
+                except ProcessFailed as exc:
+                    log.error("process_restart_failed", process=name, error=str(exc)[:500])
+            await asyncio.sleep(0.5)

@@ -1,0 +1,168 @@
+"""The life of a service process, the same for every service.
+
+Configure logs and tracing, open and migrate the database, start the gRPC server (health,
+reflection, tracing, auth), run the bus (outbox relay and consumers) in the background so that
+writes are accepted even while NATS is down, and stop gracefully on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+
+from runtime import config, logs, loop, telemetry
+from runtime.auth import JwksFetcher, Policy, TokenVerifier
+from runtime.bus import consumer as bus_consumer
+from runtime.bus import nats as bus_nats
+from runtime.bus import outbox as bus_outbox
+from runtime.bus.consumer import Consumer, Subscription
+from runtime.bus.outbox import OutboxRelay
+from runtime.config import Settings
+from runtime.grpcserver import add_health_and_reflection, create_server
+from runtime.storage import Database, Migration
+
+log = logs.get(__name__)
+
+
+@dataclass
+class ServiceRuntime:
+    """What a running service's servicers and handlers may use."""
+
+    name: str
+    settings: Settings
+    db: Database
+    verifier: TokenVerifier
+    relay: OutboxRelay | None = None
+    consumers: list[Consumer] = field(default_factory=list)
+
+    def events_committed(self) -> None:
+        """Tell the relay that a transaction enqueued events, so it publishes them now."""
+        if self.relay is not None:
+            self.relay.notify()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceDefinition:
+    """Everything that makes one service different from another."""
+
+    name: str
+    grpc_services: Sequence[str]  # full names, for health and reflection
+    migrations: Sequence[Migration]
+    add_servicers: Callable[[grpc.aio.Server, ServiceRuntime], None]
+    policies: Mapping[str, Policy]
+    publishes: bool = False
+    subscriptions: Sequence[Subscription] = ()
+    # How the service obtains the JWKS; by default over gRPC from the identity service.
+    jwks_fetcher: Callable[[Database], JwksFetcher] | None = None
+    on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+
+
+def identity_jwks_fetcher(settings: Settings) -> JwksFetcher:
+    """Fetch the JWKS from the identity service over one long-lived channel."""
+    from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
+
+    channel: grpc.aio.Channel | None = None
+
+    async def fetch() -> str:
+        nonlocal channel
+        if channel is None:
+            channel = grpc.aio.insecure_channel(settings.grpc_target("identity"))
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        response = await stub.GetJwks(identity_pb2.GetJwksRequest(), timeout=3.0)
+        return response.jwks_json
+
+    return fetch
+
+
+async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
+    """Connect to NATS (retrying forever) and keep the relay and consumers running."""
+    if rt.relay is None and not rt.consumers:
+        return  # a service that neither publishes nor consumes needs no bus
+    backoff = 0.2
+    while True:
+        nc = None
+        try:
+            nc = await bus_nats.connect(rt.settings.nats_url, name=f"smartcity-{rt.name}")
+            js = nc.jetstream()
+            streams = {s.event_type.service for s in definition.subscriptions}
+            if definition.publishes:
+                streams.add(rt.name)
+            for service in sorted(streams):
+                await bus_nats.ensure_stream(js, service)
+            log.info("bus_connected", streams=sorted(streams))
+            backoff = 0.2
+            tasks = [c.run(js) for c in rt.consumers]
+            if rt.relay is not None:
+                tasks.append(rt.relay.run(js))
+            await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("bus_unavailable", error=type(exc).__name__, retry_in=backoff)
+        finally:
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await nc.close()
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 5.0)
+
+
+async def serve(definition: ServiceDefinition, settings: Settings | None = None) -> None:
+    """Run the service until SIGTERM or SIGINT."""
+    settings = settings or config.load()
+    name = definition.name
+    logs.configure(service=name, level=settings.log_level)
+    provider = telemetry.configure(service=name, settings=settings)
+    db = Database(settings.database_url_for(name), service=name)
+    migrations = list(definition.migrations)
+    if definition.publishes:
+        migrations = [*bus_outbox.MIGRATIONS, *migrations]
+    if definition.subscriptions:
+        migrations = [*bus_consumer.MIGRATIONS, *migrations]
+    await db.migrate(migrations)
+
+    fetcher = (
+        definition.jwks_fetcher(db) if definition.jwks_fetcher else identity_jwks_fetcher(settings)
+    )
+    rt = ServiceRuntime(name=name, settings=settings, db=db, verifier=TokenVerifier(fetcher))
+    if definition.publishes:
+        rt.relay = OutboxRelay(db, source=f"/smartcity/{name}")
+    rt.consumers = [Consumer(db, s) for s in definition.subscriptions]
+
+    server = create_server(policies=definition.policies, verifier=rt.verifier)
+    definition.add_servicers(server, rt)
+    health = await add_health_and_reflection(server, definition.grpc_services)
+    bind = settings.bind_address
+    port = server.add_insecure_port(f"{bind}:{settings.port(name)}")
+    if port == 0:
+        raise RuntimeError(f"cannot listen on {bind}:{settings.port(name)}: the port is taken")
+    await server.start()
+    if definition.on_start is not None:
+        await definition.on_start(rt)
+    bus = asyncio.create_task(_run_bus(rt, definition), name=f"{name}-bus")
+    log.info("service_started", port=port, database=db.backend, demo=settings.demo)
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info("service_stopping")
+    await health.enter_graceful_shutdown()
+    await server.stop(grace=5.0)
+    bus.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await bus
+    await db.close()
+    provider.shutdown()
+    log.info("service_stopped")
+
+
+def run(definition: ServiceDefinition) -> None:
+    """Entry point of `python -m services.<name>`."""
+    loop.run(serve(definition))

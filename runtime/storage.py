@@ -1,0 +1,129 @@
+"""Storage with SQLAlchemy Core (async): SQLite by default, PostgreSQL when configured.
+
+One code path, two engines. Each service owns its data: its own SQLite file, or its own schema
+when several services share one PostgreSQL database. Migrations are ordered, named steps applied
+once each and recorded in `schema_migrations`, under a lock so that replicas can start together.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from runtime import logs
+
+log = logs.get(__name__)
+
+
+def now_us() -> int:
+    """Timestamps are stored as integer microseconds since the epoch: portable and fast."""
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step; `apply` runs inside the migration transaction."""
+
+    id: str
+    apply: Callable[[Connection], None]
+
+
+migrations_table = sa.Table(
+    "schema_migrations",
+    sa.MetaData(),
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("applied_us", sa.BigInteger, nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run beside the writer; FULL makes an acknowledged commit survive power loss.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Database:
+    """An async engine for one service, with its migrations."""
+
+    def __init__(self, url: str, *, service: str) -> None:
+        self.service = service
+        self.url = sa.make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            if self.url.database and self.url.database != ":memory:":
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            # Each service lives in its own schema when services share one database.
+            kwargs["connect_args"] = {"server_settings": {"search_path": service}}
+            kwargs["pool_size"] = 10
+            kwargs["pool_pre_ping"] = True
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.is_sqlite else "postgresql"
+
+    def begin(self) -> Any:
+        """A transaction: `async with db.begin() as conn:`; commits on exit, rolls back on error."""
+        return self.engine.begin()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def migrate(self, migrations: Sequence[Migration]) -> list[str]:
+        """Apply the migrations not yet applied, in order; return the ids applied now."""
+        applied_now: list[str] = []
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.service}"'))
+        async with self.engine.begin() as conn:
+            # SQLite serves one process per file (the embedded mode); PostgreSQL replicas may race.
+            if not self.is_sqlite:
+                lock = zlib.crc32(f"smartcity-migrate-{self.service}".encode())
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+            await conn.run_sync(lambda c: migrations_table.create(c, checkfirst=True))
+            done = set((await conn.execute(sa.select(migrations_table.c.id))).scalars())
+            for migration in migrations:
+                if migration.id in done:
+                    continue
+                await conn.run_sync(migration.apply)
+                await conn.execute(
+                    migrations_table.insert().values(id=migration.id, applied_us=now_us())
+                )
+                applied_now.append(migration.id)
+        if applied_now:
+            log.info("migrated", service=self.service, applied=applied_now, backend=self.backend)
+        return applied_now
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
+    """A migration step that creates the given tables (and their indexes)."""
+
+    def apply(conn: Connection) -> None:
+        for table in tables:
+            table.create(conn)
+
+    return apply

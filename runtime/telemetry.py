@@ -1,0 +1,59 @@
+"""OpenTelemetry setup and W3C trace-context propagation helpers.
+
+Spans go to an OTLP collector when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and otherwise to the
+local span store under the data directory, so `smartcity trace` works with no collector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from runtime.config import Settings
+from runtime.spanstore import JsonlSpanExporter
+
+
+def configure(*, service: str, settings: Settings) -> TracerProvider:
+    """Install the global tracer provider for this process; call before creating servers."""
+    exporter: SpanExporter
+    if settings.otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint)
+    else:
+        exporter = JsonlSpanExporter(settings.traces_dir, service=service)
+    provider = TracerProvider(resource=Resource.create({"service.name": f"smartcity-{service}"}))
+    # Export off the request path, in batches; short delay so `smartcity trace` sees spans soon.
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=1000))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def inject(carrier: MutableMapping[str, str], context: otel_context.Context | None = None) -> None:
+    """Write `traceparent` (and `tracestate`) of the current or given context into a carrier."""
+    propagate.inject(carrier, context=context)
+
+
+def extract(carrier: Mapping[str, str]) -> otel_context.Context:
+    """Read the trace context a message or request carries."""
+    return propagate.extract(carrier)
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def current_trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None

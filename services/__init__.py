@@ -1,0 +1,1 @@
+"""The platform's services; each runs alone with `python -m services.<name>`."""

@@ -1,0 +1,1 @@
+"""Catalog: the government information resource catalog (Art. 12)."""

@@ -1,0 +1,1 @@
+"""Identity: accounts, password login, access tokens (JWT) and the JWKS that verifies them."""
