@@ -1,0 +1,50 @@
+# The two commands: `make run` (the whole platform, embedded) and `make test`.
+# Every target installs what it needs into .venv first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install proto proto-check lint test test-unit run bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed" or 0)'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+# Regenerate the Python code of proto/ (never edit smartcity/ by hand).
+proto: install
+	PYTHON=$(PY) proto/generate.sh
+
+# Fails when the committed generated code differs from what proto/ generates.
+proto-check: install
+	@tmp=$$(mktemp -d) && PYTHON=$(PY) proto/generate.sh $$tmp >/dev/null \
+	  && diff -r -x __pycache__ $$tmp/smartcity smartcity \
+	  && rm -rf $$tmp && echo "generated code matches proto/" \
+	  || { echo "generated code drifted from proto/: run 'make proto' and commit"; exit 1; }
+
+lint: install proto-check
+	$(PY) proto/lint.py
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: install proto-check
+	$(VENV)/bin/pytest
+
+test-unit: install
+	$(VENV)/bin/pytest tests/unit
+
+run: install
+	$(VENV)/bin/smartcity up
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
