@@ -1,0 +1,221 @@
+"""Shared fixtures: real processes (nats-server, services, gateway) started once per session.
+
+Nothing here fakes the bus or the database: the platform runs as `smartcity up` runs it, on
+free loopback ports, with its own data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from runtime import config
+from runtime.config import Settings
+from runtime.launcher import platform_specs, resolve_ports
+from runtime.processes import Supervisor
+
+DEMO_PASSWORD = "test-demo-password"
+BASE_ENV = {
+    "SMARTCITY_DATABASE_URL": "",  # the embedded default: SQLite per service
+    "SMARTCITY_PRODUCTION": "false",
+    "SMARTCITY_DEMO_PASSWORD": DEMO_PASSWORD,
+    "SMARTCITY_LOG_LEVEL": "info",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+    **{f"SMARTCITY_{name.upper()}_PORT": "0" for name in ("nats", *config.SERVICES, "gateway")},
+    **{f"SMARTCITY_{name.upper()}_ADDR": "" for name in config.SERVICES},
+    "SMARTCITY_NATS_URL": "",
+}
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.1
+) -> Any:
+    """Poll until `check` returns something truthy; fail with its last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"not true within {timeout}s; last value: {last!r}")
+
+
+@dataclass
+class Platform:
+    """A running platform and a client for its gateway."""
+
+    settings: Settings
+    env: dict[str, str]
+    supervisor: Supervisor
+    http: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port('gateway')}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    def spec(self, name: str) -> Any:
+        return next(s for s in platform_specs(self.settings, self.env) if s.name == name)
+
+    async def login(self, username: str, password: str = DEMO_PASSWORD) -> str:
+        async with self.http.post(
+            f"{self.url}/office/v1/login", json={"username": username, "password": password}
+        ) as response:
+            body = await response.json()
+            assert response.status == 200, body
+            return str(body["access_token"])
+
+    async def request(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any, Any]:
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        async with self.http.request(method, f"{self.url}{path}", headers=headers, **kwargs) as r:
+            body = await r.json(content_type=None) if r.content_length != 0 else None
+            return r.status, body, r.headers
+
+
+async def start_platform(data_dir: Path) -> tuple[Settings, dict[str, str], Supervisor]:
+    env = {**BASE_ENV, "SMARTCITY_DATA_DIR": str(data_dir)}
+    env.update(resolve_ports({**os.environ, **env}))
+    settings = config.load(env)
+    supervisor = Supervisor(restart=False)
+    try:
+        for spec in platform_specs(settings, env):
+            await supervisor.start(spec)
+    except BaseException:
+        await supervisor.stop_all()
+        raise
+    return settings, env, supervisor
+
+
+@pytest_asyncio.fixture(scope="session")
+async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+    """The whole platform, shared by the tests that do not break it."""
+    settings, env, supervisor = await start_platform(tmp_path_factory.mktemp("platform"))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        yield Platform(settings, env, supervisor, http)
+    await supervisor.stop_all()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def fragile_platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+    """A platform of its own for the tests that kill its processes."""
+    settings, env, supervisor = await start_platform(tmp_path_factory.mktemp("fragile"))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        yield Platform(settings, env, supervisor, http)
+    await supervisor.stop_all()
+
+
+def resource_body(code: str, department: str = "psb", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": code,
+        "name": "Motor vehicle registrations",
+        "provider_department": department,
+        "summary": "Vehicles registered in Haikou",
+        "share_type": "conditional",
+        "open_type": "not_open",
+        "update_cycle": "daily",
+        "data_grade": "sensitive",
+        "data_items": [
+            {"name": "plate_number", "type": "string", "description": "plate"},
+            {"name": "owner_id_number", "type": "string", "personal": True, "grade": "sensitive"},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+# --- a NATS server of the tests' own, and the databases the store tests run on ---------------
+
+POSTGRES_URL = os.environ.get(
+    "SMARTCITY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+@dataclass
+class NatsServer:
+    supervisor: Supervisor
+    spec: Any
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        self.supervisor.kill("nats")
+
+    async def restart(self) -> None:
+        await self.supervisor.wait_exit("nats")
+        await self.supervisor.start(self.spec)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NatsServer]:
+    """A real nats-server with JetStream on a free port, with its own store."""
+    data_dir = tmp_path_factory.mktemp("nats")
+    env = {**BASE_ENV, "SMARTCITY_DATA_DIR": str(data_dir)}
+    env.update(resolve_ports({**os.environ, **env}))
+    settings = config.load(env)
+    spec = next(s for s in platform_specs(settings, env) if s.name == "nats")
+    supervisor = Supervisor()
+    await supervisor.start(spec)
+    yield NatsServer(supervisor, spec, settings.port("nats"))
+    await supervisor.stop_all()
+
+
+async def _postgres_reachable() -> str | None:
+    """None when PostgreSQL answers; otherwise why not."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(POSTGRES_URL)
+    try:
+        async with asyncio.timeout(3):
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    finally:
+        await engine.dispose()
+    return None
+
+
+_postgres_state: dict[str, str | None] = {}
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each store test runs on SQLite, and on PostgreSQL when it is reachable (else skipped,
+    saying so)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+        return
+    if "why" not in _postgres_state:
+        _postgres_state["why"] = await _postgres_reachable()
+    if _postgres_state["why"] is not None:
+        pytest.skip(f"PostgreSQL not reachable, store tests ran on SQLite only ({_postgres_state['why']})")
+    yield POSTGRES_URL
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    why = _postgres_state.get("why", "unknown")
+    if "why" in _postgres_state:
+        if why is None:
+            terminalreporter.write_line("store tests ran on SQLite and on PostgreSQL")
+        else:
+            terminalreporter.write_line(f"store tests ran on SQLite only: PostgreSQL {why}")

@@ -1,0 +1,155 @@
+"""The bus against a real nats-server and real databases: outbox, relay, idempotent consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conftest import NatsServer, eventually
+from runtime.bus import consumer as bus_consumer
+from runtime.bus import outbox as bus_outbox
+from runtime.bus.consumer import Consumer, ReceivedEvent, Subscription
+from runtime.bus.events import EventType, cloudevent_headers
+from runtime.bus.nats import ensure_stream
+from runtime.bus.outbox import OutboxRelay, enqueue
+from runtime.storage import Database, Migration, create_tables
+from smartcity.catalog.v1 import events_pb2
+
+pytestmark = pytest.mark.integration
+
+effects = sa.Table(
+    "effects",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("resource_id", sa.String(36), nullable=False),
+)
+
+
+@pytest_asyncio.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    # A fresh schema (PostgreSQL) or file (SQLite) per test: the service name is the schema.
+    service = f"t{uuid.uuid4().hex[:12]}"
+    database = Database(database_url, service=service)
+    await database.migrate(
+        [
+            *bus_outbox.MIGRATIONS,
+            *bus_consumer.MIGRATIONS,
+            Migration("test-0001-effects", create_tables(effects)),
+        ]
+    )
+    yield database
+    if not database.is_sqlite:
+        async with database.begin() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA "{service}" CASCADE')
+    await database.close()
+
+
+def unique_event_type() -> EventType[events_pb2.ResourceCreated]:
+    # A subject of its own per test, inside the catalog stream, so tests cannot see each other.
+    return EventType(
+        f"smartcity.catalog.test{uuid.uuid4().hex[:8]}.created", events_pb2.ResourceCreated
+    )
+
+
+async def count_effects(db: Database) -> int:
+    async with db.read() as conn:
+        return int(await conn.scalar(sa.select(sa.func.count()).select_from(effects)) or 0)
+
+
+async def test_migrations_apply_once(db: Database) -> None:
+    again = await db.migrate([*bus_outbox.MIGRATIONS, *bus_consumer.MIGRATIONS])
+    assert again == []
+
+
+async def test_redelivered_event_has_no_second_effect(db: Database, nats_server: NatsServer) -> None:
+    et = unique_event_type()
+    calls = 0
+
+    async def handle(conn: AsyncConnection, event: ReceivedEvent) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("first attempt fails: the message must come back")
+        await conn.execute(effects.insert().values(resource_id=event.payload.resource_id))
+
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_stream(js, "catalog")
+    consumer = Consumer(db, Subscription(f"test-{uuid.uuid4().hex[:8]}", et, handle))
+    task = asyncio.create_task(consumer.run(js))
+    try:
+        event_id = str(uuid.uuid4())
+        payload = events_pb2.ResourceCreated(resource_id="r-1", version=1).SerializeToString()
+        for attempt in range(2):
+            # the same event published twice, past the stream's deduplication (new Nats-Msg-Id)
+            headers = cloudevent_headers(
+                event_id=event_id, subject=et.subject, source="/test", entity_id="r-1",
+                time_us=0, content_type=et.content_type,
+            )
+            headers["Nats-Msg-Id"] = f"{event_id}-{attempt}"
+            await js.publish(et.subject, payload, headers=headers)
+
+        async def settled() -> bool:
+            return consumer.processed == 1 and consumer.duplicates == 1
+
+        await eventually(settled, timeout=20)
+        assert await count_effects(db) == 1
+        assert calls == 2  # the failed first attempt, then one success; the duplicate is skipped
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await nc.close()
+
+
+async def test_outbox_publishes_what_was_committed_while_nats_was_down(
+    db: Database, nats_server: NatsServer
+) -> None:
+    et = unique_event_type()
+    relay = OutboxRelay(db, source="/test", poll_seconds=0.2)
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    js = nc.jetstream()
+    await ensure_stream(js, "catalog")
+    task = asyncio.create_task(relay.run(js))
+    try:
+        nats_server.kill()
+        await nats_server.supervisor.wait_exit("nats")
+        # writes keep being accepted: the events wait in the outbox
+        for i in range(5):
+            async with db.begin() as conn:
+                await enqueue(
+                    conn, et, events_pb2.ResourceCreated(resource_id=f"r-{i}"), entity_id=f"r-{i}"
+                )
+            relay.notify()
+        await asyncio.sleep(0.5)
+        assert relay.published == 0
+        await nats_server.restart()
+
+        async def delivered() -> bool:
+            return relay.published == 5
+
+        await eventually(delivered, timeout=30)
+        sub = await js.subscribe(et.subject, deliver_policy=nats.js.api.DeliverPolicy.ALL)
+        ids = []
+        for _ in range(5):
+            msg = await sub.next_msg(timeout=5)
+            ids.append(et.parse(msg.data).resource_id)
+            assert msg.headers["ce-type"] == et.subject and msg.headers["ce-specversion"] == "1.0"
+        assert ids == [f"r-{i}" for i in range(5)]  # in commit order
+        with pytest.raises(nats.errors.TimeoutError):
+            await sub.next_msg(timeout=0.5)  # and nothing twice
+        async with db.read() as conn:
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(bus_outbox.outbox)) == 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await nc.close()
