@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
+from runtime import grpcclient
 from runtime.config import Settings
 from smartcity.catalog.v1 import catalog_pb2_grpc
 from smartcity.exchange.v1 import exchange_pb2_grpc
@@ -30,9 +30,7 @@ class Upstream:
     @classmethod
     def connect(cls, settings: Settings) -> Upstream:
         channels = {
-            name: grpc.aio.insecure_channel(
-                settings.grpc_target(name), interceptors=aio_client_interceptors()
-            )
+            name: grpcclient.channel(settings.grpc_target(name))
             for name in ("identity", "catalog", "exchange")
         }
         return cls(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from runtime import config, logs, loop, telemetry
+from runtime import config, grpcclient, logs, loop, telemetry
 from runtime.auth import JwksFetcher, Policy, TokenVerifier
 from runtime.bus import consumer as bus_consumer
 from runtime.bus import nats as bus_nats
@@ -71,7 +71,7 @@ def identity_jwks_fetcher(settings: Settings) -> JwksFetcher:
     async def fetch() -> str:
         nonlocal channel
         if channel is None:
-            channel = grpc.aio.insecure_channel(settings.grpc_target("identity"))
+            channel = grpcclient.channel(settings.grpc_target("identity"))
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         response = await stub.GetJwks(identity_pb2.GetJwksRequest(), timeout=3.0)
         return response.jwks_json
