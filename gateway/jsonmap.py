@@ -79,6 +79,19 @@ def _scalar(field: FieldDescriptor, value: Any, path: str, out: list[FieldViolat
     return None
 
 
+def _timestamp(target: Any, value: Any, path: str, out: list[FieldViolation]) -> None:
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if when.tzinfo is not None:
+                target.FromDatetime(when.astimezone(UTC).replace(tzinfo=None))
+                return
+    out.append(FieldViolation(path, "must be an RFC 3339 time with a zone, e.g. 2026-01-31T08:00:00Z"))
+
+
 def _fill(
     message: Message,
     data: Any,
@@ -114,6 +127,8 @@ def _fill(
                     converted = _scalar(field, item, f"{at}[{i}]", out)
                     if converted is not None:
                         target.append(converted)
+        elif is_message and field.message_type.full_name == _TIMESTAMP:
+            _timestamp(getattr(message, key), value, at, out)
         elif is_message:
             _fill(getattr(message, key), value, at, out, frozenset())
         else:

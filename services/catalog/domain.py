@@ -42,14 +42,14 @@ def _enum(out: list[FieldViolation], field: str, value: int, enum: type) -> None
 def validate_new_resource(resource: catalog_pb2.Resource) -> None:
     """Raise InvalidArgument listing every broken rule of a resource to be created."""
     out: list[FieldViolation] = []
-    if not CODE_PATTERN.match(resource.code):
+    if not CODE_PATTERN.fullmatch(resource.code):
         out.append(
             FieldViolation(
                 "code", "must be 3 to 40 upper-case letters, digits or '-', e.g. 'A01-0001'"
             )
         )
     _text(out, "name", resource.name, limit=MAX_NAME, required=True)
-    if not DEPARTMENT_PATTERN.match(resource.provider_department):
+    if not DEPARTMENT_PATTERN.fullmatch(resource.provider_department):
         out.append(FieldViolation("provider_department", "must be a department code, e.g. 'psb'"))
     _text(out, "summary", resource.summary, limit=MAX_SUMMARY, required=False)
     _enum(out, "share_type", resource.share_type, catalog_pb2.ShareType)

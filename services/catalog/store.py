@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import Migration, create_tables, now_us
+from runtime.storage import Migration, Reader, create_tables, now_us
 from smartcity.catalog.v1 import catalog_pb2
 
 metadata = sa.MetaData()
@@ -95,25 +95,29 @@ async def insert_resource(
     return created
 
 
-async def get_resource(conn: AsyncConnection, resource_id: str) -> catalog_pb2.Resource | None:
-    row = (await conn.execute(sa.select(resources).where(resources.c.id == resource_id))).first()
+# Built once: the hot read skips statement construction and cache-key generation per call.
+_BY_ID = sa.select(resources).where(resources.c.id == sa.bindparam("id"))
+
+
+async def get_resource(conn: Reader, resource_id: str) -> catalog_pb2.Resource | None:
+    row = (await conn.execute(_BY_ID, {"id": resource_id})).first()
     return None if row is None else _resource(row)
 
 
 async def find_by_request_id(
-    conn: AsyncConnection, request_id: str
+    conn: Reader, request_id: str
 ) -> catalog_pb2.Resource | None:
     query = sa.select(resources).where(resources.c.request_id == request_id)
     row = (await conn.execute(query)).first()
     return None if row is None else _resource(row)
 
 
-async def code_taken(conn: AsyncConnection, code: str) -> bool:
+async def code_taken(conn: Reader, code: str) -> bool:
     return await conn.scalar(sa.select(resources.c.seq).where(resources.c.code == code)) is not None
 
 
 async def list_resources(
-    conn: AsyncConnection, *, after_seq: int, limit: int, provider_department: str = ""
+    conn: Reader, *, after_seq: int, limit: int, provider_department: str = ""
 ) -> tuple[list[catalog_pb2.Resource], int | None]:
     """One page in creation order, and the seq to continue after (None on the last page)."""
     query = sa.select(resources).where(resources.c.seq > after_seq)

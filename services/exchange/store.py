@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import Migration, create_tables, now_us
+from runtime.storage import Migration, Reader, create_tables, now_us
 from smartcity.catalog.v1 import events_pb2
 from smartcity.exchange.v1 import exchange_pb2
 
@@ -71,7 +71,7 @@ def _resource(row: sa.Row[tuple[object, ...]]) -> exchange_pb2.ExchangeResource:
 
 
 async def list_resources(
-    conn: AsyncConnection, *, after_seq: int, limit: int
+    conn: Reader, *, after_seq: int, limit: int
 ) -> tuple[list[exchange_pb2.ExchangeResource], int | None]:
     query = (
         sa.select(known_resources)

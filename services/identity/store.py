@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import Migration, create_tables, now_us
+from runtime.storage import Migration, Reader, create_tables, now_us
 from services.identity.domain import Account
 
 metadata = sa.MetaData()
@@ -48,17 +48,17 @@ def _account(row: sa.Row[tuple[object, ...]]) -> Account:
     )
 
 
-async def find_login(conn: AsyncConnection, username: str) -> tuple[Account, str] | None:
+async def find_login(conn: Reader, username: str) -> tuple[Account, str] | None:
     row = (await conn.execute(sa.select(accounts).where(accounts.c.username == username))).first()
     return None if row is None else (_account(row), str(row.password_hash))
 
 
-async def get_account(conn: AsyncConnection, account_id: str) -> Account | None:
+async def get_account(conn: Reader, account_id: str) -> Account | None:
     row = (await conn.execute(sa.select(accounts).where(accounts.c.id == account_id))).first()
     return None if row is None else _account(row)
 
 
-async def username_exists(conn: AsyncConnection, username: str) -> bool:
+async def username_exists(conn: Reader, username: str) -> bool:
     found = await conn.scalar(sa.select(accounts.c.id).where(accounts.c.username == username))
     return found is not None
 
@@ -101,7 +101,7 @@ async def add_signing_key(
     )
 
 
-async def public_jwks(conn: AsyncConnection) -> list[dict[str, str]]:
+async def public_jwks(conn: Reader) -> list[dict[str, str]]:
     """Every key not retired: tokens it signed may still be in flight."""
     rows = await conn.execute(
         sa.select(signing_keys.c.public_jwk).where(signing_keys.c.retired_us.is_(None))

@@ -1,0 +1,315 @@
+"""JSON <-> protobuf mapping of the gateway: errors name the field, enums use short names."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from google.protobuf.descriptor import EnumDescriptor
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway import jsonmap
+from runtime.errors import FieldViolation, InvalidArgument
+from smartcity.catalog.v1 import catalog_pb2 as pb
+from smartcity.exchange.v1 import exchange_pb2
+from smartcity.identity.v1 import identity_pb2
+
+RESOURCE_READ_ONLY = frozenset({"id", "version", "create_time", "update_time"})
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+def parse_errors(
+    data: Any, message_type: type = pb.Resource, **kwargs: Any
+) -> list[FieldViolation]:
+    with pytest.raises(InvalidArgument) as caught:
+        jsonmap.parse(data, message_type, **kwargs)
+    return caught.value.violations
+
+
+def test_a_resource_body_is_parsed_with_short_enum_names() -> None:
+    # given the JSON a client sends
+    body = {
+        "code": "A01-0001",
+        "name": "企业登记信息",
+        "share_type": "unconditional",
+        "open_type": "not_open",
+        "update_cycle": "real_time",
+        "data_grade": "sensitive",
+        "data_items": [{"name": "a", "type": "string", "personal": True, "grade": "internal"}],
+    }
+    # when parsed
+    res = jsonmap.parse(body, pb.Resource, read_only=RESOURCE_READ_ONLY)
+    # then every field is set, enums by number
+    assert res == pb.Resource(
+        code="A01-0001",
+        name="企业登记信息",
+        share_type=pb.SHARE_TYPE_UNCONDITIONAL,
+        open_type=pb.OPEN_TYPE_NOT_OPEN,
+        update_cycle=pb.UPDATE_CYCLE_REAL_TIME,
+        data_grade=pb.DATA_GRADE_SENSITIVE,
+        data_items=[
+            pb.DataItem(name="a", type="string", personal=True, grade=pb.DATA_GRADE_INTERNAL)
+        ],
+    )
+
+
+def test_an_error_in_a_nested_item_names_its_path() -> None:
+    body = {"data_items": [{"grade": "public"}, {"grade": "secret"}]}
+    found = parse_errors(body)
+    assert [v.field for v in found] == ["data_items[1].grade"]
+    assert "one of: public, internal, sensitive, important, core" in found[0].description
+
+
+def test_every_bad_field_is_reported_together() -> None:
+    body = {"name": 1, "version": "x", "data_items": [{"personal": "yes"}, {"colour": "red"}]}
+    found = parse_errors(body)
+    assert {v.field for v in found} == {
+        "name",
+        "version",
+        "data_items[0].personal",
+        "data_items[1].colour",
+    }
+
+
+def test_an_unknown_top_level_field_is_refused() -> None:
+    assert parse_errors({"colour": "red"}) == [FieldViolation("colour", "is not a known field")]
+
+
+def test_a_camel_case_field_name_is_not_accepted() -> None:
+    # Field names are the proto names (snake_case), not the protobuf JSON camelCase names.
+    assert [v.field for v in parse_errors({"shareType": "open"})] == ["shareType"]
+
+
+def test_an_unknown_nested_field_is_refused_with_its_path() -> None:
+    found = parse_errors({"data_items": [{"name": "a"}, {"nmae": "b"}]})
+    assert found == [FieldViolation("data_items[1].nmae", "is not a known field")]
+
+
+@pytest.mark.parametrize("field", sorted(RESOURCE_READ_ONLY))
+def test_a_read_only_field_is_refused(field: str) -> None:
+    value: Any = {"id": "r-1", "version": 3, "create_time": {}, "update_time": {}}[field]
+    found = parse_errors({"name": "x", field: value}, read_only=RESOURCE_READ_ONLY)
+    assert [v.field for v in found] == [field]
+    assert "set by the server" in found[0].description
+
+
+def test_read_only_fields_are_accepted_when_not_declared_read_only() -> None:
+    res = jsonmap.parse({"id": "r-1", "version": 3}, pb.Resource)
+    assert (res.id, res.version) == ("r-1", 3)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "expected"),
+    [
+        ({"name": 5}, "name", "a string"),
+        ({"name": True}, "name", "a string"),
+        ({"name": ["a"]}, "name", "a string"),
+        ({"version": "5"}, "version", "an integer"),
+        ({"version": True}, "version", "an integer"),
+        ({"version": False}, "version", "an integer"),
+        ({"version": 1.5}, "version", "an integer"),
+        ({"version": 2.0}, "version", "an integer"),
+        ({"data_items": [{"personal": 1}]}, "data_items[0].personal", "true or false"),
+        ({"data_items": [{"personal": "true"}]}, "data_items[0].personal", "true or false"),
+        ({"share_type": 1}, "share_type", "one of: unconditional, conditional, not_shared"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused(
+    body: dict[str, Any], field: str, expected: str
+) -> None:
+    found = parse_errors(body)
+    assert found == [FieldViolation(field, f"must be {expected}")]
+
+
+def test_a_repeated_field_must_be_an_array() -> None:
+    assert parse_errors({"data_items": {"name": "a"}}) == [
+        FieldViolation("data_items", "must be a JSON array")
+    ]
+
+
+def test_a_repeated_scalar_names_the_bad_element() -> None:
+    found = parse_errors({"roles": ["a", 2, "c"]}, identity_pb2.Account)
+    assert [v.field for v in found] == ["roles[1]"]
+
+
+def test_a_nested_message_must_be_an_object() -> None:
+    found = parse_errors({"data_items": [{"name": "a"}, "b"]})
+    assert found == [FieldViolation("data_items[1]", "must be a JSON object")]
+
+
+@pytest.mark.parametrize("value", [2**31 - 1, -(2**31), 0])
+def test_int32_bounds_are_accepted(value: int) -> None:
+    req = jsonmap.parse({"page_size": value}, pb.ListResourcesRequest)
+    assert req.page_size == value
+
+
+@pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 10**20])
+def test_an_int32_out_of_range_is_refused(value: int) -> None:
+    found = parse_errors({"page_size": value}, pb.ListResourcesRequest)
+    assert found == [FieldViolation("page_size", f"must be between {-(2**31)} and {2**31 - 1}")]
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1])
+def test_an_int64_out_of_range_is_refused(value: int) -> None:
+    assert [v.field for v in parse_errors({"version": value})] == ["version"]
+
+
+def test_null_is_treated_as_absent() -> None:
+    body = {"name": None, "share_type": None, "data_items": None, "create_time": None}
+    assert jsonmap.parse(body, pb.Resource) == pb.Resource()
+    assert not jsonmap.parse(body, pb.Resource).HasField("create_time")
+
+
+@pytest.mark.parametrize("body", [[], "resource", 3, None, True])
+def test_a_body_that_is_not_an_object_is_refused(body: Any) -> None:
+    assert parse_errors(body) == [FieldViolation("body", "must be a JSON object")]
+
+
+CATALOG_ENUMS = [
+    pb.ShareType.DESCRIPTOR,
+    pb.OpenType.DESCRIPTOR,
+    pb.UpdateCycle.DESCRIPTOR,
+    pb.DataGrade.DESCRIPTOR,
+]
+ENUM_FIELD = {
+    "ShareType": "share_type",
+    "OpenType": "open_type",
+    "UpdateCycle": "update_cycle",
+    "DataGrade": "data_grade",
+}
+ENUM_CASES = [
+    (ENUM_FIELD[enum.name], value.number, value.name)
+    for enum in CATALOG_ENUMS
+    for value in enum.values
+    if value.number != 0
+]
+
+
+@pytest.mark.parametrize(("field", "number", "full_name"), ENUM_CASES)
+def test_enums_use_their_short_lower_case_name_both_ways(
+    field: str, number: int, full_name: str
+) -> None:
+    # given the short name: the full name without the enum's prefix, lower-case
+    short = full_name.split("_", 2)[2].lower()
+    # when parsed and rendered / then the short name maps to the number and back
+    assert getattr(jsonmap.parse({field: short}, pb.Resource), field) == number
+    assert jsonmap.render(pb.Resource(**{field: number}))[field] == short
+
+
+def test_enum_short_names_match_the_contract() -> None:
+    assert list(jsonmap.enum_names(pb.UpdateCycle.DESCRIPTOR).values()) == [
+        "real_time",
+        "daily",
+        "weekly",
+        "monthly",
+        "quarterly",
+        "yearly",
+        "irregular",
+    ]
+
+
+@pytest.mark.parametrize("name", ["unspecified", "SHARE_TYPE_CONDITIONAL", "Conditional", ""])
+def test_only_short_names_of_specified_values_are_accepted(name: str) -> None:
+    assert [v.field for v in parse_errors({"share_type": name})] == ["share_type"]
+
+
+def test_an_unset_enum_renders_as_null() -> None:
+    rendered = jsonmap.render(pb.Resource())
+    assert rendered["share_type"] is None
+    assert rendered["data_grade"] is None
+
+
+def test_an_enum_number_outside_the_contract_renders_as_null() -> None:
+    assert jsonmap.render(pb.Resource(share_type=99))["share_type"] is None
+
+
+def test_render_lists_every_field_by_its_proto_name() -> None:
+    rendered = jsonmap.render(pb.Resource())
+    assert set(rendered) == {f.name for f in pb.Resource.DESCRIPTOR.fields}
+    assert rendered["data_items"] == []
+    assert rendered["version"] == 0
+    assert rendered["create_time"] is None
+
+
+def test_a_timestamp_renders_as_rfc3339_in_utc_with_z() -> None:
+    # given a resource created at a known instant
+    res = pb.Resource()
+    res.create_time.seconds = 1_700_000_000
+    res.create_time.nanos = 123_456_000
+    # when rendered
+    text = jsonmap.render(res)["create_time"]
+    # then it is RFC 3339, UTC, with a Z and the microseconds
+    assert text == "2023-11-14T22:13:20.123456Z"
+    assert RFC3339_UTC.match(text)
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1)))
+def test_any_timestamp_renders_back_to_the_same_instant(when: datetime) -> None:
+    # given a microsecond-precision instant in a Timestamp
+    res = exchange_pb2.ExchangeResource()
+    res.learn_time.FromDatetime(when.replace(tzinfo=UTC))
+    # when rendered / then the RFC 3339 text names the same instant
+    text = jsonmap.render(res)["learn_time"]
+    assert RFC3339_UTC.match(text)
+    assert datetime.fromisoformat(text) == when.replace(tzinfo=UTC)
+
+
+def test_a_rendered_timestamp_parses_back() -> None:
+    res = exchange_pb2.ExchangeResource(resource_id="r-1")
+    res.learn_time.seconds = 1_700_000_000
+    assert jsonmap.parse(jsonmap.render(res), exchange_pb2.ExchangeResource) == res
+
+
+# Resources as the contract allows them (timestamps are covered above).
+texts = st.text(max_size=30)
+enum_value = {
+    name: st.sampled_from([v.number for v in enum.values])
+    for name, enum in zip(ENUM_FIELD.values(), CATALOG_ENUMS, strict=True)
+}
+data_items = st.builds(
+    pb.DataItem,
+    name=texts,
+    type=texts,
+    description=texts,
+    personal=st.booleans(),
+    grade=enum_value["data_grade"],
+)
+resources = st.builds(
+    pb.Resource,
+    id=texts,
+    code=texts,
+    name=texts,
+    provider_department=texts,
+    summary=texts,
+    share_type=enum_value["share_type"],
+    open_type=enum_value["open_type"],
+    update_cycle=enum_value["update_cycle"],
+    data_grade=enum_value["data_grade"],
+    data_items=st.lists(data_items, max_size=4),
+    version=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+)
+
+
+@given(resources)
+def test_any_resource_survives_render_then_parse(res: pb.Resource) -> None:
+    # given any resource / when rendered to JSON text and parsed back / then it is unchanged
+    wire = orjson.loads(orjson.dumps(jsonmap.render(res)))
+    assert jsonmap.parse(wire, pb.Resource) == res
+
+
+@given(st.lists(resources, max_size=3), texts)
+def test_any_list_response_survives_render_then_parse(items: list[pb.Resource], token: str) -> None:
+    reply = pb.ListResourcesResponse(resources=items, next_page_token=token)
+    assert jsonmap.parse(jsonmap.render(reply), pb.ListResourcesResponse) == reply
+
+
+def test_enum_names_skip_the_zero_value_of_every_enum() -> None:
+    enums: list[EnumDescriptor] = [*CATALOG_ENUMS]
+    for enum in enums:
+        names = jsonmap.enum_names(enum)
+        assert 0 not in names
+        assert len(names) == len(enum.values) - 1

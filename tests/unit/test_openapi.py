@@ -1,0 +1,178 @@
+"""The OpenAPI document generated from the gateway's route table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway import jsonmap, openapi
+from gateway.problems import Problem
+from gateway.routes import ROUTES
+from runtime.errors import FieldViolation
+from smartcity.catalog.v1 import catalog_pb2
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    return openapi.document(ROUTES)
+
+
+def refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from refs(value)
+
+
+def resolve(doc: dict[str, Any], ref: str) -> Any:
+    assert ref.startswith("#/"), f"{ref} points outside the document"
+    node: Any = doc
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+        node = node[part]
+    return node
+
+
+def test_the_document_is_openapi_3_1_and_plain_json(doc: dict[str, Any]) -> None:
+    assert doc["openapi"].startswith("3.1.")
+    assert doc["info"]["title"]
+    assert doc["info"]["version"]
+    assert orjson.loads(orjson.dumps(doc)) == doc
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_every_route_appears_with_its_method(doc: dict[str, Any], route: Any) -> None:
+    # given a route of the table / then the document has its path and method
+    operation = doc["paths"][route.path][route.method.lower()]
+    assert operation["operationId"] == route.operation_id
+    assert operation["tags"] == [route.tag]
+    # and its success status and documented errors
+    assert set(operation["responses"]) == {str(route.status), *(str(s) for s in route.errors)}
+
+
+def test_the_document_has_no_operation_the_table_lacks(doc: dict[str, Any]) -> None:
+    documented = {
+        (method.upper(), path)
+        for path, item in doc["paths"].items()
+        for method in item
+        if path not in ("/healthz", "/readyz")
+    }
+    assert documented == {(r.method, r.path) for r in ROUTES}
+
+
+def test_operation_ids_are_unique(doc: dict[str, Any]) -> None:
+    ids = [
+        op["operationId"]
+        for item in doc["paths"].values()
+        for op in item.values()
+        if "operationId" in op
+    ]
+    assert len(ids) == len(set(ids)) == len(ROUTES)
+
+
+def test_every_ref_resolves_inside_the_document(doc: dict[str, Any]) -> None:
+    found = set(refs(doc))
+    assert found  # the document does use references
+    for ref in found:
+        assert resolve(doc, ref), f"{ref} resolves to an empty schema"
+
+
+def test_every_path_parameter_is_declared(doc: dict[str, Any]) -> None:
+    for path, item in doc["paths"].items():
+        names = set(re.findall(r"{([^}]+)}", path))
+        for operation in item.values():
+            declared = {p["name"] for p in operation.get("parameters", ()) if p["in"] == "path"}
+            assert declared == names, path
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_secured_routes_declare_the_bearer_scheme(doc: dict[str, Any], route: Any) -> None:
+    operation = doc["paths"][route.path][route.method.lower()]
+    if route.audience is None:
+        assert "security" not in operation
+    else:
+        assert operation["security"] == [{"bearer": []}]
+        assert route.audience in operation["description"]
+    scheme = doc["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+
+
+def test_request_bodies_name_their_read_only_fields(doc: dict[str, Any]) -> None:
+    create = next(r for r in ROUTES if r.operation_id == "createCatalogResource")
+    schema = doc["paths"][create.path]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    for field in create.read_only:
+        assert field in schema["description"]
+    assert resolve(doc, schema["allOf"][0]["$ref"])["properties"].keys() == {
+        f.name for f in catalog_pb2.Resource.DESCRIPTOR.fields
+    }
+
+
+def _resource_schema(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["components"]["schemas"]["smartcity_catalog_v1_Resource"]
+
+
+@pytest.mark.parametrize(
+    ("field", "enum"),
+    [
+        ("share_type", catalog_pb2.ShareType.DESCRIPTOR),
+        ("open_type", catalog_pb2.OpenType.DESCRIPTOR),
+        ("update_cycle", catalog_pb2.UpdateCycle.DESCRIPTOR),
+        ("data_grade", catalog_pb2.DataGrade.DESCRIPTOR),
+    ],
+)
+def test_enum_schemas_list_the_short_names(doc: dict[str, Any], field: str, enum: Any) -> None:
+    listed = _resource_schema(doc)["properties"][field]["enum"]
+    assert listed == [*jsonmap.enum_names(enum).values(), None]
+    assert all(
+        name is None or (name.islower() and not name.endswith("unspecified")) for name in listed
+    )
+
+
+def test_the_short_names_are_the_ones_the_contract_documents(doc: dict[str, Any]) -> None:
+    assert _resource_schema(doc)["properties"]["share_type"]["enum"] == [
+        "unconditional",
+        "conditional",
+        "not_shared",
+        None,
+    ]
+    item = doc["components"]["schemas"]["smartcity_catalog_v1_DataItem"]
+    assert item["properties"]["grade"]["enum"][:-1] == [
+        "public",
+        "internal",
+        "sensitive",
+        "important",
+        "core",
+    ]
+
+
+def test_timestamps_are_documented_as_date_time_strings(doc: dict[str, Any]) -> None:
+    schema = _resource_schema(doc)["properties"]["create_time"]
+    assert schema == {"type": ["string", "null"], "format": "date-time"}
+
+
+def test_a_rendered_problem_matches_the_problem_schema(doc: dict[str, Any]) -> None:
+    problem = Problem(
+        422, "Invalid request", "bad", violations=[FieldViolation("code", "is required")]
+    )
+    body = orjson.loads(problem.to_json("/office/v1/catalog/resources"))
+    schema = doc["components"]["schemas"]["Problem"]
+    assert set(schema["required"]) <= set(body)
+    assert set(body) <= set(schema["properties"])
+    assert set(body["errors"][0]) == set(schema["properties"]["errors"]["items"]["properties"])
+
+
+def test_the_document_is_a_valid_openapi_3_1_document(doc: dict[str, Any]) -> None:
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(doc)
