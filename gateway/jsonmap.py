@@ -147,28 +147,43 @@ def parse(data: Any, message_type: type[Message], *, read_only: frozenset[str] =
     return message
 
 
-def _render_value(field: FieldDescriptor, value: Any) -> Any:
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return render(value)
-    if field.type == FieldDescriptor.TYPE_ENUM:
-        return enum_names(field.enum_type).get(value)
-    return value
+# How to render each field of a message type, worked out once per type.
+_Plan = tuple[tuple[str, bool, int, Any], ...]
+_SCALAR, _ENUM, _MESSAGE = 0, 1, 2
+
+
+@functools.cache
+def _plan(descriptor: Descriptor) -> _Plan:
+    plan = []
+    for field in descriptor.fields:
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            plan.append((field.name, field.is_repeated, _MESSAGE, None))
+        elif field.type == FieldDescriptor.TYPE_ENUM:
+            plan.append((field.name, field.is_repeated, _ENUM, enum_names(field.enum_type)))
+        else:
+            plan.append((field.name, field.is_repeated, _SCALAR, None))
+    return tuple(plan)
+
+
+def _render_timestamp(ts: Any) -> str | None:
+    if not ts.seconds and not ts.nanos:
+        return None
+    when = datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def render(message: Message) -> Any:
     """Decoded JSON for a message: every field, unset enums and timestamps as null."""
     descriptor: Descriptor = message.DESCRIPTOR
     if descriptor.full_name == _TIMESTAMP:
-        ts: Any = message
-        if not ts.seconds and not ts.nanos:
-            return None
-        when = datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
-        return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return _render_timestamp(message)
     out: dict[str, Any] = {}
-    for field in descriptor.fields:
-        value = getattr(message, field.name)
-        if field.is_repeated:
-            out[field.name] = [_render_value(field, v) for v in value]
+    for name, repeated, kind, names in _plan(descriptor):
+        value = getattr(message, name)
+        if kind == _SCALAR:
+            out[name] = list(value) if repeated else value
+        elif kind == _ENUM:
+            out[name] = [names.get(v) for v in value] if repeated else names.get(value)
         else:
-            out[field.name] = _render_value(field, value)
+            out[name] = [render(v) for v in value] if repeated else render(value)
     return out

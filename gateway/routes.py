@@ -11,7 +11,6 @@ from gateway.endpoints import (
     message_response,
     query_int,
 )
-from gateway.upstream import CALL_TIMEOUT
 from smartcity.catalog.v1 import catalog_pb2
 from smartcity.exchange.v1 import exchange_pb2
 from smartcity.identity.v1 import identity_pb2
@@ -26,13 +25,13 @@ PAGE_QUERY = (
 async def login(call: Call) -> web.StreamResponse:
     request: identity_pb2.LoginRequest = call.body
     request.audience = "office"
-    reply = await call.upstream.identity.Login(request, timeout=CALL_TIMEOUT)
+    reply = await call.rpc(call.upstream.identity.Login, request)
     return message_response(reply)
 
 
 async def current_account(call: Call) -> web.StreamResponse:
-    reply = await call.upstream.identity.GetCurrentAccount(
-        identity_pb2.GetCurrentAccountRequest(), metadata=call.metadata, timeout=CALL_TIMEOUT
+    reply = await call.rpc(
+        call.upstream.identity.GetCurrentAccount, identity_pb2.GetCurrentAccountRequest()
     )
     return message_response(reply.account)
 
@@ -41,44 +40,39 @@ async def create_resource(call: Call) -> web.StreamResponse:
     request = catalog_pb2.CreateResourceRequest(
         resource=call.body, request_id=call.request.headers.get("Idempotency-Key", "")
     )
-    reply = await call.upstream.catalog.CreateResource(
-        request, metadata=call.metadata, timeout=CALL_TIMEOUT
-    )
+    reply = await call.rpc(call.upstream.catalog.CreateResource, request)
     location = f"{OFFICE}/catalog/resources/{reply.resource.id}"
     return message_response(reply.resource, status=201, headers={"Location": location})
 
 
 async def get_resource(call: Call) -> web.StreamResponse:
-    reply = await call.upstream.catalog.GetResource(
+    reply = await call.rpc(
+        call.upstream.catalog.GetResource,
         catalog_pb2.GetResourceRequest(id=call.request.match_info["id"]),
-        metadata=call.metadata,
-        timeout=CALL_TIMEOUT,
     )
     return message_response(reply.resource)
 
 
 async def list_resources(call: Call) -> web.StreamResponse:
     query = call.request.query
-    reply = await call.upstream.catalog.ListResources(
+    reply = await call.rpc(
+        call.upstream.catalog.ListResources,
         catalog_pb2.ListResourcesRequest(
             page_size=query_int(call.request, "page_size"),
             page_token=query.get("page_token", ""),
             provider_department=query.get("provider_department", ""),
         ),
-        metadata=call.metadata,
-        timeout=CALL_TIMEOUT,
     )
     return message_response(reply)
 
 
 async def list_exchange_resources(call: Call) -> web.StreamResponse:
-    reply = await call.upstream.exchange.ListResources(
+    reply = await call.rpc(
+        call.upstream.exchange.ListResources,
         exchange_pb2.ListResourcesRequest(
             page_size=query_int(call.request, "page_size"),
             page_token=call.request.query.get("page_token", ""),
         ),
-        metadata=call.metadata,
-        timeout=CALL_TIMEOUT,
     )
     return message_response(reply)
 

@@ -41,7 +41,9 @@ class Upstream:
         )
 
     async def fetch_jwks(self) -> str:
-        reply = await self.identity.GetJwks(identity_pb2.GetJwksRequest(), timeout=CALL_TIMEOUT)
+        reply = await grpcclient.call(
+            self.identity.GetJwks, identity_pb2.GetJwksRequest(), timeout=CALL_TIMEOUT
+        )
         return str(reply.jwks_json)
 
     async def health(self) -> dict[str, str]:
