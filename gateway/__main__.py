@@ -24,6 +24,7 @@ async def serve() -> None:
     site = web.TCPSite(runner, settings.bind_address, port, backlog=1024)
     await site.start()
     log.info("gateway_started", port=port)
+    loop.settle_heap()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)

@@ -21,7 +21,6 @@ from runtime.auth import TokenVerifier
 from runtime.config import Settings
 
 log = logs.get(__name__)
-_tracer = trace.get_tracer(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,7 +49,7 @@ async def observe(
     incoming_id = request.headers.get("X-Request-Id", "")
     request_id = incoming_id if _REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
     started = time.perf_counter()
-    with _tracer.start_as_current_span(
+    with telemetry.tracer().start_as_current_span(
         f"{request.method} {route}",
         context=telemetry.extract(request.headers),
         kind=trace.SpanKind.SERVER,

@@ -85,7 +85,9 @@ class Route:
             raise ValueError(f"route {self.method} {self.path} declares no audience")
 
 
-def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type=JSON, headers=headers)
 
 
@@ -102,7 +104,9 @@ def query_int(request: web.Request, name: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise Problem(400, "Invalid query", f"query parameter {name!r} must be an integer") from None
+        raise Problem(
+            400, "Invalid query", f"query parameter {name!r} must be an integer"
+        ) from None
 
 
 async def _read_body(request: web.Request, route: Route) -> Any:

@@ -37,9 +37,7 @@ def _enum_prefix(enum: EnumDescriptor) -> str:
 def enum_names(enum: EnumDescriptor) -> dict[int, str]:
     """Short names of an enum's values, without the zero value."""
     prefix = _enum_prefix(enum)
-    return {
-        v.number: v.name.removeprefix(prefix).lower() for v in enum.values if v.number != 0
-    }
+    return {v.number: v.name.removeprefix(prefix).lower() for v in enum.values if v.number != 0}
 
 
 @functools.cache
@@ -89,7 +87,9 @@ def _timestamp(target: Any, value: Any, path: str, out: list[FieldViolation]) ->
             if when.tzinfo is not None:
                 target.FromDatetime(when.astimezone(UTC).replace(tzinfo=None))
                 return
-    out.append(FieldViolation(path, "must be an RFC 3339 time with a zone, e.g. 2026-01-31T08:00:00Z"))
+    out.append(
+        FieldViolation(path, "must be an RFC 3339 time with a zone, e.g. 2026-01-31T08:00:00Z")
+    )
 
 
 def _fill(
@@ -137,7 +137,9 @@ def _fill(
                 setattr(message, key, converted)
 
 
-def parse(data: Any, message_type: type[Message], *, read_only: frozenset[str] = frozenset()) -> Any:
+def parse(
+    data: Any, message_type: type[Message], *, read_only: frozenset[str] = frozenset()
+) -> Any:
     """A message from decoded JSON, or InvalidArgument naming every bad field."""
     message = message_type()
     out: list[FieldViolation] = []

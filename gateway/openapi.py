@@ -108,13 +108,16 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         if route.read_only:
             schema = {
                 "allOf": [schema],
-                "description": "Read-only fields are refused: " + ", ".join(sorted(route.read_only)),
+                "description": "Read-only fields are refused: "
+                + ", ".join(sorted(route.read_only)),
             }
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     ok: dict[str, Any] = {"description": "Success"}
     if route.response is not None:
         ok["content"] = {
-            "application/json": {"schema": {"$ref": _add_schema(route.response.DESCRIPTOR, schemas)}}
+            "application/json": {
+                "schema": {"$ref": _add_schema(route.response.DESCRIPTOR, schemas)}
+            }
         }
     op["responses"][str(route.status)] = ok
     for status in route.errors:
@@ -130,8 +133,17 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
-    for path, summary in (("/healthz", "The gateway process is up."), ("/readyz", "Every service answers.")):
-        paths[path] = {"get": {"summary": summary, "tags": ["operations"], "responses": {"200": {"description": "OK"}, "503": {"description": "Not ready"}}}}
+    for path, summary in (
+        ("/healthz", "The gateway process is up."),
+        ("/readyz", "Every service answers."),
+    ):
+        paths[path] = {
+            "get": {
+                "summary": summary,
+                "tags": ["operations"],
+                "responses": {"200": {"description": "OK"}, "503": {"description": "Not ready"}},
+            }
+        }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -146,9 +158,15 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
             "responses": {
                 "Problem": {
                     "description": "A problem (RFC 9457).",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
                 }
             },
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
         },
     }

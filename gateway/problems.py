@@ -67,9 +67,14 @@ def from_domain(error: DomainError) -> Problem:
 
 def from_rpc_error(error: grpc.aio.AioRpcError, *, service: str) -> Problem:
     status = errors.status_from_error(error)
-    if status.code in (grpc.StatusCode.UNAVAILABLE.value[0], grpc.StatusCode.DEADLINE_EXCEEDED.value[0]):
+    if status.code in (
+        grpc.StatusCode.UNAVAILABLE.value[0],
+        grpc.StatusCode.DEADLINE_EXCEEDED.value[0],
+    ):
         # The upstream's own words may name hosts and ports: say which service, not where.
-        return from_status(status.code, f"the {service} service is not answering; retry shortly", [])
+        return from_status(
+            status.code, f"the {service} service is not answering; retry shortly", []
+        )
     return from_status(status.code, status.message, errors.field_violations(status))
 
 

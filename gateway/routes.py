@@ -17,7 +17,9 @@ from smartcity.identity.v1 import identity_pb2
 
 OFFICE = "/office/v1"
 PAGE_QUERY = (
-    QueryParam(name="page_size", description="Items per page: at most 100, default 20.", type="integer"),
+    QueryParam(
+        name="page_size", description="Items per page: at most 100, default 20.", type="integer"
+    ),
     QueryParam(name="page_token", description="The next_page_token of the previous page."),
 )
 

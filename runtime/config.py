@@ -87,7 +87,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings; raise ConfigError naming the variable when one is malformed."""
     env = os.environ if env is None else env
     data_dir = Path(env.get("SMARTCITY_DATA_DIR") or "var").resolve()
-    ports = {name: _int(env, f"SMARTCITY_{name.upper()}_PORT", p) for name, p in DEFAULT_PORTS.items()}
+    ports = {
+        name: _int(env, f"SMARTCITY_{name.upper()}_PORT", p) for name, p in DEFAULT_PORTS.items()
+    }
     hosts = {
         name: env[f"SMARTCITY_{name.upper()}_ADDR"]
         for name in SERVICES
@@ -100,7 +102,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     demo = _bool(env, "SMARTCITY_DEMO", demo_default) and demo_default
     level = (env.get("SMARTCITY_LOG_LEVEL") or "info").lower()
     if level not in ("debug", "info", "warning", "error"):
-        raise ConfigError(f"SMARTCITY_LOG_LEVEL must be debug, info, warning or error, got {level!r}")
+        raise ConfigError(
+            f"SMARTCITY_LOG_LEVEL must be debug, info, warning or error, got {level!r}"
+        )
     return Settings(
         data_dir=data_dir,
         nats_url=env.get("SMARTCITY_NATS_URL") or f"nats://127.0.0.1:{ports['nats']}",

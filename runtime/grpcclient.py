@@ -14,8 +14,6 @@ from opentelemetry import trace
 
 from runtime import telemetry
 
-_tracer = trace.get_tracer(__name__)
-
 # gRPC's default reconnect backoff grows to 120 s; a restarted service should be found again
 # within a second, which is what the gateway's 503 `Retry-After: 1` promises.
 CHANNEL_OPTIONS = [
@@ -40,7 +38,7 @@ async def call(
     """Call a unary method in a CLIENT span whose context travels as `traceparent`."""
     path = getattr(method, "_method", b"/unknown/unknown").decode()
     service, _, rpc = path[1:].rpartition("/")
-    with _tracer.start_as_current_span(
+    with telemetry.tracer().start_as_current_span(
         path[1:],
         kind=trace.SpanKind.CLIENT,
         attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc},

@@ -17,7 +17,6 @@ from runtime import auth, errors, logs, telemetry
 from runtime.auth import Policy, TokenVerifier
 
 log = logs.get(__name__)
-_tracer = trace.get_tracer(__name__)
 
 # Codes that mean the server failed, as OpenTelemetry's gRPC conventions mark them.
 _SERVER_ERRORS = frozenset(
@@ -76,7 +75,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             started = time.perf_counter()
             metadata = {item.key: str(item.value) for item in context.invocation_metadata() or ()}
             outcome = grpc.StatusCode.OK
-            with _tracer.start_as_current_span(
+            with telemetry.tracer().start_as_current_span(
                 span_name,
                 context=telemetry.extract(metadata),
                 kind=trace.SpanKind.SERVER,

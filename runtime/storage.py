@@ -18,8 +18,8 @@ from typing import Any, TypeAlias
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Result
-from sqlalchemy.sql.base import Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.base import Executable
 
 from runtime import logs
 

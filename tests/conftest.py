@@ -208,7 +208,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if "why" not in _postgres_state:
         _postgres_state["why"] = await _postgres_reachable()
     if _postgres_state["why"] is not None:
-        pytest.skip(f"PostgreSQL not reachable, store tests ran on SQLite only ({_postgres_state['why']})")
+        pytest.skip(
+            f"PostgreSQL not reachable, store tests ran on SQLite only ({_postgres_state['why']})"
+        )
     yield POSTGRES_URL
 
 

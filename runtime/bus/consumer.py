@@ -22,7 +22,6 @@ from runtime.bus.events import EventType, stream_name
 from runtime.storage import Database, Migration, create_tables, now_us
 
 log = logs.get(__name__)
-_tracer = trace.get_tracer(__name__)
 
 metadata = sa.MetaData()
 processed_events = sa.Table(
@@ -100,7 +99,7 @@ class Consumer:
         headers: dict[str, str] = msg.headers or {}
         parent = telemetry.extract(headers)
         et = self._sub.event_type
-        with _tracer.start_as_current_span(
+        with telemetry.tracer().start_as_current_span(
             f"process {msg.subject}",
             context=parent,
             kind=trace.SpanKind.CONSUMER,

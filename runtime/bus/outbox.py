@@ -22,7 +22,6 @@ from runtime.bus.events import EventType, cloudevent_headers
 from runtime.storage import Database, Migration, create_tables, now_us
 
 log = logs.get(__name__)
-_tracer = trace.get_tracer(__name__)
 
 metadata = sa.MetaData()
 outbox = sa.Table(
@@ -116,7 +115,7 @@ class OutboxRelay:
 
     async def _publish(self, js: Any, row: Any) -> None:
         parent = telemetry.extract({"traceparent": row.traceparent} if row.traceparent else {})
-        with _tracer.start_as_current_span(
+        with telemetry.tracer().start_as_current_span(
             f"publish {row.subject}",
             context=parent,
             kind=trace.SpanKind.PRODUCER,

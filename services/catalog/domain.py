@@ -23,9 +23,7 @@ MAX_ITEM_DESCRIPTION = 500
 MAX_ITEMS = 500
 
 
-def _text(
-    out: list[FieldViolation], field: str, value: str, *, limit: int, required: bool
-) -> None:
+def _text(out: list[FieldViolation], field: str, value: str, *, limit: int, required: bool) -> None:
     if required and not value.strip():
         out.append(FieldViolation(field, "is required"))
     elif len(value) > limit:
@@ -69,8 +67,12 @@ def validate_new_resource(resource: catalog_pb2.Resource) -> None:
             out.append(FieldViolation(f"{at}.name", "repeats another data item's name"))
         names.add(item.name)
         if item.type not in ITEM_TYPES:
-            out.append(FieldViolation(f"{at}.type", "must be one of " + ", ".join(sorted(ITEM_TYPES))))
-        _text(out, f"{at}.description", item.description, limit=MAX_ITEM_DESCRIPTION, required=False)
+            out.append(
+                FieldViolation(f"{at}.type", "must be one of " + ", ".join(sorted(ITEM_TYPES)))
+            )
+        _text(
+            out, f"{at}.description", item.description, limit=MAX_ITEM_DESCRIPTION, required=False
+        )
         if item.grade and item.grade not in catalog_pb2.DataGrade.values():
             out.append(FieldViolation(f"{at}.grade", f"has no value {item.grade}"))
         elif item.grade > resource.data_grade > 0:

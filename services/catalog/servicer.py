@@ -22,7 +22,9 @@ log = logs.get(__name__)
 SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 STAFF = Policy(audiences=("office",))
 POLICIES = {
-    f"/{SERVICE}/CreateResource": Policy(audiences=("office",), roles=(domain.ROLE_CATALOG_OFFICER,)),
+    f"/{SERVICE}/CreateResource": Policy(
+        audiences=("office",), roles=(domain.ROLE_CATALOG_OFFICER,)
+    ),
     f"/{SERVICE}/GetResource": STAFF,
     f"/{SERVICE}/ListResources": STAFF,
 }

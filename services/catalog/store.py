@@ -82,7 +82,9 @@ async def insert_resource(
             open_type=resource.open_type,
             update_cycle=resource.update_cycle,
             data_grade=resource.data_grade,
-            data_items=[{f: getattr(item, f) for f in _ITEM_FIELDS} for item in resource.data_items],
+            data_items=[
+                {f: getattr(item, f) for f in _ITEM_FIELDS} for item in resource.data_items
+            ],
             version=1,
             created_by=created_by,
             request_id=request_id,
@@ -104,9 +106,7 @@ async def get_resource(conn: Reader, resource_id: str) -> catalog_pb2.Resource |
     return None if row is None else _resource(row)
 
 
-async def find_by_request_id(
-    conn: Reader, request_id: str
-) -> catalog_pb2.Resource | None:
+async def find_by_request_id(conn: Reader, request_id: str) -> catalog_pb2.Resource | None:
     query = sa.select(resources).where(resources.c.request_id == request_id)
     row = (await conn.execute(query)).first()
     return None if row is None else _resource(row)

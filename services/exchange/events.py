@@ -13,6 +13,4 @@ async def on_resource_created(conn: AsyncConnection, event: ReceivedEvent) -> No
     await store.learn_resource(conn, event.payload)
 
 
-SUBSCRIPTIONS = (
-    Subscription("exchange-resource-created", RESOURCE_CREATED, on_resource_created),
-)
+SUBSCRIPTIONS = (Subscription("exchange-resource-created", RESOURCE_CREATED, on_resource_created),)

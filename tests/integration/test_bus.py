@@ -69,7 +69,9 @@ async def test_migrations_apply_once(db: Database) -> None:
     assert again == []
 
 
-async def test_redelivered_event_has_no_second_effect(db: Database, nats_server: NatsServer) -> None:
+async def test_redelivered_event_has_no_second_effect(
+    db: Database, nats_server: NatsServer
+) -> None:
     et = unique_event_type()
     calls = 0
 
@@ -91,8 +93,12 @@ async def test_redelivered_event_has_no_second_effect(db: Database, nats_server:
         for attempt in range(2):
             # the same event published twice, past the stream's deduplication (new Nats-Msg-Id)
             headers = cloudevent_headers(
-                event_id=event_id, subject=et.subject, source="/test", entity_id="r-1",
-                time_us=0, content_type=et.content_type,
+                event_id=event_id,
+                subject=et.subject,
+                source="/test",
+                entity_id="r-1",
+                time_us=0,
+                content_type=et.content_type,
             )
             headers["Nats-Msg-Id"] = f"{event_id}-{attempt}"
             await js.publish(et.subject, payload, headers=headers)

@@ -82,11 +82,17 @@ async def test_retry_with_the_same_idempotency_key_creates_one_resource(platform
     key = uuid.uuid4().hex
     body = resource_body(new_code())
     first = await platform.request(
-        "POST", "/office/v1/catalog/resources", token=token, json=body,
+        "POST",
+        "/office/v1/catalog/resources",
+        token=token,
+        json=body,
         headers={"Idempotency-Key": key},
     )
     second = await platform.request(
-        "POST", "/office/v1/catalog/resources", token=token, json=body,
+        "POST",
+        "/office/v1/catalog/resources",
+        token=token,
+        json=body,
         headers={"Idempotency-Key": key},
     )
     assert first[0] == 201 and second[0] == 201
@@ -138,8 +144,17 @@ async def test_officer_of_another_department_is_403(platform: Platform) -> None:
         (lambda b: b.update(share_type="unconditional"), "share_type", 422),
         (lambda b: b.update(data_items="none"), "data_items", 422),
     ],
-    ids=["unknown", "wrong-type", "missing", "over-long", "bad-enum", "read-only",
-         "item-grade-above-resource", "personal-unconditional", "not-an-array"],
+    ids=[
+        "unknown",
+        "wrong-type",
+        "missing",
+        "over-long",
+        "bad-enum",
+        "read-only",
+        "item-grade-above-resource",
+        "personal-unconditional",
+        "not-an-array",
+    ],
 )
 async def test_bad_input_names_the_field(
     platform: Platform, mutate: object, field: str, status: int
@@ -158,17 +173,26 @@ async def test_bad_input_names_the_field(
 async def test_malformed_and_oversized_bodies_are_refused(platform: Platform) -> None:
     token = await platform.login("psb.officer")
     status, problem, _ = await platform.request(
-        "POST", "/office/v1/catalog/resources", token=token, data=b"{not json",
+        "POST",
+        "/office/v1/catalog/resources",
+        token=token,
+        data=b"{not json",
         headers={"Content-Type": "application/json"},
     )
     assert status == 400 and problem["title"] == "Malformed JSON"
     status, problem, _ = await platform.request(
-        "POST", "/office/v1/catalog/resources", token=token, data=b"a" * (1024 * 1024 + 10),
+        "POST",
+        "/office/v1/catalog/resources",
+        token=token,
+        data=b"a" * (1024 * 1024 + 10),
         headers={"Content-Type": "application/json"},
     )
     assert status == 413, problem
     status, problem, _ = await platform.request(
-        "POST", "/office/v1/catalog/resources", token=token, data=b"code=1",
+        "POST",
+        "/office/v1/catalog/resources",
+        token=token,
+        data=b"code=1",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert status == 415, problem

@@ -39,7 +39,9 @@ def outbox_size(platform: Platform) -> int:
         return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
 
-async def test_acknowledged_writes_survive_sigkill_of_the_catalog(fragile_platform: Platform) -> None:
+async def test_acknowledged_writes_survive_sigkill_of_the_catalog(
+    fragile_platform: Platform,
+) -> None:
     p = fragile_platform
     token = await p.login("psb.officer")
 

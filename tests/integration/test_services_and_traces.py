@@ -19,11 +19,15 @@ from smartcity.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 pytestmark = pytest.mark.integration
 
 
-async def _catalog_call(platform: Platform, metadata: tuple[tuple[str, str], ...]) -> grpc.StatusCode:
+async def _catalog_call(
+    platform: Platform, metadata: tuple[tuple[str, str], ...]
+) -> grpc.StatusCode:
     async with grpc.aio.insecure_channel(platform.settings.grpc_target("catalog")) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         try:
-            await stub.ListResources(catalog_pb2.ListResourcesRequest(), metadata=metadata, timeout=5)
+            await stub.ListResources(
+                catalog_pb2.ListResourcesRequest(), metadata=metadata, timeout=5
+            )
         except grpc.aio.AioRpcError as exc:
             return exc.code()
     return grpc.StatusCode.OK
@@ -36,8 +40,13 @@ async def test_catalog_refuses_calls_that_bypass_the_gateway_without_a_valid_tok
     # a token that looks right but is signed by a key the identity service never issued
     forged = jwt.encode(
         {
-            "iss": "smartcity-identity", "sub": "x", "aud": "office", "iat": int(time.time()),
-            "exp": int(time.time()) + 60, "dept": "bdb", "roles": ["bdb_admin"],
+            "iss": "smartcity-identity",
+            "sub": "x",
+            "aud": "office",
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 60,
+            "dept": "bdb",
+            "roles": ["bdb_admin"],
         },
         Ed25519PrivateKey.generate(),
         algorithm="EdDSA",
@@ -46,7 +55,9 @@ async def test_catalog_refuses_calls_that_bypass_the_gateway_without_a_valid_tok
     metadata = (("authorization", f"Bearer {forged}"),)
     assert await _catalog_call(platform, metadata) == grpc.StatusCode.UNAUTHENTICATED
     token = await platform.login("psb.officer")
-    assert await _catalog_call(platform, (("authorization", f"Bearer {token}"),)) == grpc.StatusCode.OK
+    assert (
+        await _catalog_call(platform, (("authorization", f"Bearer {token}"),)) == grpc.StatusCode.OK
+    )
 
 
 async def test_invalid_argument_carries_bad_request_details_over_grpc(platform: Platform) -> None:
@@ -70,7 +81,9 @@ async def test_one_request_is_one_trace_from_gateway_to_the_exchange(platform: P
     # given a registration through the gateway
     token = await platform.login("psb.officer")
     status, created, headers = await platform.request(
-        "POST", "/office/v1/catalog/resources", token=token,
+        "POST",
+        "/office/v1/catalog/resources",
+        token=token,
         json=resource_body(f"TR{uuid.uuid4().hex[:8].upper()}"),
     )
     assert status == 201
@@ -78,7 +91,9 @@ async def test_one_request_is_one_trace_from_gateway_to_the_exchange(platform: P
 
     # then the span store holds gateway -> catalog -> publish -> exchange as one tree
     def spans_by_name() -> dict[str, object]:
-        return {f"{s.service}:{s.name}": s for s in load_trace(platform.data_dir / "traces", trace_id)}
+        return {
+            f"{s.service}:{s.name}": s for s in load_trace(platform.data_dir / "traces", trace_id)
+        }
 
     async def complete() -> dict[str, object] | None:
         spans = spans_by_name()
@@ -97,7 +112,10 @@ async def test_one_request_is_one_trace_from_gateway_to_the_exchange(platform: P
 
     root = one("gateway:POST")
     assert root.parent_span_id is None  # type: ignore[attr-defined]
-    assert parent_service(one("catalog:smartcity.catalog.v1.CatalogService/CreateResource")) == "gateway"
+    assert (
+        parent_service(one("catalog:smartcity.catalog.v1.CatalogService/CreateResource"))
+        == "gateway"
+    )
     assert parent_service(one("catalog:publish")) == "catalog"
     consume = one("exchange:process")
     assert by_id[consume.parent_span_id].name.startswith("publish")  # type: ignore[attr-defined]
