@@ -303,7 +303,8 @@ class RealTarget:
                 "SMARTCITY_CATALOG_PORT": "0",
                 "SMARTCITY_EXCHANGE_PORT": "0",
                 "SMARTCITY_IDENTITY_PORT": "0",
-                "SMARTCITY_LOG_LEVEL": "warning",
+                # The default level: the access log is part of the measured path.
+                "SMARTCITY_LOG_LEVEL": "info",
             }
         )
         self.proc = ManagedProcess(

@@ -1,6 +1,6 @@
-"""Calling other services: long-lived channels, and calls traced as CLIENT spans.
+"""Calling other services: long-lived channels, and calls that carry the trace context.
 
-Tracing is done here rather than by a gRPC aio client interceptor: the interceptor machinery
+Propagation is done here rather than by a gRPC aio client interceptor: the interceptor machinery
 wraps every call in extra objects and a task, which costs a measurable share of a request.
 """
 
@@ -35,23 +35,20 @@ async def call(
     timeout: float,
     metadata: Sequence[tuple[str, str]] = (),
 ) -> Any:
-    """Call a unary method in a CLIENT span whose context travels as `traceparent`."""
-    path = getattr(method, "_method", b"/unknown/unknown").decode()
-    service, _, rpc = path[1:].rpartition("/")
-    with telemetry.tracer().start_as_current_span(
-        path[1:],
-        kind=trace.SpanKind.CLIENT,
-        attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc},
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        carrier: dict[str, str] = {}
-        telemetry.inject(carrier)
-        try:
-            reply = await method(request, timeout=timeout, metadata=(*metadata, *carrier.items()))
-        except grpc.aio.AioRpcError as exc:
-            span.set_attribute("rpc.grpc.status_code", exc.code().value[0])
-            span.set_status(trace.StatusCode.ERROR, exc.code().name)
-            raise
-        span.set_attribute("rpc.grpc.status_code", 0)
-        return reply
+    """Call a unary method with the current trace context as `traceparent`.
+
+    The callee's server span is the child of the caller's current span, and the call is
+    recorded as attributes of that span rather than as a span of its own: a client span per
+    call cost about a sixth of the gateway's throughput (bench/), and with one upstream call per
+    request the caller's span already times it.
+    """
+    carrier: dict[str, str] = {}
+    telemetry.inject(carrier)
+    span = trace.get_current_span()
+    span.set_attribute("rpc.upstream", getattr(method, "_method", b"").decode())
+    try:
+        reply = await method(request, timeout=timeout, metadata=(*metadata, *carrier.items()))
+    except grpc.aio.AioRpcError as exc:
+        span.set_attribute("rpc.upstream.grpc_status_code", exc.code().value[0])
+        raise
+    return reply

@@ -109,7 +109,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     span.set_attribute("rpc.grpc.status_code", outcome.value[0])
                     if outcome in _SERVER_ERRORS:
                         span.set_status(trace.StatusCode.ERROR, outcome.name)
-                    log.info(
+                    # The gateway logs every request; services log calls that failed, and
+                    # every call only at debug, so a busy service's log does not grow per read.
+                    report = log.debug if outcome is grpc.StatusCode.OK else log.info
+                    report(
                         "call",
                         method=method,
                         code=outcome.name,
