@@ -49,17 +49,18 @@ async def observe(
     incoming_id = request.headers.get("X-Request-Id", "")
     request_id = incoming_id if _REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
     started = time.perf_counter()
-    with telemetry.tracer().start_as_current_span(
+    span, span_token = telemetry.start_span(
         f"{request.method} {route}",
-        context=telemetry.extract(request.headers),
+        parent=telemetry.extract(request.headers),
         kind=trace.SpanKind.SERVER,
         attributes={
             "http.request.method": request.method,
             "http.route": route,
             "smartcity.request_id": request_id,
         },
-    ) as span:
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+    )
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
         try:
             response = await handler(request)
         except Problem as problem:
@@ -73,14 +74,14 @@ async def observe(
                 Problem(500, "Internal error", "the gateway failed; the trace id identifies it"),
                 request.path,
             )
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
         status = response.status
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
             span.set_status(trace.StatusCode.ERROR, f"HTTP {status}")
         ctx = span.get_span_context()
-        response.headers["traceresponse"] = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-01"
+        response.headers["traceresponse"] = (
+            f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
+        )
         response.headers["X-Request-Id"] = request_id
         log.info(
             "request",
@@ -91,6 +92,9 @@ async def observe(
             request_id=request_id,
         )
         return response
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+        telemetry.finish(span, span_token)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

@@ -75,49 +75,48 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             started = time.perf_counter()
             metadata = {item.key: str(item.value) for item in context.invocation_metadata() or ()}
             outcome = grpc.StatusCode.OK
-            with telemetry.tracer().start_as_current_span(
+            span, span_token = telemetry.start_span(
                 span_name,
-                context=telemetry.extract(metadata),
+                parent=telemetry.extract(metadata),
                 kind=trace.SpanKind.SERVER,
                 attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                reset = None
-                try:
-                    token = auth.bearer_token(metadata.get("authorization"))
-                    principal = await verifier.verify(token) if token else None
-                    if policy is None:
-                        raise errors.PermissionDenied(f"{method} has no access policy")
-                    policy.check(principal)
-                    reset = auth.set_principal(principal)
-                    return await inner(request, context)
-                except errors.DomainError as exc:
-                    outcome = exc.code
-                    await errors.abort(context, exc)
-                except Exception as exc:
-                    if context.code() is not None:  # the handler aborted on purpose
-                        outcome = context.code()
-                        raise
-                    outcome = grpc.StatusCode.INTERNAL
-                    span.record_exception(exc)
-                    log.exception("call_failed", method=method, error=type(exc).__name__)
-                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-                finally:
-                    if reset is not None:
-                        auth.set_principal(None)
-                    span.set_attribute("rpc.grpc.status_code", outcome.value[0])
-                    if outcome in _SERVER_ERRORS:
-                        span.set_status(trace.StatusCode.ERROR, outcome.name)
-                    # The gateway logs every request; services log calls that failed, and
-                    # every call only at debug, so a busy service's log does not grow per read.
-                    report = log.debug if outcome is grpc.StatusCode.OK else log.info
-                    report(
-                        "call",
-                        method=method,
-                        code=outcome.name,
-                        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                    )
+            )
+            reset = None
+            try:
+                token = auth.bearer_token(metadata.get("authorization"))
+                principal = await verifier.verify(token) if token else None
+                if policy is None:
+                    raise errors.PermissionDenied(f"{method} has no access policy")
+                policy.check(principal)
+                reset = auth.set_principal(principal)
+                return await inner(request, context)
+            except errors.DomainError as exc:
+                outcome = exc.code
+                await errors.abort(context, exc)
+            except Exception as exc:
+                if context.code() is not None:  # the handler aborted on purpose
+                    outcome = context.code()
+                    raise
+                outcome = grpc.StatusCode.INTERNAL
+                span.record_exception(exc)
+                log.exception("call_failed", method=method, error=type(exc).__name__)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                if reset is not None:
+                    auth.set_principal(None)
+                span.set_attribute("rpc.grpc.status_code", outcome.value[0])
+                if outcome in _SERVER_ERRORS:
+                    span.set_status(trace.StatusCode.ERROR, outcome.name)
+                # The gateway logs every request; services log calls that failed, and
+                # every call only at debug, so a busy service's log does not grow per read.
+                report = log.debug if outcome is grpc.StatusCode.OK else log.info
+                report(
+                    "call",
+                    method=method,
+                    code=outcome.name,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                )
+                telemetry.finish(span, span_token)
 
         return grpc.unary_unary_rpc_method_handler(
             call,
