@@ -52,6 +52,7 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +123,7 @@ async def _read_body(request: web.Request, route: Route) -> Any:
     return jsonmap.parse(data, route.body, read_only=route.read_only)
 
 
-def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> Handler:
+def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> WebHandler:
     """The aiohttp handler for a route: authenticate, parse, call, map errors."""
 
     async def handle(request: web.Request) -> web.StreamResponse:

@@ -10,7 +10,7 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -102,7 +102,7 @@ def _fill(
     if not isinstance(data, dict):
         out.append(FieldViolation(path or "body", "must be a JSON object"))
         return
-    fields = message.DESCRIPTOR.fields_by_name
+    fields: Any = message.DESCRIPTOR.fields_by_name
     for key, value in data.items():
         at = f"{path}.{key}" if path else str(key)
         field = fields.get(key)
@@ -150,13 +150,13 @@ def parse(
 
 
 # How to render each field of a message type, worked out once per type.
-_Plan = tuple[tuple[str, bool, int, Any], ...]
+_Plan = tuple[tuple[str, bool, int, dict[int, str] | None], ...]
 _SCALAR, _ENUM, _MESSAGE = 0, 1, 2
 
 
 @functools.cache
-def _plan(descriptor: Descriptor) -> _Plan:
-    plan = []
+def _plan(descriptor: Any) -> _Plan:
+    plan: list[tuple[str, bool, int, dict[int, str] | None]] = []
     for field in descriptor.fields:
         if field.type == FieldDescriptor.TYPE_MESSAGE:
             plan.append((field.name, field.is_repeated, _MESSAGE, None))
@@ -176,7 +176,7 @@ def _render_timestamp(ts: Any) -> str | None:
 
 def render(message: Message) -> Any:
     """Decoded JSON for a message: every field, unset enums and timestamps as null."""
-    descriptor: Descriptor = message.DESCRIPTOR
+    descriptor: Any = message.DESCRIPTOR
     if descriptor.full_name == _TIMESTAMP:
         return _render_timestamp(message)
     out: dict[str, Any] = {}
@@ -184,7 +184,7 @@ def render(message: Message) -> Any:
         value = getattr(message, name)
         if kind == _SCALAR:
             out[name] = list(value) if repeated else value
-        elif kind == _ENUM:
+        elif kind == _ENUM and names is not None:
             out[name] = [names.get(v) for v in value] if repeated else names.get(value)
         else:
             out[name] = [render(v) for v in value] if repeated else render(value)

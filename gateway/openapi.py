@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import jsonmap
@@ -44,11 +44,11 @@ PROBLEM = {
 }
 
 
-def _ref(descriptor: Descriptor) -> str:
-    return descriptor.full_name.replace(".", "_")
+def _ref(descriptor: Any) -> str:
+    return str(descriptor.full_name).replace(".", "_")
 
 
-def _field_schema(field: FieldDescriptor, schemas: dict[str, Any]) -> dict[str, Any]:
+def _field_schema(field: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     schema: dict[str, Any]
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         if field.message_type.full_name == Timestamp.DESCRIPTOR.full_name:
@@ -65,7 +65,7 @@ def _field_schema(field: FieldDescriptor, schemas: dict[str, Any]) -> dict[str, 
     return schema
 
 
-def _add_schema(descriptor: Descriptor, schemas: dict[str, Any]) -> str:
+def _add_schema(descriptor: Any, schemas: dict[str, Any]) -> str:
     name = _ref(descriptor)
     if name not in schemas:
         schemas[name] = {}  # placeholder first: recursive messages terminate
@@ -104,7 +104,7 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if route.body is not None:
-        schema = {"$ref": _add_schema(route.body.DESCRIPTOR, schemas)}
+        schema: dict[str, Any] = {"$ref": _add_schema(route.body.DESCRIPTOR, schemas)}
         if route.read_only:
             schema = {
                 "allOf": [schema],

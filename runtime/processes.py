@@ -100,7 +100,7 @@ class Supervisor:
     async def start(self, spec: ProcessSpec) -> None:
         """Start a process and wait until its ready check passes (or raise ProcessFailed)."""
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = open(spec.log_path, "ab")  # noqa: SIM115 - closed when the process ends
+        log_file = open(spec.log_path, "ab")  # noqa: SIM115, ASYNC230 - closed when the process ends
         proc = await asyncio.create_subprocess_exec(
             *spec.argv,
             env={**os.environ, **spec.env},

@@ -74,7 +74,7 @@ def identity_jwks_fetcher(settings: Settings) -> JwksFetcher:
             channel = grpcclient.channel(settings.grpc_target("identity"))
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         response = await grpcclient.call(stub.GetJwks, identity_pb2.GetJwksRequest(), timeout=3.0)
-        return response.jwks_json
+        return str(response.jwks_json)
 
     return fetch
 

@@ -9,6 +9,7 @@ dropped by the stream's duplicate window; rows are deleted once the stream has a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -93,10 +94,8 @@ class OutboxRelay:
             if sent == self._batch:
                 continue  # more waiting: no sleep
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            except TimeoutError:
-                pass
 
     async def publish_pending(self, js: Any) -> int:
         """Publish one batch; return how many rows it held."""

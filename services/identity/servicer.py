@@ -66,7 +66,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         log.info("login_succeeded", account_id=account.id, audience=audience)
         return identity_pb2.LoginResponse(
             access_token=self._keys.sign(claims),
-            token_type="Bearer",
+            token_type="Bearer",  # noqa: S106 - the token scheme, not a secret
             expires_in=domain.TOKEN_TTL_SECONDS,
         )
 

@@ -8,10 +8,10 @@ import uuid
 import grpc
 import jwt
 import pytest
+from conftest import DEMO_PASSWORD, Platform, eventually, resource_body
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2
 
-from conftest import DEMO_PASSWORD, Platform, eventually, resource_body
 from runtime import errors
 from runtime.spanstore import load_trace
 from smartcity.catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -80,7 +80,7 @@ async def test_invalid_argument_carries_bad_request_details_over_grpc(platform: 
 async def test_one_request_is_one_trace_from_gateway_to_the_exchange(platform: Platform) -> None:
     # given a registration through the gateway
     token = await platform.login("psb.officer")
-    status, created, headers = await platform.request(
+    status, _, headers = await platform.request(
         "POST",
         "/office/v1/catalog/resources",
         token=token,
