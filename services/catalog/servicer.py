@@ -48,38 +48,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             )
         # Scoped to the caller: one officer's key never returns another's resource.
         request_id = f"{principal.subject}/{request.request_id}" if request.request_id else None
-        try:
-            async with self._rt.db.begin() as conn:
-                if request_id and (found := await store.find_by_request_id(conn, request_id)):
-                    return catalog_pb2.CreateResourceResponse(resource=found)
-                if await store.code_taken(conn, resource.code):
-                    raise AlreadyExists(f"resource code {resource.code!r} is already registered")
-                created = await store.insert_resource(
-                    conn,
-                    resource,
-                    resource_id=str(uuid.uuid4()),
-                    created_by=principal.subject,
-                    request_id=request_id,
-                )
-                await enqueue(
-                    conn,
-                    events.RESOURCE_CREATED,
-                    events_pb2.ResourceCreated(
-                        resource_id=created.id,
-                        code=created.code,
-                        provider_department=created.provider_department,
-                        share_type=created.share_type,
-                        open_type=created.open_type,
-                        data_grade=created.data_grade,
-                        version=created.version,
-                    ),
-                    entity_id=created.id,
-                )
-        except IntegrityError:
-            # A concurrent create took the code or the request id between our check and insert.
-            raise AlreadyExists(f"resource code {resource.code!r} is already registered") from None
-        self._rt.events_committed()
-        log.info("resource_created", resource_id=created.id, department=created.provider_department)
+        created = await register_resource(
+            self._rt, resource, created_by=principal.subject, request_id=request_id
+        )
         return catalog_pb2.CreateResourceResponse(resource=created)
 
     async def GetResource(
@@ -106,6 +77,50 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.ListResourcesResponse(
             resources=page, next_page_token=encode_cursor(next_after)
         )
+
+
+async def register_resource(
+    rt: ServiceRuntime,
+    resource: catalog_pb2.Resource,
+    *,
+    created_by: str,
+    request_id: str | None,
+) -> catalog_pb2.Resource:
+    """Store a validated resource and its `resource.created` event in one transaction; a known
+    request id returns the resource it created before."""
+    try:
+        async with rt.db.begin() as conn:
+            if request_id and (found := await store.find_by_request_id(conn, request_id)):
+                return found
+            if await store.code_taken(conn, resource.code):
+                raise AlreadyExists(f"resource code {resource.code!r} is already registered")
+            created = await store.insert_resource(
+                conn,
+                resource,
+                resource_id=str(uuid.uuid4()),
+                created_by=created_by,
+                request_id=request_id,
+            )
+            await enqueue(
+                conn,
+                events.RESOURCE_CREATED,
+                events_pb2.ResourceCreated(
+                    resource_id=created.id,
+                    code=created.code,
+                    provider_department=created.provider_department,
+                    share_type=created.share_type,
+                    open_type=created.open_type,
+                    data_grade=created.data_grade,
+                    version=created.version,
+                ),
+                entity_id=created.id,
+            )
+    except IntegrityError:
+        # A concurrent create took the code or the request id between our check and insert.
+        raise AlreadyExists(f"resource code {resource.code!r} is already registered") from None
+    rt.events_committed()
+    log.info("resource_created", resource_id=created.id, department=created.provider_department)
+    return created
 
 
 def add_to_server(server: Any, rt: ServiceRuntime) -> None:

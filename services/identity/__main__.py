@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import functools
-import uuid
 
 import grpc
 
 from runtime import config, crypto, logs
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database
-from services.identity import domain, store
-from services.identity.servicer import (
-    POLICIES,
-    SERVICE,
-    IdentityServicer,
-    add_to_server,
-    hash_password,
-)
+from services.identity import demo, store
+from services.identity.servicer import POLICIES, SERVICE, IdentityServicer, add_to_server
 from services.identity.signing import SigningKeys
 
 log = logs.get(__name__)
@@ -36,29 +29,7 @@ def _add_servicers(server: grpc.aio.Server, rt: ServiceRuntime) -> None:
 async def _start(rt: ServiceRuntime) -> None:
     await _signing_keys(rt.db).ensure()
     if rt.settings.demo:
-        await seed_demo_accounts(rt)
-
-
-async def seed_demo_accounts(rt: ServiceRuntime) -> None:
-    """Demo mode only (never in production, never on PostgreSQL): one account per demo role."""
-    created = []
-    for demo in domain.DEMO_ACCOUNTS:
-        async with rt.db.begin() as conn:
-            if await store.username_exists(conn, demo.username):
-                continue
-            account = domain.Account(
-                id=str(uuid.uuid4()),
-                username=demo.username,
-                kind=domain.STAFF,
-                department=demo.department,
-                roles=demo.roles,
-            )
-            await store.add_account(
-                conn, account, password_hash=hash_password(rt.settings.demo_password)
-            )
-            created.append(account.id)
-    if created:
-        log.info("demo_accounts_created", count=len(created))
+        await demo.seed(rt)
 
 
 DEFINITION = ServiceDefinition(

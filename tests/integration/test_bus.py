@@ -11,9 +11,9 @@ import nats
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-from conftest import NatsServer, eventually
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conftest import NatsServer, eventually
 from runtime.bus import consumer as bus_consumer
 from runtime.bus import outbox as bus_outbox
 from runtime.bus.consumer import Consumer, ReceivedEvent, Subscription

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from conftest import Platform, eventually, resource_body
 
 pytestmark = pytest.mark.integration

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+
 from conftest import Platform, eventually, resource_body
 
 pytestmark = pytest.mark.integration

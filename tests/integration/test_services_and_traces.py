@@ -8,10 +8,10 @@ import uuid
 import grpc
 import jwt
 import pytest
-from conftest import DEMO_PASSWORD, Platform, eventually, resource_body
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2
 
+from conftest import DEMO_PASSWORD, Platform, eventually, resource_body
 from runtime import errors
 from runtime.spanstore import load_trace
 from smartcity.catalog.v1 import catalog_pb2, catalog_pb2_grpc

@@ -1,0 +1,125 @@
+"""`smartcity up`, as `make run` runs it: starts everything, restarts a crash, stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from conftest import BASE_ENV, DEMO_PASSWORD, eventually
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited but not been reaped yet: it is not running.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    env = {**os.environ, **BASE_ENV, "SMARTCITY_DATA_DIR": str(tmp_path)}
+    with open(tmp_path / "launcher.out", "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runtime.cli", "up"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc, tmp_path
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+async def test_up_serves_demo_data_restarts_a_crashed_service_and_stops_everything(
+    launcher: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    proc, data_dir = launcher
+    state_file = data_dir / "run" / "platform.json"
+
+    async def started() -> bool:
+        assert proc.poll() is None, (data_dir / "launcher.out").read_text()
+        return state_file.exists()
+
+    await eventually(started, timeout=90, interval=0.3)
+    state = orjson.loads(state_file.read_bytes())
+    url = f"http://127.0.0.1:{state['ports']['gateway']}"
+    banner = (data_dir / "launcher.out").read_text()
+    assert url in banner and "psb.officer" in banner
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async with http.post(
+            f"{url}/office/v1/login", json={"username": "psb.officer", "password": DEMO_PASSWORD}
+        ) as r:
+            token = (await r.json())["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+
+        async def demo_data_reached_the_exchange() -> bool:
+            async with http.get(f"{url}/office/v1/exchange/resources", headers=auth) as r:
+                codes = {x["code"] for x in (await r.json())["resources"]}
+            return {"PSB-0001", "HRSS-0001", "MSA-0001"} <= codes
+
+        await eventually(demo_data_reached_the_exchange, timeout=30)
+
+        # when the catalog crashes, the launcher brings it back
+        catalog_pid = state["pids"]["catalog"]
+        os.kill(catalog_pid, signal.SIGKILL)
+
+        async def catalog_serves_again() -> bool:
+            try:
+                async with http.get(f"{url}/office/v1/catalog/resources", headers=auth) as r:
+                    return r.status == 200 and not _alive(catalog_pid)
+            except aiohttp.ClientError:
+                return False
+
+        await eventually(catalog_serves_again, timeout=30, interval=0.3)
+
+    # Ctrl-C stops every process it started
+    children = [pid for name, pid in state["pids"].items() if name != "catalog"]
+    proc.send_signal(signal.SIGINT)
+    assert await asyncio.to_thread(proc.wait, 40) == 0
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def test_up_names_the_variable_when_a_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            **BASE_ENV,
+            "SMARTCITY_DATA_DIR": str(tmp_path),
+            "SMARTCITY_GATEWAY_PORT": str(port),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "runtime.cli", "up"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"port {port}" in done.stderr.decode()
+    assert "SMARTCITY_GATEWAY_PORT" in done.stderr.decode()
