@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 from aiohttp import web
 
 from gateway.app import create_app
@@ -25,10 +22,7 @@ async def serve() -> None:
     await site.start()
     log.info("gateway_started", port=port)
     loop.settle_heap()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await loop.stop_event().wait()
     log.info("gateway_stopping")
     await runner.cleanup()
     provider.shutdown()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +18,7 @@ import grpc
 import orjson
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from runtime import config, logs
+from runtime import config, logs, loop
 from runtime.config import ConfigError, Settings
 from runtime.processes import ProcessSpec, Supervisor, free_port, port_taken, tcp_open
 
@@ -184,10 +183,7 @@ async def up() -> int:
     logs.configure(service="launcher", level=settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(restart=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = loop.stop_event()
     try:
         for spec in platform_specs(settings, env):
             starting = asyncio.ensure_future(supervisor.start(spec))

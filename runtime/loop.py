@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -22,6 +23,14 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT: the end of a process's main task."""
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    return stop
 
 
 def settle_heap() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -148,10 +147,7 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     loop.settle_heap()
     log.info("service_started", port=port, database=db.backend, demo=settings.demo)
 
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await loop.stop_event().wait()
 
     log.info("service_stopping")
     await health.enter_graceful_shutdown()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 import sqlalchemy as sa
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -29,6 +30,26 @@ log = logs.get(__name__)
 def now_us() -> int:
     """Timestamps are stored as integer microseconds since the epoch: portable and fast."""
     return time.time_ns() // 1000
+
+
+def timestamp(us: int) -> Timestamp:
+    """A stored time as the contract's `google.protobuf.Timestamp`."""
+    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
+
+
+async def page(
+    conn: Reader, query: sa.Select[Any], *, position: sa.ColumnElement[Any], after: int, limit: int
+) -> tuple[list[sa.Row[Any]], int | None]:
+    """One page of `query` ordered by `position` (an increasing integer column), starting after
+    `after`, and the position to continue after (None on the last page)."""
+    rows = list(
+        (
+            await conn.execute(query.where(position > after).order_by(position).limit(limit + 1))
+        ).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (int(rows[-1]._mapping[position.key]) if more else None)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import Migration, Reader, create_tables, now_us
+from runtime.storage import Migration, Reader, create_tables, now_us, page, timestamp
 from smartcity.catalog.v1 import catalog_pb2
 
 metadata = sa.MetaData()
@@ -39,10 +38,6 @@ MIGRATIONS = [Migration("catalog-0001-resources", create_tables(resources))]
 _ITEM_FIELDS = ("name", "type", "description", "personal", "grade")
 
 
-def _timestamp(us: int) -> Timestamp:
-    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
-
-
 def _resource(row: sa.Row[tuple[object, ...]]) -> catalog_pb2.Resource:
     m = row._mapping
     return catalog_pb2.Resource(
@@ -57,8 +52,8 @@ def _resource(row: sa.Row[tuple[object, ...]]) -> catalog_pb2.Resource:
         data_grade=m["data_grade"],
         data_items=[catalog_pb2.DataItem(**item) for item in m["data_items"]],
         version=m["version"],
-        create_time=_timestamp(m["created_us"]),
-        update_time=_timestamp(m["updated_us"]),
+        create_time=timestamp(m["created_us"]),
+        update_time=timestamp(m["updated_us"]),
     )
 
 
@@ -120,10 +115,10 @@ async def list_resources(
     conn: Reader, *, after_seq: int, limit: int, provider_department: str = ""
 ) -> tuple[list[catalog_pb2.Resource], int | None]:
     """One page in creation order, and the seq to continue after (None on the last page)."""
-    query = sa.select(resources).where(resources.c.seq > after_seq)
+    query = sa.select(resources)
     if provider_department:
         query = query.where(resources.c.provider_department == provider_department)
-    rows = (await conn.execute(query.order_by(resources.c.seq).limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [_resource(r) for r in rows], (int(rows[-1].seq) if more else None)
+    rows, next_after = await page(
+        conn, query, position=resources.c.seq, after=after_seq, limit=limit
+    )
+    return [_resource(r) for r in rows], next_after

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import Migration, Reader, create_tables, now_us
+from runtime.storage import Migration, Reader, create_tables, now_us, page, timestamp
 from smartcity.catalog.v1 import events_pb2
 from smartcity.exchange.v1 import exchange_pb2
 
@@ -57,7 +56,6 @@ async def learn_resource(conn: AsyncConnection, event: events_pb2.ResourceCreate
 
 def _resource(row: sa.Row[tuple[object, ...]]) -> exchange_pb2.ExchangeResource:
     m = row._mapping
-    us = int(m["learnt_us"])
     return exchange_pb2.ExchangeResource(
         resource_id=m["resource_id"],
         code=m["code"],
@@ -66,20 +64,18 @@ def _resource(row: sa.Row[tuple[object, ...]]) -> exchange_pb2.ExchangeResource:
         open_type=m["open_type"],
         data_grade=m["data_grade"],
         version=m["version"],
-        learn_time=Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000),
+        learn_time=timestamp(m["learnt_us"]),
     )
 
 
 async def list_resources(
     conn: Reader, *, after_seq: int, limit: int
 ) -> tuple[list[exchange_pb2.ExchangeResource], int | None]:
-    query = (
-        sa.select(known_resources)
-        .where(known_resources.c.seq > after_seq)
-        .order_by(known_resources.c.seq)
-        .limit(limit + 1)
+    rows, next_after = await page(
+        conn,
+        sa.select(known_resources),
+        position=known_resources.c.seq,
+        after=after_seq,
+        limit=limit,
     )
-    rows = (await conn.execute(query)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [_resource(r) for r in rows], (int(rows[-1].seq) if more else None)
+    return [_resource(r) for r in rows], next_after
