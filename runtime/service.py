@@ -140,9 +140,10 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     port = server.add_insecure_port(f"{bind}:{settings.port(name)}")
     if port == 0:
         raise RuntimeError(f"cannot listen on {bind}:{settings.port(name)}: the port is taken")
-    await server.start()
+    # Before serving: a service answers only once its keys and data are in place.
     if definition.on_start is not None:
         await definition.on_start(rt)
+    await server.start()
     bus = asyncio.create_task(_run_bus(rt, definition), name=f"{name}-bus")
     loop.settle_heap()
     log.info("service_started", port=port, database=db.backend, demo=settings.demo)
