@@ -45,11 +45,6 @@ class Call:
         """Call a service on the caller's behalf: their token, this request's trace."""
         return await grpcclient.call(method, request, timeout=CALL_TIMEOUT, metadata=self.metadata)
 
-    def require_principal(self) -> Principal:
-        if self.principal is None:
-            raise Problem(401, "Unauthenticated", "an access token is required")
-        return self.principal
-
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
