@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
+# Files kept per service across its processes: the store stays bounded (4 x 64 MiB each).
+KEEP_FILES = 4
 
 _TRACE_ID_RE = re.compile(r"[0-9a-f]{32}")
 _UNSAFE_FILENAME_RE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -106,9 +108,17 @@ class JsonlSpanExporter(SpanExporter):
     flushed after every batch, so another process reading the store sees whole batches.
     """
 
-    def __init__(self, directory: Path, *, service: str, max_bytes: int = MAX_FILE_BYTES) -> None:
-        if max_bytes <= 0:
-            raise ValueError("max_bytes must be positive")
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        service: str,
+        max_bytes: int = MAX_FILE_BYTES,
+        keep_files: int = KEEP_FILES,
+    ) -> None:
+        if max_bytes <= 0 or keep_files <= 0:
+            raise ValueError("max_bytes and keep_files must be positive")
+        self._keep_files = keep_files
         self._directory = Path(directory)
         self._service = service
         self._file_stem = _UNSAFE_FILENAME_RE.sub("_", service) or "service"
@@ -145,6 +155,7 @@ class JsonlSpanExporter(SpanExporter):
             self._index += 1
             path = self._candidate(pid, self._index)
         file = path.open("ab")
+        self._prune(keep=path)
         self._size = os.fstat(file.fileno()).st_size
         if self._size and not _ends_with_newline(path):
             # The predecessor was killed mid-line: terminate it so our first span stays parseable.
@@ -152,6 +163,15 @@ class JsonlSpanExporter(SpanExporter):
             self._size += 1
         self._file, self._path = file, path
         return file
+
+    def _prune(self, *, keep: Path) -> None:
+        """Delete this service's oldest files beyond `keep_files` (the current one stays)."""
+        files = sorted(
+            (f for f in self._directory.glob(f"{self._file_stem}-*.jsonl") if f != keep),
+            key=lambda f: f.stat().st_mtime,
+        )
+        for old in files[: max(len(files) - (self._keep_files - 1), 0)]:
+            old.unlink(missing_ok=True)
 
     def _close_file(self) -> None:
         if self._file is not None:

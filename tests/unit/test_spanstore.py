@@ -369,3 +369,23 @@ def test_cli_lists_recent_from_env_data_dir(
 def test_cli_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert trace_cli.run(["--data-dir", str(tmp_path)]) == 0
     assert "no traces under" in capsys.readouterr().err
+
+
+def test_the_store_keeps_a_bounded_number_of_files_per_service(tmp_path: Path) -> None:
+    # given an exporter that rotates after every batch and keeps two files
+    exporter = JsonlSpanExporter(tmp_path, service="a", max_bytes=1, keep_files=2)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    # when it writes five batches
+    for i in range(5):
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    # then only the two newest files remain, and another service's files are untouched
+    (tmp_path / "b-1.jsonl").write_text("")
+    with tracer.start_as_current_span("s5"):
+        pass
+    names = sorted(p.name for p in tmp_path.glob("a-*.jsonl"))
+    assert len(names) == 2, names
+    assert (tmp_path / "b-1.jsonl").exists()
+    provider.shutdown()
