@@ -182,7 +182,14 @@ async def up() -> int:
         return 2
     logs.configure(service="launcher", level=settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    supervisor = Supervisor(restart=True)
+    state = settings.data_dir / "run" / "platform.json"
+
+    def write_state() -> None:
+        """Ports and pids for tools and tests; rewritten when a process is restarted."""
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_bytes(orjson.dumps({"ports": dict(settings.ports), "pids": supervisor.pids()}))
+
+    supervisor = Supervisor(restart=True, on_restart=write_state)
     stop = loop.stop_event()
     try:
         for spec in platform_specs(settings, env):
@@ -194,9 +201,7 @@ async def up() -> int:
                 return 130
             stopping.cancel()
             starting.result()
-        state = settings.data_dir / "run" / "platform.json"
-        state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_bytes(orjson.dumps({"ports": dict(settings.ports), "pids": supervisor.pids()}))
+        write_state()
         print(_banner(settings), flush=True)
         watcher = asyncio.create_task(supervisor.watch())
         await stop.wait()

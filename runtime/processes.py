@@ -86,8 +86,11 @@ class _Running:
 class Supervisor:
     """Starts processes in order and, when `restart` is on, brings back any that die."""
 
-    def __init__(self, *, restart: bool = False) -> None:
+    def __init__(
+        self, *, restart: bool = False, on_restart: Callable[[], None] | None = None
+    ) -> None:
         self._restart = restart
+        self._on_restart = on_restart
         self._running: dict[str, _Running] = {}
         self._stopping = False
 
@@ -184,4 +187,7 @@ class Supervisor:
                     await self.start(running.spec)
                 except ProcessFailed as exc:
                     log.error("process_restart_failed", process=name, error=str(exc)[:500])
+                    continue
+                if self._on_restart is not None:
+                    self._on_restart()
             await asyncio.sleep(0.5)

@@ -94,8 +94,15 @@ async def test_up_serves_demo_data_restarts_a_crashed_service_and_stops_everythi
 
         await eventually(catalog_serves_again, timeout=30, interval=0.3)
 
+    async def state_names_the_new_catalog() -> bool:
+        pid = orjson.loads(state_file.read_bytes())["pids"]["catalog"]
+        return pid != catalog_pid and _alive(pid)
+
+    await eventually(state_names_the_new_catalog, timeout=10)
+    state = orjson.loads(state_file.read_bytes())
+
     # Ctrl-C stops every process it started
-    children = [pid for name, pid in state["pids"].items() if name != "catalog"]
+    children = list(state["pids"].values())
     proc.send_signal(signal.SIGINT)
     assert await asyncio.to_thread(proc.wait, 40) == 0
     assert not [pid for pid in children if _alive(pid)]
