@@ -116,7 +116,8 @@ class Database:
         self.service = service
         self.url = sa.make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {}
+        # Errors never echo statement parameters: they may hold personal data.
+        kwargs: dict[str, Any] = {"hide_parameters": True}
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +130,9 @@ class Database:
         self._reader: Connection | None = None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            self._read_engine = sa.create_engine(self.url.set(drivername="sqlite+pysqlite"))
+            self._read_engine = sa.create_engine(
+                self.url.set(drivername="sqlite+pysqlite"), hide_parameters=True
+            )
             event.listen(self._read_engine, "connect", _sqlite_reader_pragmas)
 
     @property

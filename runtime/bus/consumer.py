@@ -72,6 +72,7 @@ class Consumer:
         self._max_deliver = max_deliver
         self.processed = 0
         self.duplicates = 0
+        self.parked = 0
 
     async def run(self, js: Any) -> None:
         from nats.errors import TimeoutError as NatsTimeout
@@ -129,8 +130,22 @@ class Consumer:
             except Exception as exc:
                 span.record_exception(exc)
                 span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                delivered = msg.metadata.num_delivered
                 log.exception("event_failed", event_id=event_id, subject=msg.subject)
-                await msg.nak(delay=min(2.0 * msg.metadata.num_delivered, 30.0))
+                if delivered >= self._max_deliver:
+                    # JetStream will not deliver it again: it stays in the stream, and this line
+                    # is what an operator replays it from once the cause is fixed.
+                    log.error(
+                        "event_parked",
+                        event_id=event_id,
+                        subject=msg.subject,
+                        consumer=self._sub.durable,
+                        stream_sequence=msg.metadata.sequence.stream,
+                    )
+                    self.parked += 1
+                    await msg.term()
+                    return
+                await msg.nak(delay=min(2.0 * delivered, 30.0))
                 return
             span.set_attribute("smartcity.duplicate", not applied)
             await msg.ack()

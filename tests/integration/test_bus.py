@@ -159,3 +159,48 @@ async def test_outbox_publishes_what_was_committed_while_nats_was_down(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await nc.close()
+
+
+async def test_an_event_that_keeps_failing_is_parked_after_the_last_delivery(
+    db: Database, nats_server: NatsServer
+) -> None:
+    et = unique_event_type()
+    attempts = 0
+
+    async def handle(conn: AsyncConnection, event: ReceivedEvent) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("a bug in the handler")
+
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_stream(js, "catalog")
+    consumer = Consumer(db, Subscription(f"test-{uuid.uuid4().hex[:8]}", et, handle), max_deliver=2)
+    task = asyncio.create_task(consumer.run(js))
+    try:
+        event_id = str(uuid.uuid4())
+        headers = cloudevent_headers(
+            event_id=event_id,
+            subject=et.subject,
+            source="/test",
+            entity_id="r-1",
+            time_us=0,
+            content_type=et.content_type,
+        )
+        await js.publish(et.subject, b"", headers=headers)
+
+        async def parked() -> bool:
+            return consumer.parked == 1
+
+        await eventually(parked, timeout=20)
+        await asyncio.sleep(3)  # longer than the redelivery delay: nothing comes back
+        assert attempts == 2 and consumer.processed == 0
+        assert await count_effects(db) == 0
+        # the event itself is still in the stream, to be replayed once the handler is fixed
+        info = await js.stream_info("CATALOG", subjects_filter=et.subject)
+        assert info.state.subjects == {et.subject: 1}
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await nc.close()
