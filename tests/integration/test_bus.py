@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import nats
 import pytest
@@ -59,6 +60,24 @@ def unique_event_type() -> EventType[events_pb2.ResourceCreated]:
     )
 
 
+@contextlib.asynccontextmanager
+async def running(
+    nats_server: NatsServer, work: Callable[[Any], Awaitable[None]]
+) -> AsyncIterator[Any]:
+    """JetStream with the catalog stream, and `work(js)` (a consumer or relay) running on it."""
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    js = nc.jetstream()
+    await ensure_stream(js, "catalog")
+    task = asyncio.create_task(work(js))
+    try:
+        yield js
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await nc.close()
+
+
 async def count_effects(db: Database) -> int:
     async with db.read() as conn:
         return int(await conn.scalar(sa.select(sa.func.count()).select_from(effects)) or 0)
@@ -82,12 +101,8 @@ async def test_redelivered_event_has_no_second_effect(
             raise RuntimeError("first attempt fails: the message must come back")
         await conn.execute(effects.insert().values(resource_id=event.payload.resource_id))
 
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_stream(js, "catalog")
     consumer = Consumer(db, Subscription(f"test-{uuid.uuid4().hex[:8]}", et, handle))
-    task = asyncio.create_task(consumer.run(js))
-    try:
+    async with running(nats_server, consumer.run) as js:
         event_id = str(uuid.uuid4())
         payload = events_pb2.ResourceCreated(resource_id="r-1", version=1).SerializeToString()
         for attempt in range(2):
@@ -109,11 +124,6 @@ async def test_redelivered_event_has_no_second_effect(
         await eventually(settled, timeout=20)
         assert await count_effects(db) == 1
         assert calls == 2  # the failed first attempt, then one success; the duplicate is skipped
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await nc.close()
 
 
 async def test_outbox_publishes_what_was_committed_while_nats_was_down(
@@ -121,11 +131,7 @@ async def test_outbox_publishes_what_was_committed_while_nats_was_down(
 ) -> None:
     et = unique_event_type()
     relay = OutboxRelay(db, source="/test", poll_seconds=0.2)
-    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
-    js = nc.jetstream()
-    await ensure_stream(js, "catalog")
-    task = asyncio.create_task(relay.run(js))
-    try:
+    async with running(nats_server, relay.run) as js:
         nats_server.kill()
         await nats_server.supervisor.wait_exit("nats")
         # writes keep being accepted: the events wait in the outbox
@@ -154,11 +160,6 @@ async def test_outbox_publishes_what_was_committed_while_nats_was_down(
             await sub.next_msg(timeout=0.5)  # and nothing twice
         async with db.read() as conn:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(bus_outbox.outbox)) == 0
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await nc.close()
 
 
 async def test_an_event_that_keeps_failing_is_parked_after_the_last_delivery(
@@ -172,12 +173,8 @@ async def test_an_event_that_keeps_failing_is_parked_after_the_last_delivery(
         attempts += 1
         raise RuntimeError("a bug in the handler")
 
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_stream(js, "catalog")
     consumer = Consumer(db, Subscription(f"test-{uuid.uuid4().hex[:8]}", et, handle), max_deliver=2)
-    task = asyncio.create_task(consumer.run(js))
-    try:
+    async with running(nats_server, consumer.run) as js:
         event_id = str(uuid.uuid4())
         headers = cloudevent_headers(
             event_id=event_id,
@@ -199,8 +196,3 @@ async def test_an_event_that_keeps_failing_is_parked_after_the_last_delivery(
         # the event itself is still in the stream, to be replayed once the handler is fixed
         info = await js.stream_info("CATALOG", subjects_filter=et.subject)
         assert info.state.subjects == {et.subject: 1}
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await nc.close()
