@@ -58,8 +58,9 @@ async def test_up_serves_demo_data_restarts_a_crashed_service_and_stops_everythi
     state_file = data_dir / "run" / "platform.json"
 
     async def started() -> bool:
-        assert proc.poll() is None, (data_dir / "launcher.out").read_text()
-        return state_file.exists()
+        out = (data_dir / "launcher.out").read_text()
+        assert proc.poll() is None, out
+        return state_file.exists() and "Press Ctrl-C" in out  # the banner comes last
 
     await eventually(started, timeout=90, interval=0.3)
     state = orjson.loads(state_file.read_bytes())
