@@ -399,6 +399,18 @@ def _iter_records(directory: Path, *, needle: bytes | None = None) -> Iterator[S
             continue
 
 
+REQUEST_ID_ATTRIBUTE = "smartcity.request_id"
+
+
+def find_request(directory: Path, request_id: str) -> str | None:
+    """The trace id of the request the gateway answered with this `X-Request-Id`, if stored."""
+    needle = orjson.dumps(request_id)
+    for record in _iter_records(Path(directory), needle=needle):
+        if record.attributes.get(REQUEST_ID_ATTRIBUTE) == request_id:
+            return record.trace_id
+    return None
+
+
 def load_trace(directory: Path, trace_id: str) -> list[SpanRecord]:
     """All stored spans of one trace, ordered by start time.
 

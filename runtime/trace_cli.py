@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from runtime.spanstore import load_trace, recent_traces, render_tree
+from runtime.spanstore import find_request, load_trace, recent_traces, render_tree
 
 __all__ = ["build_parser", "run"]
 
@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help=f"list the N most recent traces (default {_DEFAULT_RECENT})",
+    )
+    parser.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="show the trace of the request the gateway answered with this X-Request-Id",
     )
     parser.add_argument("--errors", action="store_true", help="list only traces with an error")
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
@@ -120,6 +125,18 @@ def run(argv: list[str]) -> int:
         # argparse exits on --help (0) and usage errors (2); the caller wants a status instead.
         return exc.code if isinstance(exc.code, int) else 2
     traces_dir = _data_dir(args.data_dir) / "traces"
+    if args.request_id is not None:
+        if args.trace_id is not None:
+            print("smartcity trace: give a TRACE_ID or --request-id, not both", file=sys.stderr)
+            return 2
+        found = find_request(traces_dir, args.request_id)
+        if found is None:
+            print(
+                f"smartcity trace: no request {args.request_id!r} under {traces_dir}",
+                file=sys.stderr,
+            )
+            return 1
+        return _show_trace(traces_dir, found, as_json=args.json)
     if args.trace_id is not None:
         if args.recent is not None or args.errors:
             print(

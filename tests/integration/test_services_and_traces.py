@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2
 
 from conftest import DEMO_PASSWORD, Platform, eventually, resource_body
-from runtime import errors
+from runtime import errors, trace_cli
 from runtime.spanstore import load_trace
 from smartcity.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
@@ -142,3 +142,26 @@ async def test_logs_hold_no_tokens_or_passwords(platform: Platform) -> None:
     for path in (platform.data_dir / "traces").glob("*.jsonl"):
         text = path.read_text()
         assert signature not in text and DEMO_PASSWORD not in text, path.name
+
+
+async def test_an_sre_finds_a_request_by_its_request_id(
+    platform: Platform, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a failing request the front-end tagged with its own request id
+    request_id = f"front-{uuid.uuid4().hex[:12]}"
+    status, _, headers = await platform.request(
+        "GET", "/office/v1/catalog/resources", headers={"X-Request-Id": request_id}
+    )
+    assert status == 401 and headers["X-Request-Id"] == request_id
+    trace_id = headers["traceresponse"].split("-")[1]
+    args = ["--data-dir", str(platform.data_dir), "--request-id", request_id]
+
+    # when an SRE asks for it by that id, then the tree of that trace is printed
+    async def found() -> bool:
+        capsys.readouterr()
+        return trace_cli.run(args) == 0
+
+    await eventually(found, timeout=20)
+    out = capsys.readouterr().out
+    assert out.startswith(f"trace {trace_id}") and "GET /office/v1/catalog/resources" in out
+    assert trace_cli.run([*args[:2], "--request-id", "never-sent"]) == 1
