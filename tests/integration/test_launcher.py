@@ -131,3 +131,26 @@ def test_up_names_the_variable_when_a_port_is_taken(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"port {port}" in done.stderr.decode()
     assert "SMARTCITY_GATEWAY_PORT" in done.stderr.decode()
+
+
+async def test_a_killed_launcher_leaves_no_process_behind(
+    launcher: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    proc, data_dir = launcher
+    state_file = data_dir / "run" / "platform.json"
+
+    async def started() -> bool:
+        assert proc.poll() is None, (data_dir / "launcher.out").read_text()
+        return state_file.exists()
+
+    await eventually(started, timeout=90, interval=0.3)
+    children = list(orjson.loads(state_file.read_bytes())["pids"].values())
+    # when the launcher dies without a chance to clean up
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    # then its children stop too, and the ports are free for the next `make run`
+    async def all_gone() -> bool:
+        return not [pid for pid in children if _alive(pid)]
+
+    await eventually(all_gone, timeout=20)
