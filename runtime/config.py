@@ -37,6 +37,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    port = _int(env, name, default)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name} must be a port between 0 and 65535 (0: pick a free one)")
+    return port
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -88,7 +95,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("SMARTCITY_DATA_DIR") or "var").resolve()
     ports = {
-        name: _int(env, f"SMARTCITY_{name.upper()}_PORT", p) for name, p in DEFAULT_PORTS.items()
+        name: _port(env, f"SMARTCITY_{name.upper()}_PORT", p) for name, p in DEFAULT_PORTS.items()
     }
     hosts = {
         name: env[f"SMARTCITY_{name.upper()}_ADDR"]

@@ -89,6 +89,12 @@ def test_a_malformed_port_names_its_variable(name: str, raw: str) -> None:
     assert repr(raw) in str(caught.value)
 
 
+@pytest.mark.parametrize("raw", ["-1", "65536", "99999"])
+def test_a_port_out_of_range_names_its_variable(raw: str) -> None:
+    with pytest.raises(ConfigError, match="SMARTCITY_GATEWAY_PORT must be a port between"):
+        config.load({"SMARTCITY_GATEWAY_PORT": raw})
+
+
 def test_a_malformed_boolean_names_its_variable() -> None:
     with pytest.raises(ConfigError, match="SMARTCITY_PRODUCTION"):
         config.load({"SMARTCITY_PRODUCTION": "maybe"})
