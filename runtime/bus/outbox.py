@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -99,18 +100,35 @@ class OutboxRelay:
 
     async def publish_pending(self, js: Any) -> int:
         """Publish one batch; return how many rows it held."""
-        async with self._db.read() as conn:
-            rows = (
-                await conn.execute(sa.select(outbox).order_by(outbox.c.seq).limit(self._batch))
-            ).all()
-        if not rows:
-            return 0
-        await asyncio.gather(*(self._publish(js, row) for row in rows))
+        batch = sa.select(outbox).order_by(outbox.c.seq).limit(self._batch)
+        if self._db.is_sqlite:
+            # One process per SQLite file: no other relay to share with, and no write lock
+            # held while waiting for NATS.
+            async with self._db.read() as reader:
+                rows = (await reader.execute(batch)).all()
+            if rows:
+                await self._send_and_delete(js, rows)
+            return len(rows)
+        # Replicas share the outbox: each claims rows the others have not locked, and holds
+        # them until the stream has acknowledged them.
         async with self._db.begin() as conn:
-            # Exactly the rows sent: a lower seq may commit later than a higher one (PostgreSQL).
-            await conn.execute(outbox.delete().where(outbox.c.seq.in_([r.seq for r in rows])))
-        self.published += len(rows)
+            rows = (await conn.execute(batch.with_for_update(skip_locked=True))).all()
+            if rows:
+                await self._send_and_delete(js, rows, conn=conn)
         return len(rows)
+
+    async def _send_and_delete(
+        self, js: Any, rows: Sequence[Any], *, conn: AsyncConnection | None = None
+    ) -> None:
+        await asyncio.gather(*(self._publish(js, row) for row in rows))
+        # Exactly the rows sent: a lower seq may commit later than a higher one (PostgreSQL).
+        delete = outbox.delete().where(outbox.c.seq.in_([r.seq for r in rows]))
+        if conn is not None:
+            await conn.execute(delete)
+        else:
+            async with self._db.begin() as own:
+                await own.execute(delete)
+        self.published += len(rows)
 
     async def _publish(self, js: Any, row: Any) -> None:
         parent = telemetry.extract({"traceparent": row.traceparent} if row.traceparent else {})

@@ -196,3 +196,26 @@ async def test_an_event_that_keeps_failing_is_parked_after_the_last_delivery(
         # the event itself is still in the stream, to be replayed once the handler is fixed
         info = await js.stream_info("CATALOG", subjects_filter=et.subject)
         assert info.state.subjects == {et.subject: 1}
+
+
+async def test_two_relays_on_one_postgresql_outbox_publish_each_event_once(
+    db: Database, nats_server: NatsServer
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("one process per SQLite file: relays never share an outbox there")
+    et = unique_event_type()
+    for i in range(60):
+        async with db.begin() as conn:
+            await enqueue(conn, et, events_pb2.ResourceCreated(resource_id=f"r-{i}"), entity_id="x")
+    first = OutboxRelay(db, source="/test", batch_size=5, poll_seconds=0.1)
+    second = OutboxRelay(db, source="/test", batch_size=5, poll_seconds=0.1)
+    async with running(nats_server, first.run), running(nats_server, second.run):
+
+        async def drained() -> bool:
+            async with db.read() as conn:
+                left = await conn.scalar(sa.select(sa.func.count()).select_from(bus_outbox.outbox))
+            return left == 0
+
+        await eventually(drained, timeout=30)
+    # each row was claimed by one relay only: nothing was sent twice
+    assert first.published + second.published == 60
