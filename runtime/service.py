@@ -105,8 +105,9 @@ async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
             log.warning("bus_unavailable", error=type(exc).__name__, retry_in=backoff)
         finally:
             if nc is not None:
+                # Bounded: with the server gone, a close must not hold up the shutdown.
                 with contextlib.suppress(Exception):
-                    await nc.close()
+                    await asyncio.wait_for(nc.close(), timeout=2.0)
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, 5.0)
 
