@@ -67,10 +67,6 @@ _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
 )
 
 
-def current_principal() -> Principal | None:
-    return _current.get()
-
-
 def require_principal() -> Principal:
     principal = _current.get()
     if principal is None:

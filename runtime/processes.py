@@ -175,10 +175,6 @@ class Supervisor:
                 await proc.wait()
         running.log_file.close()
 
-    async def restart(self, name: str) -> None:
-        await self.stop(name)
-        await self.start(self._running[name].spec)
-
     async def stop_all(self) -> None:
         """Stop in reverse start order: the gateway first, NATS last."""
         self._stopping = True

@@ -78,9 +78,9 @@ async def running(
         await nc.close()
 
 
-async def count_effects(db: Database) -> int:
+async def count_rows(db: Database, table: sa.Table) -> int:
     async with db.read() as conn:
-        return int(await conn.scalar(sa.select(sa.func.count()).select_from(effects)) or 0)
+        return int(await conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
 
 
 async def test_migrations_apply_once(db: Database) -> None:
@@ -122,7 +122,7 @@ async def test_redelivered_event_has_no_second_effect(
             return consumer.processed == 1 and consumer.duplicates == 1
 
         await eventually(settled, timeout=20)
-        assert await count_effects(db) == 1
+        assert await count_rows(db, effects) == 1
         assert calls == 2  # the failed first attempt, then one success; the duplicate is skipped
 
 
@@ -158,8 +158,7 @@ async def test_outbox_publishes_what_was_committed_while_nats_was_down(
         assert ids == [f"r-{i}" for i in range(5)]  # in commit order
         with pytest.raises(nats.errors.TimeoutError):
             await sub.next_msg(timeout=0.5)  # and nothing twice
-        async with db.read() as conn:
-            assert await conn.scalar(sa.select(sa.func.count()).select_from(bus_outbox.outbox)) == 0
+        assert await count_rows(db, bus_outbox.outbox) == 0
 
 
 async def test_an_event_that_keeps_failing_is_parked_after_the_last_delivery(
@@ -192,7 +191,7 @@ async def test_an_event_that_keeps_failing_is_parked_after_the_last_delivery(
         await eventually(parked, timeout=20)
         await asyncio.sleep(3)  # longer than the redelivery delay: nothing comes back
         assert attempts == 2 and consumer.processed == 0
-        assert await count_effects(db) == 0
+        assert await count_rows(db, effects) == 0
         # the event itself is still in the stream, to be replayed once the handler is fixed
         info = await js.stream_info("CATALOG", subjects_filter=et.subject)
         assert info.state.subjects == {et.subject: 1}
@@ -212,9 +211,7 @@ async def test_two_relays_on_one_postgresql_outbox_publish_each_event_once(
     async with running(nats_server, first.run), running(nats_server, second.run):
 
         async def drained() -> bool:
-            async with db.read() as conn:
-                left = await conn.scalar(sa.select(sa.func.count()).select_from(bus_outbox.outbox))
-            return left == 0
+            return await count_rows(db, bus_outbox.outbox) == 0
 
         await eventually(drained, timeout=30)
     # each row was claimed by one relay only: nothing was sent twice

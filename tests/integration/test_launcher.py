@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -51,19 +52,25 @@ def launcher(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
             proc.wait(timeout=10)
 
 
-async def test_up_serves_demo_data_restarts_a_crashed_service_and_stops_everything(
-    launcher: tuple[subprocess.Popen[bytes], Path],
-) -> None:
-    proc, data_dir = launcher
+async def wait_until_up(proc: subprocess.Popen[bytes], data_dir: Path) -> dict[str, Any]:
+    """The launcher's state once it has printed its banner (which comes after the state file)."""
     state_file = data_dir / "run" / "platform.json"
 
     async def started() -> bool:
         out = (data_dir / "launcher.out").read_text()
         assert proc.poll() is None, out
-        return state_file.exists() and "Press Ctrl-C" in out  # the banner comes last
+        return state_file.exists() and "Press Ctrl-C" in out
 
     await eventually(started, timeout=90, interval=0.3)
-    state = orjson.loads(state_file.read_bytes())
+    return dict(orjson.loads(state_file.read_bytes()))
+
+
+async def test_up_serves_demo_data_restarts_a_crashed_service_and_stops_everything(
+    launcher: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    proc, data_dir = launcher
+    state_file = data_dir / "run" / "platform.json"
+    state = await wait_until_up(proc, data_dir)
     url = f"http://127.0.0.1:{state['ports']['gateway']}"
     banner = (data_dir / "launcher.out").read_text()
     assert url in banner and "psb.officer" in banner
@@ -137,14 +144,7 @@ async def test_a_killed_launcher_leaves_no_process_behind(
     launcher: tuple[subprocess.Popen[bytes], Path],
 ) -> None:
     proc, data_dir = launcher
-    state_file = data_dir / "run" / "platform.json"
-
-    async def started() -> bool:
-        assert proc.poll() is None, (data_dir / "launcher.out").read_text()
-        return state_file.exists()
-
-    await eventually(started, timeout=90, interval=0.3)
-    children = list(orjson.loads(state_file.read_bytes())["pids"].values())
+    children = list((await wait_until_up(proc, data_dir))["pids"].values())
     # when the launcher dies without a chance to clean up
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
