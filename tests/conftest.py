@@ -78,6 +78,22 @@ class Platform:
             assert response.status == 200, body
             return str(body["access_token"])
 
+    async def exchange_resources(self, token: str) -> dict[str, Any]:
+        """Every resource the exchange knows, by id, following the pages to the end; empty
+        while the exchange does not answer."""
+        known: dict[str, Any] = {}
+        cursor = ""
+        while True:
+            status, page, _ = await self.request(
+                "GET", f"/office/v1/exchange/resources?page_size=100{cursor}", token=token
+            )
+            if status != 200:
+                return known
+            known.update({r["resource_id"]: r for r in page["resources"]})
+            if not page["next_page_token"]:
+                return known
+            cursor = f"&page_token={page['next_page_token']}"
+
     async def request(
         self, method: str, path: str, *, token: str | None = None, **kwargs: Any
     ) -> tuple[int, Any, Any]:

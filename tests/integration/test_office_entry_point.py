@@ -31,18 +31,7 @@ async def test_officer_registers_a_resource_and_the_exchange_learns_it(platform:
     assert status == 200 and fetched == created
 
     async def exchange_knows() -> bool:
-        _, page, _ = await platform.request(
-            "GET", "/office/v1/exchange/resources?page_size=100", token=token
-        )
-        ids = {r["resource_id"]: r for r in page["resources"]}
-        while page["next_page_token"]:
-            _, page, _ = await platform.request(
-                "GET",
-                f"/office/v1/exchange/resources?page_size=100&page_token={page['next_page_token']}",
-                token=token,
-            )
-            ids.update({r["resource_id"]: r for r in page["resources"]})
-        known = ids.get(created["id"])
+        known = (await platform.exchange_resources(token)).get(created["id"])
         return known is not None and known["code"] == code and known["share_type"] == "conditional"
 
     await eventually(exchange_knows)

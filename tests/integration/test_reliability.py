@@ -18,21 +18,6 @@ def code() -> str:
     return f"R{uuid.uuid4().hex[:10].upper()}"
 
 
-async def exchange_ids(platform: Platform, token: str) -> set[str]:
-    ids: set[str] = set()
-    token_q = ""
-    while True:
-        status, page, _ = await platform.request(
-            "GET", f"/office/v1/exchange/resources?page_size=100{token_q}", token=token
-        )
-        if status != 200:
-            return ids
-        ids |= {r["resource_id"] for r in page["resources"]}
-        if not page["next_page_token"]:
-            return ids
-        token_q = f"&page_token={page['next_page_token']}"
-
-
 def outbox_size(platform: Platform) -> int:
     path = platform.data_dir / "catalog" / "catalog.db"
     with sqlite3.connect(path) as conn:
@@ -64,7 +49,7 @@ async def test_acknowledged_writes_survive_sigkill_of_the_catalog(
 
     # and so do their events: the exchange learns of every one of them
     async def all_learnt() -> bool:
-        return set(acknowledged) <= await exchange_ids(p, token)
+        return set(acknowledged) <= set(await p.exchange_resources(token))
 
     await eventually(all_learnt, timeout=30)
 
@@ -83,11 +68,11 @@ async def test_events_committed_while_nats_is_down_are_delivered_when_it_is_back
         )
         assert status == 201, body  # writes are accepted with the bus down
         created.append(body["id"])
-    assert not set(created) & await exchange_ids(p, token)
+    assert not set(created) & set(await p.exchange_resources(token))
     await p.supervisor.start(p.spec("nats"))
 
     async def delivered() -> bool:
-        return set(created) <= await exchange_ids(p, token)
+        return set(created) <= set(await p.exchange_resources(token))
 
     await eventually(delivered, timeout=40)
 
@@ -111,7 +96,7 @@ async def test_a_published_event_survives_sigkill_of_nats(fragile_platform: Plat
     await p.supervisor.start(p.spec("exchange"))
 
     async def learnt() -> bool:
-        return body["id"] in await exchange_ids(p, token)
+        return body["id"] in set(await p.exchange_resources(token))
 
     await eventually(learnt, timeout=40)
 
