@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -13,11 +17,15 @@ from opentelemetry import trace
 
 from gateway import openapi, problems
 from gateway.endpoints import endpoint, json_response
+from gateway.identity_routes import ENTRY_POINTS, LIMITS
 from gateway.problems import Problem
+from gateway.ratelimit import LoginLimits
 from gateway.routes import ROUTES
+from gateway.security import CorsPolicy, cors_middleware, security_headers
 from gateway.upstream import Upstream
 from runtime import logs, telemetry
-from runtime.auth import TokenVerifier
+from runtime.auth import ALGORITHMS, KEY_ROTATED_SUBJECT, TokenVerifier
+from runtime.bus import nats as bus_nats
 from runtime.config import Settings
 
 log = logs.get(__name__)
@@ -110,32 +118,127 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     return json_response(body, status=503, headers={"Retry-After": problems.RETRY_AFTER_SECONDS})
 
 
+class PublishedKeys:
+    """The JWKS as the gateway serves it: cached briefly (every client of every service asks),
+    and dropped at once when identity announces a rotation."""
+
+    def __init__(self, upstream: Upstream, *, max_age: float = 60.0) -> None:
+        self._upstream = upstream
+        self._max_age = max_age
+        self._text = ""
+        self._fetched = 0.0
+
+    def clear(self) -> None:
+        self._text = ""
+
+    async def text(self) -> str:
+        if not self._text or time.monotonic() - self._fetched > self._max_age:
+            self._text = await self._upstream.fetch_jwks()
+            self._fetched = time.monotonic()
+        return self._text
+
+
+def openid_configuration(settings: Settings) -> dict[str, Any]:
+    """OpenID Connect discovery (OpenID Connect Discovery 1.0, RFC 8414): where the keys are and
+    what the tokens look like. Each entry point has its own token endpoints."""
+    issuer = settings.issuer
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "token_endpoint": f"{issuer}/public/v1/login",
+        "userinfo_endpoint": f"{issuer}/public/v1/me",
+        "end_session_endpoint": f"{issuer}/public/v1/logout",
+        "smartcity_entry_points": {
+            entry: {
+                "audience": entry,
+                "token_endpoint": f"{issuer}/{entry}/v1/login",
+                "refresh_endpoint": f"{issuer}/{entry}/v1/refresh",
+                "userinfo_endpoint": f"{issuer}/{entry}/v1/me",
+                "end_session_endpoint": f"{issuer}/{entry}/v1/logout",
+            }
+            for entry in ENTRY_POINTS
+        },
+        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ALGORITHMS,
+        "token_endpoint_auth_methods_supported": ["none"],
+        "claims_supported": [
+            *("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "amr"),
+            *("kind", "dept", "roles", "ent"),
+        ],
+        "scopes_supported": ["openid"],
+        "service_documentation": f"{issuer}/openapi.json",
+    }
+
+
+KEYS: web.AppKey[PublishedKeys] = web.AppKey("published_keys", PublishedKeys)
+
+
 async def jwks(request: web.Request) -> web.StreamResponse:
-    text = await request.app[UPSTREAM].fetch_jwks()
-    return web.Response(text=text, content_type="application/jwk-set+json")
+    text = await request.app[KEYS].text()
+    return web.Response(
+        text=text,
+        content_type="application/jwk-set+json",
+        headers={"Cache-Control": "public, max-age=60"},
+    )
 
 
 def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.Application:
     upstream = upstream or Upstream.connect(settings)
-    verifier = TokenVerifier(upstream.fetch_jwks)
-    app = web.Application(middlewares=[observe], client_max_size=MAX_BODY_BYTES)
+    verifier = TokenVerifier(upstream.fetch_jwks, issuer=settings.issuer)
+    keys = PublishedKeys(upstream)
+    app = web.Application(
+        middlewares=[
+            security_headers,
+            observe,
+            cors_middleware(CorsPolicy.from_environ(os.environ)),
+        ],
+        client_max_size=MAX_BODY_BYTES,
+    )
     app[UPSTREAM] = upstream
+    app[KEYS] = keys
+    app[LIMITS] = LoginLimits.from_environ(os.environ)
     for route in ROUTES:
         app.router.add_route(
             route.method, route.path, endpoint(route, upstream=upstream, verifier=verifier)
         )
     spec = openapi.document(ROUTES)
+    discovery = openid_configuration(settings)
 
     async def openapi_json(request: web.Request) -> web.StreamResponse:
         return json_response(spec)
+
+    async def openid_json(request: web.Request) -> web.StreamResponse:
+        return json_response(discovery, headers={"Cache-Control": "public, max-age=3600"})
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/.well-known/jwks.json", jwks)
+    app.router.add_get("/.well-known/openid-configuration", openid_json)
+
+    async def key_rotated() -> None:
+        keys.clear()
+        await verifier.refresh()
+
+    async def follow_rotations(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(
+            bus_nats.follow_forever(
+                settings.nats_url,
+                name="smartcity-gateway",
+                subject=KEY_ROTATED_SUBJECT,
+                handler=key_rotated,
+            )
+        )
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def close_upstream(app: web.Application) -> None:
         await upstream.close()
 
+    app.cleanup_ctx.append(follow_rotations)
     app.on_cleanup.append(close_upstream)
     return app

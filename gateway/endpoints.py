@@ -57,6 +57,14 @@ class QueryParam:
     type: str = "string"
 
 
+PAGE_QUERY = (
+    QueryParam(
+        name="page_size", description="Items per page: at most 100, default 20.", type="integer"
+    ),
+    QueryParam(name="page_token", description="The next_page_token of the previous page."),
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Route:
     method: str

@@ -7,6 +7,7 @@ from typing import Any
 import grpc
 import orjson
 from aiohttp import web
+from google.rpc import status_pb2
 
 from runtime import errors, telemetry
 from runtime.errors import DomainError, FieldViolation
@@ -26,15 +27,19 @@ class Problem(web.HTTPException):
         *,
         violations: list[FieldViolation] | None = None,
         headers: dict[str, str] | None = None,
+        reason: str = "",
     ) -> None:
         self.status_code = status
         super().__init__(headers=headers)
         self.title = title
         self.detail = detail
         self.violations = violations or []
+        # The service's machine-readable reason (SECOND_FACTOR_REQUIRED): the problem type.
+        self.problem_reason = reason
 
     def to_json(self, instance: str) -> bytes:
-        slug = self.title.lower().replace(" ", "-").replace(",", "")
+        name = self.problem_reason or self.title
+        slug = name.lower().replace(" ", "-").replace("_", "-").replace(",", "")
         doc: dict[str, Any] = {
             "type": f"urn:smartcity:problem:{slug}",
             "title": self.title,
@@ -61,8 +66,7 @@ def response(problem: Problem, instance: str) -> web.Response:
 
 
 def from_domain(error: DomainError) -> Problem:
-    status = errors.to_status(error)
-    return from_status(status.code, status.message, errors.field_violations(status))
+    return from_status(errors.to_status(error))
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError, *, service: str) -> Problem:
@@ -73,14 +77,38 @@ def from_rpc_error(error: grpc.aio.AioRpcError, *, service: str) -> Problem:
     ):
         # The upstream's own words may name hosts and ports: say which service, not where.
         return from_status(
-            status.code, f"the {service} service is not answering; retry shortly", []
+            status_pb2.Status(
+                code=status.code, message=f"the {service} service is not answering; retry shortly"
+            )
         )
-    return from_status(status.code, status.message, errors.field_violations(status))
+    return from_status(status)
 
 
-def from_status(code: int, message: str, violations: list[FieldViolation]) -> Problem:
-    http, title = errors.http_for_code(code)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if http == 503 else None
+# Reasons that are the status code's own name add nothing to the problem type.
+_GENERIC_REASONS = frozenset(
+    {"ERROR", "INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "UNAUTHENTICATED"}
+    | {"PERMISSION_DENIED", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED"}
+)
+
+
+def from_status(status: status_pb2.Status) -> Problem:
+    http, title = errors.http_for_code(status.code)
+    message = status.message
+    headers: dict[str, str] = {}
+    if http == 503:
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    if (wait := errors.retry_after(status)) is not None:
+        headers["Retry-After"] = str(wait)
+    if http == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="smartcity"'
     if http == 502:
         message = "an upstream service failed; the trace id identifies the request"
-    return Problem(http, title, message, violations=violations, headers=headers)
+    reason = errors.reason(status)
+    return Problem(
+        http,
+        title,
+        message,
+        violations=errors.field_violations(status),
+        headers=headers or None,
+        reason="" if reason in _GENERIC_REASONS else reason,
+    )

@@ -1,10 +1,13 @@
-"""The routes of the gateway's entry points, in one table."""
+"""The routes of the gateway's entry points, in one table: identity's (see `identity_routes`),
+then the catalog's and the exchange's."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from gateway import identity_routes
 from gateway.endpoints import (
+    PAGE_QUERY,
     Call,
     QueryParam,
     Route,
@@ -13,29 +16,8 @@ from gateway.endpoints import (
 )
 from smartcity.catalog.v1 import catalog_pb2
 from smartcity.exchange.v1 import exchange_pb2
-from smartcity.identity.v1 import identity_pb2
 
 OFFICE = "/office/v1"
-PAGE_QUERY = (
-    QueryParam(
-        name="page_size", description="Items per page: at most 100, default 20.", type="integer"
-    ),
-    QueryParam(name="page_token", description="The next_page_token of the previous page."),
-)
-
-
-async def login(call: Call) -> web.StreamResponse:
-    request: identity_pb2.LoginRequest = call.body
-    request.audience = "office"
-    reply = await call.rpc(call.upstream.identity.Login, request)
-    return message_response(reply)
-
-
-async def current_account(call: Call) -> web.StreamResponse:
-    reply = await call.rpc(
-        call.upstream.identity.GetCurrentAccount, identity_pb2.GetCurrentAccountRequest()
-    )
-    return message_response(reply.account)
 
 
 async def create_resource(call: Call) -> web.StreamResponse:
@@ -80,30 +62,7 @@ async def list_exchange_resources(call: Call) -> web.StreamResponse:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route(
-        method="POST",
-        path=f"{OFFICE}/login",
-        operation_id="officeLogin",
-        summary="Sign a member of staff in; returns an access token for the office entry point.",
-        tag="identity",
-        handler=login,
-        anonymous=True,
-        body=identity_pb2.LoginRequest,
-        read_only=frozenset({"audience"}),
-        response=identity_pb2.LoginResponse,
-        errors=(400, 401, 422, 503),
-    ),
-    Route(
-        method="GET",
-        path=f"{OFFICE}/me",
-        operation_id="officeCurrentAccount",
-        summary="The signed-in member of staff: department and roles.",
-        tag="identity",
-        handler=current_account,
-        audience="office",
-        response=identity_pb2.Account,
-        errors=(401, 503),
-    ),
+    *identity_routes.ROUTES,
     Route(
         method="POST",
         path=f"{OFFICE}/catalog/resources",

@@ -2,27 +2,39 @@
 
 The gateway verifies every token and forwards it; each service verifies it again (zero trust).
 Verified tokens are cached until they expire, keyed by the token itself, so the signature check
-happens once per token and process rather than once per request.
+happens once per token and process rather than once per request. Every gRPC method declares who
+may call it with `@allow(...)` beside its implementation; a method without a policy is denied.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import orjson
 
 from runtime.errors import PermissionDenied, Unauthenticated
 
-ISSUER = "smartcity-identity"
 ALGORITHMS = ["EdDSA"]
 AUDIENCES = ("public", "office", "partner", "service")
+# Identity announces a rotation here; every verifier refreshes its JWKS on hearing it.
+KEY_ROTATED_SUBJECT = "smartcity.identity.signing_key.rotated"
+# RFC 9068: an access token says so in its header, so no other JWT can pass for one.
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+
+# Subject types, as the `kind` claim carries them.
+CITIZEN = "citizen"
+ENTERPRISE_AGENT = "enterprise_agent"
+STAFF = "staff"
+PARTNER = "partner"
+SERVICE = "service"
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,10 @@ class Principal:
     kind: str
     department: str = ""
     roles: frozenset[str] = frozenset()
+    enterprise: str = ""  # enterprise agents: the enterprise they act for
+    session: str = ""
+    # Staff who have not enrolled a second factor yet may only enrol it.
+    second_factor_pending: bool = False
     expires_at: float = 0.0
     token: str = field(default="", repr=False)
 
@@ -47,7 +63,10 @@ class Policy:
 
     audiences: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()  # any one of these, when given
+    kinds: tuple[str, ...] = ()  # subject types, when given
     anonymous: bool = False
+    # Methods a member of staff needs before enrolling a second factor (enrol, who am I, logout).
+    second_factor_optional: bool = False
 
     def check(self, principal: Principal | None) -> None:
         if self.anonymous:
@@ -56,11 +75,47 @@ class Policy:
             raise Unauthenticated("an access token is required")
         if self.audiences and principal.audience not in self.audiences:
             raise PermissionDenied(f"tokens for audience {principal.audience!r} may not call this")
+        if principal.second_factor_pending and not self.second_factor_optional:
+            raise PermissionDenied("enrol a second factor (TOTP) first")
+        if self.kinds and principal.kind not in self.kinds:
+            raise PermissionDenied(f"callers of type {principal.kind!r} may not call this")
         if self.roles and not any(principal.has_role(r) for r in self.roles):
             raise PermissionDenied("requires one of the roles: " + ", ".join(self.roles))
 
+    def but(self, **changes: Any) -> Policy:
+        """This policy with some fields changed: `OFFICE.but(roles=("auditor",))`."""
+        return dataclasses.replace(self, **changes)
+
 
 ANONYMOUS = Policy(anonymous=True)
+SIGNED_IN = Policy(audiences=AUDIENCES)
+PUBLIC = Policy(audiences=("public",))
+OFFICE = Policy(audiences=("office",))
+PARTNER_ONLY = Policy(audiences=("partner",))
+
+F = TypeVar("F", bound=Callable[..., Any])
+_POLICY_ATTR = "__smartcity_policy__"
+
+
+def allow(policy: Policy) -> Callable[[F], F]:
+    """Declare who may call a gRPC method, on the line above its implementation."""
+
+    def mark(method: F) -> F:
+        setattr(method, _POLICY_ATTR, policy)
+        return method
+
+    return mark
+
+
+def policies_of(servicer: type, service: str) -> dict[str, Policy]:
+    """The policy map of a servicer class, keyed by full method path (`/pkg.Service/Method`)."""
+    found: dict[str, Policy] = {}
+    for name in dir(servicer):
+        policy = getattr(getattr(servicer, name), _POLICY_ATTR, None)
+        if isinstance(policy, Policy):
+            found[f"/{service}/{name}"] = policy
+    return found
+
 
 _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "smartcity_principal", default=None
@@ -91,47 +146,71 @@ JwksFetcher = Callable[[], Awaitable[str]]
 
 
 class TokenVerifier:
-    """Verifies access tokens; fetches the JWKS lazily and again when a new `kid` appears."""
+    """Verifies access tokens against the JWKS, fetched lazily, again when a token names a key
+    not seen yet (at most once per `refetch_interval`: forged kids cannot flood identity), and
+    at once when identity announces a rotation (`refresh`)."""
 
     def __init__(
         self,
         fetch_jwks: JwksFetcher,
         *,
+        issuer: str,
         cache_size: int = 10_000,
-        refetch_interval: float = 5.0,
+        refetch_interval: float = 1.0,
         leeway: float = 30.0,
     ) -> None:
         self._fetch = fetch_jwks
+        self._issuer = issuer
         self._keys: dict[str, Any] = {}
-        self._cache: OrderedDict[str, Principal] = OrderedDict()
+        # token -> (principal, kid): the kid lets a refresh drop tokens of removed keys.
+        self._cache: OrderedDict[str, tuple[Principal, str]] = OrderedDict()
         self._cache_size = cache_size
         self._refetch_interval = refetch_interval
-        self._last_fetch = 0.0
+        self._last_fetch = -refetch_interval
         self._leeway = leeway
         self._lock = asyncio.Lock()
+
+    @property
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(self._keys)
 
     def load_jwks(self, jwks_json: str) -> None:
         keys: dict[str, Any] = {}
         for jwk in orjson.loads(jwks_json).get("keys", []):
-            keys[jwk["kid"]] = jwt.PyJWK(jwk).key
+            if jwk.get("alg") in ALGORITHMS and jwk.get("use", "sig") == "sig":
+                keys[jwk["kid"]] = jwt.PyJWK(jwk).key
         self._keys = keys
+        # A key that left the set no longer vouches for the tokens it signed.
+        for token in [t for t, (_, kid) in self._cache.items() if kid not in keys]:
+            del self._cache[token]
+
+    async def refresh(self) -> None:
+        """Fetch the JWKS now (identity rotated its keys)."""
+        async with self._lock:
+            await self._load()
+
+    async def _load(self) -> None:
+        self._last_fetch = time.monotonic()
+        try:
+            self.load_jwks(await self._fetch())
+        except Exception as exc:
+            raise Unauthenticated(
+                "cannot verify tokens: the identity service is unreachable"
+            ) from exc
 
     async def _key_for(self, kid: str) -> Any:
         key = self._keys.get(kid)
         if key is not None:
             return key
         async with self._lock:
-            key = self._keys.get(kid)
-            now = time.monotonic()
-            if (key is None and now - self._last_fetch >= self._refetch_interval) or not self._keys:
-                self._last_fetch = now
-                try:
-                    self.load_jwks(await self._fetch())
-                except Exception as exc:
-                    raise Unauthenticated(
-                        "cannot verify tokens: the identity service is unreachable"
-                    ) from exc
-                key = self._keys.get(kid)
+            if kid not in self._keys:
+                # A new key may have been published a moment after the last fetch: wait out
+                # the interval rather than fail a genuine token.
+                wait = self._last_fetch + self._refetch_interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._load()
+        key = self._keys.get(kid)
         if key is None:
             raise Unauthenticated("the token was signed with an unknown key")
         return key
@@ -139,11 +218,11 @@ class TokenVerifier:
     async def verify(self, token: str, *, audiences: Iterable[str] = AUDIENCES) -> Principal:
         """The token's principal, or Unauthenticated naming what is wrong with it."""
         wanted = tuple(audiences)
-        principal = self._cache.get(token)
-        if principal is not None and principal.expires_at + self._leeway > time.time():
-            if principal.audience not in wanted:
+        cached = self._cache.get(token)
+        if cached is not None and cached[0].expires_at + self._leeway > time.time():
+            if cached[0].audience not in wanted:
                 raise Unauthenticated("the access token is not for this entry point")
-            return principal
+            return cached[0]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -151,6 +230,8 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str) or header.get("alg") not in ALGORITHMS:
             raise Unauthenticated("the access token has no kid or an unsupported algorithm")
+        if header.get("typ") != TOKEN_TYPE:
+            raise Unauthenticated(f"the token is not an access token (typ {TOKEN_TYPE})")
         key = await self._key_for(kid)
         try:
             claims = jwt.decode(
@@ -158,27 +239,38 @@ class TokenVerifier:
                 key,
                 algorithms=ALGORITHMS,
                 audience=list(wanted),
-                issuer=ISSUER,
+                issuer=self._issuer,
                 leeway=self._leeway,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+                options={"require": ["exp", "iat", "nbf", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the access token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthenticated("the access token is not valid yet") from None
         except jwt.InvalidAudienceError:
             raise Unauthenticated("the access token is not for this entry point") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated("the access token was issued by someone else") from None
         except jwt.InvalidTokenError:
             raise Unauthenticated("the access token is invalid") from None
-        aud = claims["aud"]
-        principal = Principal(
-            subject=str(claims["sub"]),
-            audience=aud if isinstance(aud, str) else str(aud[0]),
-            kind=str(claims.get("kind", "")),
-            department=str(claims.get("dept", "")),
-            roles=frozenset(claims.get("roles", ())),
-            expires_at=float(claims["exp"]),
-            token=token,
-        )
-        self._cache[token] = principal
+        principal = _principal(claims, token)
+        self._cache[token] = (principal, kid)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return principal
+
+
+def _principal(claims: dict[str, Any], token: str) -> Principal:
+    aud = claims["aud"]
+    return Principal(
+        subject=str(claims["sub"]),
+        audience=aud if isinstance(aud, str) else str(aud[0]),
+        kind=str(claims.get("kind", "")),
+        department=str(claims.get("dept", "")),
+        roles=frozenset(claims.get("roles", ())),
+        enterprise=str(claims.get("ent", "")),
+        session=str(claims.get("sid", "")),
+        second_factor_pending=bool(claims.get("enrol_2fa", False)),
+        expires_at=float(claims["exp"]),
+        token=token,
+    )

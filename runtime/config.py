@@ -55,6 +55,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _issuer(env: Mapping[str, str], gateway_port: int) -> str:
+    issuer = env.get("SMARTCITY_ISSUER") or f"http://localhost:{gateway_port}"
+    if not issuer.startswith(("https://", "http://")) or issuer.endswith("/"):
+        raise ConfigError(
+            f"SMARTCITY_ISSUER must be the gateway's public URL without a trailing slash, "
+            f"got {issuer!r}"
+        )
+    return issuer
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything a process of the platform reads from its environment."""
@@ -69,6 +79,11 @@ class Settings:
     log_level: str
     otlp_endpoint: str | None
     bind_address: str = "127.0.0.1"
+    # The `iss` of access tokens and the base of the OpenID Connect discovery document: the
+    # gateway's public URL.
+    issuer: str = "http://localhost:8080"
+    # Identity starts signing with a new key this often (and on demand).
+    key_rotation_hours: int = 24
     ports: Mapping[str, int] = field(default_factory=dict)
     hosts: Mapping[str, str] = field(default_factory=dict)
 
@@ -124,6 +139,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         # Loopback unless a deployment opens it up (containers set 0.0.0.0).
         bind_address=env.get("SMARTCITY_BIND") or "127.0.0.1",
+        issuer=_issuer(env, ports["gateway"]),
+        key_rotation_hours=_int(env, "SMARTCITY_KEY_ROTATION_HOURS", 24),
         ports=ports,
         hosts=hosts,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from runtime.config import ConfigError, Settings
@@ -62,3 +63,16 @@ def unseal(key: bytes, blob: bytes, *, context: bytes) -> bytes:
         return dec.update(body) + dec.finalize()
     except Exception as exc:
         raise SealError("the sealed blob does not authenticate") from exc
+
+
+def _hmac_sm3(key: bytes, message: bytes) -> bytes:
+    mac = hmac.HMAC(key, hashes.SM3())
+    mac.update(message)
+    return mac.finalize()
+
+
+def keyed_hash(key: bytes, value: str, *, purpose: str) -> str:
+    """HMAC-SM3 of `value` (hex) under a subkey of the master key for `purpose`: equal values
+    can be found without storing them, and without the key nobody can test a guess."""
+    subkey = _hmac_sm3(key, b"smartcity/keyed-hash/" + purpose.encode())
+    return _hmac_sm3(subkey, value.encode()).hex()

@@ -86,6 +86,37 @@ class PermissionDenied(DomainError):
     reason = "PERMISSION_DENIED"
 
 
+class FailedPrecondition(DomainError):
+    """The request is valid but the state it acts on does not allow it."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
+
+
+class SecondFactorRequired(Unauthenticated):
+    """The password was right; the account also needs its TOTP code."""
+
+    reason = "SECOND_FACTOR_REQUIRED"
+
+
+class ResourceExhausted(DomainError):
+    """Too many attempts: retry after `retry_after` seconds (sent as `google.rpc.RetryInfo`)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def details(self) -> list[any_pb2.Any]:
+        info = error_details_pb2.RetryInfo()
+        info.retry_delay.seconds = self.retry_after
+        packed = any_pb2.Any()
+        packed.Pack(info)
+        return [packed, *super().details()]
+
+
 def to_status(error: DomainError) -> status_pb2.Status:
     return status_pb2.Status(
         code=error.code.value[0], message=error.message, details=error.details()
@@ -118,6 +149,26 @@ def field_violations(status: status_pb2.Status) -> list[FieldViolation]:
             detail.Unpack(bad)
             out.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
     return out
+
+
+def retry_after(status: status_pb2.Status) -> int | None:
+    """The seconds a `google.rpc.RetryInfo` detail asks the caller to wait, if any."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return max(1, int(info.retry_delay.seconds) + (1 if info.retry_delay.nanos else 0))
+    return None
+
+
+def reason(status: status_pb2.Status) -> str:
+    """The `google.rpc.ErrorInfo` reason of a status, or empty."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return str(info.reason)
+    return ""
 
 
 # HTTP status, problem title and Retry-After for each gRPC code the gateway can meet.

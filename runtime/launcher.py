@@ -156,18 +156,16 @@ def _banner(settings: Settings) -> str:
         "",
         "Haikou smart-city platform is up.",
         f"  gateway        {gateway}   (OpenAPI: {gateway}/openapi.json)",
-        f"  office login   POST {gateway}/office/v1/login",
+        f"  entry points   {gateway}/public/v1  {gateway}/office/v1  {gateway}/partner/v1",
+        f"  OpenID Connect {gateway}/.well-known/openid-configuration",
         f"  NATS           {settings.nats_url}",
         f"  data and logs  {settings.data_dir}",
         f"  traces         smartcity trace --data-dir {settings.data_dir} [TRACE_ID]",
     ]
     if settings.demo:
-        from services.identity.domain import DEMO_ACCOUNTS
+        from services.identity import demo
 
-        lines.append(f"  demo accounts  (password: {settings.demo_password!r})")
-        lines.extend(
-            f"    {a.username:<14} {a.department:<6} {', '.join(a.roles)}" for a in DEMO_ACCOUNTS
-        )
+        lines.extend(demo.banner_lines(settings.demo_password))
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 

@@ -39,3 +39,30 @@ def decode_cursor(token: str, *, field: str = "page_token") -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise InvalidArgument([FieldViolation(field, "is not a token from a previous page")])
+
+
+_KEY_PREFIX = "k1:"
+
+
+def encode_key_cursor(position: tuple[int, str] | None) -> str:
+    """The token for the page after a (time, id) key, for tables ordered by creation time."""
+    if position is None:
+        return ""
+    raw = f"{_KEY_PREFIX}{position[0]}:{position[1]}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_key_cursor(token: str, *, field: str = "page_token") -> tuple[int, str] | None:
+    """The (time, id) key a token stands for (None for the first page); InvalidArgument if
+    forged."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        if raw.startswith(_KEY_PREFIX):
+            at, _, ident = raw[len(_KEY_PREFIX) :].partition(":")
+            if ident and int(at) >= 0:
+                return int(at), ident
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidArgument([FieldViolation(field, "is not a token from a previous page")])

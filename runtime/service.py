@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
 from runtime import config, grpcclient, logs, loop, telemetry
-from runtime.auth import JwksFetcher, Policy, TokenVerifier
+from runtime.auth import KEY_ROTATED_SUBJECT, JwksFetcher, Policy, TokenVerifier
 from runtime.bus import consumer as bus_consumer
 from runtime.bus import nats as bus_nats
 from runtime.bus import outbox as bus_outbox
@@ -38,6 +39,11 @@ class ServiceRuntime:
     verifier: TokenVerifier
     relay: OutboxRelay | None = None
     consumers: list[Consumer] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def background(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        """Run `work` until the service stops."""
+        self.tasks.append(asyncio.create_task(work, name=name))
 
     def events_committed(self) -> None:
         """Tell the relay that a transaction enqueued events, so it publishes them now."""
@@ -59,6 +65,8 @@ class ServiceDefinition:
     # How the service obtains the JWKS; by default over gRPC from the identity service.
     jwks_fetcher: Callable[[Database], JwksFetcher] | None = None
     on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+    # Called when identity announces a new signing key, after the verifier has refreshed.
+    on_key_rotation: Callable[[ServiceRuntime], Awaitable[None]] | None = None
 
 
 def identity_jwks_fetcher(settings: Settings) -> JwksFetcher:
@@ -79,9 +87,14 @@ def identity_jwks_fetcher(settings: Settings) -> JwksFetcher:
 
 
 async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
-    """Connect to NATS (retrying forever) and keep the relay and consumers running."""
-    if rt.relay is None and not rt.consumers:
-        return  # a service that neither publishes nor consumes needs no bus
+    """Connect to NATS (retrying forever), keep the relay and consumers running, and follow
+    key rotations (every service verifies tokens)."""
+
+    async def key_rotated() -> None:
+        await rt.verifier.refresh()
+        if definition.on_key_rotation is not None:
+            await definition.on_key_rotation(rt)
+
     backoff = 0.2
     while True:
         nc = None
@@ -93,12 +106,13 @@ async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
                 streams.add(rt.name)
             for service in sorted(streams):
                 await bus_nats.ensure_stream(js, service)
+            await bus_nats.follow(nc, KEY_ROTATED_SUBJECT, key_rotated)
             log.info("bus_connected", streams=sorted(streams))
             backoff = 0.2
             tasks = [c.run(js) for c in rt.consumers]
             if rt.relay is not None:
                 tasks.append(rt.relay.run(js))
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks, asyncio.Event().wait())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -129,7 +143,8 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     fetcher = (
         definition.jwks_fetcher(db) if definition.jwks_fetcher else identity_jwks_fetcher(settings)
     )
-    rt = ServiceRuntime(name=name, settings=settings, db=db, verifier=TokenVerifier(fetcher))
+    verifier = TokenVerifier(fetcher, issuer=settings.issuer)
+    rt = ServiceRuntime(name=name, settings=settings, db=db, verifier=verifier)
     if definition.publishes:
         rt.relay = OutboxRelay(db, source=f"/smartcity/{name}")
     rt.consumers = [Consumer(db, s) for s in definition.subscriptions]
@@ -154,9 +169,10 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     log.info("service_stopping")
     await health.enter_graceful_shutdown()
     await server.stop(grace=5.0)
-    bus.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await bus
+    for task in (bus, *rt.tasks):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await db.close()
     provider.shutdown()
     log.info("service_stopped")

@@ -196,3 +196,19 @@ def create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
             table.create(conn)
 
     return apply
+
+
+def add_missing_columns(table: sa.Table) -> Callable[[Connection], None]:
+    """A migration step that brings an existing table up to its definition: adds the columns
+    and indexes it lacks (new columns must be nullable or have a server default)."""
+
+    def apply(conn: Connection) -> None:
+        present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+    return apply

@@ -10,7 +10,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,11 @@ from runtime import config
 from runtime.config import Settings
 from runtime.launcher import platform_specs, resolve_ports
 from runtime.processes import Supervisor
+from services.identity import demo, totp
 
 DEMO_PASSWORD = "test-demo-password"
+# Access tokens live 300 s; a test reuses one for a while rather than signing in each time.
+TOKEN_REUSE_SECONDS = 200
 BASE_ENV = {
     "SMARTCITY_DATABASE_URL": "",  # the embedded default: SQLite per service
     "SMARTCITY_PRODUCTION": "false",
@@ -33,6 +36,11 @@ BASE_ENV = {
     **{f"SMARTCITY_{name.upper()}_PORT": "0" for name in ("nats", *config.SERVICES, "gateway")},
     **{f"SMARTCITY_{name.upper()}_ADDR": "" for name in config.SERVICES},
     "SMARTCITY_NATS_URL": "",
+    "SMARTCITY_ISSUER": "",
+    # The tests sign in many times from one address; the limits have tests of their own.
+    "SMARTCITY_RATE_LOGIN_PER_CLIENT": "10000/s",
+    "SMARTCITY_RATE_LOGIN_PER_ACCOUNT": "10000/s",
+    "SMARTCITY_RATE_REGISTER_PER_CLIENT": "10000/s",
 }
 
 
@@ -58,6 +66,7 @@ class Platform:
     env: dict[str, str]
     supervisor: Supervisor
     http: aiohttp.ClientSession
+    _tokens: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -70,13 +79,32 @@ class Platform:
     def spec(self, name: str) -> Any:
         return next(s for s in platform_specs(self.settings, self.env) if s.name == name)
 
-    async def login(self, username: str, password: str = DEMO_PASSWORD) -> str:
-        async with self.http.post(
-            f"{self.url}/office/v1/login", json={"username": username, "password": password}
-        ) as response:
-            body = await response.json()
-            assert response.status == 200, body
-            return str(body["access_token"])
+    async def login(
+        self,
+        username: str,
+        password: str = DEMO_PASSWORD,
+        *,
+        entry: str = "office",
+        enterprise_id: str = "",
+        totp_secret: str | None = None,
+    ) -> str:
+        """An access token for the account at an entry point. Demo staff sign in with their
+        demo TOTP secret; tokens are reused while fresh, since a TOTP code is good only once."""
+        key = (entry, username, enterprise_id)
+        cached = self._tokens.get(key)
+        if cached is not None and time.monotonic() - cached[1] < TOKEN_REUSE_SECONDS:
+            return cached[0]
+        body: dict[str, str] = {"username": username, "password": password}
+        if enterprise_id:
+            body["enterprise_id"] = enterprise_id
+        if entry == "office":
+            secret = totp_secret or demo.totp_secret(DEMO_PASSWORD, username)
+            body["totp_code"] = totp.code_at(secret, time.time())
+        status, reply, _ = await self.request("POST", f"/{entry}/v1/login", json=body)
+        assert status == 200, reply
+        token = str(reply["access_token"])
+        self._tokens[key] = (token, time.monotonic())
+        return token
 
     async def exchange_resources(self, token: str) -> dict[str, Any]:
         """Every resource the exchange knows, by id, following the pages to the end; empty

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtime import logs
@@ -55,3 +58,41 @@ async def ensure_stream(js: Any, service: str, *, replicas: int = 1) -> None:
             log.info("stream_created", stream=config.name)
         except BadRequestError:
             pass  # created concurrently by another service: same name, same subjects
+
+
+async def follow(nc: Any, subject: str, handler: Callable[[], Awaitable[None]]) -> Any:
+    """Call `handler` for every message on `subject` (core NATS: every subscriber hears it, no
+    durable state). For signals such as a key rotation, where what matters is hearing it now;
+    a subscriber that misses one catches up another way."""
+
+    async def on_message(msg: Any) -> None:
+        try:
+            await handler()
+        except Exception as exc:
+            log.warning("signal_handler_failed", subject=subject, error=type(exc).__name__)
+
+    return await nc.subscribe(subject, cb=on_message)
+
+
+async def follow_forever(
+    url: str, *, name: str, subject: str, handler: Callable[[], Awaitable[None]]
+) -> None:
+    """Connect (retrying until it works) and `follow` the subject until cancelled."""
+    backoff = 0.2
+    while True:
+        nc = None
+        try:
+            nc = await connect(url, name=name)
+            await follow(nc, subject, handler)
+            log.info("following", subject=subject)
+            await asyncio.Event().wait()  # the client reconnects and resubscribes by itself
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("bus_unavailable", error=type(exc).__name__, retry_in=backoff)
+            backoff = min(backoff * 2, 5.0)
+        finally:
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(nc.close(), timeout=2.0)
+        await asyncio.sleep(backoff)

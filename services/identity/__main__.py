@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 
 import grpc
@@ -10,10 +12,15 @@ from runtime import config, crypto, logs
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database
 from services.identity import demo, store
+from services.identity.personal import PersonalData
 from services.identity.servicer import POLICIES, SERVICE, IdentityServicer, add_to_server
 from services.identity.signing import SigningKeys
 
 log = logs.get(__name__)
+
+# How often each replica checks whether its signing key is due for rotation, picks up a key
+# another replica rotated to, and destroys retired keys.
+KEY_MAINTENANCE_SECONDS = 60.0
 
 
 @functools.cache
@@ -23,13 +30,34 @@ def _signing_keys(db: Database) -> SigningKeys:
 
 
 def _add_servicers(server: grpc.aio.Server, rt: ServiceRuntime) -> None:
-    add_to_server(server, IdentityServicer(rt, _signing_keys(rt.db)))
+    personal = PersonalData(crypto.master_key(rt.settings))
+    add_to_server(server, IdentityServicer(rt, _signing_keys(rt.db), personal))
+
+
+async def _maintain_keys(rt: ServiceRuntime, keys: SigningKeys) -> None:
+    while True:
+        await asyncio.sleep(KEY_MAINTENANCE_SECONDS)
+        try:
+            await keys.reload()
+            if keys.due(rotation_hours=rt.settings.key_rotation_hours):
+                with contextlib.suppress(RuntimeError):  # another replica rotated first
+                    await keys.rotate()
+                    rt.events_committed()
+            await keys.destroy_retired()
+        except Exception as exc:  # the next round retries; signing goes on with the loaded key
+            log.warning("key_maintenance_failed", error=type(exc).__name__)
 
 
 async def _start(rt: ServiceRuntime) -> None:
-    await _signing_keys(rt.db).ensure()
+    keys = _signing_keys(rt.db)
+    await keys.ensure()
     if rt.settings.demo:
-        await demo.seed(rt)
+        await demo.seed(rt, PersonalData(crypto.master_key(rt.settings)))
+    rt.background(_maintain_keys(rt, keys), name="identity-keys")
+
+
+async def _key_rotated(rt: ServiceRuntime) -> None:
+    await _signing_keys(rt.db).reload()
 
 
 DEFINITION = ServiceDefinition(
@@ -38,8 +66,10 @@ DEFINITION = ServiceDefinition(
     migrations=store.MIGRATIONS,
     add_servicers=_add_servicers,
     policies=POLICIES,
+    publishes=True,
     jwks_fetcher=lambda db: _signing_keys(db).jwks_json,
     on_start=_start,
+    on_key_rotation=_key_rotated,
 )
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""Identity rules: departments, roles, demo accounts and the claims of an access token."""
+"""Identity rules: account kinds, departments and roles, what each entry point accepts, lockout,
+sessions and the claims of an access token. Pure: no I/O."""
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from runtime.auth import ISSUER
+from runtime import auth
 from runtime.errors import FieldViolation, InvalidArgument
 
 # Departments (委办局) known to the platform, by code.
@@ -18,13 +20,50 @@ DEPARTMENTS: dict[str, str] = {
 
 ROLE_BDB_ADMIN = "bdb_admin"
 ROLE_CATALOG_OFFICER = "catalog_officer"
+ROLE_SHARE_APPROVER = "share_approver"
+ROLE_LICENCE_ISSUER = "licence_issuer"
+ROLE_SECURITY_OFFICER = "security_officer"
+ROLE_AUDITOR = "auditor"
+ROLES = (
+    ROLE_BDB_ADMIN,
+    ROLE_CATALOG_OFFICER,
+    ROLE_SHARE_APPROVER,
+    ROLE_LICENCE_ISSUER,
+    ROLE_SECURITY_OFFICER,
+    ROLE_AUDITOR,
+)
+# Roles that only the Big Data Bureau's own staff may hold.
+BDB_ONLY_ROLES = frozenset({ROLE_BDB_ADMIN})
 
-TOKEN_TTL_SECONDS = 900
-STAFF = "staff"
-# Staff sign in at the unified office platform; other audiences arrive with their own accounts.
-LOGIN_AUDIENCES = ("office",)
+# Account kinds, as stored; tokens carry the subject type (a citizen may act as an agent).
+CITIZEN = auth.CITIZEN
+STAFF = auth.STAFF
+PARTNER = auth.PARTNER
+SERVICE = auth.SERVICE
+KINDS = (CITIZEN, STAFF, PARTNER, SERVICE)
+
+# The one entry point at which each kind of account signs in (Art. 10: staff at the unified
+# office platform, citizens and enterprises at the unified public service platform).
+AUDIENCE_OF_KIND = {CITIZEN: "public", STAFF: "office", PARTNER: "partner", SERVICE: "service"}
+LOGIN_AUDIENCES = ("public", "office", "partner", "service")
+
+ACTIVE = "active"
+DISABLED = "disabled"
+
+ACCESS_TOKEN_TTL_SECONDS = 300  # short: ending a session takes effect within this time
+SESSION_TTL_SECONDS = 12 * 3600  # however often refreshed
+# Lockout: after this many failures in a row, each further failure locks for twice as long.
+LOCK_AFTER_FAILURES = 5
+FIRST_LOCK_SECONDS = 30
+MAX_LOCK_SECONDS = 3600
+
 MAX_USERNAME = 64
+MIN_PASSWORD = 10
 MAX_PASSWORD = 256
+MAX_NAME = 100
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+_PHONE = re.compile(r"^\+?[0-9 -]{5,20}$")
+TOTP_ISSUER = "Haikou Smart City"
 
 
 @dataclass(frozen=True)
@@ -34,56 +73,175 @@ class Account:
     kind: str
     department: str
     roles: tuple[str, ...]
+    state: str = ACTIVE
+    totp_enrolled: bool = False
+    failed_logins: int = 0
+    locked_until_us: int | None = None
+    created_us: int = 0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Personal data: sealed at rest, shown only to the account itself."""
+
+    display_name: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who a session speaks for: the account, and the enterprise when acting as its agent."""
+
+    account: Account
+    enterprise_id: str = ""
+    # Staff who have not enrolled TOTP yet get a token that only allows enrolment.
+    second_factor_pending: bool = False
+
+    @property
+    def subject_type(self) -> str:
+        return auth.ENTERPRISE_AGENT if self.enterprise_id else self.account.kind
 
 
 @dataclass(frozen=True)
 class DemoAccount:
     username: str
-    department: str
-    roles: tuple[str, ...]
+    kind: str
+    department: str = ""
+    roles: tuple[str, ...] = field(default=())
 
 
-# Demo mode only: the Big Data Bureau administrator and one catalog officer per department.
-DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
-    DemoAccount("bdb.admin", "bdb", (ROLE_BDB_ADMIN, ROLE_CATALOG_OFFICER)),
-    DemoAccount("psb.officer", "psb", (ROLE_CATALOG_OFFICER,)),
-    DemoAccount("hrss.officer", "hrss", (ROLE_CATALOG_OFFICER,)),
-    DemoAccount("msa.officer", "msa", (ROLE_CATALOG_OFFICER,)),
+# Demo mode only: staff of each department, a citizen, an enterprise agent and a partner.
+DEMO_STAFF: tuple[DemoAccount, ...] = (
+    DemoAccount(
+        "bdb.admin",
+        STAFF,
+        "bdb",
+        (ROLE_BDB_ADMIN, ROLE_CATALOG_OFFICER, ROLE_SECURITY_OFFICER),
+    ),
+    DemoAccount("bdb.auditor", STAFF, "bdb", (ROLE_AUDITOR,)),
+    DemoAccount("psb.officer", STAFF, "psb", (ROLE_CATALOG_OFFICER, ROLE_LICENCE_ISSUER)),
+    DemoAccount("hrss.officer", STAFF, "hrss", (ROLE_CATALOG_OFFICER, ROLE_LICENCE_ISSUER)),
+    DemoAccount("msa.officer", STAFF, "msa", (ROLE_CATALOG_OFFICER, ROLE_LICENCE_ISSUER)),
 )
+DEMO_CITIZEN = DemoAccount("demo.citizen", CITIZEN)
+DEMO_AGENT = DemoAccount("demo.enterprise", CITIZEN)
+DEMO_PARTNER = DemoAccount("demo.partner", PARTNER, "bdb")
 
 
-def validate_login(username: str, password: str, audience: str) -> str:
-    """The audience to sign for, or InvalidArgument naming each bad field."""
-    violations = []
-    if not username:
-        violations.append(FieldViolation("username", "is required"))
-    elif len(username) > MAX_USERNAME:
-        violations.append(FieldViolation("username", f"is longer than {MAX_USERNAME} characters"))
-    if not password:
-        violations.append(FieldViolation("password", "is required"))
-    elif len(password) > MAX_PASSWORD:
-        violations.append(FieldViolation("password", f"is longer than {MAX_PASSWORD} characters"))
-    audience = audience or "office"
+def _required_text(violations: list[FieldViolation], name: str, value: str, *, limit: int) -> None:
+    if not value:
+        violations.append(FieldViolation(name, "is required"))
+    elif len(value) > limit:
+        violations.append(FieldViolation(name, f"is longer than {limit} characters"))
+
+
+def _raise(violations: list[FieldViolation]) -> None:
+    if violations:
+        raise InvalidArgument(violations)
+
+
+def validate_login(username: str, password: str, audience: str, totp_code: str) -> None:
+    violations: list[FieldViolation] = []
+    _required_text(violations, "username", username, limit=MAX_USERNAME)
+    _required_text(violations, "password", password, limit=MAX_PASSWORD)
     if audience not in LOGIN_AUDIENCES:
         violations.append(
             FieldViolation("audience", "must be one of: " + ", ".join(LOGIN_AUDIENCES))
         )
-    if violations:
-        raise InvalidArgument(violations)
-    return audience
+    if totp_code and not (totp_code.isdigit() and len(totp_code) == 6):
+        violations.append(FieldViolation("totp_code", "must be 6 digits"))
+    _raise(violations)
 
 
-def access_token_claims(account: Account, *, audience: str, now: int) -> dict[str, object]:
+def password_violations(name: str, password: str, *, username: str) -> list[FieldViolation]:
+    """A password's length bounds, and that it is not the username (NIST SP 800-63B)."""
+    if len(password) < MIN_PASSWORD:
+        return [FieldViolation(name, f"must be at least {MIN_PASSWORD} characters")]
+    if len(password) > MAX_PASSWORD:
+        return [FieldViolation(name, f"is longer than {MAX_PASSWORD} characters")]
+    if password.lower() == username.lower():
+        return [FieldViolation(name, "must not be the username")]
+    return []
+
+
+def username_violations(username: str) -> list[FieldViolation]:
+    if not _USERNAME.match(username):
+        return [
+            FieldViolation(
+                "username",
+                "must be 3 to 64 characters: lowercase letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit",
+            )
+        ]
+    return []
+
+
+def validate_profile(display_name: str, phone: str, *, required_name: bool) -> None:
+    violations: list[FieldViolation] = []
+    if required_name or display_name:
+        _required_text(violations, "display_name", display_name.strip(), limit=MAX_NAME)
+    if phone and not _PHONE.match(phone):
+        violations.append(FieldViolation("phone", "must be digits, spaces or '-', 5 to 20"))
+    _raise(violations)
+
+
+def validate_roles(department: str, roles: list[str]) -> None:
+    violations: list[FieldViolation] = []
+    if department not in DEPARTMENTS:
+        violations.append(FieldViolation("department", "must be one of: " + ", ".join(DEPARTMENTS)))
+    if not roles:
+        violations.append(FieldViolation("roles", "at least one role is required"))
+    for i, role in enumerate(roles):
+        if role not in ROLES:
+            violations.append(FieldViolation(f"roles[{i}]", "must be one of: " + ", ".join(ROLES)))
+        elif role in BDB_ONLY_ROLES and department != "bdb":
+            violations.append(
+                FieldViolation(f"roles[{i}]", f"{role} is held only by Big Data Bureau staff")
+            )
+    if len(set(roles)) != len(roles):
+        violations.append(FieldViolation("roles", "lists a role twice"))
+    _raise(violations)
+
+
+def lock_seconds(failed_logins: int) -> int:
+    """How long the account locks after this many failures in a row: nothing before the
+    threshold, then 30 s, doubling with each further failure, at most an hour."""
+    if failed_logins < LOCK_AFTER_FAILURES:
+        return 0
+    return int(
+        min(FIRST_LOCK_SECONDS * 2 ** (failed_logins - LOCK_AFTER_FAILURES), MAX_LOCK_SECONDS)
+    )
+
+
+def mask_identity_number(number: str) -> str:
+    """Only the first and the last character: enough to recognise one's own, no more."""
+    return number[:1] + "*" * (len(number) - 2) + number[-1:] if len(number) > 2 else "*"
+
+
+def access_token_claims(
+    subject: Subject, *, session_id: str, issuer: str, audience: str, now: int
+) -> dict[str, object]:
     """Claims carry identifiers and authorisation only: no name, no ID number, no phone."""
-    return {
-        "iss": ISSUER,
+    account = subject.account
+    second_factor = account.kind == STAFF and not subject.second_factor_pending
+    claims: dict[str, object] = {
+        "iss": issuer,
         "sub": account.id,
         "aud": audience,
         "iat": now,
         "nbf": now,
-        "exp": now + TOKEN_TTL_SECONDS,
+        "exp": now + ACCESS_TOKEN_TTL_SECONDS,
         "jti": str(uuid.uuid4()),
-        "kind": account.kind,
-        "dept": account.department,
-        "roles": list(account.roles),
+        "sid": session_id,
+        "kind": subject.subject_type,
+        "amr": ["pwd", "otp"] if second_factor else ["pwd"],
     }
+    if account.department:
+        claims["dept"] = account.department
+    if account.roles and not subject.second_factor_pending:
+        claims["roles"] = list(account.roles)
+    if subject.enterprise_id:
+        claims["ent"] = subject.enterprise_id
+    if subject.second_factor_pending:
+        claims["enrol_2fa"] = True
+    return claims

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import orjson
 import pytest
 
 from conftest import BASE_ENV, DEMO_PASSWORD, eventually
+from services.identity import totp
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,14 +76,35 @@ async def test_up_serves_demo_data_restarts_a_crashed_service_and_stops_everythi
     state = await wait_until_up(proc, data_dir)
     url = f"http://127.0.0.1:{state['ports']['gateway']}"
     banner = (data_dir / "launcher.out").read_text()
-    assert url in banner and "psb.officer" in banner
+    assert url in banner
+    for username in ("psb.officer", "bdb.admin", "demo.citizen", "demo.enterprise"):
+        assert username in banner
+    # the banner's accounts work as printed: staff with the TOTP secret beside their name
+    officer_line = next(line for line in banner.splitlines() if "psb.officer" in line)
+    secret = officer_line.split()[-1]
+    enterprise_id = re.search(r"enterprise_id ([0-9a-f-]{36})", banner)
+    assert enterprise_id is not None, banner
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-        async with http.post(
-            f"{url}/office/v1/login", json={"username": "psb.officer", "password": DEMO_PASSWORD}
+        logins = {
+            "office": {"username": "psb.officer", "totp_code": totp.code_at(secret, time.time())},
+            "public": {"username": "demo.enterprise", "enterprise_id": enterprise_id[1]},
+            "partner": {"username": "demo.partner"},
+        }
+        tokens = {}
+        for entry, body in logins.items():
+            async with http.post(
+                f"{url}/{entry}/v1/login", json={**body, "password": DEMO_PASSWORD}
+            ) as r:
+                reply = await r.json()
+                assert r.status == 200, reply
+                tokens[entry] = reply["access_token"]
+        async with http.get(
+            f"{url}/public/v1/me", headers={"Authorization": f"Bearer {tokens['public']}"}
         ) as r:
-            token = (await r.json())["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+            me = await r.json()
+        assert me["subject_type"] == "enterprise_agent" and me["enterprise_id"] == enterprise_id[1]
+        auth = {"Authorization": f"Bearer {tokens['office']}"}
 
         async def demo_data_reached_the_exchange() -> bool:
             async with http.get(f"{url}/office/v1/exchange/resources", headers=auth) as r:

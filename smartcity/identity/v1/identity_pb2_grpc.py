@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class IdentityServiceStub:
-    """IdentityService signs in accounts and publishes the keys that verify their tokens.
+    """IdentityService registers accounts, signs them in, and publishes the keys that verify their
+    tokens. Every method's access policy is declared beside its implementation.
     """
 
     def __init__(self, channel):
@@ -40,24 +41,145 @@ class IdentityServiceStub:
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.LoginRequest.SerializeToString,
                 response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.LoginResponse.FromString,
                 _registered_method=True)
+        self.RefreshSession = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/RefreshSession',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionResponse.FromString,
+                _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/Logout',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.LogoutResponse.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/smartcity.identity.v1.IdentityService/GetJwks',
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetJwksResponse.FromString,
+                _registered_method=True)
+        self.ListDepartments = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ListDepartments',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListDepartmentsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListDepartmentsResponse.FromString,
                 _registered_method=True)
         self.GetCurrentAccount = channel.unary_unary(
                 '/smartcity.identity.v1.IdentityService/GetCurrentAccount',
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetCurrentAccountRequest.SerializeToString,
                 response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetCurrentAccountResponse.FromString,
                 _registered_method=True)
+        self.UpdateProfile = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/UpdateProfile',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileResponse.FromString,
+                _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ChangePassword',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
+        self.BeginTotpEnrolment = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/BeginTotpEnrolment',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrolmentRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrolmentResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTotpEnrolment = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ConfirmTotpEnrolment',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrolmentRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrolmentResponse.FromString,
+                _registered_method=True)
+        self.RegisterCitizen = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/RegisterCitizen',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterCitizenRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterCitizenResponse.FromString,
+                _registered_method=True)
+        self.RegisterEnterprise = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/RegisterEnterprise',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterEnterpriseRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterEnterpriseResponse.FromString,
+                _registered_method=True)
+        self.ListMyEnterprises = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ListMyEnterprises',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMyEnterprisesRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMyEnterprisesResponse.FromString,
+                _registered_method=True)
+        self.AuthoriseAgent = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/AuthoriseAgent',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthoriseAgentRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthoriseAgentResponse.FromString,
+                _registered_method=True)
+        self.RevokeAgent = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/RevokeAgent',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeAgentRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeAgentResponse.FromString,
+                _registered_method=True)
+        self.CreateStaffAccount = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/CreateStaffAccount',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountResponse.FromString,
+                _registered_method=True)
+        self.CreateClient = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/CreateClient',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateClientRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateClientResponse.FromString,
+                _registered_method=True)
+        self.ListAccounts = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ListAccounts',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListAccountsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListAccountsResponse.FromString,
+                _registered_method=True)
+        self.GetAccount = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/GetAccount',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountResponse.FromString,
+                _registered_method=True)
+        self.DisableAccount = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/DisableAccount',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.DisableAccountRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.DisableAccountResponse.FromString,
+                _registered_method=True)
+        self.EnableAccount = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/EnableAccount',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EnableAccountRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EnableAccountResponse.FromString,
+                _registered_method=True)
+        self.UnlockAccount = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/UnlockAccount',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UnlockAccountRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UnlockAccountResponse.FromString,
+                _registered_method=True)
+        self.EndSessions = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/EndSessions',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionsResponse.FromString,
+                _registered_method=True)
+        self.RotateSigningKey = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/RotateSigningKey',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
-    """IdentityService signs in accounts and publishes the keys that verify their tokens.
+    """IdentityService registers accounts, signs them in, and publishes the keys that verify their
+    tokens. Every method's access policy is declared beside its implementation.
     """
 
     def Login(self, request, context):
-        """Login checks a password and returns a signed access token for the audience.
+        """Login checks a password (and, for staff, a TOTP code) and opens a session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshSession(self, request, context):
+        """RefreshSession trades a refresh token for new tokens; a reused refresh token ends the
+        whole session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Logout ends the caller's session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -70,8 +192,142 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDepartments(self, request, context):
+        """ListDepartments lists the departments known to the platform. No authentication.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCurrentAccount(self, request, context):
         """GetCurrentAccount returns the account of the caller's token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProfile(self, request, context):
+        """UpdateProfile changes the caller's own profile (citizens).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """ChangePassword changes the caller's password and ends their other sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginTotpEnrolment(self, request, context):
+        """BeginTotpEnrolment gives a member of staff a new TOTP secret to confirm.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotpEnrolment(self, request, context):
+        """ConfirmTotpEnrolment proves the authenticator works; from then on login needs a code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterCitizen(self, request, context):
+        """RegisterCitizen creates a citizen account. No authentication.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterEnterprise(self, request, context):
+        """RegisterEnterprise registers an enterprise with the caller as its legal representative.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMyEnterprises(self, request, context):
+        """ListMyEnterprises lists the enterprises the caller represents or acts for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthoriseAgent(self, request, context):
+        """AuthoriseAgent lets a citizen act for the enterprise (its legal representative only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAgent(self, request, context):
+        """RevokeAgent withdraws an agent's authorisation and ends their sessions for the enterprise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateStaffAccount(self, request, context):
+        """CreateStaffAccount creates a member of staff (Big Data Bureau administrators).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateClient(self, request, context):
+        """CreateClient registers a partner system or service; its secret is shown once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccounts(self, request, context):
+        """ListAccounts pages through accounts (administrators, security officers, auditors).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccount(self, request, context):
+        """GetAccount returns one account with its lock state (administrators, security officers,
+        auditors).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableAccount(self, request, context):
+        """DisableAccount disables an account and ends all its sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableAccount(self, request, context):
+        """EnableAccount enables a disabled account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlockAccount(self, request, context):
+        """UnlockAccount lifts a lockout after failed logins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndSessions(self, request, context):
+        """EndSessions ends every session of an account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateSigningKey(self, request, context):
+        """RotateSigningKey starts signing with a new key now (security officers).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -85,15 +341,120 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.LoginRequest.FromString,
                     response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.LoginResponse.SerializeToString,
             ),
+            'RefreshSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshSession,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionResponse.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.LogoutRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.LogoutResponse.SerializeToString,
+            ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
                     request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetJwksRequest.FromString,
                     response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetJwksResponse.SerializeToString,
             ),
+            'ListDepartments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDepartments,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListDepartmentsRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListDepartmentsResponse.SerializeToString,
+            ),
             'GetCurrentAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCurrentAccount,
                     request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetCurrentAccountRequest.FromString,
                     response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetCurrentAccountResponse.SerializeToString,
+            ),
+            'UpdateProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProfile,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'BeginTotpEnrolment': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginTotpEnrolment,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrolmentRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrolmentResponse.SerializeToString,
+            ),
+            'ConfirmTotpEnrolment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotpEnrolment,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrolmentRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrolmentResponse.SerializeToString,
+            ),
+            'RegisterCitizen': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterCitizen,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterCitizenRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterCitizenResponse.SerializeToString,
+            ),
+            'RegisterEnterprise': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterEnterprise,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterEnterpriseRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterEnterpriseResponse.SerializeToString,
+            ),
+            'ListMyEnterprises': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyEnterprises,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMyEnterprisesRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMyEnterprisesResponse.SerializeToString,
+            ),
+            'AuthoriseAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthoriseAgent,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthoriseAgentRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthoriseAgentResponse.SerializeToString,
+            ),
+            'RevokeAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAgent,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeAgentRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeAgentResponse.SerializeToString,
+            ),
+            'CreateStaffAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateStaffAccount,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountResponse.SerializeToString,
+            ),
+            'CreateClient': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateClient,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateClientRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateClientResponse.SerializeToString,
+            ),
+            'ListAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccounts,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListAccountsRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListAccountsResponse.SerializeToString,
+            ),
+            'GetAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccount,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountResponse.SerializeToString,
+            ),
+            'DisableAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableAccount,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.DisableAccountRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.DisableAccountResponse.SerializeToString,
+            ),
+            'EnableAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableAccount,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EnableAccountRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EnableAccountResponse.SerializeToString,
+            ),
+            'UnlockAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlockAccount,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UnlockAccountRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UnlockAccountResponse.SerializeToString,
+            ),
+            'EndSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSessions,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionsRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionsResponse.SerializeToString,
+            ),
+            'RotateSigningKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateSigningKey,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -104,7 +465,8 @@ def add_IdentityServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class IdentityService:
-    """IdentityService signs in accounts and publishes the keys that verify their tokens.
+    """IdentityService registers accounts, signs them in, and publishes the keys that verify their
+    tokens. Every method's access policy is declared beside its implementation.
     """
 
     @staticmethod
@@ -124,6 +486,60 @@ class IdentityService:
             '/smartcity.identity.v1.IdentityService/Login',
             smartcity_dot_identity_dot_v1_dot_identity__pb2.LoginRequest.SerializeToString,
             smartcity_dot_identity_dot_v1_dot_identity__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/RefreshSession',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/Logout',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.LogoutRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.LogoutResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -162,6 +578,33 @@ class IdentityService:
             _registered_method=True)
 
     @staticmethod
+    def ListDepartments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ListDepartments',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListDepartmentsRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListDepartmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetCurrentAccount(request,
             target,
             options=(),
@@ -178,6 +621,492 @@ class IdentityService:
             '/smartcity.identity.v1.IdentityService/GetCurrentAccount',
             smartcity_dot_identity_dot_v1_dot_identity__pb2.GetCurrentAccountRequest.SerializeToString,
             smartcity_dot_identity_dot_v1_dot_identity__pb2.GetCurrentAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/UpdateProfile',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ChangePassword',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginTotpEnrolment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/BeginTotpEnrolment',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrolmentRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrolmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotpEnrolment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ConfirmTotpEnrolment',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrolmentRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrolmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterCitizen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/RegisterCitizen',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterCitizenRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterCitizenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterEnterprise(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/RegisterEnterprise',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterEnterpriseRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterEnterpriseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyEnterprises(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ListMyEnterprises',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMyEnterprisesRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMyEnterprisesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthoriseAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/AuthoriseAgent',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthoriseAgentRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthoriseAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/RevokeAgent',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeAgentRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateStaffAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/CreateStaffAccount',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateClient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/CreateClient',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateClientRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateClientResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ListAccounts',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListAccountsRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListAccountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/GetAccount',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/DisableAccount',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.DisableAccountRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.DisableAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/EnableAccount',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.EnableAccountRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.EnableAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlockAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/UnlockAccount',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.UnlockAccountRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.UnlockAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/EndSessions',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionsRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateSigningKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/RotateSigningKey',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

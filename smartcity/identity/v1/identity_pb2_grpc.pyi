@@ -27,33 +27,131 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class IdentityServiceStub:
-    """IdentityService signs in accounts and publishes the keys that verify their tokens."""
+    """IdentityService registers accounts, signs them in, and publishes the keys that verify their
+    tokens. Every method's access policy is declared beside its implementation.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> IdentityServiceAsyncStub: ...
     Login: _grpc.UnaryUnaryMultiCallable[_identity_pb2.LoginRequest, _identity_pb2.LoginResponse]
-    """Login checks a password and returns a signed access token for the audience."""
+    """Login checks a password (and, for staff, a TOTP code) and opens a session."""
+    RefreshSession: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RefreshSessionRequest, _identity_pb2.RefreshSessionResponse]
+    """RefreshSession trades a refresh token for new tokens; a reused refresh token ends the
+    whole session.
+    """
+    Logout: _grpc.UnaryUnaryMultiCallable[_identity_pb2.LogoutRequest, _identity_pb2.LogoutResponse]
+    """Logout ends the caller's session."""
     GetJwks: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetJwksRequest, _identity_pb2.GetJwksResponse]
     """GetJwks returns the public keys (JWKS) that verify access tokens. No authentication."""
+    ListDepartments: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListDepartmentsRequest, _identity_pb2.ListDepartmentsResponse]
+    """ListDepartments lists the departments known to the platform. No authentication."""
     GetCurrentAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetCurrentAccountRequest, _identity_pb2.GetCurrentAccountResponse]
     """GetCurrentAccount returns the account of the caller's token."""
+    UpdateProfile: _grpc.UnaryUnaryMultiCallable[_identity_pb2.UpdateProfileRequest, _identity_pb2.UpdateProfileResponse]
+    """UpdateProfile changes the caller's own profile (citizens)."""
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ChangePasswordRequest, _identity_pb2.ChangePasswordResponse]
+    """ChangePassword changes the caller's password and ends their other sessions."""
+    BeginTotpEnrolment: _grpc.UnaryUnaryMultiCallable[_identity_pb2.BeginTotpEnrolmentRequest, _identity_pb2.BeginTotpEnrolmentResponse]
+    """BeginTotpEnrolment gives a member of staff a new TOTP secret to confirm."""
+    ConfirmTotpEnrolment: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ConfirmTotpEnrolmentRequest, _identity_pb2.ConfirmTotpEnrolmentResponse]
+    """ConfirmTotpEnrolment proves the authenticator works; from then on login needs a code."""
+    RegisterCitizen: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterCitizenRequest, _identity_pb2.RegisterCitizenResponse]
+    """RegisterCitizen creates a citizen account. No authentication."""
+    RegisterEnterprise: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterEnterpriseRequest, _identity_pb2.RegisterEnterpriseResponse]
+    """RegisterEnterprise registers an enterprise with the caller as its legal representative."""
+    ListMyEnterprises: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListMyEnterprisesRequest, _identity_pb2.ListMyEnterprisesResponse]
+    """ListMyEnterprises lists the enterprises the caller represents or acts for."""
+    AuthoriseAgent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.AuthoriseAgentRequest, _identity_pb2.AuthoriseAgentResponse]
+    """AuthoriseAgent lets a citizen act for the enterprise (its legal representative only)."""
+    RevokeAgent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RevokeAgentRequest, _identity_pb2.RevokeAgentResponse]
+    """RevokeAgent withdraws an agent's authorisation and ends their sessions for the enterprise."""
+    CreateStaffAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.CreateStaffAccountRequest, _identity_pb2.CreateStaffAccountResponse]
+    """CreateStaffAccount creates a member of staff (Big Data Bureau administrators)."""
+    CreateClient: _grpc.UnaryUnaryMultiCallable[_identity_pb2.CreateClientRequest, _identity_pb2.CreateClientResponse]
+    """CreateClient registers a partner system or service; its secret is shown once."""
+    ListAccounts: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListAccountsRequest, _identity_pb2.ListAccountsResponse]
+    """ListAccounts pages through accounts (administrators, security officers, auditors)."""
+    GetAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetAccountRequest, _identity_pb2.GetAccountResponse]
+    """GetAccount returns one account with its lock state (administrators, security officers,
+    auditors).
+    """
+    DisableAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.DisableAccountRequest, _identity_pb2.DisableAccountResponse]
+    """DisableAccount disables an account and ends all its sessions."""
+    EnableAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.EnableAccountRequest, _identity_pb2.EnableAccountResponse]
+    """EnableAccount enables a disabled account."""
+    UnlockAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.UnlockAccountRequest, _identity_pb2.UnlockAccountResponse]
+    """UnlockAccount lifts a lockout after failed logins."""
+    EndSessions: _grpc.UnaryUnaryMultiCallable[_identity_pb2.EndSessionsRequest, _identity_pb2.EndSessionsResponse]
+    """EndSessions ends every session of an account."""
+    RotateSigningKey: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RotateSigningKeyRequest, _identity_pb2.RotateSigningKeyResponse]
+    """RotateSigningKey starts signing with a new key now (security officers)."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
-    """IdentityService signs in accounts and publishes the keys that verify their tokens."""
+    """IdentityService registers accounts, signs them in, and publishes the keys that verify their
+    tokens. Every method's access policy is declared beside its implementation.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Login: _aio.UnaryUnaryMultiCallable[_identity_pb2.LoginRequest, _identity_pb2.LoginResponse]  # type: ignore[assignment]
-    """Login checks a password and returns a signed access token for the audience."""
+    """Login checks a password (and, for staff, a TOTP code) and opens a session."""
+    RefreshSession: _aio.UnaryUnaryMultiCallable[_identity_pb2.RefreshSessionRequest, _identity_pb2.RefreshSessionResponse]  # type: ignore[assignment]
+    """RefreshSession trades a refresh token for new tokens; a reused refresh token ends the
+    whole session.
+    """
+    Logout: _aio.UnaryUnaryMultiCallable[_identity_pb2.LogoutRequest, _identity_pb2.LogoutResponse]  # type: ignore[assignment]
+    """Logout ends the caller's session."""
     GetJwks: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetJwksRequest, _identity_pb2.GetJwksResponse]  # type: ignore[assignment]
     """GetJwks returns the public keys (JWKS) that verify access tokens. No authentication."""
+    ListDepartments: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListDepartmentsRequest, _identity_pb2.ListDepartmentsResponse]  # type: ignore[assignment]
+    """ListDepartments lists the departments known to the platform. No authentication."""
     GetCurrentAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetCurrentAccountRequest, _identity_pb2.GetCurrentAccountResponse]  # type: ignore[assignment]
     """GetCurrentAccount returns the account of the caller's token."""
+    UpdateProfile: _aio.UnaryUnaryMultiCallable[_identity_pb2.UpdateProfileRequest, _identity_pb2.UpdateProfileResponse]  # type: ignore[assignment]
+    """UpdateProfile changes the caller's own profile (citizens)."""
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_identity_pb2.ChangePasswordRequest, _identity_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """ChangePassword changes the caller's password and ends their other sessions."""
+    BeginTotpEnrolment: _aio.UnaryUnaryMultiCallable[_identity_pb2.BeginTotpEnrolmentRequest, _identity_pb2.BeginTotpEnrolmentResponse]  # type: ignore[assignment]
+    """BeginTotpEnrolment gives a member of staff a new TOTP secret to confirm."""
+    ConfirmTotpEnrolment: _aio.UnaryUnaryMultiCallable[_identity_pb2.ConfirmTotpEnrolmentRequest, _identity_pb2.ConfirmTotpEnrolmentResponse]  # type: ignore[assignment]
+    """ConfirmTotpEnrolment proves the authenticator works; from then on login needs a code."""
+    RegisterCitizen: _aio.UnaryUnaryMultiCallable[_identity_pb2.RegisterCitizenRequest, _identity_pb2.RegisterCitizenResponse]  # type: ignore[assignment]
+    """RegisterCitizen creates a citizen account. No authentication."""
+    RegisterEnterprise: _aio.UnaryUnaryMultiCallable[_identity_pb2.RegisterEnterpriseRequest, _identity_pb2.RegisterEnterpriseResponse]  # type: ignore[assignment]
+    """RegisterEnterprise registers an enterprise with the caller as its legal representative."""
+    ListMyEnterprises: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListMyEnterprisesRequest, _identity_pb2.ListMyEnterprisesResponse]  # type: ignore[assignment]
+    """ListMyEnterprises lists the enterprises the caller represents or acts for."""
+    AuthoriseAgent: _aio.UnaryUnaryMultiCallable[_identity_pb2.AuthoriseAgentRequest, _identity_pb2.AuthoriseAgentResponse]  # type: ignore[assignment]
+    """AuthoriseAgent lets a citizen act for the enterprise (its legal representative only)."""
+    RevokeAgent: _aio.UnaryUnaryMultiCallable[_identity_pb2.RevokeAgentRequest, _identity_pb2.RevokeAgentResponse]  # type: ignore[assignment]
+    """RevokeAgent withdraws an agent's authorisation and ends their sessions for the enterprise."""
+    CreateStaffAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.CreateStaffAccountRequest, _identity_pb2.CreateStaffAccountResponse]  # type: ignore[assignment]
+    """CreateStaffAccount creates a member of staff (Big Data Bureau administrators)."""
+    CreateClient: _aio.UnaryUnaryMultiCallable[_identity_pb2.CreateClientRequest, _identity_pb2.CreateClientResponse]  # type: ignore[assignment]
+    """CreateClient registers a partner system or service; its secret is shown once."""
+    ListAccounts: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListAccountsRequest, _identity_pb2.ListAccountsResponse]  # type: ignore[assignment]
+    """ListAccounts pages through accounts (administrators, security officers, auditors)."""
+    GetAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetAccountRequest, _identity_pb2.GetAccountResponse]  # type: ignore[assignment]
+    """GetAccount returns one account with its lock state (administrators, security officers,
+    auditors).
+    """
+    DisableAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.DisableAccountRequest, _identity_pb2.DisableAccountResponse]  # type: ignore[assignment]
+    """DisableAccount disables an account and ends all its sessions."""
+    EnableAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.EnableAccountRequest, _identity_pb2.EnableAccountResponse]  # type: ignore[assignment]
+    """EnableAccount enables a disabled account."""
+    UnlockAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.UnlockAccountRequest, _identity_pb2.UnlockAccountResponse]  # type: ignore[assignment]
+    """UnlockAccount lifts a lockout after failed logins."""
+    EndSessions: _aio.UnaryUnaryMultiCallable[_identity_pb2.EndSessionsRequest, _identity_pb2.EndSessionsResponse]  # type: ignore[assignment]
+    """EndSessions ends every session of an account."""
+    RotateSigningKey: _aio.UnaryUnaryMultiCallable[_identity_pb2.RotateSigningKeyRequest, _identity_pb2.RotateSigningKeyResponse]  # type: ignore[assignment]
+    """RotateSigningKey starts signing with a new key now (security officers)."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
-    """IdentityService signs in accounts and publishes the keys that verify their tokens."""
+    """IdentityService registers accounts, signs them in, and publishes the keys that verify their
+    tokens. Every method's access policy is declared beside its implementation.
+    """
 
     @_abc_1.abstractmethod
     def Login(
@@ -61,7 +159,25 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_pb2.LoginRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.LoginResponse, _abc.Awaitable[_identity_pb2.LoginResponse]]:
-        """Login checks a password and returns a signed access token for the audience."""
+        """Login checks a password (and, for staff, a TOTP code) and opens a session."""
+
+    @_abc_1.abstractmethod
+    def RefreshSession(
+        self,
+        request: _identity_pb2.RefreshSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RefreshSessionResponse, _abc.Awaitable[_identity_pb2.RefreshSessionResponse]]:
+        """RefreshSession trades a refresh token for new tokens; a reused refresh token ends the
+        whole session.
+        """
+
+    @_abc_1.abstractmethod
+    def Logout(
+        self,
+        request: _identity_pb2.LogoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.LogoutResponse, _abc.Awaitable[_identity_pb2.LogoutResponse]]:
+        """Logout ends the caller's session."""
 
     @_abc_1.abstractmethod
     def GetJwks(
@@ -72,11 +188,165 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """GetJwks returns the public keys (JWKS) that verify access tokens. No authentication."""
 
     @_abc_1.abstractmethod
+    def ListDepartments(
+        self,
+        request: _identity_pb2.ListDepartmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListDepartmentsResponse, _abc.Awaitable[_identity_pb2.ListDepartmentsResponse]]:
+        """ListDepartments lists the departments known to the platform. No authentication."""
+
+    @_abc_1.abstractmethod
     def GetCurrentAccount(
         self,
         request: _identity_pb2.GetCurrentAccountRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.GetCurrentAccountResponse, _abc.Awaitable[_identity_pb2.GetCurrentAccountResponse]]:
         """GetCurrentAccount returns the account of the caller's token."""
+
+    @_abc_1.abstractmethod
+    def UpdateProfile(
+        self,
+        request: _identity_pb2.UpdateProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.UpdateProfileResponse, _abc.Awaitable[_identity_pb2.UpdateProfileResponse]]:
+        """UpdateProfile changes the caller's own profile (citizens)."""
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _identity_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ChangePasswordResponse, _abc.Awaitable[_identity_pb2.ChangePasswordResponse]]:
+        """ChangePassword changes the caller's password and ends their other sessions."""
+
+    @_abc_1.abstractmethod
+    def BeginTotpEnrolment(
+        self,
+        request: _identity_pb2.BeginTotpEnrolmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.BeginTotpEnrolmentResponse, _abc.Awaitable[_identity_pb2.BeginTotpEnrolmentResponse]]:
+        """BeginTotpEnrolment gives a member of staff a new TOTP secret to confirm."""
+
+    @_abc_1.abstractmethod
+    def ConfirmTotpEnrolment(
+        self,
+        request: _identity_pb2.ConfirmTotpEnrolmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ConfirmTotpEnrolmentResponse, _abc.Awaitable[_identity_pb2.ConfirmTotpEnrolmentResponse]]:
+        """ConfirmTotpEnrolment proves the authenticator works; from then on login needs a code."""
+
+    @_abc_1.abstractmethod
+    def RegisterCitizen(
+        self,
+        request: _identity_pb2.RegisterCitizenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RegisterCitizenResponse, _abc.Awaitable[_identity_pb2.RegisterCitizenResponse]]:
+        """RegisterCitizen creates a citizen account. No authentication."""
+
+    @_abc_1.abstractmethod
+    def RegisterEnterprise(
+        self,
+        request: _identity_pb2.RegisterEnterpriseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RegisterEnterpriseResponse, _abc.Awaitable[_identity_pb2.RegisterEnterpriseResponse]]:
+        """RegisterEnterprise registers an enterprise with the caller as its legal representative."""
+
+    @_abc_1.abstractmethod
+    def ListMyEnterprises(
+        self,
+        request: _identity_pb2.ListMyEnterprisesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListMyEnterprisesResponse, _abc.Awaitable[_identity_pb2.ListMyEnterprisesResponse]]:
+        """ListMyEnterprises lists the enterprises the caller represents or acts for."""
+
+    @_abc_1.abstractmethod
+    def AuthoriseAgent(
+        self,
+        request: _identity_pb2.AuthoriseAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.AuthoriseAgentResponse, _abc.Awaitable[_identity_pb2.AuthoriseAgentResponse]]:
+        """AuthoriseAgent lets a citizen act for the enterprise (its legal representative only)."""
+
+    @_abc_1.abstractmethod
+    def RevokeAgent(
+        self,
+        request: _identity_pb2.RevokeAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RevokeAgentResponse, _abc.Awaitable[_identity_pb2.RevokeAgentResponse]]:
+        """RevokeAgent withdraws an agent's authorisation and ends their sessions for the enterprise."""
+
+    @_abc_1.abstractmethod
+    def CreateStaffAccount(
+        self,
+        request: _identity_pb2.CreateStaffAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.CreateStaffAccountResponse, _abc.Awaitable[_identity_pb2.CreateStaffAccountResponse]]:
+        """CreateStaffAccount creates a member of staff (Big Data Bureau administrators)."""
+
+    @_abc_1.abstractmethod
+    def CreateClient(
+        self,
+        request: _identity_pb2.CreateClientRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.CreateClientResponse, _abc.Awaitable[_identity_pb2.CreateClientResponse]]:
+        """CreateClient registers a partner system or service; its secret is shown once."""
+
+    @_abc_1.abstractmethod
+    def ListAccounts(
+        self,
+        request: _identity_pb2.ListAccountsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListAccountsResponse, _abc.Awaitable[_identity_pb2.ListAccountsResponse]]:
+        """ListAccounts pages through accounts (administrators, security officers, auditors)."""
+
+    @_abc_1.abstractmethod
+    def GetAccount(
+        self,
+        request: _identity_pb2.GetAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.GetAccountResponse, _abc.Awaitable[_identity_pb2.GetAccountResponse]]:
+        """GetAccount returns one account with its lock state (administrators, security officers,
+        auditors).
+        """
+
+    @_abc_1.abstractmethod
+    def DisableAccount(
+        self,
+        request: _identity_pb2.DisableAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.DisableAccountResponse, _abc.Awaitable[_identity_pb2.DisableAccountResponse]]:
+        """DisableAccount disables an account and ends all its sessions."""
+
+    @_abc_1.abstractmethod
+    def EnableAccount(
+        self,
+        request: _identity_pb2.EnableAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.EnableAccountResponse, _abc.Awaitable[_identity_pb2.EnableAccountResponse]]:
+        """EnableAccount enables a disabled account."""
+
+    @_abc_1.abstractmethod
+    def UnlockAccount(
+        self,
+        request: _identity_pb2.UnlockAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.UnlockAccountResponse, _abc.Awaitable[_identity_pb2.UnlockAccountResponse]]:
+        """UnlockAccount lifts a lockout after failed logins."""
+
+    @_abc_1.abstractmethod
+    def EndSessions(
+        self,
+        request: _identity_pb2.EndSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.EndSessionsResponse, _abc.Awaitable[_identity_pb2.EndSessionsResponse]]:
+        """EndSessions ends every session of an account."""
+
+    @_abc_1.abstractmethod
+    def RotateSigningKey(
+        self,
+        request: _identity_pb2.RotateSigningKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RotateSigningKeyResponse, _abc.Awaitable[_identity_pb2.RotateSigningKeyResponse]]:
+        """RotateSigningKey starts signing with a new key now (security officers)."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,244 @@
+"""Signing in: password and second factor, lockout after repeated failures, sessions whose
+refresh tokens rotate on every use, and reuse detection that ends the whole session (as OAuth 2.0
+Security Best Current Practice, section 4.14, recommends)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from runtime import logs
+from runtime.auth import Principal
+from runtime.bus.outbox import enqueue
+from runtime.errors import (
+    PermissionDenied,
+    ResourceExhausted,
+    SecondFactorRequired,
+    Unauthenticated,
+)
+from runtime.service import ServiceRuntime
+from runtime.storage import now_us
+from services.identity import domain, events, passwords, store, totp
+from services.identity.domain import Account, Subject
+from services.identity.personal import PersonalData
+from services.identity.signing import SigningKeys
+from smartcity.identity.v1 import events_pb2
+
+log = logs.get(__name__)
+
+WRONG_CREDENTIALS = "wrong username or password"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    second_factor_pending: bool = False
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Sessions:
+    def __init__(self, rt: ServiceRuntime, keys: SigningKeys, personal: PersonalData) -> None:
+        self._rt = rt
+        self._keys = keys
+        self._personal = personal
+
+    async def login(
+        self, *, username: str, password: str, audience: str, totp_code: str, enterprise_id: str
+    ) -> Tokens:
+        domain.validate_login(username, password, audience, totp_code)
+        async with self._rt.db.read() as conn:
+            row = await store.account_row(conn, username=username)
+        account = store.account_from_row(row) if row is not None else None
+        if account is not None and (wait := _locked_for(account)):
+            raise ResourceExhausted(
+                f"too many failed logins: the account is locked for {wait} s", retry_after=wait
+            )
+        ok = await passwords.matches(row.password_hash if row is not None else None, password)
+        if account is None or row is None or not ok:
+            if account is not None:
+                await self._record_failure(account)
+            log.info("login_failed", reason="credentials")
+            raise Unauthenticated(WRONG_CREDENTIALS)
+        # The password is right: from here on, saying why is no help to a guesser.
+        if account.state != domain.ACTIVE:
+            raise Unauthenticated("the account is disabled")
+        if domain.AUDIENCE_OF_KIND[account.kind] != audience:
+            where = domain.AUDIENCE_OF_KIND[account.kind]
+            raise PermissionDenied(f"{account.kind} accounts sign in at the {where} entry point")
+        pending = False
+        if account.kind == domain.STAFF:
+            if row.totp_sealed is None:
+                pending = True
+            else:
+                await self._check_totp(account, row.totp_sealed, row.totp_last_step, totp_code)
+        if enterprise_id:
+            async with self._rt.db.read() as conn:
+                allowed = account.kind == domain.CITIZEN and await store.may_act_for(
+                    conn, account.id, enterprise_id
+                )
+            if not allowed:
+                raise PermissionDenied("the account may not act for this enterprise")
+        if account.failed_logins or account.locked_until_us:
+            async with self._rt.db.begin() as conn:
+                await store.update_account(conn, account.id, failed_logins=0, locked_until_us=None)
+        subject = Subject(account, enterprise_id=enterprise_id, second_factor_pending=pending)
+        tokens = await self._open_session(subject, audience=audience)
+        log.info("login_succeeded", account_id=account.id, audience=audience, pending=pending)
+        return tokens
+
+    async def _check_totp(
+        self, account: Account, sealed: bytes, last_step: int | None, code: str
+    ) -> None:
+        if not code:
+            raise SecondFactorRequired("a TOTP code from the enrolled authenticator is required")
+        secret = self._personal.open_totp(sealed, owner=account.id)
+        step = totp.verify(secret, code, at=time.time(), last_used_step=last_step)
+        if step is None:
+            await self._record_failure(account)
+            log.info("login_failed", reason="totp")
+            raise Unauthenticated("wrong or already used TOTP code")
+        async with self._rt.db.begin() as conn:
+            await store.update_account(conn, account.id, totp_last_step=step)
+
+    async def _record_failure(self, account: Account) -> None:
+        async with self._rt.db.begin() as conn:
+            # Counted in the database, not from what we read: concurrent failures all count.
+            await store.update_account(
+                conn, account.id, failed_logins=store.accounts.c.failed_logins + 1
+            )
+            fresh = await store.get_account(conn, account.id)
+            failures = fresh.failed_logins if fresh is not None else account.failed_logins + 1
+            seconds = domain.lock_seconds(failures)
+            if not seconds:
+                return
+            until = now_us() + seconds * 10**6
+            await store.update_account(conn, account.id, locked_until_us=until)
+            await enqueue(
+                conn,
+                events.ACCOUNT_LOCKED,
+                events_pb2.AccountLocked(
+                    account_id=account.id,
+                    failed_logins=failures,
+                    locked_until=Timestamp(seconds=until // 10**6),
+                ),
+                entity_id=account.id,
+            )
+        self._rt.events_committed()
+        log.warning("account_locked", account_id=account.id, failures=failures, seconds=seconds)
+
+    async def _open_session(self, subject: Subject, *, audience: str) -> Tokens:
+        session_id = str(uuid.uuid4())
+        refresh = "" if subject.second_factor_pending else secrets.token_urlsafe(32)
+        # A session waiting for TOTP enrolment lives no longer than its one access token.
+        ttl = (
+            domain.ACCESS_TOKEN_TTL_SECONDS
+            if subject.second_factor_pending
+            else domain.SESSION_TTL_SECONDS
+        )
+        async with self._rt.db.begin() as conn:
+            await store.add_session(
+                conn,
+                id=session_id,
+                account_id=subject.account.id,
+                audience=audience,
+                enterprise_id=subject.enterprise_id,
+                expires_us=now_us() + ttl * 10**6,
+            )
+            if refresh:
+                await store.add_refresh_token(
+                    conn, token_hash=_token_hash(refresh), session_id=session_id
+                )
+        return Tokens(
+            access_token=self._access_token(subject, session_id=session_id, audience=audience),
+            expires_in=domain.ACCESS_TOKEN_TTL_SECONDS,
+            refresh_token=refresh,
+            refresh_expires_in=ttl if refresh else 0,
+            second_factor_pending=subject.second_factor_pending,
+        )
+
+    def _access_token(self, subject: Subject, *, session_id: str, audience: str) -> str:
+        claims = domain.access_token_claims(
+            subject,
+            session_id=session_id,
+            issuer=self._rt.settings.issuer,
+            audience=audience,
+            now=int(time.time()),
+        )
+        return self._keys.sign(claims)
+
+    async def refresh(self, *, refresh_token: str, audience: str) -> Tokens:
+        invalid = Unauthenticated("the refresh token is not valid")
+        if not refresh_token or len(refresh_token) > 100:
+            raise invalid
+        token_hash = _token_hash(refresh_token)
+        async with self._rt.db.begin() as conn:
+            token = await store.refresh_token_row(conn, token_hash)
+            if token is None:
+                raise invalid
+            session = await store.session_row(conn, token.session_id)
+            if session is None or session.ended_us is not None:
+                raise Unauthenticated("the session has ended; sign in again")
+            if session.audience != audience:
+                raise invalid
+            if session.expires_us <= now_us():
+                raise Unauthenticated("the session has expired; sign in again")
+            reused = not await store.spend_refresh_token(conn, token_hash)
+            if reused:
+                await store.end_sessions(conn, session_id=session.id, reason="refresh_token_reuse")
+            account = await store.get_account(conn, session.account_id)
+            allowed = account is not None and account.state == domain.ACTIVE
+            if allowed and session.enterprise_id and account is not None:
+                allowed = await store.may_act_for(conn, account.id, session.enterprise_id)
+            if not reused and not allowed:
+                await store.end_sessions(conn, session_id=session.id, reason="no_longer_allowed")
+        # Outside the transaction: ending the session above must commit before we refuse.
+        if reused:
+            log.warning("refresh_token_reused", session_id=session.id)
+            raise Unauthenticated("the refresh token was already used: the session is ended")
+        if not allowed or account is None:
+            raise Unauthenticated("the account may no longer use this session")
+        subject = Subject(account, enterprise_id=str(session.enterprise_id))
+        refresh = secrets.token_urlsafe(32)
+        async with self._rt.db.begin() as conn:
+            await store.add_refresh_token(
+                conn, token_hash=_token_hash(refresh), session_id=session.id
+            )
+        return Tokens(
+            access_token=self._access_token(subject, session_id=session.id, audience=audience),
+            expires_in=domain.ACCESS_TOKEN_TTL_SECONDS,
+            refresh_token=refresh,
+            refresh_expires_in=max(0, (session.expires_us - now_us()) // 10**6),
+        )
+
+    async def logout(self, principal: Principal) -> None:
+        async with self._rt.db.begin() as conn:
+            await store.end_sessions(conn, session_id=principal.session, reason="logout")
+        log.info("logout", account_id=principal.subject, session_id=principal.session)
+
+    async def end_all(self, account_id: str, *, reason: str, enterprise_id: str = "") -> int:
+        async with self._rt.db.begin() as conn:
+            ended = await store.end_sessions(
+                conn, account_id=account_id, enterprise_id=enterprise_id, reason=reason
+            )
+        if ended:
+            log.info("sessions_ended", account_id=account_id, count=ended, reason=reason)
+        return ended
+
+
+def _locked_for(account: Account) -> int:
+    """Seconds the account stays locked (0: not locked)."""
+    if account.locked_until_us is None:
+        return 0
+    remaining = account.locked_until_us - now_us()
+    return 0 if remaining <= 0 else -(-remaining // 10**6)
