@@ -3,7 +3,9 @@
 N workers share one keep-alive connection pool; each sends its next request as soon as
 the previous answer is read, until the duration is over. Prints one JSON object.
 
-Run as ``python -m bench._pyload --url U --connections N --duration S [--header 'K: V']``.
+Run as ``python -m bench._pyload --url U --connections N --duration S [--header 'K: V']
+[--method M] [--body-file F] [--expect-status CODE]``; with ``--expect-status`` every other
+status counts as an error, otherwise every non-2xx.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import argparse
 import asyncio
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -29,13 +33,29 @@ class _Tally:
         self.bytes = 0
 
 
+@dataclass(frozen=True)
+class _Request:
+    url: str
+    headers: dict[str, str]
+    method: str
+    body: bytes | None
+    expect_status: int | None
+
+    def failed(self, status: int) -> bool:
+        if self.expect_status is not None:
+            return status != self.expect_status
+        return not 200 <= status < 300
+
+
 async def _worker(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], deadline: float, t: _Tally
+    session: aiohttp.ClientSession, req: _Request, deadline: float, t: _Tally
 ) -> None:
     while time.perf_counter() < deadline:
         start = time.perf_counter()
         try:
-            async with session.get(url, headers=headers) as resp:
+            async with session.request(
+                req.method, req.url, headers=req.headers, data=req.body
+            ) as resp:
                 data = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError):
@@ -43,7 +63,7 @@ async def _worker(
             continue
         t.latencies_s.append(time.perf_counter() - start)
         t.bytes += len(data)
-        if not 200 <= status < 300:
+        if req.failed(status):
             t.non2xx += 1
 
 
@@ -54,7 +74,7 @@ def _percentile_ms(sorted_s: list[float], pct: float) -> float:
     return sorted_s[rank] * 1000.0
 
 
-async def _run(url: str, headers: dict[str, str], connections: int, duration: float) -> None:
+async def _run(req: _Request, connections: int, duration: float) -> None:
     tally = _Tally()
     connector = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=_REQUEST_TIMEOUT_S)
@@ -62,7 +82,7 @@ async def _run(url: str, headers: dict[str, str], connections: int, duration: fl
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         start = time.perf_counter()
         deadline = start + duration
-        workers = [_worker(session, url, headers, deadline, tally) for _ in range(connections)]
+        workers = [_worker(session, req, deadline, tally) for _ in range(connections)]
         await asyncio.wait_for(asyncio.gather(*workers), duration + _GRACE_S)
         elapsed = time.perf_counter() - start
     lat = sorted(tally.latencies_s)
@@ -84,12 +104,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--header", action="append", default=[], help="'Name: value'")
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--body-file", type=Path, help="the request body, sent as is")
+    parser.add_argument("--expect-status", type=int, help="the only status that is not an error")
     args = parser.parse_args()
     headers: dict[str, str] = {}
     for raw in args.header:
         name, _, value = raw.partition(":")
         headers[name.strip()] = value.strip()
-    uvloop.run(_run(args.url, headers, args.connections, args.duration))
+    body = args.body_file.read_bytes() if args.body_file is not None else None
+    req = _Request(args.url, headers, args.method, body, args.expect_status)
+    uvloop.run(_run(req, args.connections, args.duration))
 
 
 if __name__ == "__main__":

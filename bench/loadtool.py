@@ -24,16 +24,42 @@ _RUN_GRACE_S = 60.0
 
 # wrk's done() hook prints one machine-readable line; latency values are microseconds.
 # wrk counts only status >= 400 as a status error (3xx would pass): the harness also
-# checks one request for an exact 2xx before loading each target.
+# checks one request for an exact 2xx before loading each target. With an expected status,
+# a response() hook counts every other answer exactly (it costs the client a Lua call per
+# response, so only the runs that ask for it pay it); `unexpected` is -1 otherwise.
 _WRK_DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
+  local unexpected = -1
+  if expected_status ~= nil then
+    unexpected = 0
+    for _, t in ipairs(bench_threads) do
+      unexpected = unexpected + t:get("unexpected")
+    end
+  end
   io.write(string.format(
     "BENCH_RESULT requests=%d duration_us=%d bytes=%d p50_us=%.1f p99_us=%.1f "
-    .. "connect=%d read=%d write=%d status=%d timeout=%d\\n",
+    .. "connect=%d read=%d write=%d status=%d timeout=%d unexpected=%d\\n",
     summary.requests, summary.duration, summary.bytes,
     latency:percentile(50.0), latency:percentile(99.0),
-    e.connect, e.read, e.write, e.status, e.timeout))
+    e.connect, e.read, e.write, e.status, e.timeout, unexpected))
+end
+"""
+
+# Runs in every thread's own Lua state; setup() keeps the threads so done() can sum.
+_WRK_EXPECT = """
+expected_status = %d
+bench_threads = {}
+setup = function(thread)
+  table.insert(bench_threads, thread)
+end
+init = function(args)
+  unexpected = 0
+end
+response = function(status, headers, body)
+  if status ~= expected_status then
+    unexpected = unexpected + 1
+  end
 end
 """
 _RESULT_RE = re.compile(r"^BENCH_RESULT (.*)$", re.MULTILINE)
@@ -62,6 +88,15 @@ class LoadResult:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "rps": self.rps, "errors": self.errors}
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """The request every connection repeats, beyond its URL and headers."""
+
+    method: str = "GET"
+    body: bytes | None = None
+    expect_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -134,9 +169,18 @@ def _lua_string(value: str) -> str:
     return f'"{escaped}"'
 
 
-def _wrk_script(headers: dict[str, str]) -> str:
+def _wrk_script(
+    headers: dict[str, str], method: str, body: bytes | None, expect_status: int | None
+) -> str:
     lines = [f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items()]
-    return "\n".join(lines) + "\n" + _WRK_DONE
+    if method != "GET":
+        lines.append(f"wrk.method = {_lua_string(method)}")
+    if body is not None:
+        lines.append(f"wrk.body = {_lua_string(body.decode())}")
+    script = "\n".join(lines) + "\n"
+    if expect_status is not None:
+        script += _WRK_EXPECT % expect_status
+    return script + _WRK_DONE
 
 
 def _parse_wrk(output: str) -> LoadResult:
@@ -151,7 +195,8 @@ def _parse_wrk(output: str) -> LoadResult:
         bytes=int(fields["bytes"]),
         p50_ms=float(fields["p50_us"]) / 1000.0,
         p99_ms=float(fields["p99_us"]) / 1000.0,
-        non2xx=int(fields["status"]),
+        # With an expected status, every other answer (not only >= 400) is an error.
+        non2xx=int(fields["unexpected"]) if int(fields["unexpected"]) >= 0 else int(fields["status"]),
         socket_errors=sum(int(fields[k]) for k in ("connect", "read", "write", "timeout")),
     )
 
@@ -163,12 +208,15 @@ def _run_wrk(
     duration_s: float,
     connections: int,
     threads: int,
+    request: RequestSpec,
 ) -> LoadResult:
     if tool.path is None:
         raise RuntimeError("wrk path unknown")
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         script = Path(tmp) / "bench.lua"
-        script.write_text(_wrk_script(headers))
+        script.write_text(
+            _wrk_script(headers, request.method, request.body, request.expect_status)
+        )
         argv = [
             tool.path,
             f"-t{threads}",
@@ -191,7 +239,11 @@ def _run_wrk(
 
 
 def _run_python(
-    url: str, headers: dict[str, str], duration_s: float, connections: int
+    url: str,
+    headers: dict[str, str],
+    duration_s: float,
+    connections: int,
+    request: RequestSpec,
 ) -> LoadResult:
     argv = [
         sys.executable,
@@ -203,13 +255,22 @@ def _run_python(
         str(connections),
         "--duration",
         str(duration_s),
+        "--method",
+        request.method,
     ]
     for name, value in headers.items():
         argv += ["--header", f"{name}: {value}"]
-    # A separate process, so the client does not share the harness's interpreter.
-    proc = subprocess.run(
-        argv, cwd=ROOT, capture_output=True, timeout=duration_s + _RUN_GRACE_S, check=False
-    )
+    if request.expect_status is not None:
+        argv += ["--expect-status", str(request.expect_status)]
+    with tempfile.TemporaryDirectory(prefix="bench-pyload-") as tmp:
+        if request.body is not None:
+            body_file = Path(tmp) / "body"
+            body_file.write_bytes(request.body)
+            argv += ["--body-file", str(body_file)]
+        # A separate process, so the client does not share the harness's interpreter.
+        proc = subprocess.run(
+            argv, cwd=ROOT, capture_output=True, timeout=duration_s + _RUN_GRACE_S, check=False
+        )
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace")
         raise RuntimeError(f"python load generator exited {proc.returncode}: {err}")
@@ -234,8 +295,17 @@ def run_load(
     duration_s: float,
     connections: int,
     threads: int = 1,
+    method: str = "GET",
+    body: bytes | None = None,
+    expect_status: int | None = None,
 ) -> LoadResult:
-    """Load ``url`` with ``connections`` keep-alive connections for ``duration_s`` seconds."""
+    """Load ``url`` with ``connections`` keep-alive connections for ``duration_s`` seconds.
+
+    ``method`` and ``body`` make every request the same POST (or other) request. With
+    ``expect_status``, every answer with another status counts as an error (``non2xx``),
+    exactly; without it, wrk counts status >= 400 and the Python generator non-2xx.
+    """
+    request = RequestSpec(method, body, expect_status)
     if tool.kind == "wrk":
-        return _run_wrk(tool, url, headers, duration_s, connections, threads)
-    return _run_python(url, headers, duration_s, connections)
+        return _run_wrk(tool, url, headers, duration_s, connections, threads, request)
+    return _run_python(url, headers, duration_s, connections, request)
