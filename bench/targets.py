@@ -6,6 +6,9 @@
 * ``real``: the platform via ``python -m runtime.cli up``, measured with an authenticated
   ``GET /office/v1/catalog/resources/<id>``.
 
+:class:`PlatformProcess` (the launcher) and :class:`StaffLogins` (staff sign-in with the demo
+TOTP) are shared with the identity scenario (:mod:`bench.identity`).
+
 Every child runs in its own session so its whole process group can be killed; every wait
 is bounded.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,11 +26,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from services.identity import demo, totp
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -35,7 +42,13 @@ SERVER_START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 HTTP_TIMEOUT_S = 10.0
 
-LOGIN = {"username": "psb.officer", "password": "smartcity-demo"}
+# Set explicitly for every platform the bench starts: an SMARTCITY_DEMO_PASSWORD in the caller's
+# environment must not break the sign-ins.
+DEMO_PASSWORD = "smartcity-demo"
+# The demo staff (services.identity.domain.DEMO_STAFF): each may use a TOTP code once per
+# 30-second step, so several sign-ins in a row take turns.
+STAFF_ACCOUNTS = ("bdb.admin", "bdb.auditor", "psb.officer", "hrss.officer", "msa.officer")
+REAL_ACCOUNT = "psb.officer"  # a catalog officer of the resource's department
 RESOURCE = {
     "code": "BENCH-0001",
     "name": "Bench resource",
@@ -68,10 +81,12 @@ class HttpReply:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """What the load tool hits: one URL plus request headers."""
+    """What the load tool hits: one URL plus request headers (and a method and body)."""
 
     url: str
     headers: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    body: bytes | None = None
 
 
 def free_port() -> int:
@@ -88,16 +103,19 @@ def http(
     *,
     headers: dict[str, str] | None = None,
     json_body: Any = None,
+    data: bytes | None = None,
     timeout: float = HTTP_TIMEOUT_S,
 ) -> HttpReply:
-    """One HTTP request to loopback; non-2xx answers are returned, not raised."""
+    """One HTTP request to loopback; non-2xx answers are returned, not raised. ``json_body``
+    is sent as JSON; ``data`` as is (with the caller's Content-Type)."""
     if not url.startswith(f"http://{HOST}:"):
         raise ValueError(f"bench only talks to http://{HOST}, not {url!r}")
-    data = None if json_body is None else orjson.dumps(json_body)
+    if json_body is not None:
+        data = orjson.dumps(json_body)
     req = urllib.request.Request(  # noqa: S310 - scheme and host checked above
         url, data=data, method=method, headers=dict(headers or {})
     )
-    if data is not None:
+    if data is not None and not req.has_header("Content-type"):
         req.add_header("Content-Type", "application/json")
     try:
         with _OPENER.open(req, timeout=timeout) as resp:
@@ -284,15 +302,93 @@ class HopTarget:
             self.echo.stop()
 
 
-class RealTarget:
-    """The real platform, started with the project's launcher."""
+@dataclass(frozen=True)
+class Token:
+    """An access token and when it was obtained."""
 
-    name = "real"
+    value: str
+    username: str
+    obtained_at: float  # time.monotonic()
+    lifetime_s: float
 
-    def __init__(self, workdir: Path, ready_timeout: float) -> None:
+    @property
+    def age_s(self) -> float:
+        return time.monotonic() - self.obtained_at
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.value}"}
+
+
+class StaffLogins:
+    """Staff sign-in at ``/office/v1/login`` with the demo TOTP.
+
+    A code is accepted once per account and 30-second step (replays are refused), so this
+    remembers the step each account last used: asked for any account, it takes the next one
+    in turn that has not used the current step; asked for one account (or when all have), it
+    waits for the next step.
+    """
+
+    def __init__(
+        self, base: str, *, password: str = DEMO_PASSWORD, accounts: Sequence[str] = STAFF_ACCOUNTS
+    ) -> None:
+        self.base = base
+        self.password = password
+        self.accounts = tuple(accounts)
+        self._last_step: dict[str, int] = {}
+        self._turn = 0
+
+    def _pick(self, username: str | None, step: int) -> str | None:
+        if username is not None:
+            return username if self._last_step.get(username, -1) < step else None
+        for i in range(len(self.accounts)):
+            name = self.accounts[(self._turn + i) % len(self.accounts)]
+            if self._last_step.get(name, -1) < step:
+                self._turn = (self._turn + i + 1) % len(self.accounts)
+                return name
+        return None
+
+    def login(self, username: str | None = None) -> Token:
+        """A fresh access token for ``username``, or for the next demo staff account."""
+        while True:
+            now = time.time()
+            step = int(now // totp.STEP_SECONDS)
+            name = self._pick(username, step)
+            if name is not None:
+                break
+            time.sleep((step + 1) * totp.STEP_SECONDS - now + 0.05)
+        code = totp.code_at(demo.totp_secret(self.password, name), now)
+        # Spent whatever the answer: a code the server saw may not be offered again.
+        self._last_step[name] = step
+        body = {"username": name, "password": self.password, "totp_code": code}
+        reply = http("POST", f"{self.base}/office/v1/login", json_body=body)
+        if reply.status != 200:
+            raise TargetError(f"staff login {name}: HTTP {reply.status}: {reply.body[:500]!r}")
+        data = reply.json()
+        return Token(
+            value=str(data["access_token"]),
+            username=name,
+            obtained_at=time.monotonic(),
+            lifetime_s=float(data.get("expires_in") or 300),
+        )
+
+
+class PlatformProcess:
+    """The whole platform, started with the project's launcher (``python -m runtime.cli up``)
+    on free loopback ports with a fresh data directory under ``workdir``."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        ready_timeout: float,
+        *,
+        name: str = "launcher",
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
         self.ready_timeout = ready_timeout
         self.port = free_port()
         self.data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=workdir))
+        self.launcher_log = workdir / f"{name}.log"
         env = _child_env()
         env.update(
             {
@@ -305,17 +401,14 @@ class RealTarget:
                 "SMARTCITY_IDENTITY_PORT": "0",
                 # The default level: the access log is part of the measured path.
                 "SMARTCITY_LOG_LEVEL": "info",
+                "SMARTCITY_DEMO_PASSWORD": DEMO_PASSWORD,
+                **(extra_env or {}),
             }
         )
         self.proc = ManagedProcess(
-            "launcher",
-            [sys.executable, "-m", "runtime.cli", "up"],
-            workdir / "launcher.log",
-            env,
+            name, [sys.executable, "-m", "runtime.cli", "up"], self.launcher_log, env
         )
-        self.token = ""
-        self.token_expires_at = 0.0
-        self.resource_id = ""
+        self.logins = StaffLogins(self.base)
 
     @property
     def base(self) -> str:
@@ -324,21 +417,58 @@ class RealTarget:
     def start(self) -> None:
         self.proc.start()
         wait_http_ok(f"{self.base}/readyz", self.ready_timeout, self.proc)
+
+    def pids(self) -> dict[str, int]:
+        """The pid of each process (gateway, identity, ...) from the launcher's state file."""
+        try:
+            state = orjson.loads((self.data_dir / "run" / "platform.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return {}
+        return {str(k): int(v) for k, v in dict(state.get("pids") or {}).items()}
+
+    def save_logs(self, dest: Path) -> Path:
+        """Copy the launcher's and every process's log to ``dest`` (the data dir is temporary)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            shutil.copy2(self.launcher_log, dest / self.launcher_log.name)
+        logs = self.data_dir / "logs"
+        if logs.is_dir():
+            shutil.copytree(logs, dest / "logs", dirs_exist_ok=True)
+        return dest
+
+    def stop(self) -> None:
+        # SIGINT is the launcher's Ctrl-C path: it shuts its children down in order.
+        self.proc.stop(signal.SIGINT)
+
+
+class RealTarget:
+    """The real platform, measured with an authenticated catalog read."""
+
+    name = "real"
+
+    def __init__(self, workdir: Path, ready_timeout: float) -> None:
+        self.platform = PlatformProcess(workdir, ready_timeout)
+        self.token: Token | None = None
+        self.resource_id = ""
+
+    @property
+    def base(self) -> str:
+        return self.platform.base
+
+    def start(self) -> None:
+        self.platform.start()
         self._login()
         self.resource_id = self._ensure_resource()
 
     def _login(self) -> None:
-        reply = http("POST", f"{self.base}/office/v1/login", json_body=LOGIN)
-        if reply.status != 200:
-            raise TargetError(f"login: HTTP {reply.status}: {reply.body[:500]!r}")
-        data = reply.json()
-        self.token = str(data["access_token"])
-        # Renew at half the lifetime so a long multi-round run never measures 401s.
-        lifetime = float(data.get("expires_in") or 300)
-        self.token_expires_at = time.monotonic() + lifetime / 2.0
+        self.token = self.platform.logins.login(REAL_ACCOUNT)
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        # Renew at half the lifetime so a long multi-round run never measures 401s.
+        if self.token is None or self.token.age_s >= self.token.lifetime_s / 2.0:
+            self._login()
+        assert self.token is not None
+        return self.token.headers()
 
     def _ensure_resource(self) -> str:
         url = f"{self.base}/office/v1/catalog/resources"
@@ -364,13 +494,10 @@ class RealTarget:
         return reply
 
     def endpoint(self) -> Endpoint:
-        if time.monotonic() >= self.token_expires_at:
-            self._login()
         return Endpoint(f"{self.base}/office/v1/catalog/resources/{self.resource_id}", self._auth())
 
     def stop(self) -> None:
-        # SIGINT is the launcher's Ctrl-C path: it shuts its children down in order.
-        self.proc.stop(signal.SIGINT)
+        self.platform.stop()
 
 
 def _first_item(listing: Any) -> dict[str, Any] | None:

@@ -12,10 +12,11 @@ import time
 import uuid
 from typing import Any
 
+import nats
 import orjson
 import pytest
 
-from conftest import DEMO_PASSWORD, Platform
+from conftest import DEMO_PASSWORD, Platform, eventually
 from services.identity import demo, identifiers, totp
 
 pytestmark = pytest.mark.integration
@@ -570,6 +571,8 @@ async def test_openid_discovery_names_the_issuer_and_the_keys(platform: Platform
 
 async def test_keys_rotate_with_no_failed_request(platform: Platform) -> None:
     admin = await platform.login("bdb.admin")  # a security officer
+    status, _, _ = await platform.request("GET", "/.well-known/jwks.json")  # now cached
+    assert status == 200
     old_kid = orjson.loads(base64.urlsafe_b64decode(admin.split(".")[0] + "=="))["kid"]
     failures: list[Any] = []
     stop = asyncio.Event()
@@ -600,12 +603,51 @@ async def test_keys_rotate_with_no_failed_request(platform: Platform) -> None:
         await asyncio.gather(*callers)
     assert not failures, failures[:3]
     assert served > 20
-    # tokens signed before the rotation are still good; the JWKS has old and new keys
+    # tokens signed before the rotation are still good
     status, _, _ = await platform.request("GET", "/office/v1/me", token=admin)
     assert status == 200
+    # the rotation event emptied the gateway's JWKS cache at once: old and new keys are served
     status, jwks, _ = await platform.request("GET", "/.well-known/jwks.json")
     kids = {k["kid"] for k in jwks["keys"]}
     assert {old_kid, rotated["kid"], rotated["previous_kid"]} <= kids
+
+
+async def test_account_events_carry_identifiers_only(platform: Platform) -> None:
+    nc = await nats.connect(platform.settings.nats_url, connect_timeout=5)
+    seen: list[Any] = []
+    try:
+        sub = await nc.subscribe("smartcity.identity.>", cb=_collect(seen))
+        # given a citizen who registers, is locked out, and is disabled
+        citizen = await register_citizen(platform)
+        for _ in range(5):
+            await login(platform, "public", {"username": citizen["username"], "password": "x" * 12})
+        admin = await platform.login("bdb.admin")
+        status, _, _ = await platform.request(
+            "POST", f"/office/v1/accounts/{citizen['id']}/disable", token=admin
+        )
+        assert status == 200
+
+        async def all_three_seen() -> set[str]:
+            subjects = {m.subject for m in seen if m.headers.get("ce-subject") == citizen["id"]}
+            wanted = {f"smartcity.identity.account.{v}" for v in ("created", "locked", "disabled")}
+            return subjects if wanted <= subjects else set()
+
+        await eventually(all_three_seen, timeout=10)
+        await sub.unsubscribe()
+    finally:
+        await nc.close()
+    for message in seen:
+        assert message.headers["ce-specversion"] == "1.0"
+        assert message.headers["ce-type"] == message.subject
+        payload = message.data.decode(errors="replace")
+        assert citizen["username"] not in payload and citizen["resident_id"] not in payload
+
+
+def _collect(into: list[Any]) -> Any:
+    async def on_message(message: Any) -> None:
+        into.append(message)
+
+    return on_message
 
 
 async def test_responses_carry_security_headers_and_preflights_are_answered(

@@ -1,0 +1,116 @@
+"""What every scenario shares: the load settings, one measurement (probe, warm-up, run), medians,
+the loud error banner, and the scenario's outcome."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bench.loadtool import LoadResult, LoadTool, run_load
+from bench.targets import Endpoint, TargetError, http
+
+# Exit statuses, worst last: a run's status is the worst of its scenarios'.
+EXIT_OK = 0
+EXIT_LOAD_ERRORS = 1
+EXIT_TARGET_FAILED = 2
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How each measured run is made."""
+
+    duration_s: int
+    warmup_s: int
+    connections: int
+    threads: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.connections} connections, {self.threads} thread(s), "
+            f"{self.warmup_s}s warm-up + {self.duration_s}s measured"
+        )
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "duration_s": self.duration_s,
+            "warmup_s": self.warmup_s,
+            "connections": self.connections,
+            "threads": self.threads,
+        }
+
+
+@dataclass
+class Outcome:
+    """A scenario's results (the JSON section) and its exit status."""
+
+    payload: dict[str, Any]
+    exit_status: int
+
+
+def probe(name: str, ep: Endpoint, expect_status: int | None = None) -> bytes:
+    """One request that must answer exactly ``expect_status`` (or any 2xx): wrk counts only
+    >= 400 as errors, and a run of 401s or redirects would be meaningless. Returns the body."""
+    reply = http(ep.method, ep.url, headers=ep.headers, data=ep.body)
+    ok = reply.status == expect_status if expect_status is not None else 200 <= reply.status < 300
+    if not ok:
+        wanted = expect_status if expect_status is not None else "2xx"
+        raise TargetError(
+            f"{name}: {ep.method} {ep.url} -> HTTP {reply.status}, not {wanted}: "
+            f"{reply.body[:300]!r}"
+        )
+    return reply.body
+
+
+def measure(
+    tool: LoadTool,
+    name: str,
+    ep: Endpoint,
+    load: LoadSettings,
+    *,
+    expect_status: int | None = None,
+) -> LoadResult:
+    """Probe once, warm up (discarded), then the measured run."""
+    probe(name, ep, expect_status)
+    kwargs: dict[str, Any] = {
+        "connections": load.connections,
+        "threads": load.threads,
+        "method": ep.method,
+        "body": ep.body,
+        "expect_status": expect_status,
+    }
+    if load.warmup_s > 0:
+        warm = run_load(tool, ep.url, ep.headers, duration_s=load.warmup_s, **kwargs)
+        if warm.errors:
+            print(f"bench: {name}: {warm.errors} errors during warm-up", file=sys.stderr)
+    return run_load(tool, ep.url, ep.headers, duration_s=load.duration_s, **kwargs)
+
+
+def median(results: list[LoadResult]) -> dict[str, Any]:
+    return {
+        "rps": statistics.median(r.rps for r in results),
+        "p50_ms": statistics.median(r.p50_ms for r in results),
+        "p99_ms": statistics.median(r.p99_ms for r in results),
+        "errors": sum(r.errors for r in results),
+        "non2xx": sum(r.non2xx for r in results),
+        "socket_errors": sum(r.socket_errors for r in results),
+        "requests": sum(r.requests for r in results),
+        "rounds": len(results),
+    }
+
+
+def error_banner(summary: Mapping[str, Mapping[str, Any]], what: str = "non-2xx responses") -> None:
+    """Print every target with errors, loudly: its numbers are not valid."""
+    errors = {n: s for n, s in summary.items() if s["errors"]}
+    if not errors:
+        return
+    print()
+    print("!" * 72)
+    for name, s in errors.items():
+        print(
+            f"!! ERRORS: {name}: {s['non2xx']} {what}, "
+            f"{s['socket_errors']} socket errors — its numbers are NOT valid"
+        )
+    print("!" * 72)
