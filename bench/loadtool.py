@@ -188,6 +188,8 @@ def _parse_wrk(output: str) -> LoadResult:
     if match is None:
         raise RuntimeError(f"wrk printed no result line:\n{output[-2000:]}")
     fields = dict(item.split("=", 1) for item in match.group(1).split())
+    # With an expected status, every other answer (not only >= 400) is an error.
+    unexpected = int(fields["unexpected"])
     return LoadResult(
         tool="wrk",
         requests=int(fields["requests"]),
@@ -195,8 +197,7 @@ def _parse_wrk(output: str) -> LoadResult:
         bytes=int(fields["bytes"]),
         p50_ms=float(fields["p50_us"]) / 1000.0,
         p99_ms=float(fields["p99_us"]) / 1000.0,
-        # With an expected status, every other answer (not only >= 400) is an error.
-        non2xx=int(fields["unexpected"]) if int(fields["unexpected"]) >= 0 else int(fields["status"]),
+        non2xx=unexpected if unexpected >= 0 else int(fields["status"]),
         socket_errors=sum(int(fields[k]) for k in ("connect", "read", "write", "timeout")),
     )
 
@@ -214,9 +215,7 @@ def _run_wrk(
         raise RuntimeError("wrk path unknown")
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         script = Path(tmp) / "bench.lua"
-        script.write_text(
-            _wrk_script(headers, request.method, request.body, request.expect_status)
-        )
+        script.write_text(_wrk_script(headers, request.method, request.body, request.expect_status))
         argv = [
             tool.path,
             f"-t{threads}",

@@ -1,14 +1,16 @@
-"""Run the identity service alone: `python -m services.identity`."""
+"""Run the identity service alone: `python -m services.identity`; or create the first
+administrator of a deployment: `python -m services.identity create-admin USERNAME`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
+import sys
 
 import grpc
 
-from runtime import config, crypto, logs
+from runtime import config, crypto, logs, loop
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database
 from services.identity import demo, store
@@ -73,4 +75,8 @@ DEFINITION = ServiceDefinition(
 )
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["create-admin"] and len(sys.argv) == 3:
+        from services.identity.bootstrap import create_admin
+
+        sys.exit(loop.run(create_admin(sys.argv[2])))
     run(DEFINITION)

@@ -40,7 +40,7 @@ from runtime.errors import (
 )
 from runtime.pagination import decode_key_cursor, encode_key_cursor, page_size
 from runtime.service import ServiceRuntime
-from runtime.storage import now_us, timestamp
+from runtime.storage import Database, now_us, timestamp
 from services.identity import domain, events, identifiers, passwords, store, totp
 from services.identity.domain import Account, Profile
 from services.identity.personal import PersonalData
@@ -342,28 +342,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         return identity_pb2.RegisterCitizenResponse(account=account_message(account))
 
     async def _create_account(self, account: Account, *, password: str, **sealed: Any) -> None:
-        """Insert an account with its `account.created` event, in one transaction."""
-        password_hash = await passwords.hash_password(password)
-        try:
-            async with self._rt.db.begin() as conn:
-                if await store.username_exists(conn, account.username):
-                    raise AlreadyExists(f"the username {account.username!r} is taken")
-                await store.add_account(conn, account, password_hash=password_hash, **sealed)
-                await enqueue(
-                    conn,
-                    events.ACCOUNT_CREATED,
-                    events_pb2.AccountCreated(
-                        account_id=account.id,
-                        kind=identity_pb2.AccountKind.Value(f"ACCOUNT_KIND_{account.kind.upper()}"),
-                        department=account.department,
-                    ),
-                    entity_id=account.id,
-                )
-        except IntegrityError:
-            # A concurrent registration took the username or the number between check and insert.
-            raise AlreadyExists("the username or identity number is already registered") from None
+        await create_account(self._rt.db, account, password=password, **sealed)
         self._rt.events_committed()
-        log.info("account_created", account_id=account.id, kind=account.kind)
 
     @allow(PUBLIC.but(kinds=(CITIZEN,)))
     async def RegisterEnterprise(
@@ -639,6 +619,31 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._rt.events_committed()
         log.warning("signing_key_rotated_on_demand", kid=kid, by=require_principal().subject)
         return identity_pb2.RotateSigningKeyResponse(kid=kid, previous_kid=previous)
+
+
+async def create_account(db: Database, account: Account, *, password: str, **sealed: Any) -> None:
+    """Insert an account with its `account.created` event, in one transaction; `sealed` holds
+    its sealed and hashed personal columns."""
+    password_hash = await passwords.hash_password(password)
+    try:
+        async with db.begin() as conn:
+            if await store.username_exists(conn, account.username):
+                raise AlreadyExists(f"the username {account.username!r} is taken")
+            await store.add_account(conn, account, password_hash=password_hash, **sealed)
+            await enqueue(
+                conn,
+                events.ACCOUNT_CREATED,
+                events_pb2.AccountCreated(
+                    account_id=account.id,
+                    kind=identity_pb2.AccountKind.Value(f"ACCOUNT_KIND_{account.kind.upper()}"),
+                    department=account.department,
+                ),
+                entity_id=account.id,
+            )
+    except IntegrityError:
+        # A concurrent registration took the username or the number between check and insert.
+        raise AlreadyExists("the username or identity number is already registered") from None
+    log.info("account_created", account_id=account.id, kind=account.kind)
 
 
 POLICIES: dict[str, Policy] = policies_of(IdentityServicer, SERVICE)

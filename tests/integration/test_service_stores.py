@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import Database, Migration
+from runtime.storage import Database, Migration, create_tables, now_us
 from services.catalog import store as catalog_store
 from services.catalog.demo import DEMO_RESOURCES
 from services.exchange import store as exchange_store
@@ -100,30 +102,354 @@ async def test_exchange_read_model_keeps_the_newest_version(database_url: str) -
         await drop(db)
 
 
-async def test_identity_store_finds_accounts_and_public_keys(database_url: str) -> None:
+# --- identity ----------------------------------------------------------------------------------
+
+OFFICER = Account(
+    id="a1",
+    username="x.officer",
+    kind="staff",
+    department="psb",
+    roles=("catalog_officer",),
+    created_us=1_000,
+)
+
+
+@pytest_asyncio.fixture
+async def identity_db(database_url: str) -> AsyncIterator[Database]:
     db = await open_db(database_url, identity_store.MIGRATIONS)
-    try:
-        account = Account(
-            id="a1",
-            username="x.officer",
-            kind="staff",
-            department="psb",
-            roles=("catalog_officer",),
-        )
-        async with db.begin() as conn:
-            await identity_store.add_account(conn, account, password_hash="h")
-            await identity_store.add_signing_key(
+    yield db
+    await drop(db)
+
+
+async def add_key(conn: AsyncConnection, kid: str) -> None:
+    await identity_store.add_signing_key(
+        conn,
+        kid=kid,
+        algorithm="EdDSA",
+        sealed=b"\x01sealed",
+        public_jwk={"kty": "OKP", "kid": kid},
+    )
+
+
+async def test_identity_store_finds_accounts_and_public_keys(identity_db: Database) -> None:
+    async with identity_db.begin() as conn:
+        await identity_store.add_account(conn, OFFICER, password_hash="h")
+        await add_key(conn, "k1")
+    async with identity_db.read() as conn:
+        row = await identity_store.account_row(conn, username="x.officer")
+        assert row is not None and row.password_hash == "h"
+        assert identity_store.account_from_row(row) == OFFICER
+        assert await identity_store.account_row(conn, username="nobody") is None
+        assert await identity_store.get_account(conn, "a1") == OFFICER
+        assert await identity_store.get_account(conn, "a2") is None
+        assert await identity_store.username_exists(conn, "x.officer")
+        assert await identity_store.public_jwks(conn) == [{"kty": "OKP", "kid": "k1"}]
+        active = await identity_store.active_signing_key(conn)
+        assert active is not None and active.kid == "k1"
+    # a new account starts active, with no second factor and no failed sign-ins
+    assert (OFFICER.state, OFFICER.totp_enrolled, OFFICER.failed_logins) == ("active", False, 0)
+    assert OFFICER.locked_until_us is None
+
+
+async def test_identity_store_ends_the_sessions_of_an_account_or_of_an_enterprise(
+    identity_db: Database,
+) -> None:
+    # given open sessions of two accounts, some acting for enterprises, and one already ended
+    far = now_us() + 3600 * 10**6
+    sessions = [
+        ("s1", "a1", ""),
+        ("s2", "a1", "e1"),
+        ("s3", "a1", "e2"),
+        ("s4", "a2", "e1"),
+        ("s5", "a2", ""),
+        ("s6", "a1", ""),
+    ]
+    async with identity_db.begin() as conn:
+        for sid, account_id, enterprise_id in sessions:
+            await identity_store.add_session(
                 conn,
-                kid="k1",
-                algorithm="EdDSA",
-                sealed=b"\x01sealed",
-                public_jwk={"kty": "OKP", "kid": "k1"},
+                id=sid,
+                account_id=account_id,
+                audience="public",
+                enterprise_id=enterprise_id,
+                expires_us=far,
             )
+        assert await identity_store.end_sessions(conn, session_id="s6", reason="logout") == 1
+
+    async def ended() -> dict[str, str | None]:
+        async with identity_db.read() as conn:
+            rows = [await identity_store.session_row(conn, sid) for sid, _, _ in sessions]
+        return {r.id: r.end_reason for r in rows if r is not None and r.ended_us is not None}
+
+    # when an agent's authority for one enterprise is withdrawn
+    async with identity_db.begin() as conn:
+        n = await identity_store.end_sessions(
+            conn, account_id="a1", enterprise_id="e1", reason="agent_removed"
+        )
+    # then only that account's sessions for that enterprise end
+    assert n == 1
+    assert await ended() == {"s6": "logout", "s2": "agent_removed"}
+    # when every session acting for an enterprise ends
+    async with identity_db.begin() as conn:
+        n = await identity_store.end_sessions(conn, enterprise_id="e1", reason="enterprise_gone")
+    assert n == 1
+    assert (await ended())["s4"] == "enterprise_gone"
+    # when an account is disabled, its open sessions end, ended ones keep their reason
+    async with identity_db.begin() as conn:
+        n = await identity_store.end_sessions(conn, account_id="a1", reason="account_disabled")
+    assert n == 2
+    assert await ended() == {
+        "s1": "account_disabled",
+        "s2": "agent_removed",
+        "s3": "account_disabled",
+        "s4": "enterprise_gone",
+        "s6": "logout",
+    }
+
+
+async def test_identity_store_spends_a_refresh_token_once(identity_db: Database) -> None:
+    async with identity_db.begin() as conn:
+        await identity_store.add_session(
+            conn, id="s1", account_id="a1", audience="public", expires_us=now_us() + 10**9
+        )
+        await identity_store.add_refresh_token(conn, token_hash="t" * 64, session_id="s1")
+    # when the token is traded in, then presented again
+    async with identity_db.begin() as conn:
+        first = await identity_store.spend_refresh_token(conn, "t" * 64)
+    async with identity_db.begin() as conn:
+        second = await identity_store.spend_refresh_token(conn, "t" * 64)
+        unknown = await identity_store.spend_refresh_token(conn, "u" * 64)
+    # then only the first use counts, and the second is seen as a reuse
+    assert (first, second, unknown) == (True, False, False)
+    async with identity_db.read() as conn:
+        row = await identity_store.refresh_token_row(conn, "t" * 64)
+    assert row is not None and row.session_id == "s1" and row.spent_us is not None
+
+
+async def test_identity_store_pages_accounts_by_creation_then_id(identity_db: Database) -> None:
+    # given accounts of several kinds and departments, several created in the same microsecond
+    accounts = [
+        Account(
+            id=f"acc-{i:02d}",
+            username=f"user.{i:02d}",
+            kind="staff" if i % 3 else "citizen",
+            department=("psb", "hrss")[i % 2] if i % 3 else "",
+            roles=("auditor",) if i % 3 else (),
+            created_us=1_000 + i // 4,
+        )
+        for i in (13, 2, 7, 0, 11, 5, 9, 1, 12, 3, 8, 6, 10, 4)
+    ]
+    async with identity_db.begin() as conn:
+        for account in accounts:
+            await identity_store.add_account(conn, account, password_hash="h")
+
+    async def every_page(limit: int, *, kind: str = "", department: str = "") -> list[str]:
+        seen: list[str] = []
+        after: tuple[int, str] | None = None
+        for _ in range(len(accounts) + 1):
+            async with identity_db.read() as conn:
+                page, after = await identity_store.list_accounts(
+                    conn, after=after, limit=limit, kind=kind, department=department
+                )
+            assert len(page) <= limit
+            seen += [a.id for a in page]
+            if after is None:
+                return seen
+        raise AssertionError("paging did not end")
+
+    ordered = sorted(accounts, key=lambda a: (a.created_us, a.id))
+    # then every page size returns every account exactly once, in (created, id) order
+    for limit in (1, 2, 3, 4, 13, 14, 100):
+        assert await every_page(limit) == [a.id for a in ordered], limit
+    # and the filters select by kind and department across pages
+    staff_psb = [a.id for a in ordered if a.kind == "staff" and a.department == "psb"]
+    assert staff_psb and await every_page(2, kind="staff", department="psb") == staff_psb
+    citizens = [a.id for a in ordered if a.kind == "citizen"]
+    assert citizens and await every_page(2, kind="citizen") == citizens
+    assert await every_page(3, department="hrss") == [
+        a.id for a in ordered if a.department == "hrss"
+    ]
+    assert await every_page(5, kind="partner") == []
+
+
+async def test_identity_store_supersedes_a_signing_key_once(identity_db: Database) -> None:
+    async with identity_db.begin() as conn:
+        await add_key(conn, "k1")
+    retire_at = now_us() + 600 * 10**6
+    # when two replicas rotate at the same time, then only the first supersedes the key
+    async with identity_db.begin() as conn:
+        assert await identity_store.supersede_signing_key(conn, "k1", retire_at_us=retire_at)
+        await add_key(conn, "k2")
+    async with identity_db.begin() as conn:
+        assert not await identity_store.supersede_signing_key(conn, "k1", retire_at_us=retire_at)
+        assert not await identity_store.supersede_signing_key(conn, "nope", retire_at_us=0)
+    async with identity_db.read() as conn:
+        active = await identity_store.active_signing_key(conn)
+        # and the superseded key stays published until it retires
+        kids = [k["kid"] for k in await identity_store.public_jwks(conn)]
+    assert active is not None and active.kid == "k2"
+    assert sorted(kids) == ["k1", "k2"]
+
+
+async def test_identity_store_publishes_keys_until_they_retire(identity_db: Database) -> None:
+    # given a key retired a second ago, one retiring in an hour, and the active one
+    now = now_us()
+    async with identity_db.begin() as conn:
+        for kid in ("past", "future", "active"):
+            await add_key(conn, kid)
+        await identity_store.supersede_signing_key(conn, "past", retire_at_us=now - 10**6)
+        await identity_store.supersede_signing_key(conn, "future", retire_at_us=now + 3600 * 10**6)
+    async with identity_db.read() as conn:
+        kids = sorted(k["kid"] for k in await identity_store.public_jwks(conn))
+    # then the retired key is not in the JWKS, the others are
+    assert kids == ["active", "future"]
+    # and only the retired key's private part is destroyed
+    async with identity_db.begin() as conn:
+        assert await identity_store.destroy_retired_keys(conn) == 1
+        assert await identity_store.destroy_retired_keys(conn) == 0
+    async with identity_db.read() as conn:
+        sealed = dict(
+            (
+                await conn.execute(
+                    sa.select(
+                        identity_store.signing_keys.c.kid,
+                        identity_store.signing_keys.c.private_key_sealed,
+                    )
+                )
+            ).all()
+        )
+    assert sealed == {"past": b"", "future": b"\x01sealed", "active": b"\x01sealed"}
+
+
+async def test_identity_store_tracks_who_may_act_for_an_enterprise(identity_db: Database) -> None:
+    async with identity_db.begin() as conn:
+        await identity_store.add_enterprise(
+            conn,
+            id="e1",
+            credit_code_hash="c" * 64,
+            credit_code_sealed=b"\x01sealed",
+            name="Haikou Coconut Co.",
+            legal_representative_id="rep",
+        )
+        assert await identity_store.add_agent(
+            conn, enterprise_id="e1", account_id="agent", authorised_by="rep"
+        )
+        assert not await identity_store.add_agent(
+            conn, enterprise_id="e1", account_id="agent", authorised_by="rep"
+        )
+    async with identity_db.read() as conn:
+        assert await identity_store.credit_code_registered(conn, "c" * 64)
+        assert await identity_store.may_act_for(conn, "rep", "e1")
+        assert await identity_store.may_act_for(conn, "agent", "e1")
+        assert not await identity_store.may_act_for(conn, "stranger", "e1")
+        assert not await identity_store.may_act_for(conn, "rep", "e2")
+        assert [(r.id, how) for r, how in await identity_store.enterprises_of(conn, "rep")] == [
+            ("e1", "legal_representative")
+        ]
+        assert [(r.id, how) for r, how in await identity_store.enterprises_of(conn, "agent")] == [
+            ("e1", "agent")
+        ]
+    async with identity_db.begin() as conn:
+        assert await identity_store.remove_agent(conn, enterprise_id="e1", account_id="agent")
+        assert not await identity_store.remove_agent(conn, enterprise_id="e1", account_id="agent")
+    async with identity_db.read() as conn:
+        assert not await identity_store.may_act_for(conn, "agent", "e1")
+
+
+# The identity tables as the first migration created them, before citizens, sessions and key
+# rotation: an embedded database from then must upgrade in place.
+_first = sa.MetaData()
+FIRST_ACCOUNTS = sa.Table(
+    "accounts",
+    _first,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("department", sa.String(20), nullable=False),
+    sa.Column("roles", sa.JSON, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+FIRST_SIGNING_KEYS = sa.Table(
+    "signing_keys",
+    _first,
+    sa.Column("kid", sa.String(64), primary_key=True),
+    sa.Column("algorithm", sa.String(20), nullable=False),
+    sa.Column("private_key_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("public_jwk", sa.JSON, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("retired_us", sa.BigInteger),
+)
+
+
+async def test_an_identity_database_of_the_first_migration_upgrades_in_place(
+    database_url: str,
+) -> None:
+    # given a database that the first identity release created and filled
+    db = Database(database_url, service=f"t{uuid.uuid4().hex[:12]}")
+    try:
+        first = Migration(
+            "identity-0001-accounts-and-keys", create_tables(FIRST_ACCOUNTS, FIRST_SIGNING_KEYS)
+        )
+        assert await db.migrate([first]) == [first.id]
+        async with db.begin() as conn:
+            await conn.execute(
+                FIRST_ACCOUNTS.insert().values(
+                    id="a1",
+                    username="x.officer",
+                    password_hash="h",
+                    kind="staff",
+                    department="psb",
+                    roles=["catalog_officer"],
+                    created_us=1_000,
+                )
+            )
+            await conn.execute(
+                FIRST_SIGNING_KEYS.insert().values(
+                    kid="k1",
+                    algorithm="EdDSA",
+                    private_key_sealed=b"\x01sealed",
+                    public_jwk={"kty": "OKP", "kid": "k1"},
+                    created_us=1_000,
+                )
+            )
+        # when this release migrates it
+        applied = await db.migrate(identity_store.MIGRATIONS)
+        # then only the later migrations ran, and the existing rows read with their defaults
+        assert applied == [m.id for m in identity_store.MIGRATIONS[1:]]
+        assert await db.migrate(identity_store.MIGRATIONS) == []
         async with db.read() as conn:
-            found = await identity_store.find_login(conn, "x.officer")
-            assert found == (account, "h")
-            assert await identity_store.get_account(conn, "a1") == account
-            assert await identity_store.public_jwks(conn) == [{"kty": "OKP", "kid": "k1"}]
-            assert (await identity_store.active_signing_key(conn)).kid == "k1"
+            assert await identity_store.get_account(conn, "a1") == OFFICER
+            active = await identity_store.active_signing_key(conn)
+            assert active is not None and active.kid == "k1"
+        # and the new columns and tables work
+        async with db.begin() as conn:
+            await identity_store.update_account(
+                conn, "a1", failed_logins=5, locked_until_us=9_000, resident_id_hash="r" * 64
+            )
+            await identity_store.add_account(
+                conn,
+                Account(id="a2", username="c.zhang", kind="citizen", department="", roles=()),
+                password_hash="h",
+                resident_id_hash="z" * 64,
+            )
+            assert await identity_store.supersede_signing_key(conn, "k1", retire_at_us=1)
+            await add_key(conn, "k2")
+            await identity_store.add_session(
+                conn, id="s1", account_id="a1", audience="office", expires_us=now_us() + 10**9
+            )
+            await identity_store.add_refresh_token(conn, token_hash="t" * 64, session_id="s1")
+        async with db.begin() as conn:
+            assert await identity_store.spend_refresh_token(conn, "t" * 64)
+        async with db.read() as conn:
+            upgraded = await identity_store.get_account(conn, "a1")
+            assert await identity_store.resident_id_registered(conn, "r" * 64)
+            assert [k["kid"] for k in await identity_store.public_jwks(conn)] == ["k2"]
+        assert upgraded is not None
+        assert (upgraded.failed_logins, upgraded.locked_until_us) == (5, 9_000)
+        # and the unique index on the resident ID hash, added by the upgrade, holds
+        with pytest.raises(IntegrityError):
+            async with db.begin() as conn:
+                await identity_store.update_account(conn, "a2", resident_id_hash="r" * 64)
     finally:
         await drop(db)
