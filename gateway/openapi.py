@@ -149,8 +149,11 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
         "info": {
             "title": "Haikou smart-city platform gateway",
             "version": "1.0.0",
-            "description": "The unified office entry point (/office) for government staff. "
-            "Errors are RFC 9457 problem+json; every response carries a W3C traceresponse header.",
+            "description": "The unified public service entry point (/public) for citizens and "
+            "enterprises, the unified office entry point (/office) for government staff, and the "
+            "partner entry point (/partner). A token is accepted only at the entry point it was "
+            "issued for. Errors are RFC 9457 problem+json; every response carries a W3C "
+            "traceresponse header.",
         },
         "paths": paths,
         "components": {

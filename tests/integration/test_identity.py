@@ -578,15 +578,20 @@ async def test_keys_rotate_with_no_failed_request(platform: Platform) -> None:
     stop = asyncio.Event()
     served = 0
 
+    kids_served: set[str] = set()
+
     async def keep_calling() -> None:
         nonlocal served
         while not stop.is_set():
             token = (await citizen_tokens(platform, citizen["username"]))["access_token"]
-            for path in ("/public/v1/me", "/public/v1/me/enterprises"):
-                status, body, _ = await platform.request("GET", path, token=token)
-                served += 1
-                if status != 200:
-                    failures.append((status, body))
+            kid = orjson.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
+            for _ in range(3):
+                for path in ("/public/v1/me", "/public/v1/me/enterprises"):
+                    status, body, _ = await platform.request("GET", path, token=token)
+                    served += 1
+                    if status != 200:
+                        failures.append((status, body))
+            kids_served.add(kid)
 
     citizen = await register_citizen(platform)
     callers = [asyncio.create_task(keep_calling()) for _ in range(3)]
@@ -597,12 +602,15 @@ async def test_keys_rotate_with_no_failed_request(platform: Platform) -> None:
                 "POST", "/office/v1/signing-keys/rotate", token=admin
             )
             assert status == 200, rotated
-        await asyncio.sleep(1.0)
+        # until tokens signed by the newest key have been served, by every caller's path
+        deadline = time.monotonic() + 20
+        while rotated["kid"] not in kids_served and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
     finally:
         stop.set()
         await asyncio.gather(*callers)
     assert not failures, failures[:3]
-    assert served > 20
+    assert rotated["kid"] in kids_served and len(kids_served) >= 2, kids_served
     # tokens signed before the rotation are still good
     status, _, _ = await platform.request("GET", "/office/v1/me", token=admin)
     assert status == 200

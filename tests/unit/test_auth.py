@@ -344,11 +344,9 @@ async def test_forged_kids_cause_at_most_one_fetch_per_interval(
     # and identity was never asked twice within an interval
     gaps = [b - a for a, b in zip(jwks.fetched_at, jwks.fetched_at[1:], strict=False)]
     assert gaps and min(gaps) >= interval - 0.01
-    # and tokens of the known key are still served without waiting or fetching
+    # and tokens of the known key are still served without a fetch (so without a wait)
     calls = jwks.calls
-    started = time.monotonic()
     assert (await verifier.verify(key.sign(claims()))).subject == "acc-42"
-    assert time.monotonic() - started < interval
     assert jwks.calls == calls
 
 
