@@ -28,10 +28,12 @@ from bench.runner import (
     EXIT_TARGET_FAILED,
     LoadSettings,
     Outcome,
+    cpu_seconds,
     error_banner,
-    measure,
+    measured_run,
     median,
     probe,
+    warm_up,
 )
 from bench.targets import DEMO_PASSWORD, Endpoint, PlatformProcess, TargetError, http
 
@@ -41,6 +43,9 @@ LOGIN_PATH = "/public/v1/login"
 LOGIN_ACCOUNT = "demo.citizen"
 TARGET_RATIO = 0.80  # the issue's goal: authenticated >= 80% of anonymous (requests/s)
 DEFAULT_ROUNDS = 3
+# The processes whose CPU time per request is reported: less noisy than requests/s on a shared
+# machine, and it says where an authenticated request spends more.
+CPU_PROCESSES = ("gateway", "identity")
 # Without these the gateway answers 429 after a handful of logins (30/min per client, 5/min per
 # account): the login run would measure the limiter.
 RELAXED_LOGIN_LIMITS = {
@@ -69,6 +74,35 @@ def _check_routes(base: str, token_headers: dict[str, str]) -> dict[str, Any]:
     return {"bytes": len(anonymous), "same_body": same}
 
 
+def _run(
+    tool: LoadTool,
+    name: str,
+    ep: Endpoint,
+    load: LoadSettings,
+    pids: dict[str, int],
+    *,
+    expect_status: int | None = None,
+) -> tuple[LoadResult, dict[str, float]]:
+    """Probe, warm up, then the measured run, with the CPU time the platform's processes spent
+    during it, in microseconds per request (empty where /proc cannot be read)."""
+    warm_up(tool, name, ep, load, expect_status=expect_status)
+    before = {p: cpu_seconds(pids[p]) for p in CPU_PROCESSES if p in pids}
+    res = measured_run(tool, ep, load, expect_status=expect_status)
+    cpu: dict[str, float] = {}
+    for proc, start in before.items():
+        end = cpu_seconds(pids[proc])
+        if start is not None and end is not None and res.requests > 0:
+            cpu[proc] = (end - start) / res.requests * 1e6
+    if len(cpu) == len(CPU_PROCESSES):
+        cpu["both"] = sum(cpu[p] for p in CPU_PROCESSES)
+    return res, cpu
+
+
+def _cpu_median(cpus: list[dict[str, float]]) -> dict[str, float]:
+    keys = [k for k in (*CPU_PROCESSES, "both") if all(k in c for c in cpus)]
+    return {k: statistics.median(c[k] for c in cpus) for k in keys} if cpus else {}
+
+
 def _login_endpoint(base: str) -> Endpoint:
     body = orjson.dumps({"username": LOGIN_ACCOUNT, "password": DEMO_PASSWORD})
     return Endpoint(
@@ -76,43 +110,59 @@ def _login_endpoint(base: str) -> Endpoint:
     )
 
 
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
 def _report(
     tool: LoadTool,
     load: LoadSettings,
     login_load: LoadSettings,
-    anonymous: list[LoadResult],
-    authenticated: list[LoadResult],
+    runs: dict[str, list[LoadResult]],
     users: list[str],
-    login: LoadResult,
     summary: dict[str, dict[str, Any]],
+    cpu: dict[str, dict[str, float]],
     ratios: dict[str, float],
     verdict: str,
 ) -> None:
+    anonymous, authenticated, login = runs["anonymous"], runs["authenticated"], runs["login"][0]
     print()
     print(
         f"== identity: GET {AUTHENTICATED_PATH} (staff token) vs GET {ANONYMOUS_PATH} "
         "(anonymous) =="
     )
     print(
-        f"load tool: {tool.describe()}; {load.describe()}, {len(anonymous)} round(s) "
-        "alternating anonymous, authenticated; a fresh staff token before each authenticated run"
+        f"load tool: {tool.describe()}; {load.describe()}; {len(anonymous)} round(s), each "
+        "anonymous then authenticated, with a fresh staff token before each authenticated run"
     )
     print()
     print(f"{'round':<8}{'anonymous':>12}{'authenticated':>15}{'auth/anon':>11}  token of")
     for i, (a, b) in enumerate(zip(anonymous, authenticated, strict=True), start=1):
-        print(f"{i:<8}{a.rps:>12.1f}{b.rps:>15.1f}{b.rps / a.rps * 100:>10.1f}%  {users[i - 1]}")
+        ratio = b.rps / a.rps if a.rps > 0 else 0.0
+        print(f"{i:<8}{a.rps:>12.1f}{b.rps:>15.1f}{_pct(ratio):>11}  {users[i - 1]}")
     anon, auth = summary["anonymous"], summary["authenticated"]
     print(f"{'median':<8}{anon['rps']:>12.1f}{auth['rps']:>15.1f}")
-    print(
-        f"{'p50 ms':<8}{anon['p50_ms']:>12.2f}{auth['p50_ms']:>15.2f}\n"
-        f"{'p99 ms':<8}{anon['p99_ms']:>12.2f}{auth['p99_ms']:>15.2f}\n"
-        f"{'errors':<8}{anon['errors']:>12d}{auth['errors']:>15d}"
-    )
+    print(f"{'p50 ms':<8}{anon['p50_ms']:>12.2f}{auth['p50_ms']:>15.2f}")
+    print(f"{'p99 ms':<8}{anon['p99_ms']:>12.2f}{auth['p99_ms']:>15.2f}")
+    print(f"{'errors':<8}{anon['errors']:>12d}{auth['errors']:>15d}")
+    if cpu["anonymous"] and cpu["authenticated"]:
+        print()
+        print("CPU time per request, medians (µs; /proc/<pid>/stat around each measured run):")
+        print(f"{'process':<10}{'anonymous':>12}{'authenticated':>15}{'extra':>9}")
+        for proc in (*CPU_PROCESSES, "both"):
+            a_cpu, b_cpu = cpu["anonymous"].get(proc), cpu["authenticated"].get(proc)
+            if a_cpu is not None and b_cpu is not None:
+                print(f"{proc:<10}{a_cpu:>12.0f}{b_cpu:>15.0f}{b_cpu - a_cpu:>+9.0f}")
     print()
     print(
-        f"authenticated/anonymous: {ratios['authenticated/anonymous'] * 100:.1f}% "
-        f"(median of the per-round ratios; ratio of the medians "
-        f"{ratios['authenticated/anonymous (medians)'] * 100:.1f}%)"
+        f"authenticated/anonymous: {_pct(ratios['authenticated/anonymous'])} (median of the "
+        f"per-round ratios; ratio of the medians "
+        f"{_pct(ratios['authenticated/anonymous (medians)'])}"
+        + (
+            f"; by CPU per request {_pct(ratios['authenticated/anonymous (cpu)'])})"
+            if "authenticated/anonymous (cpu)" in ratios
+            else ")"
+        )
     )
     invalid = anon["errors"] or auth["errors"]
     note = " (NOT valid: errors occurred)" if invalid else ""
@@ -127,6 +177,8 @@ def _report(
         f"({login.requests} logins; non-200 answers: {login.non2xx}, "
         f"socket errors: {login.socket_errors})"
     )
+    if "identity" in cpu["login"]:
+        print(f"  identity CPU per login: {cpu['login']['identity'] / 1000:.1f} ms")
     print(f"  login/anonymous: {ratios['login/anonymous'] * 100:.2f}% (requests/s)")
     error_banner({k: v for k, v in summary.items() if k != "login"}, what="answers >= 400 (wrk)")
     error_banner({"login": summary["login"]}, what="answers other than 200")
@@ -152,29 +204,35 @@ def run(
     platform = PlatformProcess(
         workdir, ready_timeout, name="identity-platform", extra_env=RELAXED_LOGIN_LIMITS
     )
-    anonymous: list[LoadResult] = []
-    authenticated: list[LoadResult] = []
+    runs: dict[str, list[LoadResult]] = {"anonymous": [], "authenticated": [], "login": []}
+    cpus: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     users: list[str] = []
+
+    def record(
+        rnd: int, total: int, name: str, result: tuple[LoadResult, dict[str, float]]
+    ) -> None:
+        res, cpu = result
+        runs[name].append(res)
+        cpus[name].append(cpu)
+        _progress(rnd, total, name, res, cpu)
+
     try:
         print("bench: identity: starting the platform (runtime.cli up)", file=sys.stderr)
         platform.start()
-        pids = " ".join(f"{k}={v}" for k, v in sorted(platform.pids().items()))
-        print(f"bench: identity: platform up at {platform.base} ({pids})", file=sys.stderr)
+        pids = platform.pids()
+        listed = " ".join(f"{k}={v}" for k, v in sorted(pids.items()))
+        print(f"bench: identity: platform up at {platform.base} ({listed})", file=sys.stderr)
         base = platform.base
         body = _check_routes(base, platform.logins.login().headers())
         anonymous_ep = Endpoint(base + ANONYMOUS_PATH)
         for rnd in range(1, rounds + 1):
-            res = measure(tool, "anonymous", anonymous_ep, load)
-            anonymous.append(res)
-            _progress(rnd, rounds, "anonymous", res)
+            record(rnd, rounds, "anonymous", _run(tool, "anonymous", anonymous_ep, load, pids))
             token = platform.logins.login()
             users.append(token.username)
             auth_ep = Endpoint(base + AUTHENTICATED_PATH, token.headers())
-            res = measure(tool, "authenticated", auth_ep, load)
-            authenticated.append(res)
-            _progress(rnd, rounds, "authenticated", res)
-        login = measure(tool, "login", _login_endpoint(base), login_load, expect_status=200)
-        _progress(1, 1, "login", login)
+            record(rnd, rounds, "authenticated", _run(tool, "authenticated", auth_ep, load, pids))
+        login_ep = _login_endpoint(base)
+        record(1, 1, "login", _run(tool, "login", login_ep, login_load, pids, expect_status=200))
     except TargetError as exc:
         print(f"bench: identity FAILED: {exc}", file=sys.stderr)
         saved = platform.save_logs(logs_dest)
@@ -186,11 +244,9 @@ def run(
         except Exception as exc:
             print(f"bench: stopping {platform.name}: {exc}", file=sys.stderr)
 
-    summary = {
-        "anonymous": median(anonymous),
-        "authenticated": median(authenticated),
-        "login": median([login]),
-    }
+    summary = {name: median(rs) for name, rs in runs.items()}
+    cpu = {name: _cpu_median(cs) for name, cs in cpus.items()}
+    anonymous, authenticated = runs["anonymous"], runs["authenticated"]
     per_round = [
         b.rps / a.rps if a.rps > 0 else 0.0 for a, b in zip(anonymous, authenticated, strict=True)
     ]
@@ -200,12 +256,15 @@ def run(
         "authenticated/anonymous (medians)": (
             summary["authenticated"]["rps"] / anon_rps if anon_rps > 0 else 0.0
         ),
-        "login/anonymous": login.rps / anon_rps if anon_rps > 0 else 0.0,
+        "login/anonymous": summary["login"]["rps"] / anon_rps if anon_rps > 0 else 0.0,
     }
+    if cpu["anonymous"].get("both") and cpu["authenticated"].get("both"):
+        # What the throughput ratio would be if the two processes' CPU were all that counted.
+        ratios["authenticated/anonymous (cpu)"] = (
+            cpu["anonymous"]["both"] / cpu["authenticated"]["both"]
+        )
     verdict = "PASS" if ratios["authenticated/anonymous"] >= TARGET_RATIO else "FAIL"
-    _report(
-        tool, load, login_load, anonymous, authenticated, users, login, summary, ratios, verdict
-    )
+    _report(tool, load, login_load, runs, users, summary, cpu, ratios, verdict)
     payload = {
         "benchmark": (
             f"GET {AUTHENTICATED_PATH} (staff token) vs GET {ANONYMOUS_PATH} (anonymous), "
@@ -214,14 +273,16 @@ def run(
         "config": {**load.to_json(), "rounds": rounds, "login": login_load.to_json()},
         "body": body,
         "runs": {
-            "anonymous": [r.to_json() for r in anonymous],
-            "authenticated": [
-                {**r.to_json(), "token_of": u} for r, u in zip(authenticated, users, strict=True)
-            ],
-            "login": [login.to_json()],
+            name: [
+                {**r.to_json(), "cpu_us_per_request": c}
+                | ({"token_of": users[i]} if name == "authenticated" else {})
+                for i, (r, c) in enumerate(zip(rs, cpus[name], strict=True))
+            ]
+            for name, rs in runs.items()
         },
         "per_round_ratios": per_round,
         "median": summary,
+        "cpu_us_per_request": cpu,
         "ratios": ratios,
         "target": {"rule": f"authenticated >= {TARGET_RATIO:.0%} of anonymous", "verdict": verdict},
     }
@@ -229,10 +290,11 @@ def run(
     return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK)
 
 
-def _progress(rnd: int, rounds: int, name: str, res: LoadResult) -> None:
+def _progress(rnd: int, total: int, name: str, res: LoadResult, cpu: dict[str, float]) -> None:
     flag = f"  ERRORS: {res.errors}" if res.errors else ""
+    cpu_note = "  cpu µs/req " + " ".join(f"{k} {v:.0f}" for k, v in cpu.items()) if cpu else ""
     print(
-        f"bench: identity round {rnd}/{rounds} {name:<13} {res.rps:10.1f} req/s  "
-        f"p50 {res.p50_ms:.2f} ms  p99 {res.p99_ms:.2f} ms{flag}",
+        f"bench: identity round {rnd}/{total} {name:<13} {res.rps:10.1f} req/s  "
+        f"p50 {res.p50_ms:.2f} ms  p99 {res.p99_ms:.2f} ms{cpu_note}{flag}",
         file=sys.stderr,
     )

@@ -3,10 +3,12 @@ the loud error banner, and the scenario's outcome."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.loadtool import LoadResult, LoadTool, run_load
@@ -64,6 +66,40 @@ def probe(name: str, ep: Endpoint, expect_status: int | None = None) -> bytes:
     return reply.body
 
 
+def _load_kwargs(ep: Endpoint, load: LoadSettings, expect_status: int | None) -> dict[str, Any]:
+    return {
+        "connections": load.connections,
+        "threads": load.threads,
+        "method": ep.method,
+        "body": ep.body,
+        "expect_status": expect_status,
+    }
+
+
+def warm_up(
+    tool: LoadTool,
+    name: str,
+    ep: Endpoint,
+    load: LoadSettings,
+    *,
+    expect_status: int | None = None,
+) -> None:
+    """Probe once, then the warm-up run (discarded)."""
+    probe(name, ep, expect_status)
+    if load.warmup_s > 0:
+        kwargs = _load_kwargs(ep, load, expect_status)
+        warm = run_load(tool, ep.url, ep.headers, duration_s=load.warmup_s, **kwargs)
+        if warm.errors:
+            print(f"bench: {name}: {warm.errors} errors during warm-up", file=sys.stderr)
+
+
+def measured_run(
+    tool: LoadTool, ep: Endpoint, load: LoadSettings, *, expect_status: int | None = None
+) -> LoadResult:
+    kwargs = _load_kwargs(ep, load, expect_status)
+    return run_load(tool, ep.url, ep.headers, duration_s=load.duration_s, **kwargs)
+
+
 def measure(
     tool: LoadTool,
     name: str,
@@ -73,19 +109,23 @@ def measure(
     expect_status: int | None = None,
 ) -> LoadResult:
     """Probe once, warm up (discarded), then the measured run."""
-    probe(name, ep, expect_status)
-    kwargs: dict[str, Any] = {
-        "connections": load.connections,
-        "threads": load.threads,
-        "method": ep.method,
-        "body": ep.body,
-        "expect_status": expect_status,
-    }
-    if load.warmup_s > 0:
-        warm = run_load(tool, ep.url, ep.headers, duration_s=load.warmup_s, **kwargs)
-        if warm.errors:
-            print(f"bench: {name}: {warm.errors} errors during warm-up", file=sys.stderr)
-    return run_load(tool, ep.url, ep.headers, duration_s=load.duration_s, **kwargs)
+    warm_up(tool, name, ep, load, expect_status=expect_status)
+    return measured_run(tool, ep, load, expect_status=expect_status)
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, all its threads (``/proc/<pid>/stat``); None when
+    it cannot be read (no /proc, or the process is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces: count the fields after its closing ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def median(results: list[LoadResult]) -> dict[str, Any]:

@@ -218,18 +218,19 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
     app.router.add_get("/.well-known/jwks.json", jwks)
     app.router.add_get("/.well-known/openid-configuration", openid_json)
 
-    async def key_rotated() -> None:
-        keys.clear()
-        await verifier.refresh()
+    handlers = verifier.signal_handlers()
+    refresh_keys = handlers[KEY_ROTATED_SUBJECT]
 
-    async def follow_rotations(app: web.Application) -> AsyncIterator[None]:
+    async def key_rotated(data: bytes) -> None:
+        keys.clear()
+        await refresh_keys(data)
+
+    handlers[KEY_ROTATED_SUBJECT] = key_rotated
+
+    async def follow_identity(app: web.Application) -> AsyncIterator[None]:
+        """Key rotations and ended sessions take effect here the moment identity says so."""
         task = asyncio.create_task(
-            bus_nats.follow_forever(
-                settings.nats_url,
-                name="smartcity-gateway",
-                subject=KEY_ROTATED_SUBJECT,
-                handler=key_rotated,
-            )
+            bus_nats.follow_forever(settings.nats_url, name="smartcity-gateway", handlers=handlers)
         )
         yield
         task.cancel()
@@ -239,6 +240,6 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
     async def close_upstream(app: web.Application) -> None:
         await upstream.close()
 
-    app.cleanup_ctx.append(follow_rotations)
+    app.cleanup_ctx.append(follow_identity)
     app.on_cleanup.append(close_upstream)
     return app

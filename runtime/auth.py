@@ -26,6 +26,10 @@ ALGORITHMS = ["EdDSA"]
 AUDIENCES = ("public", "office", "partner", "service")
 # Identity announces a rotation here; every verifier refreshes its JWKS on hearing it.
 KEY_ROTATED_SUBJECT = "smartcity.identity.signing_key.rotated"
+# Identity announces ended sessions here; every verifier refuses their tokens from then on.
+SESSIONS_ENDED_SUBJECT = "smartcity.identity.session.ended"
+# How long a verifier remembers an ended session: longer than any access token lives.
+ENDED_SESSION_MEMORY_SECONDS = 3600.0
 # RFC 9068: an access token says so in its header, so no other JWT can pass for one.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 
@@ -169,16 +173,45 @@ class TokenVerifier:
         self._last_fetch = -refetch_interval
         self._leeway = leeway
         self._lock = asyncio.Lock()
+        # session id -> when to forget it: by then every token of the session has expired.
+        self._ended: dict[str, float] = {}
 
     @property
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
+    def end_sessions(self, session_ids: Iterable[str]) -> None:
+        """Refuse the tokens of these sessions from now on, though they have not expired."""
+        now = time.time()
+        if len(self._ended) > 100_000:
+            self._ended = {sid: t for sid, t in self._ended.items() if t > now}
+        for sid in session_ids:
+            self._ended[sid] = now + ENDED_SESSION_MEMORY_SECONDS
+
+    def signal_handlers(self) -> dict[str, Callable[[bytes], Awaitable[None]]]:
+        """What a verifier does on hearing identity's announcements (payloads from `proto/`)."""
+
+        async def key_rotated(data: bytes) -> None:
+            await self.refresh()
+
+        async def sessions_ended(data: bytes) -> None:
+            from smartcity.identity.v1 import events_pb2
+
+            event = events_pb2.SessionsEnded()
+            event.ParseFromString(data)
+            self.end_sessions(event.session_ids)
+
+        return {KEY_ROTATED_SUBJECT: key_rotated, SESSIONS_ENDED_SUBJECT: sessions_ended}
+
     def load_jwks(self, jwks_json: str) -> None:
         keys: dict[str, Any] = {}
         for jwk in orjson.loads(jwks_json).get("keys", []):
-            if jwk.get("alg") in ALGORITHMS and jwk.get("use", "sig") == "sig":
-                keys[jwk["kid"]] = jwt.PyJWK(jwk).key
+            if jwk.get("alg") not in ALGORITHMS or jwk.get("use", "sig") != "sig":
+                continue
+            try:
+                keys[str(jwk["kid"])] = jwt.PyJWK(jwk).key
+            except (KeyError, jwt.PyJWKError, ValueError, TypeError):
+                continue  # one malformed key must not stop the others from verifying
         self._keys = keys
         # A key that left the set no longer vouches for the tokens it signed.
         for token in [t for t, (_, kid) in self._cache.items() if kid not in keys]:
@@ -202,8 +235,11 @@ class TokenVerifier:
         key = self._keys.get(kid)
         if key is not None:
             return key
+        arrived = time.monotonic()
         async with self._lock:
-            if kid not in self._keys:
+            # A fetch made while this request queued answers it too: a burst of forged kids
+            # costs one fetch per interval, and never holds up a genuine token for longer.
+            if kid not in self._keys and self._last_fetch < arrived:
                 # A new key may have been published a moment after the last fetch: wait out
                 # the interval rather than fail a genuine token.
                 wait = self._last_fetch + self._refetch_interval - time.monotonic()
@@ -222,6 +258,8 @@ class TokenVerifier:
         if cached is not None and cached[0].expires_at + self._leeway > time.time():
             if cached[0].audience not in wanted:
                 raise Unauthenticated("the access token is not for this entry point")
+            if self._ended and cached[0].session in self._ended:
+                raise Unauthenticated("the session of this access token has ended")
             return cached[0]
         try:
             header = jwt.get_unverified_header(token)
@@ -230,7 +268,7 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str) or header.get("alg") not in ALGORITHMS:
             raise Unauthenticated("the access token has no kid or an unsupported algorithm")
-        if header.get("typ") != TOKEN_TYPE:
+        if str(header.get("typ", "")).lower().removeprefix("application/") != TOKEN_TYPE:
             raise Unauthenticated(f"the token is not an access token (typ {TOKEN_TYPE})")
         key = await self._key_for(kid)
         try:
@@ -254,6 +292,8 @@ class TokenVerifier:
         except jwt.InvalidTokenError:
             raise Unauthenticated("the access token is invalid") from None
         principal = _principal(claims, token)
+        if self._ended and principal.session in self._ended:
+            raise Unauthenticated("the session of this access token has ended")
         self._cache[token] = (principal, kid)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

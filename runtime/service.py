@@ -88,12 +88,17 @@ def identity_jwks_fetcher(settings: Settings) -> JwksFetcher:
 
 async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
     """Connect to NATS (retrying forever), keep the relay and consumers running, and follow
-    key rotations (every service verifies tokens)."""
+    identity's key rotations and ended sessions (every service verifies tokens)."""
 
-    async def key_rotated() -> None:
-        await rt.verifier.refresh()
+    handlers = rt.verifier.signal_handlers()
+    refresh_keys = handlers[KEY_ROTATED_SUBJECT]
+
+    async def key_rotated(data: bytes) -> None:
+        await refresh_keys(data)
         if definition.on_key_rotation is not None:
             await definition.on_key_rotation(rt)
+
+    handlers[KEY_ROTATED_SUBJECT] = key_rotated
 
     backoff = 0.2
     while True:
@@ -106,7 +111,7 @@ async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
                 streams.add(rt.name)
             for service in sorted(streams):
                 await bus_nats.ensure_stream(js, service)
-            await bus_nats.follow(nc, KEY_ROTATED_SUBJECT, key_rotated)
+            await bus_nats.follow(nc, handlers)
             log.info("bus_connected", streams=sorted(streams))
             backoff = 0.2
             tasks = [c.run(js) for c in rt.consumers]

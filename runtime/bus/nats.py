@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from runtime import logs
@@ -60,31 +60,33 @@ async def ensure_stream(js: Any, service: str, *, replicas: int = 1) -> None:
             pass  # created concurrently by another service: same name, same subjects
 
 
-async def follow(nc: Any, subject: str, handler: Callable[[], Awaitable[None]]) -> Any:
-    """Call `handler` for every message on `subject` (core NATS: every subscriber hears it, no
-    durable state). For signals such as a key rotation, where what matters is hearing it now;
-    a subscriber that misses one catches up another way."""
-
-    async def on_message(msg: Any) -> None:
-        try:
-            await handler()
-        except Exception as exc:
-            log.warning("signal_handler_failed", subject=subject, error=type(exc).__name__)
-
-    return await nc.subscribe(subject, cb=on_message)
+Handler = Callable[[bytes], Awaitable[None]]
 
 
-async def follow_forever(
-    url: str, *, name: str, subject: str, handler: Callable[[], Awaitable[None]]
-) -> None:
-    """Connect (retrying until it works) and `follow` the subject until cancelled."""
+async def follow(nc: Any, handlers: Mapping[str, Handler]) -> None:
+    """Call each subject's handler with the payload of every message on it (core NATS: every
+    subscriber hears it, no durable state). For signals such as a key rotation, where what
+    matters is hearing it now; a subscriber that misses one catches up another way."""
+    for subject, handler in handlers.items():
+
+        async def on_message(msg: Any, subject: str = subject, handler: Handler = handler) -> None:
+            try:
+                await handler(msg.data)
+            except Exception as exc:
+                log.warning("signal_handler_failed", subject=subject, error=type(exc).__name__)
+
+        await nc.subscribe(subject, cb=on_message)
+
+
+async def follow_forever(url: str, *, name: str, handlers: Mapping[str, Handler]) -> None:
+    """Connect (retrying until it works) and `follow` the subjects until cancelled."""
     backoff = 0.2
     while True:
         nc = None
         try:
             nc = await connect(url, name=name)
-            await follow(nc, subject, handler)
-            log.info("following", subject=subject)
+            await follow(nc, handlers)
+            log.info("following", subjects=sorted(handlers))
             await asyncio.Event().wait()  # the client reconnects and resubscribes by itself
         except asyncio.CancelledError:
             raise

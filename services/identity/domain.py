@@ -208,9 +208,8 @@ def lock_seconds(failed_logins: int) -> int:
     threshold, then 30 s, doubling with each further failure, at most an hour."""
     if failed_logins < LOCK_AFTER_FAILURES:
         return 0
-    return int(
-        min(FIRST_LOCK_SECONDS * 2 ** (failed_logins - LOCK_AFTER_FAILURES), MAX_LOCK_SECONDS)
-    )
+    doublings = min(failed_logins - LOCK_AFTER_FAILURES, 16)  # 30 s * 2**7 is past the cap
+    return min(FIRST_LOCK_SECONDS * (1 << doublings), MAX_LOCK_SECONDS)
 
 
 def mask_identity_number(number: str) -> str:

@@ -44,7 +44,7 @@ from runtime.storage import Database, now_us, timestamp
 from services.identity import domain, events, identifiers, passwords, store, totp
 from services.identity.domain import Account, Profile
 from services.identity.personal import PersonalData
-from services.identity.sessions import Sessions, Tokens
+from services.identity.sessions import Sessions, Tokens, end_sessions
 from services.identity.signing import SigningKeys
 from smartcity.identity.v1 import events_pb2, identity_pb2, identity_pb2_grpc
 
@@ -240,16 +240,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         async with self._rt.db.begin() as conn:
             await store.update_account(conn, row.id, password_hash=new_hash)
             # Whoever else holds a session of this account loses it; the caller keeps theirs.
-            other = store.sessions.c.id != principal.session
-            await conn.execute(
-                store.sessions.update()
-                .where(
-                    store.sessions.c.account_id == row.id,
-                    store.sessions.c.ended_us.is_(None),
-                    other,
-                )
-                .values(ended_us=now_us(), end_reason="password_changed")
+            await end_sessions(
+                conn, account_id=row.id, keep=principal.session, reason="password_changed"
             )
+        self._rt.events_committed()
         log.info("password_changed", account_id=row.id)
         return identity_pb2.ChangePasswordResponse()
 
@@ -566,7 +560,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             raise FailedPrecondition("administrators cannot disable their own account")
         async with self._rt.db.begin() as conn:
             await store.update_account(conn, account.id, state=domain.DISABLED)
-            await store.end_sessions(conn, account_id=account.id, reason="account_disabled")
+            await end_sessions(conn, account_id=account.id, reason="account_disabled")
             await enqueue(
                 conn,
                 events.ACCOUNT_DISABLED,

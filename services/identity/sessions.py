@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import logs
 from runtime.auth import Principal
@@ -194,15 +195,20 @@ class Sessions:
             if session.expires_us <= now_us():
                 raise Unauthenticated("the session has expired; sign in again")
             reused = not await store.spend_refresh_token(conn, token_hash)
-            if reused:
-                await store.end_sessions(conn, session_id=session.id, reason="refresh_token_reuse")
             account = await store.get_account(conn, session.account_id)
             allowed = account is not None and account.state == domain.ACTIVE
             if allowed and session.enterprise_id and account is not None:
                 allowed = await store.may_act_for(conn, account.id, session.enterprise_id)
-            if not reused and not allowed:
-                await store.end_sessions(conn, session_id=session.id, reason="no_longer_allowed")
+            if reused or not allowed:
+                await end_sessions(
+                    conn,
+                    account_id=str(session.account_id),
+                    session_id=str(session.id),
+                    reason="refresh_token_reuse" if reused else "no_longer_allowed",
+                )
         # Outside the transaction: ending the session above must commit before we refuse.
+        if reused or not allowed:
+            self._rt.events_committed()
         if reused:
             log.warning("refresh_token_reused", session_id=session.id)
             raise Unauthenticated("the refresh token was already used: the session is ended")
@@ -222,18 +228,52 @@ class Sessions:
         )
 
     async def logout(self, principal: Principal) -> None:
+        if not principal.session:
+            return  # a token of no session (none is issued so) has nothing to end
         async with self._rt.db.begin() as conn:
-            await store.end_sessions(conn, session_id=principal.session, reason="logout")
+            await end_sessions(
+                conn, account_id=principal.subject, session_id=principal.session, reason="logout"
+            )
+        self._rt.events_committed()
         log.info("logout", account_id=principal.subject, session_id=principal.session)
 
     async def end_all(self, account_id: str, *, reason: str, enterprise_id: str = "") -> int:
         async with self._rt.db.begin() as conn:
-            ended = await store.end_sessions(
+            ended = await end_sessions(
                 conn, account_id=account_id, enterprise_id=enterprise_id, reason=reason
             )
-        if ended:
-            log.info("sessions_ended", account_id=account_id, count=ended, reason=reason)
-        return ended
+        self._rt.events_committed()
+        return len(ended)
+
+
+async def end_sessions(
+    conn: AsyncConnection,
+    *,
+    account_id: str,
+    reason: str,
+    session_id: str = "",
+    enterprise_id: str = "",
+    keep: str = "",
+) -> list[str]:
+    """End sessions and announce it in the same transaction, so that every verifier refuses
+    their access tokens at once (`session.ended`); call `events_committed` after the commit."""
+    ended = await store.end_sessions(
+        conn,
+        account_id=account_id,
+        session_id=session_id,
+        enterprise_id=enterprise_id,
+        keep=keep,
+        reason=reason,
+    )
+    if ended:
+        await enqueue(
+            conn,
+            events.SESSIONS_ENDED,
+            events_pb2.SessionsEnded(account_id=account_id, session_ids=ended),
+            entity_id=account_id,
+        )
+        log.info("sessions_ended", account_id=account_id, count=len(ended), reason=reason)
+    return ended
 
 
 def _locked_for(account: Account) -> int:

@@ -288,22 +288,33 @@ async def end_sessions(
     conn: AsyncConnection,
     *,
     reason: str,
+    account_id: str,
     session_id: str = "",
-    account_id: str = "",
     enterprise_id: str = "",
-) -> int:
-    """End one session, or every open session of an account (for one enterprise, if given)."""
-    where: list[sa.ColumnElement[bool]] = [sessions.c.ended_us.is_(None)]
+    keep: str = "",
+) -> list[str]:
+    """End the open sessions of an account (only `session_id`, only those for `enterprise_id`,
+    all but `keep`); return their ids."""
+    if not account_id:
+        raise ValueError("ending sessions needs the account whose sessions end")
+    where: list[sa.ColumnElement[bool]] = [
+        sessions.c.account_id == account_id,
+        sessions.c.ended_us.is_(None),
+    ]
     if session_id:
         where.append(sessions.c.id == session_id)
-    if account_id:
-        where.append(sessions.c.account_id == account_id)
     if enterprise_id:
         where.append(sessions.c.enterprise_id == enterprise_id)
-    result = await conn.execute(
-        sessions.update().where(*where).values(ended_us=now_us(), end_reason=reason)
-    )
-    return int(result.rowcount)
+    if keep:
+        where.append(sessions.c.id != keep)
+    ids = list((await conn.execute(sa.select(sessions.c.id).where(*where))).scalars())
+    if ids:
+        await conn.execute(
+            sessions.update()
+            .where(sessions.c.id.in_(ids), sessions.c.ended_us.is_(None))
+            .values(ended_us=now_us(), end_reason=reason)
+        )
+    return [str(i) for i in ids]
 
 
 async def add_refresh_token(conn: AsyncConnection, *, token_hash: str, session_id: str) -> None:

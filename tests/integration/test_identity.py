@@ -311,6 +311,16 @@ async def test_logout_ends_the_session(platform: Platform) -> None:
         "POST", "/public/v1/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
     assert_problem(status, problem, 401)
+    # and its access token stops working at once, everywhere, not when it expires
+    await access_token_refused(platform, tokens["access_token"])
+
+
+async def access_token_refused(platform: Platform, token: str) -> None:
+    async def refused() -> bool:
+        status, problem, _ = await platform.request("GET", "/public/v1/me", token=token)
+        return status == 401 and "session" in problem["detail"]
+
+    await eventually(refused, timeout=5)
 
 
 async def test_a_password_change_ends_the_other_sessions(platform: Platform) -> None:
@@ -479,6 +489,7 @@ async def test_an_administrator_disables_an_account_and_its_sessions_end(
         "POST", "/public/v1/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
     assert_problem(status, problem, 401)
+    await access_token_refused(platform, tokens["access_token"])
     status, problem = await login(
         platform, "public", {"username": citizen["username"], "password": PASSWORD}
     )
@@ -602,10 +613,8 @@ async def test_keys_rotate_with_no_failed_request(platform: Platform) -> None:
                 "POST", "/office/v1/signing-keys/rotate", token=admin
             )
             assert status == 200, rotated
-        # until tokens signed by the newest key have been served, by every caller's path
-        deadline = time.monotonic() + 20
-        while rotated["kid"] not in kids_served and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        # until tokens signed by the newest key have been served
+        await eventually(lambda: _served(rotated["kid"], kids_served), timeout=20)
     finally:
         stop.set()
         await asyncio.gather(*callers)
@@ -649,6 +658,10 @@ async def test_account_events_carry_identifiers_only(platform: Platform) -> None
         assert message.headers["ce-type"] == message.subject
         payload = message.data.decode(errors="replace")
         assert citizen["username"] not in payload and citizen["resident_id"] not in payload
+
+
+async def _served(kid: str, kids: set[str]) -> bool:
+    return kid in kids
 
 
 def _collect(into: list[Any]) -> Any:

@@ -172,7 +172,9 @@ async def test_identity_store_ends_the_sessions_of_an_account_or_of_an_enterpris
                 enterprise_id=enterprise_id,
                 expires_us=far,
             )
-        assert await identity_store.end_sessions(conn, session_id="s6", reason="logout") == 1
+        assert await identity_store.end_sessions(
+            conn, account_id="a1", session_id="s6", reason="logout"
+        ) == ["s6"]
 
     async def ended() -> dict[str, str | None]:
         async with identity_db.read() as conn:
@@ -185,24 +187,30 @@ async def test_identity_store_ends_the_sessions_of_an_account_or_of_an_enterpris
             conn, account_id="a1", enterprise_id="e1", reason="agent_removed"
         )
     # then only that account's sessions for that enterprise end
-    assert n == 1
+    assert n == ["s2"]
     assert await ended() == {"s6": "logout", "s2": "agent_removed"}
-    # when every session acting for an enterprise ends
+    # when a password changes, every other session of the account ends
     async with identity_db.begin() as conn:
-        n = await identity_store.end_sessions(conn, enterprise_id="e1", reason="enterprise_gone")
-    assert n == 1
-    assert (await ended())["s4"] == "enterprise_gone"
+        n = await identity_store.end_sessions(
+            conn, account_id="a2", keep="s5", reason="password_changed"
+        )
+    assert n == ["s4"]
+    assert (await ended())["s4"] == "password_changed"
     # when an account is disabled, its open sessions end, ended ones keep their reason
     async with identity_db.begin() as conn:
         n = await identity_store.end_sessions(conn, account_id="a1", reason="account_disabled")
-    assert n == 2
+    assert sorted(n) == ["s1", "s3"]
     assert await ended() == {
         "s1": "account_disabled",
         "s2": "agent_removed",
         "s3": "account_disabled",
-        "s4": "enterprise_gone",
+        "s4": "password_changed",
         "s6": "logout",
     }
+    # and nothing ends without naming the account: no filter never means "everyone"
+    async with identity_db.begin() as conn:
+        with pytest.raises(ValueError, match="account"):
+            await identity_store.end_sessions(conn, account_id="", reason="oops")
 
 
 async def test_identity_store_spends_a_refresh_token_once(identity_db: Database) -> None:

@@ -350,12 +350,6 @@ async def test_forged_kids_cause_at_most_one_fetch_per_interval(
     assert jwks.calls == calls
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TokenVerifier._key_for: every waiter on the lock fetches again, one interval after "
-    "the previous fetch, even when a fetch already happened while it waited; N forged kids "
-    "queue a genuine token of a new key behind N intervals",
-)
 async def test_a_burst_of_forged_kids_does_not_hold_up_a_genuine_new_key(
     key: SigningKey, jwks: JwksEndpoint
 ) -> None:

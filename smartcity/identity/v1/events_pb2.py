@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from smartcity.identity.v1 import identity_pb2 as smartcity_dot_identity_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/identity/v1/events.proto\x12\x15smartcity.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$smartcity/identity/v1/identity.proto\"j\n\x0e\x41\x63\x63ountCreated\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".smartcity.identity.v1.AccountKind\x12\x12\n\ndepartment\x18\x03 \x01(\t\"l\n\rAccountLocked\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rfailed_logins\x18\x02 \x01(\x05\x12\x30\n\x0clocked_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x0f\x41\x63\x63ountDisabled\x12\x12\n\naccount_id\x18\x01 \x01(\t\"6\n\x11SigningKeyRotated\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x14\n\x0cprevious_kid\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/identity/v1/events.proto\x12\x15smartcity.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$smartcity/identity/v1/identity.proto\"j\n\x0e\x41\x63\x63ountCreated\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".smartcity.identity.v1.AccountKind\x12\x12\n\ndepartment\x18\x03 \x01(\t\"l\n\rAccountLocked\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rfailed_logins\x18\x02 \x01(\x05\x12\x30\n\x0clocked_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x0f\x41\x63\x63ountDisabled\x12\x12\n\naccount_id\x18\x01 \x01(\t\"6\n\x11SigningKeyRotated\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x14\n\x0cprevious_kid\x18\x02 \x01(\t\"8\n\rSessionsEnded\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0bsession_ids\x18\x02 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,4 +41,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCOUNTDISABLED']._serialized_end=387
   _globals['_SIGNINGKEYROTATED']._serialized_start=389
   _globals['_SIGNINGKEYROTATED']._serialized_end=443
+  _globals['_SESSIONSENDED']._serialized_start=445
+  _globals['_SESSIONSENDED']._serialized_end=501
 # @@protoc_insertion_point(module_scope)

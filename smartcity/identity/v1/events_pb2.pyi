@@ -5,9 +5,11 @@ Events the identity service publishes on JetStream stream IDENTITY, subjects
 smartcity.identity.>. Identifiers only: no names, no identity numbers.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from smartcity.identity.v1 import identity_pb2 as _identity_pb2
 import builtins as _builtins
 import sys
@@ -122,3 +124,31 @@ class SigningKeyRotated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SigningKeyRotated: _TypeAlias = SigningKeyRotated  # noqa: Y015
+
+@_typing.final
+class SessionsEnded(_message.Message):
+    """SessionsEnded is published on smartcity.identity.session.ended when sessions end (logout,
+    password change, disabled account, revoked agent, refresh token reuse, administrator): every
+    verifier refuses their access tokens at once instead of when they expire.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SESSION_IDS_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    @_builtins.property
+    def session_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        session_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "session_ids", b"session_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionsEnded: _TypeAlias = SessionsEnded  # noqa: Y015
