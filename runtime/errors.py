@@ -49,6 +49,11 @@ class InvalidArgument(DomainError):
         super().__init__(f"invalid request: {fields}")
         self.violations = violations
 
+    @classmethod
+    def of(cls, field: str, description: str) -> InvalidArgument:
+        """The request breaks one rule."""
+        return cls([FieldViolation(field, description)])
+
     def details(self) -> list[any_pb2.Any]:
         bad = error_details_pb2.BadRequest(
             field_violations=[

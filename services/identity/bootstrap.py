@@ -19,9 +19,9 @@ from runtime.bus import outbox
 from runtime.errors import DomainError, FieldViolation, InvalidArgument
 from runtime.storage import Database, now_us
 from services.identity import domain, store
+from services.identity.accounts import create_account
 from services.identity.domain import Account, Profile
 from services.identity.personal import PersonalData
-from services.identity.servicer import create_account
 
 ADMIN_ROLES = (domain.ROLE_BDB_ADMIN, domain.ROLE_SECURITY_OFFICER)
 

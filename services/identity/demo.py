@@ -16,9 +16,10 @@ from runtime import logs
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
 from services.identity import domain, identifiers, passwords, store
+from services.identity.accounts import RESIDENT_ID
 from services.identity.domain import Account, DemoAccount, Profile
+from services.identity.enterprises import CREDIT_CODE
 from services.identity.personal import PersonalData
-from services.identity.servicer import CREDIT_CODE, RESIDENT_ID
 
 log = logs.get(__name__)
 
