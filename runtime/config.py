@@ -37,6 +37,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     port = _int(env, name, default)
     if not 0 <= port <= 65535:
@@ -140,7 +147,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         # Loopback unless a deployment opens it up (containers set 0.0.0.0).
         bind_address=env.get("SMARTCITY_BIND") or "127.0.0.1",
         issuer=_issuer(env, ports["gateway"]),
-        key_rotation_hours=_int(env, "SMARTCITY_KEY_ROTATION_HOURS", 24),
+        key_rotation_hours=_positive(env, "SMARTCITY_KEY_ROTATION_HOURS", 24),
         ports=ports,
         hosts=hosts,
     )

@@ -95,6 +95,26 @@ def test_a_port_out_of_range_names_its_variable(raw: str) -> None:
         config.load({"SMARTCITY_GATEWAY_PORT": raw})
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SMARTCITY_ISSUER": "localhost:8080"}, "SMARTCITY_ISSUER must be the gateway's"),
+        ({"SMARTCITY_ISSUER": "https://gov.example/"}, "without a trailing slash"),
+        ({"SMARTCITY_KEY_ROTATION_HOURS": "0"}, "SMARTCITY_KEY_ROTATION_HOURS must be at least 1"),
+        ({"SMARTCITY_KEY_ROTATION_HOURS": "daily"}, "SMARTCITY_KEY_ROTATION_HOURS must be an"),
+    ],
+)
+def test_identity_settings_name_the_variable_when_wrong(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config.load(env)
+
+
+def test_the_issuer_defaults_to_the_local_gateway() -> None:
+    assert config.load({"SMARTCITY_GATEWAY_PORT": "9090"}).issuer == "http://localhost:9090"
+    issuer = config.load({"SMARTCITY_ISSUER": "https://id.haikou.example"}).issuer
+    assert issuer == "https://id.haikou.example"
+
+
 def test_a_malformed_boolean_names_its_variable() -> None:
     with pytest.raises(ConfigError, match="SMARTCITY_PRODUCTION"):
         config.load({"SMARTCITY_PRODUCTION": "maybe"})
