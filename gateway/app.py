@@ -16,8 +16,8 @@ from aiohttp import web
 from opentelemetry import trace
 
 from gateway import openapi, problems
-from gateway.endpoints import endpoint, json_response
-from gateway.identity_routes import ENTRY_POINTS, LIMITS
+from gateway.endpoints import ENTRY_POINTS, endpoint, json_response
+from gateway.identity_routes import LIMITS
 from gateway.problems import Problem
 from gateway.ratelimit import LoginLimits
 from gateway.routes import ROUTES

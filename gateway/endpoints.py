@@ -23,6 +23,8 @@ from runtime.auth import Principal, TokenVerifier, bearer_token
 from runtime.errors import DomainError
 
 JSON = "application/json"
+# The unified public service platform, the unified office platform, and the partners' (Art. 10).
+ENTRY_POINTS: tuple[str, ...] = ("public", "office", "partner")
 
 
 @dataclass(frozen=True)

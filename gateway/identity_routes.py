@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.endpoints import (
+    ENTRY_POINTS,
     PAGE_QUERY,
     Call,
     QueryParam,
@@ -22,7 +23,6 @@ from gateway.endpoints import (
 from gateway.ratelimit import LoginLimits
 from smartcity.identity.v1 import identity_pb2
 
-ENTRY_POINTS = ("public", "office", "partner")
 LIMITS: web.AppKey[LoginLimits] = web.AppKey("login_limits", LoginLimits)
 _TOKENS_NOT_CACHED = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

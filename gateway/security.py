@@ -21,12 +21,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 
+from gateway.endpoints import ENTRY_POINTS
 from gateway.problems import Problem
 from runtime.config import ConfigError
 
 WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-ENTRY_POINTS: tuple[str, ...] = ("public", "office", "partner")
 
 SECURITY_HEADERS: Mapping[str, str] = {
     "X-Content-Type-Options": "nosniff",
