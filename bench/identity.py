@@ -2,10 +2,12 @@
 
 1. The same identity RPC (``ListDepartments``, a cheap read) behind two routes of one gateway:
    ``GET /public/v1/departments`` (anonymous) and ``GET /office/v1/departments`` (a staff
-   access token, verified by the gateway, forwarded, and verified again by identity). Rounds
-   alternate anonymous, authenticated, anonymous, ... with the same load, so drift hits both;
-   each authenticated round gets a fresh token first (tokens live 300 s). The ratio
-   authenticated/anonymous is the median of the per-round ratios.
+   access token, verified by the gateway, forwarded, and verified again by identity). Runs
+   alternate A B A B ... A (anonymous, authenticated, ..., one more anonymous at the end) with
+   the same load; each authenticated run is compared with the mean of the anonymous runs just
+   before and after it, so a drift of the machine's speed during the run cancels out. Each
+   authenticated run gets a fresh staff token first (tokens live 300 s). The ratio
+   authenticated/anonymous is the median of these per-round ratios.
 2. ``POST /public/v1/login`` for ``demo.citizen`` (argon2id, slow on purpose) with a few
    connections: logins/s and latency, and logins/s as a share of the anonymous rate. Every
    answer other than 200 is counted; the platform runs with the login rate limits relaxed, so
@@ -114,6 +116,18 @@ def _pct(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
+def bracketed_ratios(anonymous: list[float], authenticated: list[float]) -> list[float]:
+    """Each authenticated rate over the mean of the anonymous rates before and after it (there
+    is one more anonymous run than authenticated ones): a linear drift cancels."""
+    if len(anonymous) != len(authenticated) + 1:
+        raise ValueError("A B A B ... A: one more anonymous run than authenticated ones")
+    ratios = []
+    for i, auth in enumerate(authenticated):
+        around = (anonymous[i] + anonymous[i + 1]) / 2.0
+        ratios.append(auth / around if around > 0 else 0.0)
+    return ratios
+
+
 def _report(
     tool: LoadTool,
     load: LoadSettings,
@@ -122,7 +136,7 @@ def _report(
     users: list[str],
     summary: dict[str, dict[str, Any]],
     cpu: dict[str, dict[str, float]],
-    ratios: dict[str, float],
+    ratios: dict[str, Any],
     verdict: str,
 ) -> None:
     anonymous, authenticated, login = runs["anonymous"], runs["authenticated"], runs["login"][0]
@@ -132,14 +146,16 @@ def _report(
         "(anonymous) =="
     )
     print(
-        f"load tool: {tool.describe()}; {load.describe()}; {len(anonymous)} round(s), each "
-        "anonymous then authenticated, with a fresh staff token before each authenticated run"
+        f"load tool: {tool.describe()}; {load.describe()}; {len(authenticated)} round(s): "
+        "A B A B ... A (anonymous, authenticated), a fresh staff token before each B"
     )
+    print("auth/anon: each authenticated run over the mean of the anonymous runs around it")
     print()
     print(f"{'round':<8}{'anonymous':>12}{'authenticated':>15}{'auth/anon':>11}  token of")
-    for i, (a, b) in enumerate(zip(anonymous, authenticated, strict=True), start=1):
-        ratio = b.rps / a.rps if a.rps > 0 else 0.0
+    for i, (a, b) in enumerate(zip(anonymous, authenticated, strict=False), start=1):
+        ratio = ratios["per_round"][i - 1]
         print(f"{i:<8}{a.rps:>12.1f}{b.rps:>15.1f}{_pct(ratio):>11}  {users[i - 1]}")
+    print(f"{'end':<8}{anonymous[-1].rps:>12.1f}")
     anon, auth = summary["anonymous"], summary["authenticated"]
     print(f"{'median':<8}{anon['rps']:>12.1f}{auth['rps']:>15.1f}")
     print(f"{'p50 ms':<8}{anon['p50_ms']:>12.2f}{auth['p50_ms']:>15.2f}")
@@ -156,7 +172,7 @@ def _report(
     print()
     print(
         f"authenticated/anonymous: {_pct(ratios['authenticated/anonymous'])} (median of the "
-        f"per-round ratios; ratio of the medians "
+        f"per-round ratios; of the median rates "
         f"{_pct(ratios['authenticated/anonymous (medians)'])}"
         + (
             f"; by CPU per request {_pct(ratios['authenticated/anonymous (cpu)'])})"
@@ -208,13 +224,15 @@ def run(
     cpus: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     users: list[str] = []
 
-    def record(
-        rnd: int, total: int, name: str, result: tuple[LoadResult, dict[str, float]]
-    ) -> None:
+    # A B A B ... A, then the logins: 2 * rounds + 2 measured runs.
+    plan = [*(["anonymous", "authenticated"] * rounds), "anonymous", "login"]
+
+    def record(name: str, result: tuple[LoadResult, dict[str, float]]) -> None:
         res, cpu = result
         runs[name].append(res)
         cpus[name].append(cpu)
-        _progress(rnd, total, name, res, cpu)
+        done = sum(len(r) for r in runs.values())
+        _progress(done, len(plan), name, res, cpu)
 
     try:
         print("bench: identity: starting the platform (runtime.cli up)", file=sys.stderr)
@@ -224,15 +242,17 @@ def run(
         print(f"bench: identity: platform up at {platform.base} ({listed})", file=sys.stderr)
         base = platform.base
         body = _check_routes(base, platform.logins.login().headers())
-        anonymous_ep = Endpoint(base + ANONYMOUS_PATH)
-        for rnd in range(1, rounds + 1):
-            record(rnd, rounds, "anonymous", _run(tool, "anonymous", anonymous_ep, load, pids))
-            token = platform.logins.login()
-            users.append(token.username)
-            auth_ep = Endpoint(base + AUTHENTICATED_PATH, token.headers())
-            record(rnd, rounds, "authenticated", _run(tool, "authenticated", auth_ep, load, pids))
-        login_ep = _login_endpoint(base)
-        record(1, 1, "login", _run(tool, "login", login_ep, login_load, pids, expect_status=200))
+        for name in plan:
+            if name == "anonymous":
+                record(name, _run(tool, name, Endpoint(base + ANONYMOUS_PATH), load, pids))
+            elif name == "authenticated":
+                token = platform.logins.login()  # fresh before each authenticated run
+                users.append(token.username)
+                ep = Endpoint(base + AUTHENTICATED_PATH, token.headers())
+                record(name, _run(tool, name, ep, load, pids))
+            else:
+                ep = _login_endpoint(base)
+                record(name, _run(tool, name, ep, login_load, pids, expect_status=200))
     except TargetError as exc:
         print(f"bench: identity FAILED: {exc}", file=sys.stderr)
         saved = platform.save_logs(logs_dest)
@@ -247,11 +267,10 @@ def run(
     summary = {name: median(rs) for name, rs in runs.items()}
     cpu = {name: _cpu_median(cs) for name, cs in cpus.items()}
     anonymous, authenticated = runs["anonymous"], runs["authenticated"]
-    per_round = [
-        b.rps / a.rps if a.rps > 0 else 0.0 for a, b in zip(anonymous, authenticated, strict=True)
-    ]
+    per_round = bracketed_ratios([r.rps for r in anonymous], [r.rps for r in authenticated])
     anon_rps = summary["anonymous"]["rps"]
-    ratios = {
+    ratios: dict[str, Any] = {
+        "per_round": per_round,
         "authenticated/anonymous": statistics.median(per_round),
         "authenticated/anonymous (medians)": (
             summary["authenticated"]["rps"] / anon_rps if anon_rps > 0 else 0.0
@@ -280,7 +299,6 @@ def run(
             ]
             for name, rs in runs.items()
         },
-        "per_round_ratios": per_round,
         "median": summary,
         "cpu_us_per_request": cpu,
         "ratios": ratios,
@@ -290,11 +308,11 @@ def run(
     return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK)
 
 
-def _progress(rnd: int, total: int, name: str, res: LoadResult, cpu: dict[str, float]) -> None:
+def _progress(done: int, total: int, name: str, res: LoadResult, cpu: dict[str, float]) -> None:
     flag = f"  ERRORS: {res.errors}" if res.errors else ""
     cpu_note = "  cpu µs/req " + " ".join(f"{k} {v:.0f}" for k, v in cpu.items()) if cpu else ""
     print(
-        f"bench: identity round {rnd}/{total} {name:<13} {res.rps:10.1f} req/s  "
+        f"bench: identity run {done}/{total} {name:<13} {res.rps:10.1f} req/s  "
         f"p50 {res.p50_ms:.2f} ms  p99 {res.p99_ms:.2f} ms{cpu_note}{flag}",
         file=sys.stderr,
     )
