@@ -362,24 +362,28 @@ class Accounts:
     async def enable_account(
         self, request: identity_pb2.EnableAccountRequest, principal: Principal
     ) -> identity_pb2.EnableAccountResponse:
-        account = await self._account(request.id)
-        async with self._rt.db.begin() as conn:
-            await store.update_account(conn, account.id, state=domain.ACTIVE)
-        log.info("account_enabled", account_id=account.id, by=principal.subject)
-        return identity_pb2.EnableAccountResponse(
-            account=account_message(await self._account(account.id))
+        account = await self._change(
+            request.id, principal, audit="account_enabled", state=domain.ACTIVE
         )
+        return identity_pb2.EnableAccountResponse(account=account)
 
     async def unlock_account(
         self, request: identity_pb2.UnlockAccountRequest, principal: Principal
     ) -> identity_pb2.UnlockAccountResponse:
-        account = await self._account(request.id)
-        async with self._rt.db.begin() as conn:
-            await store.update_account(conn, account.id, failed_logins=0, locked_until_us=None)
-        log.info("account_unlocked", account_id=account.id, by=principal.subject)
-        return identity_pb2.UnlockAccountResponse(
-            account=account_message(await self._account(account.id))
+        account = await self._change(
+            request.id, principal, audit="account_unlocked", failed_logins=0, locked_until_us=None
         )
+        return identity_pb2.UnlockAccountResponse(account=account)
+
+    async def _change(
+        self, account_id: str, principal: Principal, *, audit: str, **values: Any
+    ) -> identity_pb2.Account:
+        """An administrator's change to an account, logged with who made it."""
+        account = await self._account(account_id)
+        async with self._rt.db.begin() as conn:
+            await store.update_account(conn, account.id, **values)
+        log.info(audit, account_id=account.id, by=principal.subject)
+        return account_message(await self._account(account.id))
 
     async def end_sessions(
         self, request: identity_pb2.EndSessionsRequest, principal: Principal
