@@ -343,6 +343,13 @@ def _account_action(method: Any, request_type: Any) -> Any:
     return handle
 
 
+async def update_staff_roles(call: Call) -> web.StreamResponse:
+    request: identity_pb2.UpdateStaffRolesRequest = call.body
+    request.id = call.request.match_info["id"]
+    reply = await call.rpc(call.upstream.identity.UpdateStaffRoles, request)
+    return message_response(reply.account)
+
+
 async def end_sessions(call: Call) -> web.StreamResponse:
     reply = await call.rpc(
         call.upstream.identity.EndSessions,
@@ -367,7 +374,9 @@ def _action_route(action: str, summary: str, method: Any, request_type: Any) -> 
     return Route(
         method="POST",
         path=f"/office/v1/accounts/{{id}}/{action}",
-        operation_id=f"{action}Account",
+        operation_id=action.split("-")[0]
+        + "".join(w.title() for w in action.split("-")[1:])
+        + "Account",
         summary=summary,
         tag="identity",
         handler=_account_action(method, request_type),
@@ -469,6 +478,27 @@ OFFICE_ROUTES: tuple[Route, ...] = (
         "Lift a lockout after failed logins.",
         lambda stub: stub.UnlockAccount,
         identity_pb2.UnlockAccountRequest,
+    ),
+    _action_route(
+        "reset-second-factor",
+        "Remove a member of staff's TOTP enrolment (a lost authenticator); their sessions end "
+        "and they enrol again at the next sign-in.",
+        lambda stub: stub.ResetSecondFactor,
+        identity_pb2.ResetSecondFactorRequest,
+    ),
+    Route(
+        method="PUT",
+        path="/office/v1/accounts/{id}/roles",
+        operation_id="updateStaffRoles",
+        summary="Replace a member of staff's roles (Big Data Bureau administrators); tokens carry "
+        "them from the next refresh.",
+        tag="identity",
+        handler=update_staff_roles,
+        audience="office",
+        body=identity_pb2.UpdateStaffRolesRequest,
+        read_only=frozenset({"id"}),
+        response=identity_pb2.Account,
+        errors=(400, 401, 403, 404, 409, 415, 422, 503),
     ),
     Route(
         method="DELETE",

@@ -185,7 +185,7 @@ class Accounts:
         row = await self._own_row(principal)
         if row.totp_sealed is not None:
             raise FailedPrecondition(
-                "a second factor is already enrolled; a security officer can reset it"
+                "a second factor is already enrolled; an administrator can reset it"
             )
         secret = totp.new_secret()
         async with self._rt.db.begin() as conn:
@@ -374,6 +374,43 @@ class Accounts:
             request.id, principal, audit="account_unlocked", failed_logins=0, locked_until_us=None
         )
         return identity_pb2.UnlockAccountResponse(account=account)
+
+    async def update_staff_roles(
+        self, request: identity_pb2.UpdateStaffRolesRequest, principal: Principal
+    ) -> identity_pb2.UpdateStaffRolesResponse:
+        account = await self._staff(request.id)
+        roles = list(request.roles)
+        domain.validate_roles(account.department, roles)
+        if account.id == principal.subject and domain.ROLE_BDB_ADMIN not in roles:
+            # The platform must never be left without anyone able to grant roles.
+            raise FailedPrecondition("administrators cannot remove their own administrator role")
+        changed = await self._change(
+            account.id, principal, audit="staff_roles_updated", roles=roles
+        )
+        return identity_pb2.UpdateStaffRolesResponse(account=changed)
+
+    async def reset_second_factor(
+        self, request: identity_pb2.ResetSecondFactorRequest, principal: Principal
+    ) -> identity_pb2.ResetSecondFactorResponse:
+        account = await self._staff(request.id)
+        if account.id == principal.subject:
+            raise FailedPrecondition("another administrator must reset your second factor")
+        async with self._rt.db.begin() as conn:
+            await store.update_account(
+                conn, account.id, totp_sealed=None, totp_pending_sealed=None, totp_last_step=None
+            )
+            await end_sessions(conn, account_id=account.id, reason="second_factor_reset")
+        self._rt.events_committed()
+        log.warning("second_factor_reset", account_id=account.id, by=principal.subject)
+        return identity_pb2.ResetSecondFactorResponse(
+            account=account_message(await self._account(account.id))
+        )
+
+    async def _staff(self, account_id: str) -> Account:
+        account = await self._account(account_id)
+        if account.kind != domain.STAFF:
+            raise FailedPrecondition("only staff accounts have roles and a second factor")
+        return account
 
     async def _change(
         self, account_id: str, principal: Principal, *, audit: str, **values: Any

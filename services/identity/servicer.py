@@ -181,6 +181,18 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         return await self._accounts.create_staff_account(request)
 
     @allow(OFFICE.but(roles=(domain.ROLE_BDB_ADMIN,)))
+    async def UpdateStaffRoles(
+        self, request: identity_pb2.UpdateStaffRolesRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.UpdateStaffRolesResponse:
+        return await self._accounts.update_staff_roles(request, require_principal())
+
+    @allow(ADMINS)
+    async def ResetSecondFactor(
+        self, request: identity_pb2.ResetSecondFactorRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.ResetSecondFactorResponse:
+        return await self._accounts.reset_second_factor(request, require_principal())
+
+    @allow(OFFICE.but(roles=(domain.ROLE_BDB_ADMIN,)))
     async def CreateClient(
         self, request: identity_pb2.CreateClientRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.CreateClientResponse:

@@ -47,6 +47,8 @@ ADMINISTRATION = {
     ("POST", "/office/v1/accounts/{id}/disable"),
     ("POST", "/office/v1/accounts/{id}/enable"),
     ("POST", "/office/v1/accounts/{id}/unlock"),
+    ("POST", "/office/v1/accounts/{id}/reset-second-factor"),
+    ("PUT", "/office/v1/accounts/{id}/roles"),
     ("DELETE", "/office/v1/accounts/{id}/sessions"),
     ("POST", "/office/v1/clients"),
     ("POST", "/office/v1/signing-keys/rotate"),

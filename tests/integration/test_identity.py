@@ -315,9 +315,9 @@ async def test_logout_ends_the_session(platform: Platform) -> None:
     await access_token_refused(platform, tokens["access_token"])
 
 
-async def access_token_refused(platform: Platform, token: str) -> None:
+async def access_token_refused(platform: Platform, token: str, entry: str = "public") -> None:
     async def refused() -> bool:
-        status, problem, _ = await platform.request("GET", "/public/v1/me", token=token)
+        status, problem, _ = await platform.request("GET", f"/{entry}/v1/me", token=token)
         return status == 401 and "session" in problem["detail"]
 
     await eventually(refused, timeout=5)
@@ -473,6 +473,34 @@ async def test_new_staff_must_enrol_totp_before_doing_anything_else(platform: Pl
         "GET", "/office/v1/catalog/resources", token=full["access_token"]
     )
     assert status == 200
+    # an administrator changes the officer's roles: the next refresh carries them
+    staff_id = account["id"]
+    status, changed, _ = await platform.request(
+        "PUT",
+        f"/office/v1/accounts/{staff_id}/roles",
+        token=admin,
+        json={"roles": ["share_approver", "licence_issuer"]},
+    )
+    assert status == 200 and changed["roles"] == ["share_approver", "licence_issuer"], changed
+    status, refreshed, _ = await platform.request(
+        "POST", "/office/v1/refresh", json={"refresh_token": full["refresh_token"]}
+    )
+    assert status == 200, refreshed
+    remember(refreshed)
+    status, me, _ = await platform.request("GET", "/office/v1/me", token=refreshed["access_token"])
+    assert me["roles"] == ["share_approver", "licence_issuer"]
+    status, problem, _ = await platform.request(
+        "PUT", f"/office/v1/accounts/{staff_id}/roles", token=admin, json={"roles": ["bdb_admin"]}
+    )
+    assert_problem(status, problem, 422)  # administrators belong to the Big Data Bureau
+    # the officer loses their phone: an administrator resets the second factor
+    status, reset, _ = await platform.request(
+        "POST", f"/office/v1/accounts/{staff_id}/reset-second-factor", token=admin
+    )
+    assert status == 200 and reset["totp_enrolled"] is False, reset
+    await access_token_refused(platform, refreshed["access_token"], entry="office")
+    status, again = await login(platform, "office", {"username": name, "password": PASSWORD})
+    assert status == 200 and again["next_step"] == "enrol_totp", again
 
 
 async def test_an_administrator_disables_an_account_and_its_sessions_end(

@@ -116,6 +116,16 @@ class IdentityServiceStub:
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountRequest.SerializeToString,
                 response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountResponse.FromString,
                 _registered_method=True)
+        self.UpdateStaffRoles = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/UpdateStaffRoles',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateStaffRolesRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateStaffRolesResponse.FromString,
+                _registered_method=True)
+        self.ResetSecondFactor = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ResetSecondFactor',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ResetSecondFactorRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ResetSecondFactorResponse.FromString,
+                _registered_method=True)
         self.CreateClient = channel.unary_unary(
                 '/smartcity.identity.v1.IdentityService/CreateClient',
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateClientRequest.SerializeToString,
@@ -276,6 +286,21 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateStaffRoles(self, request, context):
+        """UpdateStaffRoles replaces a member of staff's roles; tokens carry them from the next refresh.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetSecondFactor(self, request, context):
+        """ResetSecondFactor removes a member of staff's TOTP enrolment (a lost authenticator) and ends
+        their sessions; they enrol again at the next sign-in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateClient(self, request, context):
         """CreateClient registers a partner system or service; its secret is shown once.
         """
@@ -415,6 +440,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.CreateStaffAccount,
                     request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountRequest.FromString,
                     response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountResponse.SerializeToString,
+            ),
+            'UpdateStaffRoles': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateStaffRoles,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateStaffRolesRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateStaffRolesResponse.SerializeToString,
+            ),
+            'ResetSecondFactor': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetSecondFactor,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ResetSecondFactorRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ResetSecondFactorResponse.SerializeToString,
             ),
             'CreateClient': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateClient,
@@ -891,6 +926,60 @@ class IdentityService:
             '/smartcity.identity.v1.IdentityService/CreateStaffAccount',
             smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountRequest.SerializeToString,
             smartcity_dot_identity_dot_v1_dot_identity__pb2.CreateStaffAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateStaffRoles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/UpdateStaffRoles',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateStaffRolesRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.UpdateStaffRolesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetSecondFactor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ResetSecondFactor',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ResetSecondFactorRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ResetSecondFactorResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,12 @@ class IdentityServiceStub:
     """RevokeAgent withdraws an agent's authorisation and ends their sessions for the enterprise."""
     CreateStaffAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.CreateStaffAccountRequest, _identity_pb2.CreateStaffAccountResponse]
     """CreateStaffAccount creates a member of staff (Big Data Bureau administrators)."""
+    UpdateStaffRoles: _grpc.UnaryUnaryMultiCallable[_identity_pb2.UpdateStaffRolesRequest, _identity_pb2.UpdateStaffRolesResponse]
+    """UpdateStaffRoles replaces a member of staff's roles; tokens carry them from the next refresh."""
+    ResetSecondFactor: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ResetSecondFactorRequest, _identity_pb2.ResetSecondFactorResponse]
+    """ResetSecondFactor removes a member of staff's TOTP enrolment (a lost authenticator) and ends
+    their sessions; they enrol again at the next sign-in.
+    """
     CreateClient: _grpc.UnaryUnaryMultiCallable[_identity_pb2.CreateClientRequest, _identity_pb2.CreateClientResponse]
     """CreateClient registers a partner system or service; its secret is shown once."""
     ListAccounts: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListAccountsRequest, _identity_pb2.ListAccountsResponse]
@@ -129,6 +135,12 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """RevokeAgent withdraws an agent's authorisation and ends their sessions for the enterprise."""
     CreateStaffAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.CreateStaffAccountRequest, _identity_pb2.CreateStaffAccountResponse]  # type: ignore[assignment]
     """CreateStaffAccount creates a member of staff (Big Data Bureau administrators)."""
+    UpdateStaffRoles: _aio.UnaryUnaryMultiCallable[_identity_pb2.UpdateStaffRolesRequest, _identity_pb2.UpdateStaffRolesResponse]  # type: ignore[assignment]
+    """UpdateStaffRoles replaces a member of staff's roles; tokens carry them from the next refresh."""
+    ResetSecondFactor: _aio.UnaryUnaryMultiCallable[_identity_pb2.ResetSecondFactorRequest, _identity_pb2.ResetSecondFactorResponse]  # type: ignore[assignment]
+    """ResetSecondFactor removes a member of staff's TOTP enrolment (a lost authenticator) and ends
+    their sessions; they enrol again at the next sign-in.
+    """
     CreateClient: _aio.UnaryUnaryMultiCallable[_identity_pb2.CreateClientRequest, _identity_pb2.CreateClientResponse]  # type: ignore[assignment]
     """CreateClient registers a partner system or service; its secret is shown once."""
     ListAccounts: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListAccountsRequest, _identity_pb2.ListAccountsResponse]  # type: ignore[assignment]
@@ -282,6 +294,24 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.CreateStaffAccountResponse, _abc.Awaitable[_identity_pb2.CreateStaffAccountResponse]]:
         """CreateStaffAccount creates a member of staff (Big Data Bureau administrators)."""
+
+    @_abc_1.abstractmethod
+    def UpdateStaffRoles(
+        self,
+        request: _identity_pb2.UpdateStaffRolesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.UpdateStaffRolesResponse, _abc.Awaitable[_identity_pb2.UpdateStaffRolesResponse]]:
+        """UpdateStaffRoles replaces a member of staff's roles; tokens carry them from the next refresh."""
+
+    @_abc_1.abstractmethod
+    def ResetSecondFactor(
+        self,
+        request: _identity_pb2.ResetSecondFactorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ResetSecondFactorResponse, _abc.Awaitable[_identity_pb2.ResetSecondFactorResponse]]:
+        """ResetSecondFactor removes a member of staff's TOTP enrolment (a lost authenticator) and ends
+        their sessions; they enrol again at the next sign-in.
+        """
 
     @_abc_1.abstractmethod
     def CreateClient(
