@@ -72,10 +72,12 @@ async def running(
     try:
         yield js
     finally:
+        # Bounded: a pull in flight or a connection that cannot close must not hang the suite.
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await nc.close()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, timeout=5)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), timeout=5)
 
 
 async def count_rows(db: Database, table: sa.Table) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import random
 import time
 import uuid
@@ -680,7 +681,8 @@ async def test_account_events_carry_identifiers_only(platform: Platform) -> None
         await eventually(all_three_seen, timeout=10)
         await sub.unsubscribe()
     finally:
-        await nc.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), timeout=5)
     for message in seen:
         assert message.headers["ce-specversion"] == "1.0"
         assert message.headers["ce-type"] == message.subject
