@@ -1,11 +1,11 @@
-"""The routes of the gateway's entry points, in one table: identity's (see `identity_routes`),
-then the catalog's and the exchange's."""
+"""The routes of the gateway's entry points, in one table: identity's and keys' (see
+`identity_routes`, `keys_routes`), then the catalog's and the exchange's."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import identity_routes
+from gateway import identity_routes, keys_routes
 from gateway.endpoints import (
     PAGE_QUERY,
     Call,
@@ -63,6 +63,7 @@ async def list_exchange_resources(call: Call) -> web.StreamResponse:
 
 ROUTES: tuple[Route, ...] = (
     *identity_routes.ROUTES,
+    *keys_routes.ROUTES,
     Route(
         method="POST",
         path=f"{OFFICE}/catalog/resources",

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from runtime import grpcclient
+from runtime import config, grpcclient
 from runtime.config import Settings
 from smartcity.catalog.v1 import catalog_pb2_grpc
 from smartcity.exchange.v1 import exchange_pb2_grpc
 from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
+from smartcity.keys.v1 import keys_pb2_grpc
 
 CALL_TIMEOUT = 5.0
 HEALTH_TIMEOUT = 1.0
@@ -26,18 +27,19 @@ class Upstream:
     identity: identity_pb2_grpc.IdentityServiceStub
     catalog: catalog_pb2_grpc.CatalogServiceStub
     exchange: exchange_pb2_grpc.ExchangeServiceStub
+    keys: keys_pb2_grpc.KeysServiceStub
 
     @classmethod
     def connect(cls, settings: Settings) -> Upstream:
         channels = {
-            name: grpcclient.channel(settings.grpc_target(name))
-            for name in ("identity", "catalog", "exchange")
+            name: grpcclient.channel(settings.grpc_target(name)) for name in config.SERVICES
         }
         return cls(
             channels=channels,
             identity=identity_pb2_grpc.IdentityServiceStub(channels["identity"]),
             catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
             exchange=exchange_pb2_grpc.ExchangeServiceStub(channels["exchange"]),
+            keys=keys_pb2_grpc.KeysServiceStub(channels["keys"]),
         )
 
     async def fetch_jwks(self) -> str:

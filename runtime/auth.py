@@ -51,6 +51,7 @@ class Principal:
     department: str = ""
     roles: frozenset[str] = frozenset()
     enterprise: str = ""  # enterprise agents: the enterprise they act for
+    client: str = ""  # partners and services: their client id (RFC 9068 `client_id`)
     session: str = ""
     # Staff who have not enrolled a second factor yet may only enrol it.
     second_factor_pending: bool = False
@@ -309,6 +310,7 @@ def _principal(claims: dict[str, Any], token: str) -> Principal:
         department=str(claims.get("dept", "")),
         roles=frozenset(claims.get("roles", ())),
         enterprise=str(claims.get("ent", "")),
+        client=str(claims.get("client_id", "")),
         session=str(claims.get("sid", "")),
         second_factor_pending=bool(claims.get("enrol_2fa", False)),
         expires_at=float(claims["exp"]),

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # One list of the services; adding a service is one line here (and its package).
-SERVICES: tuple[str, ...] = ("identity", "catalog", "exchange")
+SERVICES: tuple[str, ...] = ("identity", "keys", "catalog", "exchange")
 
 DEFAULT_PORTS: Mapping[str, int] = {
     "nats": 14222,
     "identity": 50061,
     "catalog": 50062,
     "exchange": 50063,
+    "keys": 50064,
     "gateway": 8080,
 }
 

@@ -241,6 +241,8 @@ def access_token_claims(
         claims["roles"] = list(account.roles)
     if subject.enterprise_id:
         claims["ent"] = subject.enterprise_id
+    if account.kind in (PARTNER, SERVICE):
+        claims["client_id"] = account.username  # a system's name, not a person's
     if subject.second_factor_pending:
         claims["enrol_2fa"] = True
     return claims

@@ -52,6 +52,14 @@ ADMINISTRATION = {
     ("DELETE", "/office/v1/accounts/{id}/sessions"),
     ("POST", "/office/v1/clients"),
     ("POST", "/office/v1/signing-keys/rotate"),
+    # keys are managed by security officers
+    ("POST", "/office/v1/keys"),
+    ("GET", "/office/v1/keys"),
+    ("GET", "/office/v1/keys/{name}"),
+    ("PATCH", "/office/v1/keys/{name}"),
+    ("POST", "/office/v1/keys/{name}/rotate"),
+    ("POST", "/office/v1/keys/{name}/schedule-deletion"),
+    ("POST", "/office/v1/keys/{name}/cancel-deletion"),
 }
 # Beyond the entry point: (method, path) -> caller -> the one status expected.
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
@@ -74,7 +82,11 @@ REFRESH_PATHS = {f"/{entry}/v1/refresh" for entry in ("public", "office", "partn
 
 
 def _path(route: Route) -> str:
-    return route.path.replace("{id}", str(uuid.uuid4())).replace("{agent_id}", str(uuid.uuid4()))
+    return (
+        route.path.replace("{id}", str(uuid.uuid4()))
+        .replace("{agent_id}", str(uuid.uuid4()))
+        .replace("{name}", f"no-such-key-{uuid.uuid4().hex[:8]}")
+    )
 
 
 def _body(route: Route) -> Any:

@@ -1,0 +1,183 @@
+"""Keys on the entry points: security officers manage keys at /office; anyone fetches a signing
+key's public key at /public to verify signatures offline. Cryptography itself (encrypt, sign,
+verify) is for services over gRPC, where the key's policy names them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.endpoints import PAGE_QUERY, Call, QueryParam, Route, message_response, query_int
+from smartcity.keys.v1 import keys_pb2
+
+BASE = "/office/v1/keys"
+
+
+def _name(call: Call) -> str:
+    return call.request.match_info["name"]
+
+
+async def create_key(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(call.upstream.keys.CreateKey, keys_pb2.CreateKeyRequest(key=call.body))
+    return message_response(reply.key, status=201, headers={"Location": f"{BASE}/{reply.key.name}"})
+
+
+async def list_keys(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.ListKeys,
+        keys_pb2.ListKeysRequest(
+            page_size=query_int(call.request, "page_size"),
+            page_token=call.request.query.get("page_token", ""),
+        ),
+    )
+    return message_response(reply)
+
+
+async def get_key(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(call.upstream.keys.GetKey, keys_pb2.GetKeyRequest(name=_name(call)))
+    return message_response(reply.key)
+
+
+async def rotate_key(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.RotateKey, keys_pb2.RotateKeyRequest(name=_name(call))
+    )
+    return message_response(reply.key)
+
+
+async def update_key(call: Call) -> web.StreamResponse:
+    raw = await call.request.json()  # the fields sent are the fields to change
+    key: keys_pb2.Key = call.body
+    key.name = _name(call)
+    request = keys_pb2.UpdateKeyRequest(key=key)
+    request.update_mask.paths.extend(sorted(raw))
+    reply = await call.rpc(call.upstream.keys.UpdateKey, request)
+    return message_response(reply.key)
+
+
+async def schedule_deletion(call: Call) -> web.StreamResponse:
+    request = keys_pb2.ScheduleKeyDeletionRequest(
+        name=_name(call), pending_days=query_int(call.request, "pending_days")
+    )
+    reply = await call.rpc(call.upstream.keys.ScheduleKeyDeletion, request)
+    return message_response(reply.key)
+
+
+async def cancel_deletion(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.CancelKeyDeletion, keys_pb2.CancelKeyDeletionRequest(name=_name(call))
+    )
+    return message_response(reply.key)
+
+
+async def public_key(call: Call) -> web.StreamResponse:
+    request = keys_pb2.GetPublicKeyRequest(
+        name=_name(call), version=query_int(call.request, "version")
+    )
+    reply = await call.rpc(call.upstream.keys.GetPublicKey, request)
+    return message_response(reply, headers={"Cache-Control": "public, max-age=300"})
+
+
+_MANAGED = (401, 403, 404, 409, 503)
+ROUTES: tuple[Route, ...] = (
+    Route(
+        method="POST",
+        path=BASE,
+        operation_id="createKey",
+        summary="Create a named key (security officers): SM2, SM4-GCM or HMAC-SM3 by default.",
+        tag="keys",
+        handler=create_key,
+        audience="office",
+        body=keys_pb2.Key,
+        read_only=frozenset(
+            {"latest_version", "min_decryption_version", "state", "owner_department"}
+            | {"versions", "create_time", "delete_time", "national"}
+        ),
+        response=keys_pb2.Key,
+        status=201,
+        errors=(400, 401, 403, 409, 415, 422, 503),
+    ),
+    Route(
+        method="GET",
+        path=BASE,
+        operation_id="listKeys",
+        summary="Page through the keys (security officers, administrators, auditors).",
+        tag="keys",
+        handler=list_keys,
+        audience="office",
+        response=keys_pb2.ListKeysResponse,
+        query=PAGE_QUERY,
+        errors=(400, 401, 403, 422, 503),
+    ),
+    Route(
+        method="GET",
+        path=f"{BASE}/{{name}}",
+        operation_id="getKey",
+        summary="A key's configuration, policy and versions; never its material.",
+        tag="keys",
+        handler=get_key,
+        audience="office",
+        response=keys_pb2.Key,
+        errors=_MANAGED,
+    ),
+    Route(
+        method="PATCH",
+        path=f"{BASE}/{{name}}",
+        operation_id="updateKey",
+        summary="Change min_decryption_version, rotation_period_days or the policy (the fields "
+        "sent).",
+        tag="keys",
+        handler=update_key,
+        audience="office",
+        body=keys_pb2.Key,
+        read_only=frozenset(keys_pb2.Key.DESCRIPTOR.fields_by_name)
+        - {"min_decryption_version", "rotation_period_days", "policy"},
+        response=keys_pb2.Key,
+        errors=(400, *_MANAGED, 415, 422),
+    ),
+    Route(
+        method="POST",
+        path=f"{BASE}/{{name}}/rotate",
+        operation_id="rotateKey",
+        summary="Add a new version; new operations use it, older versions still decrypt.",
+        tag="keys",
+        handler=rotate_key,
+        audience="office",
+        response=keys_pb2.Key,
+        errors=_MANAGED,
+    ),
+    Route(
+        method="POST",
+        path=f"{BASE}/{{name}}/schedule-deletion",
+        operation_id="scheduleKeyDeletion",
+        summary="Disable the key now and destroy it after 7 to 30 days (30 by default).",
+        tag="keys",
+        handler=schedule_deletion,
+        audience="office",
+        response=keys_pb2.Key,
+        query=(QueryParam(name="pending_days", description="7 to 30.", type="integer"),),
+        errors=(400, *_MANAGED, 422),
+    ),
+    Route(
+        method="POST",
+        path=f"{BASE}/{{name}}/cancel-deletion",
+        operation_id="cancelKeyDeletion",
+        summary="Enable a key whose deletion is pending.",
+        tag="keys",
+        handler=cancel_deletion,
+        audience="office",
+        response=keys_pb2.Key,
+        errors=_MANAGED,
+    ),
+    Route(
+        method="GET",
+        path="/public/v1/keys/{name}/public-key",
+        operation_id="getPublicKey",
+        summary="A signing key's public key (PEM), to verify its signatures offline.",
+        tag="keys",
+        handler=public_key,
+        anonymous=True,
+        response=keys_pb2.GetPublicKeyResponse,
+        query=(QueryParam(name="version", description="Default: the newest.", type="integer"),),
+        errors=(400, 404, 409, 422, 503),
+    ),
+)

@@ -1,0 +1,415 @@
+"""KeysService over gRPC: translate, authorise, delegate.
+
+Managing keys is for security officers. Using a key is decided by the key's own policy, checked
+on every call against the caller's token (a member of staff, or a service acting on its own);
+the `@allow` lines only say that a signed-in caller is needed at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import grpc
+from sqlalchemy.exc import IntegrityError
+
+from runtime import logs
+from runtime.auth import (
+    ANONYMOUS,
+    OFFICE,
+    SIGNED_IN,
+    Policy,
+    Principal,
+    allow,
+    policies_of,
+    require_principal,
+)
+from runtime.bus.outbox import enqueue
+from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from runtime.pagination import decode_cursor, encode_cursor, page_size
+from runtime.service import ServiceRuntime
+from runtime.storage import now_us, timestamp
+from services.keys import algorithms, domain, events, store
+from services.keys.domain import KeyInfo
+from services.keys.keyring import Keyring
+from smartcity.keys.v1 import events_pb2, keys_pb2, keys_pb2_grpc
+
+log = logs.get(__name__)
+
+SERVICE = keys_pb2.DESCRIPTOR.services_by_name["KeysService"].full_name
+ROLE_SECURITY_OFFICER = "security_officer"
+# Key managers: the security officers (Art. 39's cryptographic protection system is theirs).
+MANAGERS = OFFICE.but(roles=(ROLE_SECURITY_OFFICER,))
+# Whoever the key's policy names: staff at the office, or services; checked per key.
+USERS = SIGNED_IN.but(audiences=("office", "service"))
+
+_STATES = {
+    domain.ENABLED: keys_pb2.KEY_STATE_ENABLED,
+    domain.PENDING_DELETION: keys_pb2.KEY_STATE_PENDING_DELETION,
+    domain.DELETED: keys_pb2.KEY_STATE_DELETED,
+}
+_OP = keys_pb2  # the KeyOperation numbers
+
+
+def _check_payload(field: str, data: bytes) -> None:
+    if len(data) > domain.MAX_PAYLOAD:
+        raise InvalidArgument.of(field, f"is larger than {domain.MAX_PAYLOAD} bytes")
+
+
+class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
+    def __init__(self, rt: ServiceRuntime, keyring: Keyring) -> None:
+        self._rt = rt
+        self._keyring = keyring
+
+    async def _message(self, key: KeyInfo) -> keys_pb2.Key:
+        async with self._rt.db.read() as conn:
+            versions = await store.versions(conn, key.name)
+        message = keys_pb2.Key(
+            name=key.name,
+            purpose=domain.PURPOSE_NUMBERS[key.purpose],
+            algorithm=key.algorithm,
+            national=algorithms.ALGORITHMS[key.algorithm].national,
+            latest_version=key.latest_version,
+            min_decryption_version=key.min_decryption_version,
+            rotation_period_days=key.rotation_period_days,
+            state=_STATES[key.state],
+            owner_department=key.owner_department,
+            versions=[
+                keys_pb2.KeyVersion(version=v, create_time=timestamp(at)) for v, at in versions
+            ],
+            create_time=timestamp(key.created_us),
+        )
+        for grant in key.grants:
+            message.policy.grants.add(
+                services=sorted(grant.services),
+                departments=sorted(grant.departments),
+                roles=sorted(grant.roles),
+                operations=sorted(grant.operations),
+            )
+        if key.delete_after_us:
+            message.delete_time.CopyFrom(timestamp(key.delete_after_us))
+        return message
+
+    async def _fresh(self, name: str) -> keys_pb2.Key:
+        self._keyring.forget(name)
+        return await self._message(await self._keyring.key(name))
+
+    # --- managing keys -----------------------------------------------------------------------
+
+    @allow(MANAGERS)
+    async def CreateKey(
+        self, request: keys_pb2.CreateKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.CreateKeyResponse:
+        principal = require_principal()
+        key = domain.new_key(request.key, owner_department=principal.department)
+        material = await asyncio.to_thread(algorithms.generate, key.algorithm)
+        public = _public_pem(key, material)
+        try:
+            async with self._rt.db.begin() as conn:
+                if await store.name_taken(conn, key.name):
+                    raise AlreadyExists(f"a key named {key.name} exists")
+                await store.add_key(conn, key, created_by=principal.subject)
+                await store.add_version(
+                    conn,
+                    name=key.name,
+                    version=1,
+                    sealed=self._keyring.seal(key.name, 1, material),
+                    public_key_pem=public,
+                )
+                await enqueue(
+                    conn,
+                    events.KEY_CREATED,
+                    events_pb2.KeyCreated(name=key.name, algorithm=key.algorithm),
+                    entity_id=key.name,
+                )
+        except IntegrityError:
+            raise AlreadyExists(f"a key named {key.name} exists") from None
+        self._rt.events_committed()
+        log.info("key_created", key=key.name, algorithm=key.algorithm, by=principal.subject)
+        return keys_pb2.CreateKeyResponse(key=await self._fresh(key.name))
+
+    @allow(MANAGERS.but(roles=(ROLE_SECURITY_OFFICER, "auditor", "bdb_admin")))
+    async def GetKey(
+        self, request: keys_pb2.GetKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.GetKeyResponse:
+        return keys_pb2.GetKeyResponse(key=await self._fresh(request.name))
+
+    @allow(MANAGERS.but(roles=(ROLE_SECURITY_OFFICER, "auditor", "bdb_admin")))
+    async def ListKeys(
+        self, request: keys_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ListKeysResponse:
+        async with self._rt.db.read() as conn:
+            found, after = await store.list_keys(
+                conn,
+                after_seq=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
+            )
+        return keys_pb2.ListKeysResponse(
+            keys=[await self._message(k) for k in found], next_page_token=encode_cursor(after)
+        )
+
+    @allow(MANAGERS)
+    async def RotateKey(
+        self, request: keys_pb2.RotateKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RotateKeyResponse:
+        key = await rotate(self._rt, self._keyring, request.name)
+        log.info(
+            "key_rotated", key=key.name, version=key.latest_version, by=require_principal().subject
+        )
+        return keys_pb2.RotateKeyResponse(key=await self._fresh(key.name))
+
+    @allow(MANAGERS)
+    async def UpdateKey(
+        self, request: keys_pb2.UpdateKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.UpdateKeyResponse:
+        changes = request.key
+        key = await self._keyring.key(changes.name)
+        paths = set(request.update_mask.paths) or {"min_decryption_version"}
+        allowed = {"min_decryption_version", "rotation_period_days", "policy"}
+        if unknown := paths - allowed:
+            raise InvalidArgument.of(
+                "update_mask",
+                "only these can change: "
+                + ", ".join(sorted(allowed))
+                + f"; not {', '.join(sorted(unknown))}",
+            )
+        values: dict[str, Any] = {}
+        if "min_decryption_version" in paths:
+            if not 1 <= changes.min_decryption_version <= key.latest_version:
+                raise InvalidArgument.of(
+                    "key.min_decryption_version", f"must be 1 to {key.latest_version}"
+                )
+            values["min_decryption_version"] = changes.min_decryption_version
+        if "rotation_period_days" in paths:
+            if not 0 <= changes.rotation_period_days <= domain.MAX_ROTATION_DAYS:
+                raise InvalidArgument.of(
+                    "key.rotation_period_days", f"must be 0 to {domain.MAX_ROTATION_DAYS}"
+                )
+            values["rotation_period_days"] = changes.rotation_period_days
+        if "policy" in paths:
+            values["grants"] = domain.grants_from(
+                changes.policy, purpose=key.purpose, path="key.policy"
+            )
+        await self._change(key, "updated", **values)
+        log.info("key_updated", key=key.name, fields=sorted(paths), by=require_principal().subject)
+        return keys_pb2.UpdateKeyResponse(key=await self._fresh(key.name))
+
+    async def _change(self, key: KeyInfo, change: str, **values: Any) -> None:
+        async with self._rt.db.begin() as conn:
+            await store.update_key(conn, key.name, **values)
+            await enqueue(
+                conn,
+                events.KEY_CHANGED,
+                events_pb2.KeyChanged(
+                    name=key.name, latest_version=key.latest_version, change=change
+                ),
+                entity_id=key.name,
+            )
+        self._rt.events_committed()
+        self._keyring.forget(key.name)
+
+    @allow(MANAGERS)
+    async def ScheduleKeyDeletion(
+        self, request: keys_pb2.ScheduleKeyDeletionRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ScheduleKeyDeletionResponse:
+        key = await self._keyring.usable(request.name)
+        days = domain.pending_days(request.pending_days)
+        await self._change(
+            key,
+            "deletion_scheduled",
+            state=domain.PENDING_DELETION,
+            delete_after_us=now_us() + days * 86400 * 10**6,
+        )
+        log.warning(
+            "key_deletion_scheduled", key=key.name, days=days, by=require_principal().subject
+        )
+        return keys_pb2.ScheduleKeyDeletionResponse(key=await self._fresh(key.name))
+
+    @allow(MANAGERS)
+    async def CancelKeyDeletion(
+        self, request: keys_pb2.CancelKeyDeletionRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.CancelKeyDeletionResponse:
+        key = await self._keyring.key(request.name)
+        if key.state != domain.PENDING_DELETION:
+            raise FailedPrecondition(f"key {key.name} is not pending deletion")
+        await self._change(key, "deletion_cancelled", state=domain.ENABLED, delete_after_us=None)
+        log.warning("key_deletion_cancelled", key=key.name, by=require_principal().subject)
+        return keys_pb2.CancelKeyDeletionResponse(key=await self._fresh(key.name))
+
+    @allow(ANONYMOUS)  # public keys are public: verifiers work offline with them
+    async def GetPublicKey(
+        self, request: keys_pb2.GetPublicKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.GetPublicKeyResponse:
+        key = await self._keyring.key(request.name)
+        if key.purpose != domain.SIGN:
+            raise FailedPrecondition(f"{key.name} is a {key.purpose} key: it has no public key")
+        version = request.version or key.latest_version
+        pem = await self._keyring.public_key_pem(key, version)
+        return keys_pb2.GetPublicKeyResponse(
+            name=key.name, version=version, algorithm=key.algorithm, public_key_pem=pem.decode()
+        )
+
+    # --- using keys --------------------------------------------------------------------------
+
+    async def _for(self, name: str, operation: int, principal: Principal) -> KeyInfo:
+        key = await self._keyring.usable(name)
+        domain.authorise(key, principal, operation)
+        return key
+
+    async def _encrypt(self, key: KeyInfo, plaintext: bytes, associated_data: bytes) -> str:
+        version = key.latest_version
+        material = await self._keyring.material(key, version)
+        blob = algorithms.encrypt(
+            key.algorithm,
+            material,
+            plaintext,
+            associated_data=domain.associated_data(key.name, version, associated_data),
+        )
+        return domain.wrap(key.name, version, blob)
+
+    async def _decrypt(self, key: KeyInfo, ciphertext: str, associated_data: bytes) -> bytes:
+        version, blob = domain.unwrap(ciphertext, name=key.name, field_name="ciphertext")
+        self._keyring.check_version(key, version, field_name="ciphertext")
+        material = await self._keyring.material(key, version)
+        try:
+            return algorithms.decrypt(
+                key.algorithm,
+                material,
+                blob,
+                associated_data=domain.associated_data(key.name, version, associated_data),
+            )
+        except algorithms.DecryptionFailed:
+            raise InvalidArgument.of(
+                "ciphertext", "does not decrypt: tampered, or other associated data"
+            ) from None
+
+    @allow(USERS)
+    async def Encrypt(
+        self, request: keys_pb2.EncryptRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.EncryptResponse:
+        _check_payload("plaintext", request.plaintext)
+        key = await self._for(request.name, _OP.KEY_OPERATION_ENCRYPT, require_principal())
+        ciphertext = await self._encrypt(key, request.plaintext, request.associated_data)
+        return keys_pb2.EncryptResponse(ciphertext=ciphertext)
+
+    @allow(USERS)
+    async def Decrypt(
+        self, request: keys_pb2.DecryptRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.DecryptResponse:
+        key = await self._for(request.name, _OP.KEY_OPERATION_DECRYPT, require_principal())
+        plaintext = await self._decrypt(key, request.ciphertext, request.associated_data)
+        return keys_pb2.DecryptResponse(plaintext=plaintext)
+
+    @allow(USERS)
+    async def Rewrap(
+        self, request: keys_pb2.RewrapRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RewrapResponse:
+        key = await self._for(request.name, _OP.KEY_OPERATION_REWRAP, require_principal())
+        # The plaintext lives only in this process, between these two lines.
+        plaintext = await self._decrypt(key, request.ciphertext, request.associated_data)
+        ciphertext = await self._encrypt(key, plaintext, request.associated_data)
+        return keys_pb2.RewrapResponse(ciphertext=ciphertext)
+
+    @allow(USERS)
+    async def GenerateDataKey(
+        self, request: keys_pb2.GenerateDataKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.GenerateDataKeyResponse:
+        length = request.length or domain.DATA_KEY_LENGTHS[0]
+        if length not in domain.DATA_KEY_LENGTHS:
+            raise InvalidArgument.of("length", "must be 16 (SM4) or 32 (AES-256)")
+        key = await self._for(
+            request.name, _OP.KEY_OPERATION_GENERATE_DATA_KEY, require_principal()
+        )
+        data_key = os.urandom(length)
+        ciphertext = await self._encrypt(key, data_key, request.associated_data)
+        return keys_pb2.GenerateDataKeyResponse(
+            plaintext=data_key if request.include_plaintext else b"", ciphertext=ciphertext
+        )
+
+    @allow(USERS)
+    async def Sign(
+        self, request: keys_pb2.SignRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.SignResponse:
+        _check_payload("message", request.message)
+        key = await self._for(request.name, _OP.KEY_OPERATION_SIGN, require_principal())
+        version = key.latest_version
+        material = await self._keyring.material(key, version)
+        signature = algorithms.sign(key.algorithm, material, request.message)
+        return keys_pb2.SignResponse(signature=domain.wrap(key.name, version, signature))
+
+    @allow(USERS)
+    async def Verify(
+        self, request: keys_pb2.VerifyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.VerifyResponse:
+        _check_payload("message", request.message)
+        key = await self._for(request.name, _OP.KEY_OPERATION_VERIFY, require_principal())
+        version, signature = domain.unwrap(request.signature, name=key.name, field_name="signature")
+        self._keyring.check_version(key, version, field_name="signature")
+        pem = await self._keyring.public_key_pem(key, version)
+        valid = algorithms.verify(key.algorithm, pem, request.message, signature=signature)
+        return keys_pb2.VerifyResponse(valid=valid)
+
+    @allow(USERS)
+    async def ComputeMac(
+        self, request: keys_pb2.ComputeMacRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ComputeMacResponse:
+        _check_payload("message", request.message)
+        key = await self._for(request.name, _OP.KEY_OPERATION_MAC, require_principal())
+        version = key.latest_version
+        material = await self._keyring.material(key, version)
+        tag = algorithms.mac(key.algorithm, material, request.message)
+        return keys_pb2.ComputeMacResponse(mac=domain.wrap(key.name, version, tag))
+
+    @allow(USERS)
+    async def VerifyMac(
+        self, request: keys_pb2.VerifyMacRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.VerifyMacResponse:
+        _check_payload("message", request.message)
+        key = await self._for(request.name, _OP.KEY_OPERATION_VERIFY_MAC, require_principal())
+        version, tag = domain.unwrap(request.mac, name=key.name, field_name="mac")
+        self._keyring.check_version(key, version, field_name="mac")
+        material = await self._keyring.material(key, version)
+        valid = algorithms.mac_verify(key.algorithm, material, request.message, tag=tag)
+        return keys_pb2.VerifyMacResponse(valid=valid)
+
+
+def _public_pem(key: KeyInfo, material: bytes) -> str | None:
+    if key.purpose != domain.SIGN:
+        return None
+    return algorithms.public_key_pem(key.algorithm, material).decode()
+
+
+async def rotate(rt: ServiceRuntime, keyring: Keyring, name: str) -> KeyInfo:
+    """Add the next version of a key; the announcement commits with it."""
+    key = await keyring.usable(name)
+    version = key.latest_version + 1
+    material = await asyncio.to_thread(algorithms.generate, key.algorithm)
+    try:
+        async with rt.db.begin() as conn:
+            await store.add_version(
+                conn,
+                name=key.name,
+                version=version,
+                sealed=keyring.seal(key.name, version, material),
+                public_key_pem=_public_pem(key, material),
+            )
+            await store.update_key(conn, key.name, latest_version=version)
+            await enqueue(
+                conn,
+                events.KEY_CHANGED,
+                events_pb2.KeyChanged(name=key.name, latest_version=version, change="rotated"),
+                entity_id=key.name,
+            )
+    except IntegrityError:
+        raise FailedPrecondition(f"key {key.name} was rotated concurrently; retry") from None
+    rt.events_committed()
+    keyring.forget(key.name)
+    return await keyring.key(key.name)
+
+
+POLICIES: dict[str, Policy] = policies_of(KeysServicer, SERVICE)
+
+
+def add_to_server(server: Any, servicer: KeysServicer) -> None:
+    keys_pb2_grpc.add_KeysServiceServicer_to_server(servicer, server)

@@ -1,0 +1,176 @@
+"""Keys tables: each key's configuration and policy, and its versions' material, SM4-GCM sealed
+under the master key and bound to the key name and version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runtime.storage import Migration, Reader, create_tables, now_us
+from services.keys.algorithms import PURPOSES, Purpose
+from services.keys.domain import Grant, KeyInfo
+
+metadata = sa.MetaData()
+
+keys = sa.Table(
+    "keys",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("purpose", sa.String(10), nullable=False),
+    sa.Column("algorithm", sa.String(20), nullable=False),
+    sa.Column("latest_version", sa.Integer, nullable=False),
+    sa.Column("min_decryption_version", sa.Integer, nullable=False),
+    sa.Column("rotation_period_days", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("owner_department", sa.String(20), nullable=False),
+    sa.Column("grants", sa.JSON, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("delete_after_us", sa.BigInteger),
+    sa.Column("created_by", sa.String(36), nullable=False),
+)
+
+key_versions = sa.Table(
+    "key_versions",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    # Emptied when the key is destroyed.
+    sa.Column("material_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("public_key_pem", sa.Text),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+# Stored purposes back to their typed names.
+PURPOSE_NAMES: dict[str, Purpose] = {p: p for p in PURPOSES}
+
+MIGRATIONS = [Migration("keys-0001-keys-and-versions", create_tables(keys, key_versions))]
+
+
+def _grant_json(grant: Grant) -> dict[str, list[Any]]:
+    return {
+        "services": sorted(grant.services),
+        "departments": sorted(grant.departments),
+        "roles": sorted(grant.roles),
+        "operations": sorted(grant.operations),
+    }
+
+
+def _grant(data: dict[str, list[Any]]) -> Grant:
+    return Grant(
+        services=frozenset(data.get("services", ())),
+        departments=frozenset(data.get("departments", ())),
+        roles=frozenset(data.get("roles", ())),
+        operations=frozenset(int(o) for o in data.get("operations", ())),
+    )
+
+
+def _key(row: sa.Row[Any]) -> KeyInfo:
+    m = row._mapping
+    return KeyInfo(
+        name=str(m["name"]),
+        purpose=PURPOSE_NAMES[str(m["purpose"])],
+        algorithm=str(m["algorithm"]),
+        latest_version=int(m["latest_version"]),
+        min_decryption_version=int(m["min_decryption_version"]),
+        rotation_period_days=int(m["rotation_period_days"]),
+        state=str(m["state"]),
+        owner_department=str(m["owner_department"]),
+        grants=tuple(_grant(g) for g in m["grants"]),
+        created_us=int(m["created_us"]),
+        delete_after_us=m["delete_after_us"],
+    )
+
+
+async def get_key(conn: Reader, name: str) -> KeyInfo | None:
+    row = (await conn.execute(sa.select(keys).where(keys.c.name == name))).first()
+    return None if row is None else _key(row)
+
+
+async def name_taken(conn: Reader, name: str) -> bool:
+    return await conn.scalar(sa.select(keys.c.seq).where(keys.c.name == name)) is not None
+
+
+async def add_key(conn: AsyncConnection, key: KeyInfo, *, created_by: str) -> None:
+    await conn.execute(
+        keys.insert().values(
+            name=key.name,
+            purpose=key.purpose,
+            algorithm=key.algorithm,
+            latest_version=key.latest_version,
+            min_decryption_version=key.min_decryption_version,
+            rotation_period_days=key.rotation_period_days,
+            state=key.state,
+            owner_department=key.owner_department,
+            grants=[_grant_json(g) for g in key.grants],
+            created_us=now_us(),
+            created_by=created_by,
+        )
+    )
+
+
+async def update_key(conn: AsyncConnection, name: str, **values: Any) -> None:
+    if "grants" in values:
+        values["grants"] = [_grant_json(g) for g in values["grants"]]
+    await conn.execute(keys.update().where(keys.c.name == name).values(**values))
+
+
+async def list_keys(
+    conn: Reader, *, after_seq: int, limit: int
+) -> tuple[list[KeyInfo], int | None]:
+    query = sa.select(keys).where(keys.c.seq > after_seq).order_by(keys.c.seq).limit(limit + 1)
+    rows = list((await conn.execute(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [_key(r) for r in rows], (int(rows[-1].seq) if more else None)
+
+
+async def keys_due(conn: Reader, *, now: int) -> list[KeyInfo]:
+    """Enabled keys with a rotation period (the caller checks their age), and keys whose pending
+    deletion is due."""
+    query = sa.select(keys).where(
+        sa.or_(
+            sa.and_(keys.c.state == "enabled", keys.c.rotation_period_days > 0),
+            sa.and_(keys.c.state == "pending_deletion", keys.c.delete_after_us <= now),
+        )
+    )
+    return [_key(r) for r in (await conn.execute(query)).all()]
+
+
+async def add_version(
+    conn: AsyncConnection, *, name: str, version: int, sealed: bytes, public_key_pem: str | None
+) -> None:
+    await conn.execute(
+        key_versions.insert().values(
+            name=name,
+            version=version,
+            material_sealed=sealed,
+            public_key_pem=public_key_pem,
+            created_us=now_us(),
+        )
+    )
+
+
+async def versions(conn: Reader, name: str) -> list[tuple[int, int]]:
+    """(version, created_us) of each version, oldest first."""
+    rows = await conn.execute(
+        sa.select(key_versions.c.version, key_versions.c.created_us)
+        .where(key_versions.c.name == name)
+        .order_by(key_versions.c.version)
+    )
+    return [(int(r.version), int(r.created_us)) for r in rows.all()]
+
+
+async def version_row(conn: Reader, name: str, version: int) -> sa.Row[Any] | None:
+    query = sa.select(key_versions).where(
+        key_versions.c.name == name, key_versions.c.version == version
+    )
+    return (await conn.execute(query)).first()
+
+
+async def destroy_material(conn: AsyncConnection, name: str) -> None:
+    await conn.execute(
+        key_versions.update().where(key_versions.c.name == name).values(material_sealed=b"")
+    )
