@@ -77,7 +77,44 @@ async def public_key(call: Call) -> web.StreamResponse:
     return message_response(reply, headers={"Cache-Control": "public, max-age=300"})
 
 
+async def issue_code(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.IssueAuthorisationCode,
+        keys_pb2.IssueAuthorisationCodeRequest(code=call.body),
+    )
+    return message_response(reply, status=201)
+
+
+async def list_codes(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.ListAuthorisationCodes,
+        keys_pb2.ListAuthorisationCodesRequest(
+            page_size=query_int(call.request, "page_size"),
+            page_token=call.request.query.get("page_token", ""),
+            consumer=call.request.query.get("consumer", ""),
+        ),
+    )
+    return message_response(reply)
+
+
+async def rotate_code(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.RotateAuthorisationCode,
+        keys_pb2.RotateAuthorisationCodeRequest(id=call.request.match_info["id"]),
+    )
+    return message_response(reply)
+
+
+async def revoke_code(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.RevokeAuthorisationCode,
+        keys_pb2.RevokeAuthorisationCodeRequest(id=call.request.match_info["id"]),
+    )
+    return message_response(reply.code)
+
+
 _MANAGED = (401, 403, 404, 409, 503)
+CODES = "/office/v1/authorisation-codes"
 ROUTES: tuple[Route, ...] = (
     Route(
         method="POST",
@@ -179,5 +216,54 @@ ROUTES: tuple[Route, ...] = (
         response=keys_pb2.GetPublicKeyResponse,
         query=(QueryParam(name="version", description="Default: the newest.", type="integer"),),
         errors=(400, 404, 409, 422, 503),
+    ),
+    Route(
+        method="POST",
+        path=CODES,
+        operation_id="issueAuthorisationCode",
+        summary="Issue an interface authorisation code to a consumer (Big Data Bureau "
+        "administrators, security officers); the code is shown once.",
+        tag="keys",
+        handler=issue_code,
+        audience="office",
+        body=keys_pb2.AuthorisationCode,
+        read_only=frozenset({"id", "state", "uses", "last_use_time", "create_time", "rotations"}),
+        response=keys_pb2.IssueAuthorisationCodeResponse,
+        status=201,
+        errors=(400, 401, 403, 415, 422, 503),
+    ),
+    Route(
+        method="GET",
+        path=CODES,
+        operation_id="listAuthorisationCodes",
+        summary="Page through the authorisation codes with their use counts; never the codes.",
+        tag="keys",
+        handler=list_codes,
+        audience="office",
+        response=keys_pb2.ListAuthorisationCodesResponse,
+        query=(*PAGE_QUERY, QueryParam(name="consumer", description="Only this consumer's.")),
+        errors=(400, 401, 403, 422, 503),
+    ),
+    Route(
+        method="POST",
+        path=f"{CODES}/{{id}}/rotate",
+        operation_id="rotateAuthorisationCode",
+        summary="Replace the code's secret: the old one stops working on every replica at once.",
+        tag="keys",
+        handler=rotate_code,
+        audience="office",
+        response=keys_pb2.RotateAuthorisationCodeResponse,
+        errors=_MANAGED,
+    ),
+    Route(
+        method="POST",
+        path=f"{CODES}/{{id}}/revoke",
+        operation_id="revokeAuthorisationCode",
+        summary="Revoke the code: every replica refuses it within a second.",
+        tag="keys",
+        handler=revoke_code,
+        audience="office",
+        response=keys_pb2.AuthorisationCode,
+        errors=_MANAGED,
     ),
 )

@@ -14,6 +14,7 @@ from runtime.errors import DomainError
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database, now_us
 from services.keys import demo, domain, events, store
+from services.keys.authcodes import AuthorisationCodes
 from services.keys.keyring import Keyring
 from services.keys.servicer import POLICIES, SERVICE, KeysServicer, add_to_server, rotate
 from smartcity.keys.v1 import events_pb2
@@ -31,7 +32,8 @@ def _keyring(db: Database) -> Keyring:
 
 
 def _add_servicers(server: grpc.aio.Server, rt: ServiceRuntime) -> None:
-    add_to_server(server, KeysServicer(rt, _keyring(rt.db)))
+    codes = AuthorisationCodes(rt, master_key=crypto.master_key(rt.settings))
+    add_to_server(server, KeysServicer(rt, _keyring(rt.db), codes))
 
 
 async def maintain(rt: ServiceRuntime, keyring: Keyring) -> None:

@@ -31,6 +31,7 @@ from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
 from services.keys import algorithms, domain, events, store
+from services.keys.authcodes import AuthorisationCodes
 from services.keys.domain import KeyInfo
 from services.keys.keyring import Keyring
 from smartcity.keys.v1 import events_pb2, keys_pb2, keys_pb2_grpc
@@ -43,6 +44,11 @@ ROLE_SECURITY_OFFICER = "security_officer"
 MANAGERS = OFFICE.but(roles=(ROLE_SECURITY_OFFICER,))
 # Whoever the key's policy names: staff at the office, or services; checked per key.
 USERS = SIGNED_IN.but(audiences=("office", "service"))
+# The Big Data Bureau keeps interface authorisation codes (Art. 38).
+CODE_KEEPERS = OFFICE.but(roles=("bdb_admin", ROLE_SECURITY_OFFICER))
+# Consumers present codes: departments' staff and services, and partners.
+CODE_PRESENTERS = SIGNED_IN.but(audiences=("office", "partner", "service"))
+SERVICES_ONLY = SIGNED_IN.but(audiences=("service",))
 
 _STATES = {
     domain.ENABLED: keys_pb2.KEY_STATE_ENABLED,
@@ -58,9 +64,10 @@ def _check_payload(field: str, data: bytes) -> None:
 
 
 class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
-    def __init__(self, rt: ServiceRuntime, keyring: Keyring) -> None:
+    def __init__(self, rt: ServiceRuntime, keyring: Keyring, codes: AuthorisationCodes) -> None:
         self._rt = rt
         self._keyring = keyring
+        self._codes = codes
 
     async def _message(self, key: KeyInfo) -> keys_pb2.Key:
         async with self._rt.db.read() as conn:
@@ -372,6 +379,47 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         material = await self._keyring.material(key, version)
         valid = algorithms.mac_verify(key.algorithm, material, request.message, tag=tag)
         return keys_pb2.VerifyMacResponse(valid=valid)
+
+    # --- interface authorisation codes (Art. 38) ------------------------------------------
+
+    @allow(CODE_KEEPERS)
+    async def IssueAuthorisationCode(
+        self, request: keys_pb2.IssueAuthorisationCodeRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.IssueAuthorisationCodeResponse:
+        return await self._codes.issue(request, require_principal())
+
+    @allow(CODE_KEEPERS.but(roles=(*CODE_KEEPERS.roles, "auditor")))
+    async def ListAuthorisationCodes(
+        self, request: keys_pb2.ListAuthorisationCodesRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ListAuthorisationCodesResponse:
+        return await self._codes.list(request)
+
+    @allow(CODE_KEEPERS)
+    async def RotateAuthorisationCode(
+        self, request: keys_pb2.RotateAuthorisationCodeRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RotateAuthorisationCodeResponse:
+        return await self._codes.rotate(request, require_principal())
+
+    @allow(CODE_KEEPERS)
+    async def RevokeAuthorisationCode(
+        self, request: keys_pb2.RevokeAuthorisationCodeRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RevokeAuthorisationCodeResponse:
+        return await self._codes.revoke(request, require_principal())
+
+    @allow(CODE_PRESENTERS)
+    async def VerifyAuthorisationCode(
+        self, request: keys_pb2.VerifyAuthorisationCodeRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.VerifyAuthorisationCodeResponse:
+        return await self._codes.verify(request, require_principal())
+
+    @allow(SERVICES_ONLY)
+    async def ReportAuthorisationCodeUses(
+        self,
+        request: keys_pb2.ReportAuthorisationCodeUsesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> keys_pb2.ReportAuthorisationCodeUsesResponse:
+        await self._codes.report_uses(request)
+        return keys_pb2.ReportAuthorisationCodeUsesResponse()
 
 
 def _public_pem(key: KeyInfo, material: bytes) -> str | None:

@@ -46,8 +46,6 @@ key_versions = sa.Table(
 # Stored purposes back to their typed names.
 PURPOSE_NAMES: dict[str, Purpose] = {p: p for p in PURPOSES}
 
-MIGRATIONS = [Migration("keys-0001-keys-and-versions", create_tables(keys, key_versions))]
-
 
 def _grant_json(grant: Grant) -> dict[str, list[Any]]:
     return {
@@ -174,3 +172,69 @@ async def destroy_material(conn: AsyncConnection, name: str) -> None:
     await conn.execute(
         key_versions.update().where(key_versions.c.name == name).values(material_sealed=b"")
     )
+
+
+# --- interface authorisation codes ---------------------------------------------------------------
+
+authorisation_codes = sa.Table(
+    "authorisation_codes",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(24), nullable=False, unique=True),
+    sa.Column("consumer", sa.String(120), nullable=False, index=True),
+    sa.Column("interface_services", sa.JSON, nullable=False),
+    sa.Column("rate_limit_per_minute", sa.Integer, nullable=False),
+    sa.Column("expire_us", sa.BigInteger, nullable=False),
+    # HMAC-SM3 of the code under a key derived from the master key: the code is never stored.
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("uses", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_use_us", sa.BigInteger),
+    sa.Column("rotations", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(36), nullable=False),
+)
+
+MIGRATIONS = [
+    Migration("keys-0001-keys-and-versions", create_tables(keys, key_versions)),
+    Migration("keys-0002-authorisation-codes", create_tables(authorisation_codes)),
+]
+
+
+async def add_code(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(authorisation_codes.insert().values(created_us=now_us(), **values))
+
+
+async def code_row(conn: Reader, code_id: str) -> sa.Row[Any] | None:
+    query = sa.select(authorisation_codes).where(authorisation_codes.c.id == code_id)
+    return (await conn.execute(query)).first()
+
+
+async def update_code(conn: AsyncConnection, code_id: str, **values: Any) -> None:
+    await conn.execute(
+        authorisation_codes.update().where(authorisation_codes.c.id == code_id).values(**values)
+    )
+
+
+async def add_uses(conn: AsyncConnection, uses: dict[str, int]) -> None:
+    at = now_us()
+    for code_id, count in uses.items():
+        await conn.execute(
+            authorisation_codes.update()
+            .where(authorisation_codes.c.id == code_id)
+            .values(uses=authorisation_codes.c.uses + count, last_use_us=at)
+        )
+
+
+async def list_codes(
+    conn: Reader, *, after_seq: int, limit: int, consumer: str
+) -> tuple[list[sa.Row[Any]], int | None]:
+    query = sa.select(authorisation_codes).where(authorisation_codes.c.seq > after_seq)
+    if consumer:
+        query = query.where(authorisation_codes.c.consumer == consumer)
+    rows = list(
+        (await conn.execute(query.order_by(authorisation_codes.c.seq).limit(limit + 1))).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (int(rows[-1].seq) if more else None)

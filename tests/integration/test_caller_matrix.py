@@ -60,6 +60,11 @@ ADMINISTRATION = {
     ("POST", "/office/v1/keys/{name}/rotate"),
     ("POST", "/office/v1/keys/{name}/schedule-deletion"),
     ("POST", "/office/v1/keys/{name}/cancel-deletion"),
+    # interface authorisation codes are kept by the Big Data Bureau
+    ("POST", "/office/v1/authorisation-codes"),
+    ("GET", "/office/v1/authorisation-codes"),
+    ("POST", "/office/v1/authorisation-codes/{id}/rotate"),
+    ("POST", "/office/v1/authorisation-codes/{id}/revoke"),
 }
 # Beyond the entry point: (method, path) -> caller -> the one status expected.
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esmartcity/keys/v1/events.proto\x12\x11smartcity.keys.v1\"-\n\nKeyCreated\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\"B\n\nKeyChanged\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\x05\x12\x0e\n\x06\x63hange\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esmartcity/keys/v1/events.proto\x12\x11smartcity.keys.v1\"-\n\nKeyCreated\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\"B\n\nKeyChanged\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\x05\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t\"&\n\x18\x41uthorisationCodeRevoked\x12\n\n\x02id\x18\x01 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYCREATED']._serialized_end=98
   _globals['_KEYCHANGED']._serialized_start=100
   _globals['_KEYCHANGED']._serialized_end=166
+  _globals['_AUTHORISATIONCODEREVOKED']._serialized_start=168
+  _globals['_AUTHORISATIONCODEREVOKED']._serialized_end=206
 # @@protoc_insertion_point(module_scope)

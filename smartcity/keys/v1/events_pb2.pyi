@@ -71,3 +71,26 @@ class KeyChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___KeyChanged: _TypeAlias = KeyChanged  # noqa: Y015
+
+@_typing.final
+class AuthorisationCodeRevoked(_message.Message):
+    """AuthorisationCodeRevoked is published on smartcity.keys.authorisation_code.revoked when a code
+    is revoked or its secret replaced: every verifier drops it from its cache at once.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorisationCodeRevoked: _TypeAlias = AuthorisationCodeRevoked  # noqa: Y015

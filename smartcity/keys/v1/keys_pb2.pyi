@@ -97,6 +97,26 @@ KEY_OPERATION_MAC: KeyOperation.ValueType  # 7
 KEY_OPERATION_VERIFY_MAC: KeyOperation.ValueType  # 8
 Global___KeyOperation: _TypeAlias = KeyOperation  # noqa: Y015
 
+class _AuthorisationCodeState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AuthorisationCodeStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuthorisationCodeState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AUTHORISATION_CODE_STATE_UNSPECIFIED: _AuthorisationCodeState.ValueType  # 0
+    AUTHORISATION_CODE_STATE_ACTIVE: _AuthorisationCodeState.ValueType  # 1
+    AUTHORISATION_CODE_STATE_REVOKED: _AuthorisationCodeState.ValueType  # 2
+    AUTHORISATION_CODE_STATE_EXPIRED: _AuthorisationCodeState.ValueType  # 3
+
+class AuthorisationCodeState(_AuthorisationCodeState, metaclass=_AuthorisationCodeStateEnumTypeWrapper):
+    """AuthorisationCodeState says whether a code is accepted."""
+
+AUTHORISATION_CODE_STATE_UNSPECIFIED: AuthorisationCodeState.ValueType  # 0
+AUTHORISATION_CODE_STATE_ACTIVE: AuthorisationCodeState.ValueType  # 1
+AUTHORISATION_CODE_STATE_REVOKED: AuthorisationCodeState.ValueType  # 2
+AUTHORISATION_CODE_STATE_EXPIRED: AuthorisationCodeState.ValueType  # 3
+Global___AuthorisationCodeState: _TypeAlias = AuthorisationCodeState  # noqa: Y015
+
 @_typing.final
 class Key(_message.Message):
     """Key is a named, versioned key. Its material never leaves the service."""
@@ -957,3 +977,344 @@ class VerifyMacResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyMacResponse: _TypeAlias = VerifyMacResponse  # noqa: Y015
+
+@_typing.final
+class AuthorisationCode(_message.Message):
+    """AuthorisationCode is an interface authorisation code (接口授权码) as administrators see it:
+    everything but the code itself, which is stored only as a keyed hash.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CONSUMER_FIELD_NUMBER: _builtins.int
+    INTERFACE_SERVICES_FIELD_NUMBER: _builtins.int
+    RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    USES_FIELD_NUMBER: _builtins.int
+    LAST_USE_TIME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    ROTATIONS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    consumer: _builtins.str
+    """"department:<code>" or "partner:<client id>"."""
+    rate_limit_per_minute: _builtins.int
+    """Calls per minute allowed with the code."""
+    state: Global___AuthorisationCodeState.ValueType
+    uses: _builtins.int
+    rotations: _builtins.int
+    """How many times its secret was replaced."""
+    @_builtins.property
+    def interface_services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The interface services the code opens."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_use_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        consumer: _builtins.str = ...,
+        interface_services: _abc.Iterable[_builtins.str] | None = ...,
+        rate_limit_per_minute: _builtins.int = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        state: Global___AuthorisationCodeState.ValueType = ...,
+        uses: _builtins.int = ...,
+        last_use_time: _timestamp_pb2.Timestamp | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        rotations: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "last_use_time", b"last_use_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "create_time", b"create_time", "expire_time", b"expire_time", "id", b"id", "interface_services", b"interface_services", "last_use_time", b"last_use_time", "rate_limit_per_minute", b"rate_limit_per_minute", "rotations", b"rotations", "state", b"state", "uses", b"uses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorisationCode: _TypeAlias = AuthorisationCode  # noqa: Y015
+
+@_typing.final
+class IssueAuthorisationCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def code(self) -> Global___AuthorisationCode:
+        """id, state, uses, last_use_time, create_time and rotations are set by the service."""
+
+    def __init__(
+        self,
+        *,
+        code: Global___AuthorisationCode | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueAuthorisationCodeRequest: _TypeAlias = IssueAuthorisationCodeRequest  # noqa: Y015
+
+@_typing.final
+class IssueAuthorisationCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    secret: _builtins.str
+    """The code to give the consumer: shown once, never again."""
+    @_builtins.property
+    def code(self) -> Global___AuthorisationCode: ...
+    def __init__(
+        self,
+        *,
+        code: Global___AuthorisationCode | None = ...,
+        secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueAuthorisationCodeResponse: _TypeAlias = IssueAuthorisationCodeResponse  # noqa: Y015
+
+@_typing.final
+class ListAuthorisationCodesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CONSUMER_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
+    consumer: _builtins.str
+    """Only this consumer's."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        consumer: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuthorisationCodesRequest: _TypeAlias = ListAuthorisationCodesRequest  # noqa: Y015
+
+@_typing.final
+class ListAuthorisationCodesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def codes(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuthorisationCode]: ...
+    def __init__(
+        self,
+        *,
+        codes: _abc.Iterable[Global___AuthorisationCode] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["codes", b"codes", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuthorisationCodesResponse: _TypeAlias = ListAuthorisationCodesResponse  # noqa: Y015
+
+@_typing.final
+class RotateAuthorisationCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateAuthorisationCodeRequest: _TypeAlias = RotateAuthorisationCodeRequest  # noqa: Y015
+
+@_typing.final
+class RotateAuthorisationCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    secret: _builtins.str
+    @_builtins.property
+    def code(self) -> Global___AuthorisationCode: ...
+    def __init__(
+        self,
+        *,
+        code: Global___AuthorisationCode | None = ...,
+        secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateAuthorisationCodeResponse: _TypeAlias = RotateAuthorisationCodeResponse  # noqa: Y015
+
+@_typing.final
+class RevokeAuthorisationCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeAuthorisationCodeRequest: _TypeAlias = RevokeAuthorisationCodeRequest  # noqa: Y015
+
+@_typing.final
+class RevokeAuthorisationCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def code(self) -> Global___AuthorisationCode: ...
+    def __init__(
+        self,
+        *,
+        code: Global___AuthorisationCode | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeAuthorisationCodeResponse: _TypeAlias = RevokeAuthorisationCodeResponse  # noqa: Y015
+
+@_typing.final
+class VerifyAuthorisationCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SECRET_FIELD_NUMBER: _builtins.int
+    INTERFACE_SERVICE_FIELD_NUMBER: _builtins.int
+    secret: _builtins.str
+    interface_service: _builtins.str
+    def __init__(
+        self,
+        *,
+        secret: _builtins.str = ...,
+        interface_service: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interface_service", b"interface_service", "secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuthorisationCodeRequest: _TypeAlias = VerifyAuthorisationCodeRequest  # noqa: Y015
+
+@_typing.final
+class VerifyAuthorisationCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The code's id: the key of the verifier's cache and of its use counts."""
+    rate_limit_per_minute: _builtins.int
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        rate_limit_per_minute: _builtins.int = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "id", b"id", "rate_limit_per_minute", b"rate_limit_per_minute"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuthorisationCodeResponse: _TypeAlias = VerifyAuthorisationCodeResponse  # noqa: Y015
+
+@_typing.final
+class ReportAuthorisationCodeUsesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class UsesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    USES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def uses(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Uses counted per code id since the last report."""
+
+    def __init__(
+        self,
+        *,
+        uses: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["uses", b"uses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportAuthorisationCodeUsesRequest: _TypeAlias = ReportAuthorisationCodeUsesRequest  # noqa: Y015
+
+@_typing.final
+class ReportAuthorisationCodeUsesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportAuthorisationCodeUsesResponse: _TypeAlias = ReportAuthorisationCodeUsesResponse  # noqa: Y015

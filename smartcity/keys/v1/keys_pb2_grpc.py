@@ -116,6 +116,36 @@ class KeysServiceStub:
                 request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyMacRequest.SerializeToString,
                 response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyMacResponse.FromString,
                 _registered_method=True)
+        self.IssueAuthorisationCode = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/IssueAuthorisationCode',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.IssueAuthorisationCodeRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.IssueAuthorisationCodeResponse.FromString,
+                _registered_method=True)
+        self.ListAuthorisationCodes = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/ListAuthorisationCodes',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuthorisationCodesRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuthorisationCodesResponse.FromString,
+                _registered_method=True)
+        self.RotateAuthorisationCode = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/RotateAuthorisationCode',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.RotateAuthorisationCodeRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.RotateAuthorisationCodeResponse.FromString,
+                _registered_method=True)
+        self.RevokeAuthorisationCode = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/RevokeAuthorisationCode',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.RevokeAuthorisationCodeRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.RevokeAuthorisationCodeResponse.FromString,
+                _registered_method=True)
+        self.VerifyAuthorisationCode = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/VerifyAuthorisationCode',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuthorisationCodeRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuthorisationCodeResponse.FromString,
+                _registered_method=True)
+        self.ReportAuthorisationCodeUses = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/ReportAuthorisationCodeUses',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesResponse.FromString,
+                _registered_method=True)
 
 
 class KeysServiceServicer:
@@ -237,6 +267,50 @@ class KeysServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueAuthorisationCode(self, request, context):
+        """IssueAuthorisationCode issues an interface authorisation code (接口授权码, Art. 38) to a
+        consumer for named interface services; the code is shown once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuthorisationCodes(self, request, context):
+        """ListAuthorisationCodes pages through the codes, with their use counts (never the codes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateAuthorisationCode(self, request, context):
+        """RotateAuthorisationCode replaces a code's secret: the old one stops working at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAuthorisationCode(self, request, context):
+        """RevokeAuthorisationCode revokes a code: every replica refuses it within a second.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAuthorisationCode(self, request, context):
+        """VerifyAuthorisationCode checks a code presented by the caller (its consumer) for an
+        interface service, and returns what it grants so that the caller can cache it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportAuthorisationCodeUses(self, request, context):
+        """ReportAuthorisationCodeUses adds the uses a verifier counted from its cache.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeysServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -319,6 +393,36 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     servicer.VerifyMac,
                     request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyMacRequest.FromString,
                     response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyMacResponse.SerializeToString,
+            ),
+            'IssueAuthorisationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueAuthorisationCode,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.IssueAuthorisationCodeRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.IssueAuthorisationCodeResponse.SerializeToString,
+            ),
+            'ListAuthorisationCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuthorisationCodes,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuthorisationCodesRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuthorisationCodesResponse.SerializeToString,
+            ),
+            'RotateAuthorisationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateAuthorisationCode,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.RotateAuthorisationCodeRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.RotateAuthorisationCodeResponse.SerializeToString,
+            ),
+            'RevokeAuthorisationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAuthorisationCode,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.RevokeAuthorisationCodeRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.RevokeAuthorisationCodeResponse.SerializeToString,
+            ),
+            'VerifyAuthorisationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAuthorisationCode,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuthorisationCodeRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuthorisationCodeResponse.SerializeToString,
+            ),
+            'ReportAuthorisationCodeUses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportAuthorisationCodeUses,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -755,6 +859,168 @@ class KeysService:
             '/smartcity.keys.v1.KeysService/VerifyMac',
             smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyMacRequest.SerializeToString,
             smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyMacResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueAuthorisationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/IssueAuthorisationCode',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.IssueAuthorisationCodeRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.IssueAuthorisationCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuthorisationCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/ListAuthorisationCodes',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuthorisationCodesRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuthorisationCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateAuthorisationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/RotateAuthorisationCode',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.RotateAuthorisationCodeRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.RotateAuthorisationCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAuthorisationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/RevokeAuthorisationCode',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.RevokeAuthorisationCodeRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.RevokeAuthorisationCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAuthorisationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/VerifyAuthorisationCode',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuthorisationCodeRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuthorisationCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportAuthorisationCodeUses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/ReportAuthorisationCodeUses',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -73,6 +73,22 @@ class KeysServiceStub:
     """ComputeMac computes a MAC with the newest version of a MAC key."""
     VerifyMac: _grpc.UnaryUnaryMultiCallable[_keys_pb2.VerifyMacRequest, _keys_pb2.VerifyMacResponse]
     """VerifyMac checks a MAC made by any version of the key."""
+    IssueAuthorisationCode: _grpc.UnaryUnaryMultiCallable[_keys_pb2.IssueAuthorisationCodeRequest, _keys_pb2.IssueAuthorisationCodeResponse]
+    """IssueAuthorisationCode issues an interface authorisation code (接口授权码, Art. 38) to a
+    consumer for named interface services; the code is shown once.
+    """
+    ListAuthorisationCodes: _grpc.UnaryUnaryMultiCallable[_keys_pb2.ListAuthorisationCodesRequest, _keys_pb2.ListAuthorisationCodesResponse]
+    """ListAuthorisationCodes pages through the codes, with their use counts (never the codes)."""
+    RotateAuthorisationCode: _grpc.UnaryUnaryMultiCallable[_keys_pb2.RotateAuthorisationCodeRequest, _keys_pb2.RotateAuthorisationCodeResponse]
+    """RotateAuthorisationCode replaces a code's secret: the old one stops working at once."""
+    RevokeAuthorisationCode: _grpc.UnaryUnaryMultiCallable[_keys_pb2.RevokeAuthorisationCodeRequest, _keys_pb2.RevokeAuthorisationCodeResponse]
+    """RevokeAuthorisationCode revokes a code: every replica refuses it within a second."""
+    VerifyAuthorisationCode: _grpc.UnaryUnaryMultiCallable[_keys_pb2.VerifyAuthorisationCodeRequest, _keys_pb2.VerifyAuthorisationCodeResponse]
+    """VerifyAuthorisationCode checks a code presented by the caller (its consumer) for an
+    interface service, and returns what it grants so that the caller can cache it.
+    """
+    ReportAuthorisationCodeUses: _grpc.UnaryUnaryMultiCallable[_keys_pb2.ReportAuthorisationCodeUsesRequest, _keys_pb2.ReportAuthorisationCodeUsesResponse]
+    """ReportAuthorisationCodeUses adds the uses a verifier counted from its cache."""
 
 @_typing.type_check_only
 class KeysServiceAsyncStub(KeysServiceStub):
@@ -117,6 +133,22 @@ class KeysServiceAsyncStub(KeysServiceStub):
     """ComputeMac computes a MAC with the newest version of a MAC key."""
     VerifyMac: _aio.UnaryUnaryMultiCallable[_keys_pb2.VerifyMacRequest, _keys_pb2.VerifyMacResponse]  # type: ignore[assignment]
     """VerifyMac checks a MAC made by any version of the key."""
+    IssueAuthorisationCode: _aio.UnaryUnaryMultiCallable[_keys_pb2.IssueAuthorisationCodeRequest, _keys_pb2.IssueAuthorisationCodeResponse]  # type: ignore[assignment]
+    """IssueAuthorisationCode issues an interface authorisation code (接口授权码, Art. 38) to a
+    consumer for named interface services; the code is shown once.
+    """
+    ListAuthorisationCodes: _aio.UnaryUnaryMultiCallable[_keys_pb2.ListAuthorisationCodesRequest, _keys_pb2.ListAuthorisationCodesResponse]  # type: ignore[assignment]
+    """ListAuthorisationCodes pages through the codes, with their use counts (never the codes)."""
+    RotateAuthorisationCode: _aio.UnaryUnaryMultiCallable[_keys_pb2.RotateAuthorisationCodeRequest, _keys_pb2.RotateAuthorisationCodeResponse]  # type: ignore[assignment]
+    """RotateAuthorisationCode replaces a code's secret: the old one stops working at once."""
+    RevokeAuthorisationCode: _aio.UnaryUnaryMultiCallable[_keys_pb2.RevokeAuthorisationCodeRequest, _keys_pb2.RevokeAuthorisationCodeResponse]  # type: ignore[assignment]
+    """RevokeAuthorisationCode revokes a code: every replica refuses it within a second."""
+    VerifyAuthorisationCode: _aio.UnaryUnaryMultiCallable[_keys_pb2.VerifyAuthorisationCodeRequest, _keys_pb2.VerifyAuthorisationCodeResponse]  # type: ignore[assignment]
+    """VerifyAuthorisationCode checks a code presented by the caller (its consumer) for an
+    interface service, and returns what it grants so that the caller can cache it.
+    """
+    ReportAuthorisationCodeUses: _aio.UnaryUnaryMultiCallable[_keys_pb2.ReportAuthorisationCodeUsesRequest, _keys_pb2.ReportAuthorisationCodeUsesResponse]  # type: ignore[assignment]
+    """ReportAuthorisationCodeUses adds the uses a verifier counted from its cache."""
 
 class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
     """KeysService manages keys and performs cryptography with them. Managing keys is for security
@@ -254,5 +286,57 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_keys_pb2.VerifyMacResponse, _abc.Awaitable[_keys_pb2.VerifyMacResponse]]:
         """VerifyMac checks a MAC made by any version of the key."""
+
+    @_abc_1.abstractmethod
+    def IssueAuthorisationCode(
+        self,
+        request: _keys_pb2.IssueAuthorisationCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.IssueAuthorisationCodeResponse, _abc.Awaitable[_keys_pb2.IssueAuthorisationCodeResponse]]:
+        """IssueAuthorisationCode issues an interface authorisation code (接口授权码, Art. 38) to a
+        consumer for named interface services; the code is shown once.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuthorisationCodes(
+        self,
+        request: _keys_pb2.ListAuthorisationCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.ListAuthorisationCodesResponse, _abc.Awaitable[_keys_pb2.ListAuthorisationCodesResponse]]:
+        """ListAuthorisationCodes pages through the codes, with their use counts (never the codes)."""
+
+    @_abc_1.abstractmethod
+    def RotateAuthorisationCode(
+        self,
+        request: _keys_pb2.RotateAuthorisationCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.RotateAuthorisationCodeResponse, _abc.Awaitable[_keys_pb2.RotateAuthorisationCodeResponse]]:
+        """RotateAuthorisationCode replaces a code's secret: the old one stops working at once."""
+
+    @_abc_1.abstractmethod
+    def RevokeAuthorisationCode(
+        self,
+        request: _keys_pb2.RevokeAuthorisationCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.RevokeAuthorisationCodeResponse, _abc.Awaitable[_keys_pb2.RevokeAuthorisationCodeResponse]]:
+        """RevokeAuthorisationCode revokes a code: every replica refuses it within a second."""
+
+    @_abc_1.abstractmethod
+    def VerifyAuthorisationCode(
+        self,
+        request: _keys_pb2.VerifyAuthorisationCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.VerifyAuthorisationCodeResponse, _abc.Awaitable[_keys_pb2.VerifyAuthorisationCodeResponse]]:
+        """VerifyAuthorisationCode checks a code presented by the caller (its consumer) for an
+        interface service, and returns what it grants so that the caller can cache it.
+        """
+
+    @_abc_1.abstractmethod
+    def ReportAuthorisationCodeUses(
+        self,
+        request: _keys_pb2.ReportAuthorisationCodeUsesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.ReportAuthorisationCodeUsesResponse, _abc.Awaitable[_keys_pb2.ReportAuthorisationCodeUsesResponse]]:
+        """ReportAuthorisationCodeUses adds the uses a verifier counted from its cache."""
 
 def add_KeysServiceServicer_to_server(servicer: KeysServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
