@@ -113,6 +113,25 @@ async def revoke_code(call: Call) -> web.StreamResponse:
     return message_response(reply.code)
 
 
+async def audit_records(call: Call) -> web.StreamResponse:
+    query = call.request.query
+    reply = await call.rpc(
+        call.upstream.keys.ListAuditRecords,
+        keys_pb2.ListAuditRecordsRequest(
+            page_size=query_int(call.request, "page_size"),
+            page_token=query.get("page_token", ""),
+            actor_id=query.get("actor_id", ""),
+            resource_id=query.get("resource_id", ""),
+        ),
+    )
+    return message_response(reply)
+
+
+async def verify_audit_chain(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(call.upstream.keys.VerifyAuditChain, keys_pb2.VerifyAuditChainRequest())
+    return message_response(reply)
+
+
 _MANAGED = (401, 403, 404, 409, 503)
 CODES = "/office/v1/authorisation-codes"
 ROUTES: tuple[Route, ...] = (
@@ -265,5 +284,33 @@ ROUTES: tuple[Route, ...] = (
         audience="office",
         response=keys_pb2.AuthorisationCode,
         errors=_MANAGED,
+    ),
+    Route(
+        method="GET",
+        path="/office/v1/audit/records",
+        operation_id="listAuditRecords",
+        summary="Page through the audit chain (auditors, security officers, administrators).",
+        tag="audit",
+        handler=audit_records,
+        audience="office",
+        response=keys_pb2.ListAuditRecordsResponse,
+        query=(
+            *PAGE_QUERY,
+            QueryParam(name="actor_id", description="Only this actor's."),
+            QueryParam(name="resource_id", description="Only this resource's."),
+        ),
+        errors=(400, 401, 403, 422, 503),
+    ),
+    Route(
+        method="POST",
+        path="/office/v1/audit/verify",
+        operation_id="verifyAuditChain",
+        summary="Recompute the whole audit chain and check its signed checkpoints; names the "
+        "first record that does not hold.",
+        tag="audit",
+        handler=verify_audit_chain,
+        audience="office",
+        response=keys_pb2.VerifyAuditChainResponse,
+        errors=(401, 403, 503),
     ),
 )

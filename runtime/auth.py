@@ -127,6 +127,11 @@ _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
 )
 
 
+def current_principal() -> Principal | None:
+    """The caller of the gRPC method being served, if any (None for the service's own work)."""
+    return _current.get()
+
+
 def require_principal() -> Principal:
     principal = _current.get()
     if principal is None:

@@ -9,6 +9,7 @@ USAGE = """usage: smartcity <command> [options]
 commands:
   up       run the whole platform on this machine (embedded NATS, SQLite, demo data)
   trace    show a trace as a tree across every process (smartcity trace --help)
+  audit    check the audit chain: smartcity audit verify [--json] (exit 1 when broken)
   totp     print the current TOTP code of a base32 secret (smartcity totp SECRET), as an
            authenticator app would: for the demo staff accounts and for scripts
 """
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.trace_cli import run
 
         return run(rest)
+    if command == "audit":
+        from services.keys.audit_cli import run as audit
+
+        return audit(rest)
     if command == "totp":
         return _totp(rest)
     print(f"smartcity: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

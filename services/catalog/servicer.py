@@ -8,8 +8,8 @@ from typing import Any
 import grpc
 from sqlalchemy.exc import IntegrityError
 
-from runtime import logs
-from runtime.auth import Policy, require_principal
+from runtime import audit, logs
+from runtime.auth import Policy, current_principal, require_principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from runtime.pagination import decode_cursor, encode_cursor, page_size
@@ -114,6 +114,14 @@ async def register_resource(
                     version=created.version,
                 ),
                 entity_id=created.id,
+            )
+            await audit.record(
+                conn,
+                service="catalog",
+                action="catalog.resource.created",
+                principal=current_principal(),
+                resource_type="resource",
+                resource_id=created.id,
             )
     except IntegrityError:
         # A concurrent create took the code or the request id between our check and insert.

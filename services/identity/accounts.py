@@ -10,8 +10,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import logs
+from runtime import audit, logs
 from runtime.auth import Principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import (
@@ -32,6 +33,7 @@ from smartcity.identity.v1 import events_pb2, identity_pb2
 
 log = logs.get(__name__)
 
+SERVICE_NAME = "identity"
 RESIDENT_ID = "resident_id"
 _KIND_NAMES = {
     identity_pb2.ACCOUNT_KIND_PARTNER: domain.PARTNER,
@@ -59,9 +61,11 @@ def account_message(account: Account) -> identity_pb2.Account:
     return message
 
 
-async def create_account(db: Database, account: Account, *, password: str, **sealed: Any) -> None:
-    """Insert an account with its `account.created` event, in one transaction; `sealed` holds
-    its sealed and hashed personal columns."""
+async def create_account(
+    db: Database, account: Account, *, password: str, by: Principal | None, **sealed: Any
+) -> None:
+    """Insert an account with its `account.created` event and audit record, in one transaction;
+    `sealed` holds its sealed and hashed personal columns."""
     password_hash = await passwords.hash_password(password)
     try:
         async with db.begin() as conn:
@@ -77,6 +81,14 @@ async def create_account(db: Database, account: Account, *, password: str, **sea
                     department=account.department,
                 ),
                 entity_id=account.id,
+            )
+            await audit.record(
+                conn,
+                service=SERVICE_NAME,
+                action="identity.account.created",
+                principal=by,
+                resource_type="account",
+                resource_id=account.id,
             )
     except IntegrityError:
         # A concurrent registration took the username or the number between check and insert.
@@ -110,8 +122,10 @@ class Accounts:
             message.resident_id_masked = domain.mask_identity_number(number)
         return message
 
-    async def _create(self, account: Account, *, password: str, **sealed: Any) -> None:
-        await create_account(self._rt.db, account, password=password, **sealed)
+    async def _create(
+        self, account: Account, *, password: str, by: Principal | None, **sealed: Any
+    ) -> None:
+        await create_account(self._rt.db, account, password=password, by=by, **sealed)
         self._rt.events_committed()
 
     async def _account(self, account_id: str) -> Account:
@@ -257,11 +271,11 @@ class Accounts:
         async with self._rt.db.read() as conn:
             if await store.resident_id_registered(conn, number_hash):
                 raise AlreadyExists("an account is already registered for this resident ID number")
-        await self._create(account, password=request.password, **sealed)
+        await self._create(account, password=request.password, by=None, **sealed)
         return identity_pb2.RegisterCitizenResponse(account=account_message(account))
 
     async def create_staff_account(
-        self, request: identity_pb2.CreateStaffAccountRequest
+        self, request: identity_pb2.CreateStaffAccountRequest, principal: Principal
     ) -> identity_pb2.CreateStaffAccountResponse:
         violations = domain.username_violations(request.username)
         violations += domain.password_violations(
@@ -282,11 +296,11 @@ class Accounts:
         profile = self._personal.seal_profile(
             Profile(display_name=request.display_name.strip()), owner=account.id
         )
-        await self._create(account, password=request.password, profile_sealed=profile)
+        await self._create(account, password=request.password, by=principal, profile_sealed=profile)
         return identity_pb2.CreateStaffAccountResponse(account=account_message(account))
 
     async def create_client(
-        self, request: identity_pb2.CreateClientRequest
+        self, request: identity_pb2.CreateClientRequest, principal: Principal
     ) -> identity_pb2.CreateClientResponse:
         violations = [
             FieldViolation("client_id", v.description)
@@ -310,7 +324,7 @@ class Accounts:
             roles=(),
             created_us=now_us(),
         )
-        await self._create(account, password=secret)
+        await self._create(account, password=secret, by=principal)
         return identity_pb2.CreateClientResponse(
             account=account_message(account), client_secret=secret
         )
@@ -347,6 +361,7 @@ class Accounts:
         async with self._rt.db.begin() as conn:
             await store.update_account(conn, account.id, state=domain.DISABLED)
             await end_sessions(conn, account_id=account.id, reason="account_disabled")
+            await self._audit(conn, "identity.account.disabled", principal, account.id)
             await enqueue(
                 conn,
                 events.ACCOUNT_DISABLED,
@@ -363,7 +378,7 @@ class Accounts:
         self, request: identity_pb2.EnableAccountRequest, principal: Principal
     ) -> identity_pb2.EnableAccountResponse:
         account = await self._change(
-            request.id, principal, audit="account_enabled", state=domain.ACTIVE
+            request.id, principal, action="identity.account.enabled", state=domain.ACTIVE
         )
         return identity_pb2.EnableAccountResponse(account=account)
 
@@ -371,7 +386,11 @@ class Accounts:
         self, request: identity_pb2.UnlockAccountRequest, principal: Principal
     ) -> identity_pb2.UnlockAccountResponse:
         account = await self._change(
-            request.id, principal, audit="account_unlocked", failed_logins=0, locked_until_us=None
+            request.id,
+            principal,
+            action="identity.account.unlocked",
+            failed_logins=0,
+            locked_until_us=None,
         )
         return identity_pb2.UnlockAccountResponse(account=account)
 
@@ -385,7 +404,7 @@ class Accounts:
             # The platform must never be left without anyone able to grant roles.
             raise FailedPrecondition("administrators cannot remove their own administrator role")
         changed = await self._change(
-            account.id, principal, audit="staff_roles_updated", roles=roles
+            account.id, principal, action="identity.account.roles_updated", roles=roles
         )
         return identity_pb2.UpdateStaffRolesResponse(account=changed)
 
@@ -400,6 +419,7 @@ class Accounts:
                 conn, account.id, totp_sealed=None, totp_pending_sealed=None, totp_last_step=None
             )
             await end_sessions(conn, account_id=account.id, reason="second_factor_reset")
+            await self._audit(conn, "identity.account.second_factor_reset", principal, account.id)
         self._rt.events_committed()
         log.warning("second_factor_reset", account_id=account.id, by=principal.subject)
         return identity_pb2.ResetSecondFactorResponse(
@@ -413,14 +433,28 @@ class Accounts:
         return account
 
     async def _change(
-        self, account_id: str, principal: Principal, *, audit: str, **values: Any
+        self, account_id: str, principal: Principal, *, action: str, **values: Any
     ) -> identity_pb2.Account:
-        """An administrator's change to an account, logged with who made it."""
+        """An administrator's change to an account, audited with who made it."""
         account = await self._account(account_id)
         async with self._rt.db.begin() as conn:
             await store.update_account(conn, account.id, **values)
-        log.info(audit, account_id=account.id, by=principal.subject)
+            await self._audit(conn, action, principal, account.id)
+        self._rt.events_committed()
+        log.info("account_changed", action=action, account_id=account.id, by=principal.subject)
         return account_message(await self._account(account.id))
+
+    async def _audit(
+        self, conn: AsyncConnection, action: str, principal: Principal, account_id: str
+    ) -> None:
+        await audit.record(
+            conn,
+            service=SERVICE_NAME,
+            action=action,
+            principal=principal,
+            resource_type="account",
+            resource_id=account_id,
+        )
 
     async def end_sessions(
         self, request: identity_pb2.EndSessionsRequest, principal: Principal
@@ -428,6 +462,7 @@ class Accounts:
         account = await self._account(request.account_id)
         async with self._rt.db.begin() as conn:
             ended = await end_sessions(conn, account_id=account.id, reason="ended_by_administrator")
+            await self._audit(conn, "identity.account.sessions_ended", principal, account.id)
         self._rt.events_committed()
         log.info("sessions_ended_by_administrator", account_id=account.id, by=principal.subject)
         return identity_pb2.EndSessionsResponse(ended=len(ended))

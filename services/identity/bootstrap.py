@@ -50,7 +50,7 @@ async def create_admin(username: str) -> int:
         )
         personal = PersonalData(crypto.master_key(settings))
         profile = personal.seal_profile(Profile(display_name=username), owner=account.id)
-        await create_account(db, account, password=password, profile_sealed=profile)
+        await create_account(db, account, password=password, by=None, profile_sealed=profile)
     except InvalidArgument as exc:
         for violation in exc.violations:
             print(f"create-admin: {_describe(violation)}", file=sys.stderr)

@@ -178,7 +178,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def CreateStaffAccount(
         self, request: identity_pb2.CreateStaffAccountRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.CreateStaffAccountResponse:
-        return await self._accounts.create_staff_account(request)
+        return await self._accounts.create_staff_account(request, require_principal())
 
     @allow(OFFICE.but(roles=(domain.ROLE_BDB_ADMIN,)))
     async def UpdateStaffRoles(
@@ -196,7 +196,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def CreateClient(
         self, request: identity_pb2.CreateClientRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.CreateClientResponse:
-        return await self._accounts.create_client(request)
+        return await self._accounts.create_client(request, require_principal())
 
     @allow(READERS)
     async def ListAccounts(
@@ -238,7 +238,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def RotateSigningKey(
         self, request: identity_pb2.RotateSigningKeyRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.RotateSigningKeyResponse:
-        kid, previous = await self._keys.rotate()
+        kid, previous = await self._keys.rotate(by=require_principal())
         self._rt.events_committed()
         log.warning("signing_key_rotated_on_demand", kid=kid, by=require_principal().subject)
         return identity_pb2.RotateSigningKeyResponse(kid=kid, previous_kid=previous)

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import crypto, logs
-from runtime.auth import TOKEN_TYPE
+from runtime import audit, crypto, logs
+from runtime.auth import TOKEN_TYPE, Principal
 from runtime.bus.outbox import enqueue
 from runtime.storage import Database, now_us
 from services.identity import domain, events, store
@@ -85,9 +85,9 @@ class SigningKeys:
         )
         return kid
 
-    async def rotate(self) -> tuple[str, str]:
+    async def rotate(self, *, by: Principal | None = None) -> tuple[str, str]:
         """Make a new key the signer; return (new kid, previous kid). The outbox carries the
-        announcement in the same transaction."""
+        announcement and the audit record in the same transaction."""
         retire_at = now_us() + (domain.ACCESS_TOKEN_TTL_SECONDS + RETENTION_MARGIN_SECONDS) * 10**6
         async with self._db.begin() as conn:
             previous = await store.active_signing_key(conn)
@@ -102,6 +102,14 @@ class SigningKeys:
                 events.SIGNING_KEY_ROTATED,
                 events_pb2.SigningKeyRotated(kid=kid, previous_kid=previous_kid),
                 entity_id=kid,
+            )
+            await audit.record(
+                conn,
+                service="identity",
+                action="identity.signing_key.rotated",
+                principal=by,
+                resource_type="signing_key",
+                resource_id=kid,
             )
         await self.reload()
         log.info("signing_key_rotated", kid=kid, previous_kid=previous_kid)

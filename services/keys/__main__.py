@@ -7,22 +7,25 @@ import contextlib
 import functools
 
 import grpc
+from sqlalchemy.exc import IntegrityError
 
 from runtime import config, crypto, logs
 from runtime.bus.outbox import enqueue
 from runtime.errors import DomainError
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database, now_us
-from services.keys import demo, domain, events, store
+from services.keys import algorithms, audit, demo, domain, events, store
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.keyring import Keyring
 from services.keys.servicer import POLICIES, SERVICE, KeysServicer, add_to_server, rotate
-from smartcity.keys.v1 import events_pb2
+from smartcity.keys.v1 import events_pb2, keys_pb2
 
 log = logs.get(__name__)
 
 # How often each replica rotates keys that are due and destroys keys whose deletion is due.
 MAINTENANCE_SECONDS = 60.0
+# How often the audit chain's head is signed (when it moved).
+CHECKPOINT_SECONDS = 60.0
 
 
 @functools.cache
@@ -76,17 +79,51 @@ async def _maintain_forever(rt: ServiceRuntime, keyring: Keyring) -> None:
             log.warning("key_maintenance_failed", error=type(exc).__name__)
 
 
+async def _checkpoints_forever(rt: ServiceRuntime, keyring: Keyring) -> None:
+    while True:
+        await asyncio.sleep(CHECKPOINT_SECONDS)
+        try:
+            await audit.sign_checkpoint(rt.db, keyring)
+        except Exception as exc:  # the next round retries
+            log.warning("audit_checkpoint_failed", error=type(exc).__name__)
+
+
 async def _start(rt: ServiceRuntime) -> None:
     keyring = _keyring(rt.db)
+    await ensure_checkpoint_key(rt, keyring)
     if rt.settings.demo:
         await demo.seed(rt, keyring)
     rt.background(_maintain_forever(rt, keyring), name="keys-maintenance")
+    rt.background(_checkpoints_forever(rt, keyring), name="keys-audit-checkpoints")
+
+
+async def ensure_checkpoint_key(rt: ServiceRuntime, keyring: Keyring) -> None:
+    """The service's own SM2 key for audit checkpoints: no policy grants it to anyone."""
+    async with rt.db.read() as conn:
+        if await store.name_taken(conn, audit.CHECKPOINT_KEY):
+            return
+    key = domain.new_key(
+        keys_pb2.Key(name=audit.CHECKPOINT_KEY, purpose=keys_pb2.KEY_PURPOSE_SIGN),
+        owner_department="bdb",
+    )
+    material = await asyncio.to_thread(algorithms.generate, key.algorithm)
+    with contextlib.suppress(IntegrityError):  # another replica made it first
+        async with rt.db.begin() as conn:
+            await store.add_key(conn, key, created_by="keys")
+            await store.add_version(
+                conn,
+                name=key.name,
+                version=1,
+                sealed=keyring.seal(key.name, 1, material),
+                public_key_pem=algorithms.public_key_pem(key.algorithm, material).decode(),
+            )
 
 
 DEFINITION = ServiceDefinition(
     name="keys",
     grpc_services=[SERVICE],
-    migrations=store.MIGRATIONS,
+    migrations=[*store.MIGRATIONS, *audit.MIGRATIONS],
+    subscriptions=audit.subscriptions(),
     add_servicers=_add_servicers,
     policies=POLICIES,
     publishes=True,

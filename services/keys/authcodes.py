@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from runtime import crypto, logs
+from runtime import audit, crypto, logs
 from runtime.auth import PARTNER, Principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
@@ -33,6 +33,17 @@ _CONSUMER = re.compile(r"^(department|partner):[a-z0-9][a-z0-9._-]{1,63}$")
 _SERVICE = re.compile(r"^[a-z0-9][a-z0-9._/-]{1,99}$")
 _CODE = re.compile(r"^iac\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
 _HASH_PURPOSE = "authorisation-code"
+
+
+async def _audit(conn: Any, action: str, principal: Principal, code_id: str) -> None:
+    await audit.record(
+        conn,
+        service="keys",
+        action=action,
+        principal=principal,
+        resource_type="authorisation_code",
+        resource_id=code_id,
+    )
 
 
 class CodeRefused(PermissionDenied):
@@ -134,7 +145,9 @@ class AuthorisationCodes:
                 state=ACTIVE,
                 created_by=principal.subject,
             )
+            await _audit(conn, "keys.authorisation_code.issued", principal, code_id)
             row = await store.code_row(conn, code_id)
+        self._rt.events_committed()
         log.info("authorisation_code_issued", code_id=code_id, by=principal.subject)
         return keys_pb2.IssueAuthorisationCodeResponse(code=code_message(row), secret=secret)
 
@@ -174,6 +187,8 @@ class AuthorisationCodes:
                 events_pb2.AuthorisationCodeRevoked(id=code_id),
                 entity_id=code_id,
             )
+            action = "rotated" if rotate else "revoked"
+            await _audit(conn, f"keys.authorisation_code.{action}", principal, code_id)
             row = await store.code_row(conn, code_id)
         self._rt.events_committed()
         what = "authorisation_code_rotated" if rotate else "authorisation_code_revoked"

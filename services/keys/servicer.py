@@ -12,8 +12,11 @@ import os
 from typing import Any
 
 import grpc
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runtime import audit as audit_log
 from runtime import logs
 from runtime.auth import (
     ANONYMOUS,
@@ -30,7 +33,7 @@ from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
-from services.keys import algorithms, domain, events, store
+from services.keys import algorithms, audit, domain, events, store
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.domain import KeyInfo
 from services.keys.keyring import Keyring
@@ -49,6 +52,7 @@ CODE_KEEPERS = OFFICE.but(roles=("bdb_admin", ROLE_SECURITY_OFFICER))
 # Consumers present codes: departments' staff and services, and partners.
 CODE_PRESENTERS = SIGNED_IN.but(audiences=("office", "partner", "service"))
 SERVICES_ONLY = SIGNED_IN.but(audiences=("service",))
+AUDITORS = OFFICE.but(roles=("auditor", ROLE_SECURITY_OFFICER, "bdb_admin"))
 
 _STATES = {
     domain.ENABLED: keys_pb2.KEY_STATE_ENABLED,
@@ -130,6 +134,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
                     events_pb2.KeyCreated(name=key.name, algorithm=key.algorithm),
                     entity_id=key.name,
                 )
+                await _audit(conn, "keys.key.created", principal, key.name)
         except IntegrityError:
             raise AlreadyExists(f"a key named {key.name} exists") from None
         self._rt.events_committed()
@@ -160,7 +165,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
     async def RotateKey(
         self, request: keys_pb2.RotateKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.RotateKeyResponse:
-        key = await rotate(self._rt, self._keyring, request.name)
+        key = await rotate(self._rt, self._keyring, request.name, by=require_principal())
         log.info(
             "key_rotated", key=key.name, version=key.latest_version, by=require_principal().subject
         )
@@ -205,6 +210,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
     async def _change(self, key: KeyInfo, change: str, **values: Any) -> None:
         async with self._rt.db.begin() as conn:
             await store.update_key(conn, key.name, **values)
+            await _audit(conn, f"keys.key.{change}", require_principal(), key.name)
             await enqueue(
                 conn,
                 events.KEY_CHANGED,
@@ -421,6 +427,46 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         await self._codes.report_uses(request)
         return keys_pb2.ReportAuthorisationCodeUsesResponse()
 
+    # --- the audit chain ---------------------------------------------------------------------
+
+    @allow(AUDITORS)
+    async def ListAuditRecords(
+        self, request: keys_pb2.ListAuditRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ListAuditRecordsResponse:
+        query = sa.select(audit.chain).where(
+            audit.chain.c.sequence > decode_cursor(request.page_token)
+        )
+        if request.actor_id:
+            query = query.where(audit.chain.c.actor_id == request.actor_id)
+        if request.resource_id:
+            query = query.where(audit.chain.c.resource_id == request.resource_id)
+        limit = page_size(request.page_size)
+        async with self._rt.db.read() as conn:
+            rows = list(
+                (await conn.execute(query.order_by(audit.chain.c.sequence).limit(limit + 1))).all()
+            )
+        response = keys_pb2.ListAuditRecordsResponse()
+        for sequence, record, hash_hex, previous in audit.records_page(rows[:limit]):
+            chained = response.records.add(sequence=sequence, hash=hash_hex, previous_hash=previous)
+            chained.record.ParseFromString(record)
+        if len(rows) > limit:
+            response.next_page_token = encode_cursor(int(rows[limit - 1].sequence))
+        return response
+
+    @allow(AUDITORS)
+    async def VerifyAuditChain(
+        self, request: keys_pb2.VerifyAuditChainRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.VerifyAuditChainResponse:
+        verdict = await audit.verify_chain(self._rt.db)
+        log.info("audit_chain_verified", intact=verdict.intact, by=require_principal().subject)
+        return keys_pb2.VerifyAuditChainResponse(
+            intact=verdict.intact,
+            records=verdict.records,
+            checkpoints=verdict.checkpoints,
+            first_broken_sequence=verdict.first_broken,
+            problem=verdict.problem,
+        )
+
 
 def _public_pem(key: KeyInfo, material: bytes) -> str | None:
     if key.purpose != domain.SIGN:
@@ -428,8 +474,23 @@ def _public_pem(key: KeyInfo, material: bytes) -> str | None:
     return algorithms.public_key_pem(key.algorithm, material).decode()
 
 
-async def rotate(rt: ServiceRuntime, keyring: Keyring, name: str) -> KeyInfo:
-    """Add the next version of a key; the announcement commits with it."""
+async def _audit(
+    conn: AsyncConnection, action: str, principal: Principal | None, resource_id: str
+) -> None:
+    await audit_log.record(
+        conn,
+        service="keys",
+        action=action,
+        principal=principal,
+        resource_type="key",
+        resource_id=resource_id,
+    )
+
+
+async def rotate(
+    rt: ServiceRuntime, keyring: Keyring, name: str, *, by: Principal | None = None
+) -> KeyInfo:
+    """Add the next version of a key; the announcement and audit record commit with it."""
     key = await keyring.usable(name)
     version = key.latest_version + 1
     material = await asyncio.to_thread(algorithms.generate, key.algorithm)
@@ -449,6 +510,7 @@ async def rotate(rt: ServiceRuntime, keyring: Keyring, name: str) -> KeyInfo:
                 events_pb2.KeyChanged(name=key.name, latest_version=version, change="rotated"),
                 entity_id=key.name,
             )
+            await _audit(conn, "keys.key.rotated", by, key.name)
     except IntegrityError:
         raise FailedPrecondition(f"key {key.name} was rotated concurrently; retry") from None
     rt.events_committed()

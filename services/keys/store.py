@@ -168,6 +168,16 @@ async def version_row(conn: Reader, name: str, version: int) -> sa.Row[Any] | No
     return (await conn.execute(query)).first()
 
 
+async def public_keys(conn: Reader, name: str) -> dict[int, bytes]:
+    """The public key of each version of a signing key."""
+    rows = await conn.execute(
+        sa.select(key_versions.c.version, key_versions.c.public_key_pem).where(
+            key_versions.c.name == name, key_versions.c.public_key_pem.is_not(None)
+        )
+    )
+    return {int(r.version): str(r.public_key_pem).encode() for r in rows.all()}
+
+
 async def destroy_material(conn: AsyncConnection, name: str) -> None:
     await conn.execute(
         key_versions.update().where(key_versions.c.name == name).values(material_sealed=b"")

@@ -65,6 +65,9 @@ ADMINISTRATION = {
     ("GET", "/office/v1/authorisation-codes"),
     ("POST", "/office/v1/authorisation-codes/{id}/rotate"),
     ("POST", "/office/v1/authorisation-codes/{id}/revoke"),
+    # the audit chain is for auditors, security officers and administrators
+    ("GET", "/office/v1/audit/records"),
+    ("POST", "/office/v1/audit/verify"),
 }
 # Beyond the entry point: (method, path) -> caller -> the one status expected.
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {

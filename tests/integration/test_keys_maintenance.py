@@ -1,5 +1,7 @@
 """The keys service's scheduled work against real databases: keys past their rotation period get
-a new version; keys past their deletion's waiting period lose their material for good."""
+a new version; keys past their deletion's waiting period lose their material for good; the audit
+chain's head is signed, and a checkpoint that no longer matches, or records removed after one,
+are caught."""
 
 from __future__ import annotations
 
@@ -9,16 +11,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 
 from runtime import config
 from runtime.auth import TokenVerifier
 from runtime.bus import outbox
+from runtime.bus.consumer import ReceivedEvent
 from runtime.service import ServiceRuntime
 from runtime.storage import Database, now_us
-from services.keys import algorithms, domain, store
-from services.keys.__main__ import maintain
+from services.keys import algorithms, audit, domain, store
+from services.keys.__main__ import ensure_checkpoint_key, maintain
 from services.keys.keyring import Keyring
-from smartcity.keys.v1 import keys_pb2
+from smartcity.keys.v1 import events_pb2, keys_pb2
 
 pytestmark = pytest.mark.integration
 DAY_US = 86400 * 10**6
@@ -31,7 +35,7 @@ async def _no_jwks() -> str:
 @pytest_asyncio.fixture
 async def runtime(database_url: str) -> AsyncIterator[ServiceRuntime]:
     db = Database(database_url, service=f"k{uuid.uuid4().hex[:12]}")
-    await db.migrate([*outbox.MIGRATIONS, *store.MIGRATIONS])
+    await db.migrate([*outbox.MIGRATIONS, *store.MIGRATIONS, *audit.MIGRATIONS])
     settings = config.load({"SMARTCITY_DATA_DIR": "unused"})
     yield ServiceRuntime(
         name="keys",
@@ -101,3 +105,47 @@ async def test_due_keys_rotate_and_due_deletions_destroy_the_material(
     await maintain(runtime, keyring)
     async with runtime.db.read() as conn:
         assert (await store.get_key(conn, "old")).latest_version == 2
+
+
+async def append_records(rt: ServiceRuntime, count: int) -> None:
+    for i in range(count):
+        record = events_pb2.AuditRecord(
+            service="identity",
+            action="identity.account.disabled",
+            actor_id="admin-1",
+            resource_type="account",
+            resource_id=f"acc-{i}",
+            outcome="succeeded",
+        )
+        event = ReceivedEvent(str(uuid.uuid4()), "t", "/test", f"acc-{i}", "", record, 1)
+        async with rt.db.begin() as conn:
+            await audit.append(conn, event, record.SerializeToString())
+
+
+async def test_checkpoints_sign_the_head_and_catch_a_rewritten_or_shortened_chain(
+    runtime: ServiceRuntime,
+) -> None:
+    keyring = Keyring(runtime.db, master_key=os.urandom(16))
+    await ensure_checkpoint_key(runtime, keyring)
+    await append_records(runtime, 5)
+    assert await audit.sign_checkpoint(runtime.db, keyring) == 5
+    assert await audit.sign_checkpoint(runtime.db, keyring) is None  # the head did not move
+    await append_records(runtime, 2)
+    verdict = await audit.verify_chain(runtime.db)
+    assert verdict.intact and verdict.records == 7 and verdict.checkpoints == 1
+    # a forged checkpoint signature is caught at its record
+    async with runtime.db.begin() as conn:
+        (signature,) = (await conn.execute(sa.select(audit.checkpoints.c.signature))).one()
+        forged = signature[:-4] + ("AAAA" if not signature.endswith("AAAA") else "BBBB")
+        await conn.execute(audit.checkpoints.update().values(signature=forged))
+    verdict = await audit.verify_chain(runtime.db)
+    assert not verdict.intact and verdict.first_broken == 5
+    assert "checkpoint" in verdict.problem
+    async with runtime.db.begin() as conn:
+        await conn.execute(audit.checkpoints.update().values(signature=signature))
+    # records removed after a checkpoint (the chain cut short) are caught too
+    async with runtime.db.begin() as conn:
+        await conn.execute(audit.chain.delete().where(audit.chain.c.sequence >= 5))
+    verdict = await audit.verify_chain(runtime.db)
+    assert not verdict.intact and verdict.first_broken == 5
+    assert "removed" in verdict.problem

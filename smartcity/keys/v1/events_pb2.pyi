@@ -7,6 +7,7 @@ Names and versions only: never key material.
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -94,3 +95,61 @@ class AuthorisationCodeRevoked(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuthorisationCodeRevoked: _TypeAlias = AuthorisationCodeRevoked  # noqa: Y015
+
+@_typing.final
+class AuditRecord(_message.Message):
+    """AuditRecord is what every service says of an action worth auditing, on its own stream as
+    smartcity.<service>.audit.recorded, through its outbox (in the transaction of the action).
+    The keys service appends each to the audit chain. Identifiers only: no personal data.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_TYPE_FIELD_NUMBER: _builtins.int
+    ACTOR_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    RESOURCE_TYPE_FIELD_NUMBER: _builtins.int
+    RESOURCE_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """The service that acted."""
+    action: _builtins.str
+    """What was done, as <service>.<entity>.<verb>: "identity.account.disabled"."""
+    actor_id: _builtins.str
+    """Who: an account id, and its subject type and department."""
+    actor_type: _builtins.str
+    actor_department: _builtins.str
+    resource_type: _builtins.str
+    """On what: the kind and id of the resource."""
+    resource_id: _builtins.str
+    outcome: _builtins.str
+    """"succeeded", "denied" or "failed"."""
+    trace_id: _builtins.str
+    """The trace of the request, to find it with `smartcity trace`."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        action: _builtins.str = ...,
+        actor_id: _builtins.str = ...,
+        actor_type: _builtins.str = ...,
+        actor_department: _builtins.str = ...,
+        resource_type: _builtins.str = ...,
+        resource_id: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        trace_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_department", b"actor_department", "actor_id", b"actor_id", "actor_type", b"actor_type", "outcome", b"outcome", "resource_id", b"resource_id", "resource_type", b"resource_type", "service", b"service", "time", b"time", "trace_id", b"trace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditRecord: _TypeAlias = AuditRecord  # noqa: Y015

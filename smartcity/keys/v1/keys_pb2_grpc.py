@@ -146,6 +146,16 @@ class KeysServiceStub:
                 request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesRequest.SerializeToString,
                 response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesResponse.FromString,
                 _registered_method=True)
+        self.ListAuditRecords = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/ListAuditRecords',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuditRecordsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuditRecordsResponse.FromString,
+                _registered_method=True)
+        self.VerifyAuditChain = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/VerifyAuditChain',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainResponse.FromString,
+                _registered_method=True)
 
 
 class KeysServiceServicer:
@@ -311,6 +321,21 @@ class KeysServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditRecords(self, request, context):
+        """ListAuditRecords pages through the audit chain (auditors, security officers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAuditChain(self, request, context):
+        """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
+        first record that does not hold.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeysServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -423,6 +448,16 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     servicer.ReportAuthorisationCodeUses,
                     request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesRequest.FromString,
                     response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesResponse.SerializeToString,
+            ),
+            'ListAuditRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditRecords,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuditRecordsRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuditRecordsResponse.SerializeToString,
+            ),
+            'VerifyAuditChain': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAuditChain,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1021,6 +1056,60 @@ class KeysService:
             '/smartcity.keys.v1.KeysService/ReportAuthorisationCodeUses',
             smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesRequest.SerializeToString,
             smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportAuthorisationCodeUsesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/ListAuditRecords',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuditRecordsRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ListAuditRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAuditChain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/VerifyAuditChain',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainResponse.FromString,
             options,
             channel_credentials,
             insecure,

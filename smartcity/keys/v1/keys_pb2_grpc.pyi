@@ -89,6 +89,12 @@ class KeysServiceStub:
     """
     ReportAuthorisationCodeUses: _grpc.UnaryUnaryMultiCallable[_keys_pb2.ReportAuthorisationCodeUsesRequest, _keys_pb2.ReportAuthorisationCodeUsesResponse]
     """ReportAuthorisationCodeUses adds the uses a verifier counted from its cache."""
+    ListAuditRecords: _grpc.UnaryUnaryMultiCallable[_keys_pb2.ListAuditRecordsRequest, _keys_pb2.ListAuditRecordsResponse]
+    """ListAuditRecords pages through the audit chain (auditors, security officers)."""
+    VerifyAuditChain: _grpc.UnaryUnaryMultiCallable[_keys_pb2.VerifyAuditChainRequest, _keys_pb2.VerifyAuditChainResponse]
+    """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
+    first record that does not hold.
+    """
 
 @_typing.type_check_only
 class KeysServiceAsyncStub(KeysServiceStub):
@@ -149,6 +155,12 @@ class KeysServiceAsyncStub(KeysServiceStub):
     """
     ReportAuthorisationCodeUses: _aio.UnaryUnaryMultiCallable[_keys_pb2.ReportAuthorisationCodeUsesRequest, _keys_pb2.ReportAuthorisationCodeUsesResponse]  # type: ignore[assignment]
     """ReportAuthorisationCodeUses adds the uses a verifier counted from its cache."""
+    ListAuditRecords: _aio.UnaryUnaryMultiCallable[_keys_pb2.ListAuditRecordsRequest, _keys_pb2.ListAuditRecordsResponse]  # type: ignore[assignment]
+    """ListAuditRecords pages through the audit chain (auditors, security officers)."""
+    VerifyAuditChain: _aio.UnaryUnaryMultiCallable[_keys_pb2.VerifyAuditChainRequest, _keys_pb2.VerifyAuditChainResponse]  # type: ignore[assignment]
+    """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
+    first record that does not hold.
+    """
 
 class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
     """KeysService manages keys and performs cryptography with them. Managing keys is for security
@@ -338,5 +350,23 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_keys_pb2.ReportAuthorisationCodeUsesResponse, _abc.Awaitable[_keys_pb2.ReportAuthorisationCodeUsesResponse]]:
         """ReportAuthorisationCodeUses adds the uses a verifier counted from its cache."""
+
+    @_abc_1.abstractmethod
+    def ListAuditRecords(
+        self,
+        request: _keys_pb2.ListAuditRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.ListAuditRecordsResponse, _abc.Awaitable[_keys_pb2.ListAuditRecordsResponse]]:
+        """ListAuditRecords pages through the audit chain (auditors, security officers)."""
+
+    @_abc_1.abstractmethod
+    def VerifyAuditChain(
+        self,
+        request: _keys_pb2.VerifyAuditChainRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.VerifyAuditChainResponse, _abc.Awaitable[_keys_pb2.VerifyAuditChainResponse]]:
+        """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
+        first record that does not hold.
+        """
 
 def add_KeysServiceServicer_to_server(servicer: KeysServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
