@@ -4,6 +4,9 @@ verify) is for services over gRPC, where the key's policy names them."""
 
 from __future__ import annotations
 
+import html
+
+import orjson
 from aiohttp import web
 
 from gateway.endpoints import PAGE_QUERY, Call, QueryParam, Route, message_response, query_int
@@ -130,6 +133,88 @@ async def audit_records(call: Call) -> web.StreamResponse:
 async def verify_audit_chain(call: Call) -> web.StreamResponse:
     reply = await call.rpc(call.upstream.keys.VerifyAuditChain, keys_pb2.VerifyAuditChainRequest())
     return message_response(reply)
+
+
+async def crypto_assessment(call: Call) -> web.StreamResponse:
+    """The keys service's assessment, with identity's token signing keys added from its JWKS."""
+    report = await call.rpc(
+        call.upstream.keys.GetCryptoAssessment, keys_pb2.GetCryptoAssessmentRequest()
+    )
+    for jwk in orjson.loads(await call.upstream.fetch_jwks()).get("keys", []):
+        report.keys.add(
+            holder="identity",
+            name=str(jwk.get("kid", "")),
+            purpose="sign",
+            algorithm="ed25519" if jwk.get("crv") == "Ed25519" else str(jwk.get("alg", "")),
+            national=False,
+            state=keys_pb2.KEY_STATE_ENABLED,
+        )
+        report.findings.add(
+            severity="medium",
+            key=f"identity:{jwk.get('kid', '')}",
+            finding="access tokens are signed with Ed25519 so that any JWT library verifies "
+            "them; they carry identifiers only, never graded data",
+        )
+    if call.request.query.get("format") == "html":
+        return web.Response(
+            text=assessment_page(report),
+            content_type="text/html",
+            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+        )
+    return message_response(report)
+
+
+def assessment_page(report: keys_pb2.GetCryptoAssessmentResponse) -> str:
+    """The assessment as a page an assessor can read and print."""
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(v))}</td>"
+            for v in (
+                k.holder,
+                k.name,
+                k.purpose,
+                k.algorithm,
+                "yes" if k.national else "no",
+                keys_pb2.KeyState.Name(k.state).removeprefix("KEY_STATE_").lower(),
+                k.latest_version,
+                k.age_days,
+                k.rotation_period_days or "on demand",
+                "OVERDUE" if k.rotation_overdue else "",
+            )
+        )
+        + "</tr>"
+        for k in report.keys
+    )
+    findings = "".join(
+        f"<li><b>{html.escape(f.severity)}</b> {html.escape(f.key)}: {html.escape(f.finding)}</li>"
+        for f in report.findings
+    )
+    when = report.assess_time.ToDatetime().isoformat(timespec="seconds")
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "holder",
+            "key",
+            "purpose",
+            "algorithm",
+            "national",
+            "state",
+            "version",
+            "age (days)",
+            "rotation period",
+            "rotation",
+        )
+    )
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<title>Cryptographic assessment</title>"
+        "<style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:4px 8px;text-align:left}</style>"
+        f"<h1>Cryptographic assessment (GB/T 39786)</h1><p>Assessed {when} UTC.</p>"
+        f"<h2>Findings</h2><ul>{findings or '<li>none</li>'}</ul>"
+        f"<h2>Keys</h2><table><tr>{head}</tr>{rows}</table></html>"
+    )
 
 
 _MANAGED = (401, 403, 404, 409, 503)
@@ -311,6 +396,19 @@ ROUTES: tuple[Route, ...] = (
         handler=verify_audit_chain,
         audience="office",
         response=keys_pb2.VerifyAuditChainResponse,
+        errors=(401, 403, 503),
+    ),
+    Route(
+        method="GET",
+        path="/office/v1/crypto-assessment",
+        operation_id="getCryptoAssessment",
+        summary="Every key on the platform with its algorithm, versions, age and rotation state, "
+        "and the findings (Art. 39); ?format=html for a readable page.",
+        tag="keys",
+        handler=crypto_assessment,
+        audience="office",
+        response=keys_pb2.GetCryptoAssessmentResponse,
+        query=(QueryParam(name="format", description="json (default) or html."),),
         errors=(401, 403, 503),
     ),
 )

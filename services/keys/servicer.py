@@ -33,7 +33,7 @@ from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
-from services.keys import algorithms, audit, domain, events, store
+from services.keys import algorithms, assessment, audit, domain, events, store
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.domain import KeyInfo
 from services.keys.keyring import Keyring
@@ -426,6 +426,23 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
     ) -> keys_pb2.ReportAuthorisationCodeUsesResponse:
         await self._codes.report_uses(request)
         return keys_pb2.ReportAuthorisationCodeUsesResponse()
+
+    # --- the cryptographic assessment (Art. 39) ----------------------------------------------
+
+    @allow(AUDITORS)
+    async def GetCryptoAssessment(
+        self, request: keys_pb2.GetCryptoAssessmentRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.GetCryptoAssessmentResponse:
+        found: list[KeyInfo] = []
+        versions: dict[str, list[tuple[int, int]]] = {}
+        async with self._rt.db.read() as conn:
+            after: int | None = 0
+            while after is not None:
+                page, after = await store.list_keys(conn, after_seq=after, limit=100)
+                found += page
+            for key in found:
+                versions[key.name] = await store.versions(conn, key.name)
+        return assessment.assess(found, versions, now_us=now_us())
 
     # --- the audit chain ---------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ ADMINISTRATION = {
     # the audit chain is for auditors, security officers and administrators
     ("GET", "/office/v1/audit/records"),
     ("POST", "/office/v1/audit/verify"),
+    ("GET", "/office/v1/crypto-assessment"),
 }
 # Beyond the entry point: (method, path) -> caller -> the one status expected.
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {

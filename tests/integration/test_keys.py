@@ -332,3 +332,27 @@ async def test_bad_key_definitions_name_the_rule(platform: Platform) -> None:
         )
         assert status == 422, (field, problem)
         assert field in [e["field"] for e in problem["errors"]], (field, problem)
+
+
+async def test_the_crypto_assessment_lists_every_key_as_json_and_as_a_page(
+    platform: Platform,
+) -> None:
+    auditor = await platform.login("bdb.auditor")
+    status, report, _ = await platform.request("GET", "/office/v1/crypto-assessment", token=auditor)
+    assert status == 200, report
+    holders = {(k["holder"], k["name"]) for k in report["keys"]}
+    assert ("keys", "psb.licence-signing") in holders and ("keys", "audit.checkpoints") in holders
+    assert any(holder == "identity" for holder, _ in holders)  # the token signing keys
+    signing = next(k for k in report["keys"] if k["name"] == "psb.licence-signing")
+    assert signing["algorithm"] == "sm2" and signing["national"] is True
+    assert any("Ed25519" in f["finding"] for f in report["findings"])
+    async with platform.http.get(
+        f"{platform.url}/office/v1/crypto-assessment?format=html",
+        headers={"Authorization": f"Bearer {auditor}"},
+    ) as page:
+        assert page.status == 200 and page.content_type == "text/html"
+        text = await page.text()
+    assert "psb.licence-signing" in text and "Findings" in text
+    officer = await platform.login("psb.officer")
+    status, _, _ = await platform.request("GET", "/office/v1/crypto-assessment", token=officer)
+    assert status == 403

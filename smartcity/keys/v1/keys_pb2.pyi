@@ -1452,3 +1452,132 @@ class VerifyAuditChainResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyAuditChainResponse: _TypeAlias = VerifyAuditChainResponse  # noqa: Y015
+
+@_typing.final
+class GetCryptoAssessmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCryptoAssessmentRequest: _TypeAlias = GetCryptoAssessmentRequest  # noqa: Y015
+
+@_typing.final
+class GetCryptoAssessmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSESS_TIME_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
+    FINDINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def assess_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___AssessedKey]: ...
+    @_builtins.property
+    def findings(self) -> _containers.RepeatedCompositeFieldContainer[Global___AssessmentFinding]:
+        """What needs attention, most serious first."""
+
+    def __init__(
+        self,
+        *,
+        assess_time: _timestamp_pb2.Timestamp | None = ...,
+        keys: _abc.Iterable[Global___AssessedKey] | None = ...,
+        findings: _abc.Iterable[Global___AssessmentFinding] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assess_time", b"assess_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assess_time", b"assess_time", "findings", b"findings", "keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCryptoAssessmentResponse: _TypeAlias = GetCryptoAssessmentResponse  # noqa: Y015
+
+@_typing.final
+class AssessedKey(_message.Message):
+    """AssessedKey is one key as the assessment sees it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLDER_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    ALGORITHM_FIELD_NUMBER: _builtins.int
+    NATIONAL_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    LATEST_VERSION_FIELD_NUMBER: _builtins.int
+    AGE_DAYS_FIELD_NUMBER: _builtins.int
+    ROTATION_PERIOD_DAYS_FIELD_NUMBER: _builtins.int
+    ROTATION_OVERDUE_FIELD_NUMBER: _builtins.int
+    OWNER_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    holder: _builtins.str
+    """The service that holds it ("keys", or "identity" for token signing keys)."""
+    name: _builtins.str
+    purpose: _builtins.str
+    algorithm: _builtins.str
+    national: _builtins.bool
+    state: Global___KeyState.ValueType
+    versions: _builtins.int
+    latest_version: _builtins.int
+    age_days: _builtins.int
+    """Days since the newest version was made."""
+    rotation_period_days: _builtins.int
+    rotation_overdue: _builtins.bool
+    owner_department: _builtins.str
+    def __init__(
+        self,
+        *,
+        holder: _builtins.str = ...,
+        name: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        algorithm: _builtins.str = ...,
+        national: _builtins.bool = ...,
+        state: Global___KeyState.ValueType = ...,
+        versions: _builtins.int = ...,
+        latest_version: _builtins.int = ...,
+        age_days: _builtins.int = ...,
+        rotation_period_days: _builtins.int = ...,
+        rotation_overdue: _builtins.bool = ...,
+        owner_department: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_days", b"age_days", "algorithm", b"algorithm", "holder", b"holder", "latest_version", b"latest_version", "name", b"name", "national", b"national", "owner_department", b"owner_department", "purpose", b"purpose", "rotation_overdue", b"rotation_overdue", "rotation_period_days", b"rotation_period_days", "state", b"state", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssessedKey: _TypeAlias = AssessedKey  # noqa: Y015
+
+@_typing.final
+class AssessmentFinding(_message.Message):
+    """AssessmentFinding is one thing an assessor would flag."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    FINDING_FIELD_NUMBER: _builtins.int
+    severity: _builtins.str
+    """"high", "medium" or "low"."""
+    key: _builtins.str
+    finding: _builtins.str
+    def __init__(
+        self,
+        *,
+        severity: _builtins.str = ...,
+        key: _builtins.str = ...,
+        finding: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["finding", b"finding", "key", b"key", "severity", b"severity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssessmentFinding: _TypeAlias = AssessmentFinding  # noqa: Y015

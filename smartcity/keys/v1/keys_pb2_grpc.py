@@ -156,6 +156,11 @@ class KeysServiceStub:
                 request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainRequest.SerializeToString,
                 response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainResponse.FromString,
                 _registered_method=True)
+        self.GetCryptoAssessment = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/GetCryptoAssessment',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentResponse.FromString,
+                _registered_method=True)
 
 
 class KeysServiceServicer:
@@ -336,6 +341,14 @@ class KeysServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCryptoAssessment(self, request, context):
+        """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
+        and the findings a cryptographic application security assessment (GB/T 39786) asks about.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeysServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -458,6 +471,11 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     servicer.VerifyAuditChain,
                     request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainRequest.FromString,
                     response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainResponse.SerializeToString,
+            ),
+            'GetCryptoAssessment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCryptoAssessment,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1110,6 +1128,33 @@ class KeysService:
             '/smartcity.keys.v1.KeysService/VerifyAuditChain',
             smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainRequest.SerializeToString,
             smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCryptoAssessment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/GetCryptoAssessment',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -95,6 +95,10 @@ class KeysServiceStub:
     """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
     first record that does not hold.
     """
+    GetCryptoAssessment: _grpc.UnaryUnaryMultiCallable[_keys_pb2.GetCryptoAssessmentRequest, _keys_pb2.GetCryptoAssessmentResponse]
+    """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
+    and the findings a cryptographic application security assessment (GB/T 39786) asks about.
+    """
 
 @_typing.type_check_only
 class KeysServiceAsyncStub(KeysServiceStub):
@@ -160,6 +164,10 @@ class KeysServiceAsyncStub(KeysServiceStub):
     VerifyAuditChain: _aio.UnaryUnaryMultiCallable[_keys_pb2.VerifyAuditChainRequest, _keys_pb2.VerifyAuditChainResponse]  # type: ignore[assignment]
     """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
     first record that does not hold.
+    """
+    GetCryptoAssessment: _aio.UnaryUnaryMultiCallable[_keys_pb2.GetCryptoAssessmentRequest, _keys_pb2.GetCryptoAssessmentResponse]  # type: ignore[assignment]
+    """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
+    and the findings a cryptographic application security assessment (GB/T 39786) asks about.
     """
 
 class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -367,6 +375,16 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_keys_pb2.VerifyAuditChainResponse, _abc.Awaitable[_keys_pb2.VerifyAuditChainResponse]]:
         """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
         first record that does not hold.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCryptoAssessment(
+        self,
+        request: _keys_pb2.GetCryptoAssessmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.GetCryptoAssessmentResponse, _abc.Awaitable[_keys_pb2.GetCryptoAssessmentResponse]]:
+        """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
+        and the findings a cryptographic application security assessment (GB/T 39786) asks about.
         """
 
 def add_KeysServiceServicer_to_server(servicer: KeysServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
