@@ -217,6 +217,55 @@ def assessment_page(report: keys_pb2.GetCryptoAssessmentResponse) -> str:
     )
 
 
+INCIDENTS = "/office/v1/incidents"
+
+
+async def report_incident(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.ReportIncident, keys_pb2.ReportIncidentRequest(incident=call.body)
+    )
+    location = f"{INCIDENTS}/{reply.incident.id}"
+    return message_response(reply.incident, status=201, headers={"Location": location})
+
+
+async def list_incidents(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.ListIncidents,
+        keys_pb2.ListIncidentsRequest(
+            page_size=query_int(call.request, "page_size"),
+            page_token=call.request.query.get("page_token", ""),
+        ),
+    )
+    return message_response(reply)
+
+
+async def get_incident(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.GetIncident,
+        keys_pb2.GetIncidentRequest(id=call.request.match_info["id"]),
+    )
+    return message_response(reply.incident)
+
+
+async def advance_incident(call: Call) -> web.StreamResponse:
+    request: keys_pb2.AdvanceIncidentRequest = call.body
+    request.id = call.request.match_info["id"]
+    reply = await call.rpc(call.upstream.keys.AdvanceIncident, request)
+    return message_response(reply.incident)
+
+
+async def incident_report(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.keys.GetIncidentReport,
+        keys_pb2.GetIncidentReportRequest(id=call.request.match_info["id"]),
+    )
+    return web.Response(
+        text=reply.report,
+        content_type="text/markdown",
+        headers={"Digest-SM3": reply.sm3},
+    )
+
+
 _MANAGED = (401, 403, 404, 409, 503)
 CODES = "/office/v1/authorisation-codes"
 ROUTES: tuple[Route, ...] = (
@@ -410,5 +459,67 @@ ROUTES: tuple[Route, ...] = (
         response=keys_pb2.GetCryptoAssessmentResponse,
         query=(QueryParam(name="format", description="json (default) or html."),),
         errors=(401, 403, 503),
+    ),
+    Route(
+        method="POST",
+        path=INCIDENTS,
+        operation_id="reportIncident",
+        summary="Report a security incident (security officers).",
+        tag="incidents",
+        handler=report_incident,
+        audience="office",
+        body=keys_pb2.Incident,
+        read_only=frozenset({"id", "stage", "timeline", "create_time"}),
+        response=keys_pb2.Incident,
+        status=201,
+        errors=(400, 401, 403, 415, 422, 503),
+    ),
+    Route(
+        method="GET",
+        path=INCIDENTS,
+        operation_id="listIncidents",
+        summary="Page through the incidents, newest first.",
+        tag="incidents",
+        handler=list_incidents,
+        audience="office",
+        response=keys_pb2.ListIncidentsResponse,
+        query=PAGE_QUERY,
+        errors=(400, 401, 403, 422, 503),
+    ),
+    Route(
+        method="GET",
+        path=f"{INCIDENTS}/{{id}}",
+        operation_id="getIncident",
+        summary="An incident with its timeline.",
+        tag="incidents",
+        handler=get_incident,
+        audience="office",
+        response=keys_pb2.Incident,
+        errors=(401, 403, 404, 503),
+    ),
+    Route(
+        method="POST",
+        path=f"{INCIDENTS}/{{id}}/advance",
+        operation_id="advanceIncident",
+        summary="Move the incident to its next stage: contained, users_notified, "
+        "authority_reported, closed; the note says what was done.",
+        tag="incidents",
+        handler=advance_incident,
+        audience="office",
+        body=keys_pb2.AdvanceIncidentRequest,
+        read_only=frozenset({"id"}),
+        response=keys_pb2.Incident,
+        errors=(400, 401, 403, 404, 409, 415, 422, 503),
+    ),
+    Route(
+        method="GET",
+        path=f"{INCIDENTS}/{{id}}/report",
+        operation_id="getIncidentReport",
+        summary="The report to the authority, generated from the timeline (Markdown; its SM3 "
+        "digest in the Digest-SM3 header).",
+        tag="incidents",
+        handler=incident_report,
+        audience="office",
+        errors=(401, 403, 404, 503),
     ),
 )

@@ -14,7 +14,7 @@ from runtime.bus.outbox import enqueue
 from runtime.errors import DomainError
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database, now_us
-from services.keys import algorithms, audit, demo, domain, events, store
+from services.keys import algorithms, audit, demo, domain, events, incidents, store
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.keyring import Keyring
 from services.keys.servicer import POLICIES, SERVICE, KeysServicer, add_to_server, rotate
@@ -122,7 +122,7 @@ async def ensure_checkpoint_key(rt: ServiceRuntime, keyring: Keyring) -> None:
 DEFINITION = ServiceDefinition(
     name="keys",
     grpc_services=[SERVICE],
-    migrations=[*store.MIGRATIONS, *audit.MIGRATIONS],
+    migrations=[*store.MIGRATIONS, *audit.MIGRATIONS, *incidents.MIGRATIONS],
     subscriptions=audit.subscriptions(),
     add_servicers=_add_servicers,
     policies=POLICIES,

@@ -36,6 +36,7 @@ from runtime.storage import now_us, timestamp
 from services.keys import algorithms, assessment, audit, domain, events, store
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.domain import KeyInfo
+from services.keys.incidents import Incidents
 from services.keys.keyring import Keyring
 from smartcity.keys.v1 import events_pb2, keys_pb2, keys_pb2_grpc
 
@@ -53,6 +54,8 @@ CODE_KEEPERS = OFFICE.but(roles=("bdb_admin", ROLE_SECURITY_OFFICER))
 CODE_PRESENTERS = SIGNED_IN.but(audiences=("office", "partner", "service"))
 SERVICES_ONLY = SIGNED_IN.but(audiences=("service",))
 AUDITORS = OFFICE.but(roles=("auditor", ROLE_SECURITY_OFFICER, "bdb_admin"))
+# Only security officers handle incidents (Art. 38); auditors and administrators read them.
+SECURITY = OFFICE.but(roles=(ROLE_SECURITY_OFFICER,))
 
 _STATES = {
     domain.ENABLED: keys_pb2.KEY_STATE_ENABLED,
@@ -72,6 +75,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self._rt = rt
         self._keyring = keyring
         self._codes = codes
+        self._incidents = Incidents(rt)
 
     async def _message(self, key: KeyInfo) -> keys_pb2.Key:
         async with self._rt.db.read() as conn:
@@ -443,6 +447,40 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             for key in found:
                 versions[key.name] = await store.versions(conn, key.name)
         return assessment.assess(found, versions, now_us=now_us())
+
+    # --- security incidents (Art. 38) --------------------------------------------------------
+
+    @allow(SECURITY)
+    async def ReportIncident(
+        self, request: keys_pb2.ReportIncidentRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ReportIncidentResponse:
+        incident = await self._incidents.report(request.incident, require_principal())
+        return keys_pb2.ReportIncidentResponse(incident=incident)
+
+    @allow(AUDITORS)
+    async def GetIncident(
+        self, request: keys_pb2.GetIncidentRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.GetIncidentResponse:
+        return keys_pb2.GetIncidentResponse(incident=await self._incidents.get(request.id))
+
+    @allow(AUDITORS)
+    async def ListIncidents(
+        self, request: keys_pb2.ListIncidentsRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ListIncidentsResponse:
+        return await self._incidents.list(request)
+
+    @allow(SECURITY)
+    async def AdvanceIncident(
+        self, request: keys_pb2.AdvanceIncidentRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.AdvanceIncidentResponse:
+        incident = await self._incidents.advance(request, require_principal())
+        return keys_pb2.AdvanceIncidentResponse(incident=incident)
+
+    @allow(AUDITORS)
+    async def GetIncidentReport(
+        self, request: keys_pb2.GetIncidentReportRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.GetIncidentReportResponse:
+        return await self._incidents.report_document(request.id)
 
     # --- the audit chain ---------------------------------------------------------------------
 

@@ -69,6 +69,12 @@ ADMINISTRATION = {
     ("GET", "/office/v1/audit/records"),
     ("POST", "/office/v1/audit/verify"),
     ("GET", "/office/v1/crypto-assessment"),
+    # incidents: security officers handle them, auditors and administrators read them
+    ("POST", "/office/v1/incidents"),
+    ("GET", "/office/v1/incidents"),
+    ("GET", "/office/v1/incidents/{id}"),
+    ("POST", "/office/v1/incidents/{id}/advance"),
+    ("GET", "/office/v1/incidents/{id}/report"),
 }
 # Beyond the entry point: (method, path) -> caller -> the one status expected.
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {

@@ -5,9 +5,11 @@ Events the keys service publishes on JetStream stream KEYS, subjects smartcity.k
 Names and versions only: never key material.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -153,3 +155,34 @@ class AuditRecord(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuditRecord: _TypeAlias = AuditRecord  # noqa: Y015
+
+@_typing.final
+class IncidentUsersNotified(_message.Message):
+    """IncidentUsersNotified is published on smartcity.keys.incident.users_notified: the entry points
+    and partners that serve these accounts tell them (Art. 38). Ids only.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCIDENT_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    incident_id: _builtins.str
+    severity: _builtins.str
+    """"low", "medium", "high" or "critical"."""
+    @_builtins.property
+    def account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        incident_id: _builtins.str = ...,
+        account_ids: _abc.Iterable[_builtins.str] | None = ...,
+        severity: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_ids", b"account_ids", "incident_id", b"incident_id", "severity", b"severity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IncidentUsersNotified: _TypeAlias = IncidentUsersNotified  # noqa: Y015

@@ -118,6 +118,54 @@ AUTHORISATION_CODE_STATE_REVOKED: AuthorisationCodeState.ValueType  # 2
 AUTHORISATION_CODE_STATE_EXPIRED: AuthorisationCodeState.ValueType  # 3
 Global___AuthorisationCodeState: _TypeAlias = AuthorisationCodeState  # noqa: Y015
 
+class _IncidentSeverity:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _IncidentSeverityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IncidentSeverity.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INCIDENT_SEVERITY_UNSPECIFIED: _IncidentSeverity.ValueType  # 0
+    INCIDENT_SEVERITY_LOW: _IncidentSeverity.ValueType  # 1
+    INCIDENT_SEVERITY_MEDIUM: _IncidentSeverity.ValueType  # 2
+    INCIDENT_SEVERITY_HIGH: _IncidentSeverity.ValueType  # 3
+    INCIDENT_SEVERITY_CRITICAL: _IncidentSeverity.ValueType  # 4
+    """A major data security incident (重大数据安全事件)."""
+
+class IncidentSeverity(_IncidentSeverity, metaclass=_IncidentSeverityEnumTypeWrapper):
+    """IncidentSeverity grades an incident; high and critical ones must be reported to the authority."""
+
+INCIDENT_SEVERITY_UNSPECIFIED: IncidentSeverity.ValueType  # 0
+INCIDENT_SEVERITY_LOW: IncidentSeverity.ValueType  # 1
+INCIDENT_SEVERITY_MEDIUM: IncidentSeverity.ValueType  # 2
+INCIDENT_SEVERITY_HIGH: IncidentSeverity.ValueType  # 3
+INCIDENT_SEVERITY_CRITICAL: IncidentSeverity.ValueType  # 4
+"""A major data security incident (重大数据安全事件)."""
+Global___IncidentSeverity: _TypeAlias = IncidentSeverity  # noqa: Y015
+
+class _IncidentStage:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _IncidentStageEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IncidentStage.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INCIDENT_STAGE_UNSPECIFIED: _IncidentStage.ValueType  # 0
+    INCIDENT_STAGE_REPORTED: _IncidentStage.ValueType  # 1
+    INCIDENT_STAGE_CONTAINED: _IncidentStage.ValueType  # 2
+    INCIDENT_STAGE_USERS_NOTIFIED: _IncidentStage.ValueType  # 3
+    INCIDENT_STAGE_AUTHORITY_REPORTED: _IncidentStage.ValueType  # 4
+    INCIDENT_STAGE_CLOSED: _IncidentStage.ValueType  # 5
+
+class IncidentStage(_IncidentStage, metaclass=_IncidentStageEnumTypeWrapper):
+    """IncidentStage is where an incident stands; stages follow one another in this order."""
+
+INCIDENT_STAGE_UNSPECIFIED: IncidentStage.ValueType  # 0
+INCIDENT_STAGE_REPORTED: IncidentStage.ValueType  # 1
+INCIDENT_STAGE_CONTAINED: IncidentStage.ValueType  # 2
+INCIDENT_STAGE_USERS_NOTIFIED: IncidentStage.ValueType  # 3
+INCIDENT_STAGE_AUTHORITY_REPORTED: IncidentStage.ValueType  # 4
+INCIDENT_STAGE_CLOSED: IncidentStage.ValueType  # 5
+Global___IncidentStage: _TypeAlias = IncidentStage  # noqa: Y015
+
 @_typing.final
 class Key(_message.Message):
     """Key is a named, versioned key. Its material never leaves the service."""
@@ -1581,3 +1629,307 @@ class AssessmentFinding(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AssessmentFinding: _TypeAlias = AssessmentFinding  # noqa: Y015
+
+@_typing.final
+class Incident(_message.Message):
+    """Incident is a security incident and what was done about it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    AFFECTED_RESOURCES_FIELD_NUMBER: _builtins.int
+    AFFECTED_SUBJECTS_FIELD_NUMBER: _builtins.int
+    AFFECTED_ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    TIMELINE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    title: _builtins.str
+    description: _builtins.str
+    severity: Global___IncidentSeverity.ValueType
+    stage: Global___IncidentStage.ValueType
+    affected_subjects: _builtins.int
+    """How many people are affected."""
+    @_builtins.property
+    def affected_resources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the affected resources (catalog resources, keys, services)."""
+
+    @_builtins.property
+    def affected_account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The affected accounts to notify (ids only)."""
+
+    @_builtins.property
+    def timeline(self) -> _containers.RepeatedCompositeFieldContainer[Global___IncidentStep]: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        description: _builtins.str = ...,
+        severity: Global___IncidentSeverity.ValueType = ...,
+        stage: Global___IncidentStage.ValueType = ...,
+        affected_resources: _abc.Iterable[_builtins.str] | None = ...,
+        affected_subjects: _builtins.int = ...,
+        affected_account_ids: _abc.Iterable[_builtins.str] | None = ...,
+        timeline: _abc.Iterable[Global___IncidentStep] | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["affected_account_ids", b"affected_account_ids", "affected_resources", b"affected_resources", "affected_subjects", b"affected_subjects", "create_time", b"create_time", "description", b"description", "id", b"id", "severity", b"severity", "stage", b"stage", "timeline", b"timeline", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Incident: _TypeAlias = Incident  # noqa: Y015
+
+@_typing.final
+class IncidentStep(_message.Message):
+    """IncidentStep is one entry of an incident's timeline."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    stage: Global___IncidentStage.ValueType
+    actor_id: _builtins.str
+    """The account that took the step."""
+    note: _builtins.str
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        stage: Global___IncidentStage.ValueType = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        actor_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "note", b"note", "stage", b"stage", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IncidentStep: _TypeAlias = IncidentStep  # noqa: Y015
+
+@_typing.final
+class ReportIncidentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCIDENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def incident(self) -> Global___Incident:
+        """title, description, severity, affected_resources, affected_subjects, affected_account_ids."""
+
+    def __init__(
+        self,
+        *,
+        incident: Global___Incident | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["incident", b"incident"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incident", b"incident"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportIncidentRequest: _TypeAlias = ReportIncidentRequest  # noqa: Y015
+
+@_typing.final
+class ReportIncidentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCIDENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def incident(self) -> Global___Incident: ...
+    def __init__(
+        self,
+        *,
+        incident: Global___Incident | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["incident", b"incident"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incident", b"incident"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportIncidentResponse: _TypeAlias = ReportIncidentResponse  # noqa: Y015
+
+@_typing.final
+class GetIncidentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIncidentRequest: _TypeAlias = GetIncidentRequest  # noqa: Y015
+
+@_typing.final
+class GetIncidentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCIDENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def incident(self) -> Global___Incident: ...
+    def __init__(
+        self,
+        *,
+        incident: Global___Incident | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["incident", b"incident"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incident", b"incident"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIncidentResponse: _TypeAlias = GetIncidentResponse  # noqa: Y015
+
+@_typing.final
+class ListIncidentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListIncidentsRequest: _TypeAlias = ListIncidentsRequest  # noqa: Y015
+
+@_typing.final
+class ListIncidentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCIDENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def incidents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Incident]: ...
+    def __init__(
+        self,
+        *,
+        incidents: _abc.Iterable[Global___Incident] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incidents", b"incidents", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListIncidentsResponse: _TypeAlias = ListIncidentsResponse  # noqa: Y015
+
+@_typing.final
+class AdvanceIncidentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    stage: Global___IncidentStage.ValueType
+    note: _builtins.str
+    """What was done: it goes into the timeline and the report."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        stage: Global___IncidentStage.ValueType = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "note", b"note", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdvanceIncidentRequest: _TypeAlias = AdvanceIncidentRequest  # noqa: Y015
+
+@_typing.final
+class AdvanceIncidentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCIDENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def incident(self) -> Global___Incident: ...
+    def __init__(
+        self,
+        *,
+        incident: Global___Incident | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["incident", b"incident"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incident", b"incident"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdvanceIncidentResponse: _TypeAlias = AdvanceIncidentResponse  # noqa: Y015
+
+@_typing.final
+class GetIncidentReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIncidentReportRequest: _TypeAlias = GetIncidentReportRequest  # noqa: Y015
+
+@_typing.final
+class GetIncidentReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    SM3_FIELD_NUMBER: _builtins.int
+    report: _builtins.str
+    """The report, as Markdown."""
+    sm3: _builtins.str
+    """Its SM3 digest (hex), recorded in the timeline when the report is made to the authority."""
+    def __init__(
+        self,
+        *,
+        report: _builtins.str = ...,
+        sm3: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report", "sm3", b"sm3"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIncidentReportResponse: _TypeAlias = GetIncidentReportResponse  # noqa: Y015

@@ -161,6 +161,31 @@ class KeysServiceStub:
                 request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentRequest.SerializeToString,
                 response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentResponse.FromString,
                 _registered_method=True)
+        self.ReportIncident = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/ReportIncident',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportIncidentRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportIncidentResponse.FromString,
+                _registered_method=True)
+        self.GetIncident = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/GetIncident',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentResponse.FromString,
+                _registered_method=True)
+        self.ListIncidents = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/ListIncidents',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListIncidentsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListIncidentsResponse.FromString,
+                _registered_method=True)
+        self.AdvanceIncident = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/AdvanceIncident',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.AdvanceIncidentRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.AdvanceIncidentResponse.FromString,
+                _registered_method=True)
+        self.GetIncidentReport = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/GetIncidentReport',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentReportRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentReportResponse.FromString,
+                _registered_method=True)
 
 
 class KeysServiceServicer:
@@ -349,6 +374,42 @@ class KeysServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportIncident(self, request, context):
+        """ReportIncident opens a security incident (Art. 38) (security officers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetIncident(self, request, context):
+        """GetIncident returns an incident with its timeline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListIncidents(self, request, context):
+        """ListIncidents pages through the incidents, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdvanceIncident(self, request, context):
+        """AdvanceIncident moves an incident to its next stage: contained, users notified (an event
+        reaches the affected accounts), reported to the authority, closed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetIncidentReport(self, request, context):
+        """GetIncidentReport generates the report to the authority from the incident's timeline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeysServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -476,6 +537,31 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     servicer.GetCryptoAssessment,
                     request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentRequest.FromString,
                     response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentResponse.SerializeToString,
+            ),
+            'ReportIncident': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportIncident,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportIncidentRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportIncidentResponse.SerializeToString,
+            ),
+            'GetIncident': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIncident,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentResponse.SerializeToString,
+            ),
+            'ListIncidents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIncidents,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListIncidentsRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListIncidentsResponse.SerializeToString,
+            ),
+            'AdvanceIncident': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvanceIncident,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.AdvanceIncidentRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.AdvanceIncidentResponse.SerializeToString,
+            ),
+            'GetIncidentReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIncidentReport,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentReportRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1155,6 +1241,141 @@ class KeysService:
             '/smartcity.keys.v1.KeysService/GetCryptoAssessment',
             smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentRequest.SerializeToString,
             smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportIncident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/ReportIncident',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportIncidentRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ReportIncidentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIncident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/GetIncident',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIncidents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/ListIncidents',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ListIncidentsRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ListIncidentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvanceIncident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/AdvanceIncident',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.AdvanceIncidentRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.AdvanceIncidentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIncidentReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/GetIncidentReport',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentReportRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.GetIncidentReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

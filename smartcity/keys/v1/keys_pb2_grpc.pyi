@@ -99,6 +99,18 @@ class KeysServiceStub:
     """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
     and the findings a cryptographic application security assessment (GB/T 39786) asks about.
     """
+    ReportIncident: _grpc.UnaryUnaryMultiCallable[_keys_pb2.ReportIncidentRequest, _keys_pb2.ReportIncidentResponse]
+    """ReportIncident opens a security incident (Art. 38) (security officers)."""
+    GetIncident: _grpc.UnaryUnaryMultiCallable[_keys_pb2.GetIncidentRequest, _keys_pb2.GetIncidentResponse]
+    """GetIncident returns an incident with its timeline."""
+    ListIncidents: _grpc.UnaryUnaryMultiCallable[_keys_pb2.ListIncidentsRequest, _keys_pb2.ListIncidentsResponse]
+    """ListIncidents pages through the incidents, newest first."""
+    AdvanceIncident: _grpc.UnaryUnaryMultiCallable[_keys_pb2.AdvanceIncidentRequest, _keys_pb2.AdvanceIncidentResponse]
+    """AdvanceIncident moves an incident to its next stage: contained, users notified (an event
+    reaches the affected accounts), reported to the authority, closed.
+    """
+    GetIncidentReport: _grpc.UnaryUnaryMultiCallable[_keys_pb2.GetIncidentReportRequest, _keys_pb2.GetIncidentReportResponse]
+    """GetIncidentReport generates the report to the authority from the incident's timeline."""
 
 @_typing.type_check_only
 class KeysServiceAsyncStub(KeysServiceStub):
@@ -169,6 +181,18 @@ class KeysServiceAsyncStub(KeysServiceStub):
     """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
     and the findings a cryptographic application security assessment (GB/T 39786) asks about.
     """
+    ReportIncident: _aio.UnaryUnaryMultiCallable[_keys_pb2.ReportIncidentRequest, _keys_pb2.ReportIncidentResponse]  # type: ignore[assignment]
+    """ReportIncident opens a security incident (Art. 38) (security officers)."""
+    GetIncident: _aio.UnaryUnaryMultiCallable[_keys_pb2.GetIncidentRequest, _keys_pb2.GetIncidentResponse]  # type: ignore[assignment]
+    """GetIncident returns an incident with its timeline."""
+    ListIncidents: _aio.UnaryUnaryMultiCallable[_keys_pb2.ListIncidentsRequest, _keys_pb2.ListIncidentsResponse]  # type: ignore[assignment]
+    """ListIncidents pages through the incidents, newest first."""
+    AdvanceIncident: _aio.UnaryUnaryMultiCallable[_keys_pb2.AdvanceIncidentRequest, _keys_pb2.AdvanceIncidentResponse]  # type: ignore[assignment]
+    """AdvanceIncident moves an incident to its next stage: contained, users notified (an event
+    reaches the affected accounts), reported to the authority, closed.
+    """
+    GetIncidentReport: _aio.UnaryUnaryMultiCallable[_keys_pb2.GetIncidentReportRequest, _keys_pb2.GetIncidentReportResponse]  # type: ignore[assignment]
+    """GetIncidentReport generates the report to the authority from the incident's timeline."""
 
 class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
     """KeysService manages keys and performs cryptography with them. Managing keys is for security
@@ -386,5 +410,47 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
         """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
         and the findings a cryptographic application security assessment (GB/T 39786) asks about.
         """
+
+    @_abc_1.abstractmethod
+    def ReportIncident(
+        self,
+        request: _keys_pb2.ReportIncidentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.ReportIncidentResponse, _abc.Awaitable[_keys_pb2.ReportIncidentResponse]]:
+        """ReportIncident opens a security incident (Art. 38) (security officers)."""
+
+    @_abc_1.abstractmethod
+    def GetIncident(
+        self,
+        request: _keys_pb2.GetIncidentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.GetIncidentResponse, _abc.Awaitable[_keys_pb2.GetIncidentResponse]]:
+        """GetIncident returns an incident with its timeline."""
+
+    @_abc_1.abstractmethod
+    def ListIncidents(
+        self,
+        request: _keys_pb2.ListIncidentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.ListIncidentsResponse, _abc.Awaitable[_keys_pb2.ListIncidentsResponse]]:
+        """ListIncidents pages through the incidents, newest first."""
+
+    @_abc_1.abstractmethod
+    def AdvanceIncident(
+        self,
+        request: _keys_pb2.AdvanceIncidentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.AdvanceIncidentResponse, _abc.Awaitable[_keys_pb2.AdvanceIncidentResponse]]:
+        """AdvanceIncident moves an incident to its next stage: contained, users notified (an event
+        reaches the affected accounts), reported to the authority, closed.
+        """
+
+    @_abc_1.abstractmethod
+    def GetIncidentReport(
+        self,
+        request: _keys_pb2.GetIncidentReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.GetIncidentReportResponse, _abc.Awaitable[_keys_pb2.GetIncidentReportResponse]]:
+        """GetIncidentReport generates the report to the authority from the incident's timeline."""
 
 def add_KeysServiceServicer_to_server(servicer: KeysServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
