@@ -207,7 +207,8 @@ def unwrap(text: str, *, name: str, field_name: str) -> tuple[int, bytes]:
         raise InvalidArgument.of(field_name, f"was produced with another key, not {name}")
     try:
         version = int(parts[2][1:])
-        blob = base64.urlsafe_b64decode(parts[3] + "=" * (-len(parts[3]) % 4))
+        padded = parts[3] + "=" * (-len(parts[3]) % 4)
+        blob = base64.b64decode(padded, altchars=b"-_", validate=True)
     except (ValueError, binascii.Error):
         raise InvalidArgument.of(
             field_name, "is not a value produced by the keys service"
