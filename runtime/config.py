@@ -92,6 +92,8 @@ class Settings:
     issuer: str = "http://localhost:8080"
     # Identity starts signing with a new key this often (and on demand).
     key_rotation_hours: int = 24
+    # This service's client secret, for calls it makes for itself (runtime.service_credentials).
+    service_secret: str | None = None
     ports: Mapping[str, int] = field(default_factory=dict)
     hosts: Mapping[str, str] = field(default_factory=dict)
 
@@ -149,6 +151,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         bind_address=env.get("SMARTCITY_BIND") or "127.0.0.1",
         issuer=_issuer(env, ports["gateway"]),
         key_rotation_hours=_positive(env, "SMARTCITY_KEY_ROTATION_HOURS", 24),
+        service_secret=env.get("SMARTCITY_SERVICE_SECRET") or None,
         ports=ports,
         hosts=hosts,
     )

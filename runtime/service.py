@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from runtime import config, grpcclient, logs, loop, telemetry
+from runtime import config, grpcclient, logs, loop, service_credentials, telemetry
 from runtime.auth import KEY_ROTATED_SUBJECT, JwksFetcher, Policy, TokenVerifier
 from runtime.bus import consumer as bus_consumer
 from runtime.bus import nats as bus_nats
@@ -24,6 +24,7 @@ from runtime.bus.consumer import Consumer, Subscription
 from runtime.bus.outbox import OutboxRelay
 from runtime.config import Settings
 from runtime.grpcserver import add_health_and_reflection, create_server
+from runtime.service_credentials import Login, ServiceCredentials
 from runtime.storage import Database, Migration
 
 log = logs.get(__name__)
@@ -40,6 +41,8 @@ class ServiceRuntime:
     relay: OutboxRelay | None = None
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The service's own identity for calls it makes for itself (None: no secret configured).
+    credentials: ServiceCredentials | None = None
 
     def background(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
         """Run `work` until the service stops."""
@@ -69,21 +72,29 @@ class ServiceDefinition:
     on_key_rotation: Callable[[ServiceRuntime], Awaitable[None]] | None = None
 
 
-def identity_jwks_fetcher(settings: Settings) -> JwksFetcher:
-    """Fetch the JWKS from the identity service over one long-lived channel."""
+def identity_client(settings: Settings) -> tuple[JwksFetcher, Login]:
+    """Fetch the JWKS from the identity service, and sign in as a service client, over one
+    long-lived channel."""
     from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 
     channel: grpc.aio.Channel | None = None
 
-    async def fetch() -> str:
+    def stub() -> identity_pb2_grpc.IdentityServiceStub:
         nonlocal channel
         if channel is None:
             channel = grpcclient.channel(settings.grpc_target("identity"))
-        stub = identity_pb2_grpc.IdentityServiceStub(channel)
-        response = await grpcclient.call(stub.GetJwks, identity_pb2.GetJwksRequest(), timeout=3.0)
+        return identity_pb2_grpc.IdentityServiceStub(channel)
+
+    async def fetch() -> str:
+        response = await grpcclient.call(stub().GetJwks, identity_pb2.GetJwksRequest(), timeout=3.0)
         return str(response.jwks_json)
 
-    return fetch
+    async def login(client_id: str, secret: str) -> tuple[str, int]:
+        request = identity_pb2.LoginRequest(username=client_id, password=secret, audience="service")
+        response = await grpcclient.call(stub().Login, request, timeout=5.0)
+        return str(response.access_token), int(response.expires_in)
+
+    return fetch, login
 
 
 async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
@@ -145,11 +156,13 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
         migrations = [*bus_consumer.MIGRATIONS, *migrations]
     await db.migrate(migrations)
 
-    fetcher = (
-        definition.jwks_fetcher(db) if definition.jwks_fetcher else identity_jwks_fetcher(settings)
-    )
+    remote_jwks, login = identity_client(settings)
+    fetcher = definition.jwks_fetcher(db) if definition.jwks_fetcher else remote_jwks
     verifier = TokenVerifier(fetcher, issuer=settings.issuer)
     rt = ServiceRuntime(name=name, settings=settings, db=db, verifier=verifier)
+    secret = service_credentials.secret_for(settings, name)
+    if secret:
+        rt.credentials = ServiceCredentials(service=name, secret=secret, login=login)
     if definition.publishes:
         rt.relay = OutboxRelay(db, source=f"/smartcity/{name}")
     rt.consumers = [Consumer(db, s) for s in definition.subscriptions]

@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from runtime import logs
+from runtime import config, logs, service_credentials
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
 from services.identity import domain, identifiers, passwords, store
@@ -119,6 +119,18 @@ async def seed(rt: ServiceRuntime, personal: PersonalData) -> None:
                 account_id=_account(AGENT.account).id,
                 authorised_by=_account(CITIZEN.account).id,
             )
+    # The platform's services, each a client of its own for the calls it makes for itself
+    # (licences, the next service, already signs through the keys service's demo policy).
+    for service in (*config.SERVICES, "licences"):
+        account = _account(DemoAccount(service, domain.SERVICE, "bdb"))
+        async with rt.db.begin() as conn:
+            if await store.username_exists(conn, service):
+                continue
+            secret_hash = await passwords.hash_password(
+                service_credentials.demo_secret(rt.settings.demo_password, service)
+            )
+            await store.add_account(conn, account, password_hash=secret_hash)
+            created += 1
     if created:
         log.info("demo_accounts_created", count=created)
 

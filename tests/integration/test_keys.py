@@ -15,9 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from gmssl import sm2  # type: ignore[import-untyped]
 from tongsuopy.crypto import serialization as tongsuo_serialization
 
-from conftest import Platform
-from runtime import errors, grpcclient
+from conftest import DEMO_PASSWORD, Platform
+from runtime import errors, grpcclient, service_credentials
+from runtime.service_credentials import ServiceCredentials
 from services.keys import algorithms
+from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 from smartcity.keys.v1 import keys_pb2, keys_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -356,3 +358,45 @@ async def test_the_crypto_assessment_lists_every_key_as_json_and_as_a_page(
     officer = await platform.login("psb.officer")
     status, _, _ = await platform.request("GET", "/office/v1/crypto-assessment", token=officer)
     assert status == 403
+
+
+async def test_services_sign_and_encrypt_for_themselves_with_their_own_credentials(
+    platform: Platform, keys: keys_pb2_grpc.KeysServiceStub
+) -> None:
+    channel = grpcclient.channel(platform.settings.grpc_target("identity"))
+    identity = identity_pb2_grpc.IdentityServiceStub(channel)
+
+    async def login(client_id: str, secret: str) -> tuple[str, int]:
+        reply = await identity.Login(
+            identity_pb2.LoginRequest(username=client_id, password=secret, audience="service")
+        )
+        return reply.access_token, reply.expires_in
+
+    def credentials(service: str) -> ServiceCredentials:
+        secret = service_credentials.demo_secret(DEMO_PASSWORD, service)
+        return ServiceCredentials(service=service, secret=secret, login=login)
+
+    try:
+        licences, exchange = credentials("licences"), credentials("exchange")
+        # the licences service signs with a department's licence key, as the demo policy grants
+        signed = await keys.Sign(
+            keys_pb2.SignRequest(name="psb.licence-signing", message=b"licence"),
+            metadata=await licences.metadata(),
+        )
+        assert signed.signature.startswith("sc:psb.licence-signing:")
+        assert await licences.token() == await licences.token()  # reused until near expiry
+        # the exchange encrypts data at rest with its own key, and may not sign licences
+        wrapped = await keys.GenerateDataKey(
+            keys_pb2.GenerateDataKeyRequest(name="exchange.data-at-rest"),
+            metadata=await exchange.metadata(),
+        )
+        assert wrapped.ciphertext.startswith("sc:exchange.data-at-rest:")
+        code, _, _ = await call_error(
+            keys.Sign(
+                keys_pb2.SignRequest(name="psb.licence-signing", message=b"x"),
+                metadata=await exchange.metadata(),
+            )
+        )
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        await channel.close()
