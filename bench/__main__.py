@@ -5,6 +5,7 @@ Scenarios (default: all, in this order):
 
   gateway   the catalog GET through the gateway against two baselines (bare, hop)
   identity  the same identity read anonymous and with a staff token, alternating; the login rate
+  keys      SM2 sign/verify and SM4-GCM encrypt: the raw library rate against the keys service
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from typing import Any, NoReturn
 
 import orjson
 
-from bench import gateway, identity
+from bench import gateway, identity, keys
+from bench._common import KEY_OPS
 from bench.loadtool import choose_tool
 from bench.runner import LoadSettings, Outcome
 from bench.targets import ROOT
 
-SCENARIOS = ("gateway", "identity")
+SCENARIOS = ("gateway", "identity", "keys")
+# --duration and --warmup when not given: the keys scenario keeps its share of a default run short.
+DEFAULT_DURATION_S = 10
+DEFAULT_WARMUP_S = 2
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_OUTPUT = RESULTS / "latest.json"
 
@@ -50,21 +55,54 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(gateway.ORDER),
         help="gateway: comma-separated targets to run, from bare,hop,real (default: all)",
     )
-    parser.add_argument("--duration", type=int, default=10, help="measured seconds per run")
-    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per run (0: none)")
+    parser.add_argument(
+        "--duration",
+        type=int,
+        help=f"measured seconds per run (default: {DEFAULT_DURATION_S}; "
+        f"keys {keys.DEFAULT_DURATION_S})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        help=f"warm-up seconds per run, 0: none (default: {DEFAULT_WARMUP_S}; "
+        f"keys {keys.DEFAULT_WARMUP_S})",
+    )
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (-t)")
     parser.add_argument(
         "--rounds",
         type=int,
         help=f"rounds per scenario, medians reported (default: gateway {gateway.DEFAULT_ROUNDS}, "
-        f"identity {identity.DEFAULT_ROUNDS})",
+        f"identity {identity.DEFAULT_ROUNDS}, keys {keys.DEFAULT_ROUNDS})",
     )
     parser.add_argument(
         "--login-connections", type=int, default=4, help="identity: connections for the logins"
     )
     parser.add_argument(
         "--login-duration", type=int, default=5, help="identity: measured seconds of logins"
+    )
+    parser.add_argument(
+        "--keys-ops",
+        default=",".join(KEY_OPS),
+        help="keys: comma-separated operations, from sign,verify,encrypt (default: all)",
+    )
+    parser.add_argument(
+        "--keys-concurrency",
+        type=int,
+        default=keys.DEFAULT_CONCURRENCY,
+        help="keys: gRPC calls in flight, over all client processes",
+    )
+    parser.add_argument(
+        "--keys-clients", type=int, default=1, help="keys: gRPC client processes (one channel each)"
+    )
+    parser.add_argument(
+        "--keys-profile",
+        nargs="?",
+        const="python",
+        choices=("python", "native"),
+        help="keys: one more service run per operation with py-spy attached to the keys process "
+        "(python: Python stacks, non-blocking; native: C frames too, slows the run); stacks "
+        "under bench/results/keys-profile-<time>/, a summary printed",
     )
     parser.add_argument(
         "--tool", choices=("auto", "wrk", "python"), default="auto", help="load generator"
@@ -91,12 +129,28 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown or not only:
         parser.error(f"--only: unknown or empty target list {unknown or only}")
     args.targets = [t for t in gateway.ORDER if t in only]
-    for name in ("duration", "connections", "threads", "login_connections", "login_duration"):
+    ops = [o.strip() for o in args.keys_ops.split(",") if o.strip()]
+    unknown = sorted(set(ops) - set(KEY_OPS))
+    if unknown or not ops:
+        parser.error(f"--keys-ops: unknown or empty operation list {unknown or ops}")
+    args.keys_ops = tuple(o for o in KEY_OPS if o in ops)
+    if args.duration is not None and args.duration < 1:
+        parser.error("--duration must be >= 1")
+    for name in (
+        "connections",
+        "threads",
+        "login_connections",
+        "login_duration",
+        "keys_concurrency",
+        "keys_clients",
+    ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be >= 1")
-    if args.warmup < 0:
+    if args.keys_clients > args.keys_concurrency:
+        parser.error("--keys-clients must be <= --keys-concurrency")
+    if args.warmup is not None and args.warmup < 0:
         parser.error("--warmup must be >= 0")
     return args
 
@@ -115,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
     tool = choose_tool(args.tool, allow_install=not args.no_install)
     print(f"bench: load tool: {tool.describe()}", file=sys.stderr)
     load = LoadSettings(
-        duration_s=args.duration,
-        warmup_s=args.warmup,
+        duration_s=args.duration if args.duration is not None else DEFAULT_DURATION_S,
+        warmup_s=args.warmup if args.warmup is not None else DEFAULT_WARMUP_S,
         connections=args.connections,
         threads=args.threads,
     )
@@ -137,6 +191,22 @@ def run(args: argparse.Namespace) -> int:
                     ready_timeout=args.ready_timeout,
                     body_file_arg=args.body_file,
                     logs_dest=logs_dest,
+                )
+            elif scenario == "keys":
+                settings = keys.KeysSettings(
+                    ops=args.keys_ops,
+                    rounds=args.rounds or keys.DEFAULT_ROUNDS,
+                    warmup_s=args.warmup if args.warmup is not None else keys.DEFAULT_WARMUP_S,
+                    duration_s=(
+                        args.duration if args.duration is not None else keys.DEFAULT_DURATION_S
+                    ),
+                    concurrency=args.keys_concurrency,
+                    clients=args.keys_clients,
+                    profile=args.keys_profile,
+                    profile_dir=RESULTS / f"keys-profile-{stamp}",
+                )
+                outcomes[scenario] = keys.run(
+                    settings, workdir=workdir, ready_timeout=args.ready_timeout, logs_dest=logs_dest
                 )
             else:
                 outcomes[scenario] = identity.run(

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from runtime import config
 from services.identity import demo, totp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -394,11 +395,9 @@ class PlatformProcess:
             {
                 "SMARTCITY_DATA_DIR": str(self.data_dir),
                 "SMARTCITY_GATEWAY_PORT": str(self.port),
-                # 0 = the launcher picks free ports itself.
+                # 0 = the launcher picks free ports itself, for NATS and every service.
                 "SMARTCITY_NATS_PORT": "0",
-                "SMARTCITY_CATALOG_PORT": "0",
-                "SMARTCITY_EXCHANGE_PORT": "0",
-                "SMARTCITY_IDENTITY_PORT": "0",
+                **{f"SMARTCITY_{svc.upper()}_PORT": "0" for svc in config.SERVICES},
                 # The default level: the access log is part of the measured path.
                 "SMARTCITY_LOG_LEVEL": "info",
                 "SMARTCITY_DEMO_PASSWORD": DEMO_PASSWORD,
@@ -425,6 +424,14 @@ class PlatformProcess:
         except (OSError, orjson.JSONDecodeError):
             return {}
         return {str(k): int(v) for k, v in dict(state.get("pids") or {}).items()}
+
+    def ports(self) -> dict[str, int]:
+        """The port of each process (gateway, keys, ...) from the launcher's state file."""
+        try:
+            state = orjson.loads((self.data_dir / "run" / "platform.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return {}
+        return {str(k): int(v) for k, v in dict(state.get("ports") or {}).items()}
 
     def save_logs(self, dest: Path) -> Path:
         """Copy the launcher's and every process's log to ``dest`` (the data dir is temporary)."""
