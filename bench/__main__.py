@@ -31,6 +31,7 @@ from bench.runner import LoadSettings, Outcome
 from bench.targets import ROOT
 
 SCENARIOS = ("gateway", "identity", "keys")
+HTTP_SCENARIOS = ("gateway", "identity")  # the ones loaded with wrk (or bench._pyload)
 # --duration and --warmup when not given: the keys scenario keeps its share of a default run short.
 DEFAULT_DURATION_S = 10
 DEFAULT_WARMUP_S = 2
@@ -166,8 +167,11 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    tool = choose_tool(args.tool, allow_install=not args.no_install)
-    print(f"bench: load tool: {tool.describe()}", file=sys.stderr)
+    # The keys scenario brings its own gRPC clients: no HTTP load tool to find (or install).
+    tool = None
+    if any(s in HTTP_SCENARIOS for s in args.scenarios):
+        tool = choose_tool(args.tool, allow_install=not args.no_install)
+        print(f"bench: load tool: {tool.describe()}", file=sys.stderr)
     load = LoadSettings(
         duration_s=args.duration if args.duration is not None else DEFAULT_DURATION_S,
         warmup_s=args.warmup if args.warmup is not None else DEFAULT_WARMUP_S,
@@ -182,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix=f"smartcity-bench-{scenario}-") as tmp:
             workdir = Path(tmp)
             if scenario == "gateway":
+                assert tool is not None
                 outcomes[scenario] = gateway.run(
                     tool,
                     load,
@@ -209,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
                     settings, workdir=workdir, ready_timeout=args.ready_timeout, logs_dest=logs_dest
                 )
             else:
+                assert tool is not None
                 outcomes[scenario] = identity.run(
                     tool,
                     load,
@@ -226,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "tool": {"kind": tool.kind, "version": tool.version},
+        "tool": {"kind": tool.kind, "version": tool.version} if tool is not None else None,
         "scenarios": {name: o.payload for name, o in outcomes.items()},
         "exit_status": {name: o.exit_status for name, o in outcomes.items()},
     }
