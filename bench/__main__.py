@@ -6,6 +6,7 @@ Scenarios (default: all, in this order):
   gateway   the catalog GET through the gateway against two baselines (bare, hop)
   identity  the same identity read anonymous and with a staff token, alternating; the login rate
   keys      SM2 sign/verify and SM4-GCM encrypt: the raw library rate against the keys service
+  authcodes interface authorisation codes checked from the hot path's cache, against a bare lookup
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from typing import Any, NoReturn
 
 import orjson
 
-from bench import gateway, identity, keys
+from bench import authcodes, gateway, identity, keys
 from bench._common import KEY_OPS
 from bench.loadtool import choose_tool
 from bench.runner import LoadSettings, Outcome
 from bench.targets import ROOT
 
-SCENARIOS = ("gateway", "identity", "keys")
+SCENARIOS = ("gateway", "identity", "keys", "authcodes")
 HTTP_SCENARIOS = ("gateway", "identity")  # the ones loaded with wrk (or bench._pyload)
 # --duration and --warmup when not given: the keys scenario keeps its share of a default run short.
 DEFAULT_DURATION_S = 10
@@ -197,6 +198,9 @@ def run(args: argparse.Namespace) -> int:
                     body_file_arg=args.body_file,
                     logs_dest=logs_dest,
                 )
+            elif scenario == "authcodes":
+                result = authcodes.run()
+                outcomes[scenario] = Outcome(result, 0 if result["meets_target"] else 2)
             elif scenario == "keys":
                 settings = keys.KeysSettings(
                     ops=args.keys_ops,

@@ -20,6 +20,7 @@ SM3, SM4 and the international algorithms come from `cryptography`; SM2 from `to
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -164,10 +165,7 @@ class _Sm2:
         )
 
     def _private(self, material: bytes) -> Any:
-        try:
-            key = tongsuo_serialization.load_der_private_key(material, None)
-        except (ValueError, TypeError, tongsuo_exceptions.UnsupportedAlgorithm):
-            key = None
+        key = _sm2_private(material)
         if not isinstance(key, tongsuo_ec.EllipticCurvePrivateKey) or not isinstance(
             key.curve, tongsuo_ec.SM2
         ):
@@ -188,10 +186,7 @@ class _Sm2:
         return bytes(self._private(private_material).sign(message, self._SCHEME))
 
     def verify(self, public_pem: bytes, message: bytes, *, signature: bytes) -> bool:
-        try:
-            key = tongsuo_serialization.load_pem_public_key(public_pem)
-        except (ValueError, TypeError, tongsuo_exceptions.UnsupportedAlgorithm):
-            key = None
+        key = _sm2_public(public_pem)
         if not isinstance(key, tongsuo_ec.EllipticCurvePublicKey) or not isinstance(
             key.curve, tongsuo_ec.SM2
         ):
@@ -206,7 +201,26 @@ class _Sm2:
         return True
 
 
+# Parsed keys are kept: parsing costs a fifth of an SM2 signature (bench/README.md), and the
+# keyring keeps the material in memory anyway. Invalid input is cached as None, and refused.
+@functools.lru_cache(maxsize=1024)
+def _sm2_private(material: bytes) -> Any:
+    try:
+        return tongsuo_serialization.load_der_private_key(material, None)
+    except (ValueError, TypeError, tongsuo_exceptions.UnsupportedAlgorithm):
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _sm2_public(pem: bytes) -> Any:
+    try:
+        return tongsuo_serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError, tongsuo_exceptions.UnsupportedAlgorithm):
+        return None
+
+
 # UnsupportedAlgorithm: e.g. an SM2 key, whose curve `cryptography` does not know.
+@functools.lru_cache(maxsize=1024)
 def _load_private(material: bytes) -> object:
     try:
         return serialization.load_der_private_key(material, password=None)
@@ -214,6 +228,7 @@ def _load_private(material: bytes) -> object:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _load_public(pem: bytes) -> object:
     try:
         return serialization.load_pem_public_key(pem)
