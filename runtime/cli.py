@@ -10,6 +10,7 @@ commands:
   up       run the whole platform on this machine (embedded NATS, SQLite, demo data)
   trace    show a trace as a tree across every process (smartcity trace --help)
   audit    check the audit chain: smartcity audit verify [--json] (exit 1 when broken)
+  assessment  the cryptographic assessment of every key, as JSON (Art. 39)
   totp     print the current TOTP code of a base32 secret (smartcity totp SECRET), as an
            authenticator app would: for the demo staff accounts and for scripts
 """
@@ -34,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.keys.audit_cli import run as audit
 
         return audit(rest)
+    if command == "assessment":
+        from services.keys.audit_cli import assess
+
+        return assess(rest)
     if command == "totp":
         return _totp(rest)
     print(f"smartcity: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

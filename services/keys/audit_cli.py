@@ -1,5 +1,8 @@
 """`smartcity audit verify`: check the audit chain from the keys service's database, without the
-service running (an auditor's own check). Exit status 0 when intact, 1 when broken."""
+service running (an auditor's own check). Exit status 0 when intact, 1 when broken.
+
+`smartcity assessment`: the cryptographic assessment of the keys service's keys, as JSON, from
+the same database (an assessor's own copy, without going through the office entry point)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ import argparse
 import sys
 
 import orjson
+from google.protobuf import json_format
 
 from runtime import config, loop
-from runtime.storage import Database
-from services.keys import audit
+from runtime.storage import Database, now_us
+from services.keys import assessment, audit, store
 
 
 async def _verify() -> audit.Verdict:
@@ -20,6 +24,26 @@ async def _verify() -> audit.Verdict:
         return await audit.verify_chain(db)
     finally:
         await db.close()
+
+
+async def _assess() -> str:
+    settings = config.load()
+    db = Database(settings.database_url_for("keys"), service="keys")
+    try:
+        async with db.read() as conn:
+            found, versions = await store.every_key(conn)
+    finally:
+        await db.close()
+    report = assessment.assess(found, versions, now_us=now_us())
+    return json_format.MessageToJson(report, preserving_proto_field_name=True)
+
+
+def assess(args: list[str]) -> int:
+    if args:
+        print("usage: smartcity assessment", file=sys.stderr)
+        return 2
+    print(loop.run(_assess()))
+    return 0
 
 
 def run(args: list[str]) -> int:

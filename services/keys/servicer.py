@@ -437,15 +437,8 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
     async def GetCryptoAssessment(
         self, request: keys_pb2.GetCryptoAssessmentRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.GetCryptoAssessmentResponse:
-        found: list[KeyInfo] = []
-        versions: dict[str, list[tuple[int, int]]] = {}
         async with self._rt.db.read() as conn:
-            after: int | None = 0
-            while after is not None:
-                page, after = await store.list_keys(conn, after_seq=after, limit=100)
-                found += page
-            for key in found:
-                versions[key.name] = await store.versions(conn, key.name)
+            found, versions = await store.every_key(conn)
         return assessment.assess(found, versions, now_us=now_us())
 
     # --- security incidents (Art. 38) --------------------------------------------------------

@@ -168,6 +168,16 @@ async def version_row(conn: Reader, name: str, version: int) -> sa.Row[Any] | No
     return (await conn.execute(query)).first()
 
 
+async def every_key(conn: Reader) -> tuple[list[KeyInfo], dict[str, list[tuple[int, int]]]]:
+    """Every key, and the (version, created_us) of each one's versions."""
+    found: list[KeyInfo] = []
+    after: int | None = 0
+    while after is not None:
+        page, after = await list_keys(conn, after_seq=after, limit=100)
+        found += page
+    return found, {key.name: await versions(conn, key.name) for key in found}
+
+
 async def public_keys(conn: Reader, name: str) -> dict[int, bytes]:
     """The public key of each version of a signing key."""
     rows = await conn.execute(

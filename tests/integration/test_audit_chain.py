@@ -124,3 +124,19 @@ async def test_audit_records_are_for_auditors_and_carry_no_personal_data(
     text = orjson.dumps(page).decode()
     for personal in ("display_name", "phone", "resident_id", "password"):
         assert personal not in text
+
+
+def test_the_assessment_cli_lists_every_key_from_the_database(platform: Platform) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "assessment"],
+        env={**os.environ, **platform.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = orjson.loads(done.stdout)
+    names = {k["name"] for k in report["keys"]}
+    assert {"psb.licence-signing", "audit.checkpoints"} <= names
+    assert all(k["holder"] == "keys" for k in report["keys"])
