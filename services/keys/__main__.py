@@ -7,17 +7,23 @@ import contextlib
 import functools
 
 import grpc
-from sqlalchemy.exc import IntegrityError
 
 from runtime import config, crypto, logs
 from runtime.bus.outbox import enqueue
 from runtime.errors import DomainError
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database, now_us
-from services.keys import algorithms, audit, demo, domain, events, incidents, store
+from services.keys import audit, demo, domain, events, incidents, store
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.keyring import Keyring
-from services.keys.servicer import POLICIES, SERVICE, KeysServicer, add_to_server, rotate
+from services.keys.servicer import (
+    POLICIES,
+    SERVICE,
+    KeysServicer,
+    add_to_server,
+    create,
+    rotate,
+)
 from smartcity.keys.v1 import events_pb2, keys_pb2
 
 log = logs.get(__name__)
@@ -99,24 +105,11 @@ async def _start(rt: ServiceRuntime) -> None:
 
 async def ensure_checkpoint_key(rt: ServiceRuntime, keyring: Keyring) -> None:
     """The service's own SM2 key for audit checkpoints: no policy grants it to anyone."""
-    async with rt.db.read() as conn:
-        if await store.name_taken(conn, audit.CHECKPOINT_KEY):
-            return
     key = domain.new_key(
         keys_pb2.Key(name=audit.CHECKPOINT_KEY, purpose=keys_pb2.KEY_PURPOSE_SIGN),
         owner_department="bdb",
     )
-    material = await asyncio.to_thread(algorithms.generate, key.algorithm)
-    with contextlib.suppress(IntegrityError):  # another replica made it first
-        async with rt.db.begin() as conn:
-            await store.add_key(conn, key, created_by="keys")
-            await store.add_version(
-                conn,
-                name=key.name,
-                version=1,
-                sealed=keyring.seal(key.name, 1, material),
-                public_key_pem=algorithms.public_key_pem(key.algorithm, material).decode(),
-            )
+    await create(rt, keyring, key, by=None)
 
 
 DEFINITION = ServiceDefinition(

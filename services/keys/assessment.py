@@ -14,11 +14,6 @@ DAY_US = 86400 * 10**6
 # A key with no rotation period this old is flagged: GM/T 0054 asks for a defined cryptoperiod.
 UNROTATED_LIMIT_DAYS = 365
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
-_STATES = {
-    domain.ENABLED: keys_pb2.KEY_STATE_ENABLED,
-    domain.PENDING_DELETION: keys_pb2.KEY_STATE_PENDING_DELETION,
-    domain.DELETED: keys_pb2.KEY_STATE_DELETED,
-}
 
 
 def assess(
@@ -41,7 +36,7 @@ def assess(
             purpose=key.purpose,
             algorithm=key.algorithm,
             national=national,
-            state=_STATES[key.state],
+            state=domain.STATE_NUMBERS[key.state],
             versions=len(made),
             latest_version=key.latest_version,
             age_days=age_days,

@@ -6,12 +6,11 @@ Never in production and never on PostgreSQL (see `runtime.config`).
 
 from __future__ import annotations
 
-import asyncio
-
 from runtime import logs
 from runtime.service import ServiceRuntime
-from services.keys import algorithms, domain, store
+from services.keys import domain
 from services.keys.keyring import Keyring
+from services.keys.servicer import create
 from smartcity.keys.v1 import keys_pb2
 
 log = logs.get(__name__)
@@ -62,24 +61,6 @@ async def seed(rt: ServiceRuntime, keyring: Keyring) -> None:
     created = 0
     for department, request in DEMO_KEYS:
         key = domain.new_key(request, owner_department=department)
-        async with rt.db.read() as conn:
-            if await store.name_taken(conn, key.name):
-                continue
-        material = await asyncio.to_thread(algorithms.generate, key.algorithm)
-        public = (
-            algorithms.public_key_pem(key.algorithm, material).decode()
-            if key.purpose == domain.SIGN
-            else None
-        )
-        async with rt.db.begin() as conn:
-            await store.add_key(conn, key, created_by="demo")
-            await store.add_version(
-                conn,
-                name=key.name,
-                version=1,
-                sealed=keyring.seal(key.name, 1, material),
-                public_key_pem=public,
-            )
-        created += 1
+        created += await create(rt, keyring, key, by=None)
     if created:
         log.info("demo_keys_created", count=created)

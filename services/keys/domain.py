@@ -26,6 +26,11 @@ PURPOSE_NUMBERS: dict[str, keys_pb2.KeyPurpose.ValueType] = {
 }
 
 ENABLED, PENDING_DELETION, DELETED = "enabled", "pending_deletion", "deleted"
+STATE_NUMBERS: dict[str, keys_pb2.KeyState.ValueType] = {
+    ENABLED: keys_pb2.KEY_STATE_ENABLED,
+    PENDING_DELETION: keys_pb2.KEY_STATE_PENDING_DELETION,
+    DELETED: keys_pb2.KEY_STATE_DELETED,
+}
 MIN_PENDING_DAYS, MAX_PENDING_DAYS = 7, 30
 MAX_ROTATION_DAYS = 3650
 MAX_PAYLOAD = 64 * 1024  # transit encryption is for small secrets and data keys

@@ -44,8 +44,9 @@ log = logs.get(__name__)
 
 SERVICE = keys_pb2.DESCRIPTOR.services_by_name["KeysService"].full_name
 ROLE_SECURITY_OFFICER = "security_officer"
-# Key managers: the security officers (Art. 39's cryptographic protection system is theirs).
-MANAGERS = OFFICE.but(roles=(ROLE_SECURITY_OFFICER,))
+# Security officers manage keys (Art. 39's cryptographic protection system is theirs) and
+# handle incidents (Art. 38); auditors and administrators read.
+SECURITY_OFFICERS = OFFICE.but(roles=(ROLE_SECURITY_OFFICER,))
 # Whoever the key's policy names: staff at the office, or services; checked per key.
 USERS = SIGNED_IN.but(audiences=("office", "service"))
 # The Big Data Bureau keeps interface authorisation codes (Art. 38).
@@ -54,15 +55,6 @@ CODE_KEEPERS = OFFICE.but(roles=("bdb_admin", ROLE_SECURITY_OFFICER))
 CODE_PRESENTERS = SIGNED_IN.but(audiences=("office", "partner", "service"))
 SERVICES_ONLY = SIGNED_IN.but(audiences=("service",))
 AUDITORS = OFFICE.but(roles=("auditor", ROLE_SECURITY_OFFICER, "bdb_admin"))
-# Only security officers handle incidents (Art. 38); auditors and administrators read them.
-SECURITY = OFFICE.but(roles=(ROLE_SECURITY_OFFICER,))
-
-_STATES = {
-    domain.ENABLED: keys_pb2.KEY_STATE_ENABLED,
-    domain.PENDING_DELETION: keys_pb2.KEY_STATE_PENDING_DELETION,
-    domain.DELETED: keys_pb2.KEY_STATE_DELETED,
-}
-_OP = keys_pb2  # the KeyOperation numbers
 
 
 def _check_payload(field: str, data: bytes) -> None:
@@ -88,7 +80,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             latest_version=key.latest_version,
             min_decryption_version=key.min_decryption_version,
             rotation_period_days=key.rotation_period_days,
-            state=_STATES[key.state],
+            state=domain.STATE_NUMBERS[key.state],
             owner_department=key.owner_department,
             versions=[
                 keys_pb2.KeyVersion(version=v, create_time=timestamp(at)) for v, at in versions
@@ -112,46 +104,24 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
 
     # --- managing keys -----------------------------------------------------------------------
 
-    @allow(MANAGERS)
+    @allow(SECURITY_OFFICERS)
     async def CreateKey(
         self, request: keys_pb2.CreateKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.CreateKeyResponse:
         principal = require_principal()
         key = domain.new_key(request.key, owner_department=principal.department)
-        material = await asyncio.to_thread(algorithms.generate, key.algorithm)
-        public = _public_pem(key, material)
-        try:
-            async with self._rt.db.begin() as conn:
-                if await store.name_taken(conn, key.name):
-                    raise AlreadyExists(f"a key named {key.name} exists")
-                await store.add_key(conn, key, created_by=principal.subject)
-                await store.add_version(
-                    conn,
-                    name=key.name,
-                    version=1,
-                    sealed=self._keyring.seal(key.name, 1, material),
-                    public_key_pem=public,
-                )
-                await enqueue(
-                    conn,
-                    events.KEY_CREATED,
-                    events_pb2.KeyCreated(name=key.name, algorithm=key.algorithm),
-                    entity_id=key.name,
-                )
-                await _audit(conn, "keys.key.created", principal, key.name)
-        except IntegrityError:
-            raise AlreadyExists(f"a key named {key.name} exists") from None
-        self._rt.events_committed()
+        if not await create(self._rt, self._keyring, key, by=principal):
+            raise AlreadyExists(f"a key named {key.name} exists")
         log.info("key_created", key=key.name, algorithm=key.algorithm, by=principal.subject)
         return keys_pb2.CreateKeyResponse(key=await self._fresh(key.name))
 
-    @allow(MANAGERS.but(roles=(ROLE_SECURITY_OFFICER, "auditor", "bdb_admin")))
+    @allow(SECURITY_OFFICERS.but(roles=(ROLE_SECURITY_OFFICER, "auditor", "bdb_admin")))
     async def GetKey(
         self, request: keys_pb2.GetKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.GetKeyResponse:
         return keys_pb2.GetKeyResponse(key=await self._fresh(request.name))
 
-    @allow(MANAGERS.but(roles=(ROLE_SECURITY_OFFICER, "auditor", "bdb_admin")))
+    @allow(SECURITY_OFFICERS.but(roles=(ROLE_SECURITY_OFFICER, "auditor", "bdb_admin")))
     async def ListKeys(
         self, request: keys_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ListKeysResponse:
@@ -165,7 +135,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             keys=[await self._message(k) for k in found], next_page_token=encode_cursor(after)
         )
 
-    @allow(MANAGERS)
+    @allow(SECURITY_OFFICERS)
     async def RotateKey(
         self, request: keys_pb2.RotateKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.RotateKeyResponse:
@@ -175,7 +145,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         )
         return keys_pb2.RotateKeyResponse(key=await self._fresh(key.name))
 
-    @allow(MANAGERS)
+    @allow(SECURITY_OFFICERS)
     async def UpdateKey(
         self, request: keys_pb2.UpdateKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.UpdateKeyResponse:
@@ -226,7 +196,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self._rt.events_committed()
         self._keyring.forget(key.name)
 
-    @allow(MANAGERS)
+    @allow(SECURITY_OFFICERS)
     async def ScheduleKeyDeletion(
         self, request: keys_pb2.ScheduleKeyDeletionRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ScheduleKeyDeletionResponse:
@@ -243,7 +213,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         )
         return keys_pb2.ScheduleKeyDeletionResponse(key=await self._fresh(key.name))
 
-    @allow(MANAGERS)
+    @allow(SECURITY_OFFICERS)
     async def CancelKeyDeletion(
         self, request: keys_pb2.CancelKeyDeletionRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.CancelKeyDeletionResponse:
@@ -306,7 +276,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.EncryptRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.EncryptResponse:
         _check_payload("plaintext", request.plaintext)
-        key = await self._for(request.name, _OP.KEY_OPERATION_ENCRYPT, require_principal())
+        key = await self._for(request.name, keys_pb2.KEY_OPERATION_ENCRYPT, require_principal())
         ciphertext = await self._encrypt(key, request.plaintext, request.associated_data)
         return keys_pb2.EncryptResponse(ciphertext=ciphertext)
 
@@ -314,7 +284,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
     async def Decrypt(
         self, request: keys_pb2.DecryptRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.DecryptResponse:
-        key = await self._for(request.name, _OP.KEY_OPERATION_DECRYPT, require_principal())
+        key = await self._for(request.name, keys_pb2.KEY_OPERATION_DECRYPT, require_principal())
         plaintext = await self._decrypt(key, request.ciphertext, request.associated_data)
         return keys_pb2.DecryptResponse(plaintext=plaintext)
 
@@ -322,7 +292,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
     async def Rewrap(
         self, request: keys_pb2.RewrapRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.RewrapResponse:
-        key = await self._for(request.name, _OP.KEY_OPERATION_REWRAP, require_principal())
+        key = await self._for(request.name, keys_pb2.KEY_OPERATION_REWRAP, require_principal())
         # The plaintext lives only in this process, between these two lines.
         plaintext = await self._decrypt(key, request.ciphertext, request.associated_data)
         ciphertext = await self._encrypt(key, plaintext, request.associated_data)
@@ -336,7 +306,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         if length not in domain.DATA_KEY_LENGTHS:
             raise InvalidArgument.of("length", "must be 16 (SM4) or 32 (AES-256)")
         key = await self._for(
-            request.name, _OP.KEY_OPERATION_GENERATE_DATA_KEY, require_principal()
+            request.name, keys_pb2.KEY_OPERATION_GENERATE_DATA_KEY, require_principal()
         )
         data_key = os.urandom(length)
         ciphertext = await self._encrypt(key, data_key, request.associated_data)
@@ -349,7 +319,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.SignRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.SignResponse:
         _check_payload("message", request.message)
-        key = await self._for(request.name, _OP.KEY_OPERATION_SIGN, require_principal())
+        key = await self._for(request.name, keys_pb2.KEY_OPERATION_SIGN, require_principal())
         version = key.latest_version
         material = await self._keyring.material(key, version)
         signature = algorithms.sign(key.algorithm, material, request.message)
@@ -360,7 +330,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.VerifyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.VerifyResponse:
         _check_payload("message", request.message)
-        key = await self._for(request.name, _OP.KEY_OPERATION_VERIFY, require_principal())
+        key = await self._for(request.name, keys_pb2.KEY_OPERATION_VERIFY, require_principal())
         version, signature = domain.unwrap(request.signature, name=key.name, field_name="signature")
         self._keyring.check_version(key, version, field_name="signature")
         pem = await self._keyring.public_key_pem(key, version)
@@ -372,7 +342,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.ComputeMacRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ComputeMacResponse:
         _check_payload("message", request.message)
-        key = await self._for(request.name, _OP.KEY_OPERATION_MAC, require_principal())
+        key = await self._for(request.name, keys_pb2.KEY_OPERATION_MAC, require_principal())
         version = key.latest_version
         material = await self._keyring.material(key, version)
         tag = algorithms.mac(key.algorithm, material, request.message)
@@ -383,7 +353,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.VerifyMacRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.VerifyMacResponse:
         _check_payload("message", request.message)
-        key = await self._for(request.name, _OP.KEY_OPERATION_VERIFY_MAC, require_principal())
+        key = await self._for(request.name, keys_pb2.KEY_OPERATION_VERIFY_MAC, require_principal())
         version, tag = domain.unwrap(request.mac, name=key.name, field_name="mac")
         self._keyring.check_version(key, version, field_name="mac")
         material = await self._keyring.material(key, version)
@@ -443,7 +413,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
 
     # --- security incidents (Art. 38) --------------------------------------------------------
 
-    @allow(SECURITY)
+    @allow(SECURITY_OFFICERS)
     async def ReportIncident(
         self, request: keys_pb2.ReportIncidentRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ReportIncidentResponse:
@@ -462,7 +432,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
     ) -> keys_pb2.ListIncidentsResponse:
         return await self._incidents.list(request)
 
-    @allow(SECURITY)
+    @allow(SECURITY_OFFICERS)
     async def AdvanceIncident(
         self, request: keys_pb2.AdvanceIncidentRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.AdvanceIncidentResponse:
@@ -533,6 +503,37 @@ async def _audit(
         resource_type="key",
         resource_id=resource_id,
     )
+
+
+async def create(
+    rt: ServiceRuntime, keyring: Keyring, key: KeyInfo, *, by: Principal | None
+) -> bool:
+    """Store a validated new key with its first version, its announcement and its audit record;
+    False when the name is taken (`by` None: the service's own or demo keys)."""
+    material = await asyncio.to_thread(algorithms.generate, key.algorithm)
+    try:
+        async with rt.db.begin() as conn:
+            if await store.name_taken(conn, key.name):
+                return False
+            await store.add_key(conn, key, created_by=by.subject if by else rt.name)
+            await store.add_version(
+                conn,
+                name=key.name,
+                version=1,
+                sealed=keyring.seal(key.name, 1, material),
+                public_key_pem=_public_pem(key, material),
+            )
+            await enqueue(
+                conn,
+                events.KEY_CREATED,
+                events_pb2.KeyCreated(name=key.name, algorithm=key.algorithm),
+                entity_id=key.name,
+            )
+            await _audit(conn, "keys.key.created", by, key.name)
+    except IntegrityError:
+        return False  # created concurrently, by another request or replica
+    rt.events_committed()
+    return True
 
 
 async def rotate(
