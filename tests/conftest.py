@@ -44,6 +44,27 @@ BASE_ENV = {
 }
 
 
+# Everything secret or personal the tests send or receive (passwords, tokens, client secrets,
+# authorisation codes, identity numbers): none may reach a log line or a span. Searched at the
+# end of every session, in the logs and span files of every platform the session started.
+SECRETS: set[str] = {DEMO_PASSWORD}
+_PLATFORM_DIRS: list[Path] = []
+
+
+def remember_secret(*values: str) -> None:
+    SECRETS.update(v for v in values if v)
+
+
+def secrets_in_logs(data_dir: Path) -> list[str]:
+    """Where a remembered secret appears in a platform's logs or spans (file: secret prefix)."""
+    files = [*(data_dir / "logs").glob("*.log"), *(data_dir / "traces").rglob("*.jsonl*")]
+    found = []
+    for path in files:
+        text = path.read_text(errors="replace")
+        found += [f"{path.name}: {secret[:12]}..." for secret in SECRETS if secret in text]
+    return found
+
+
 async def eventually(
     check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.1
 ) -> Any:
@@ -107,6 +128,7 @@ class Platform:
                 break
         assert status == 200, reply
         token = str(reply["access_token"])
+        remember_secret(token, password, str(reply.get("refresh_token", "")))
         self._tokens[key] = (token, time.monotonic())
         return token
 
@@ -160,6 +182,7 @@ async def start_platform(data_dir: Path) -> tuple[Settings, dict[str, str], Supe
 async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
     """The whole platform, shared by the tests that do not break it."""
     settings, env, supervisor = await start_platform(tmp_path_factory.mktemp("platform"))
+    _PLATFORM_DIRS.append(settings.data_dir)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
         yield Platform(settings, env, supervisor, http)
     await supervisor.stop_all()
@@ -267,7 +290,20 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     yield POSTGRES_URL
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The logs of the full run hold no secret the tests remembered; else the run fails."""
+    found = [hit for data_dir in _PLATFORM_DIRS for hit in secrets_in_logs(data_dir)]
+    if found:
+        _leaks.extend(found)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_leaks: list[str] = []
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _leaks:
+        terminalreporter.write_line(f"SECRETS IN LOGS: {_leaks[:10]}", red=True)
     why = _postgres_state.get("why", "unknown")
     if "why" in _postgres_state:
         if why is None:

@@ -15,7 +15,7 @@ import nats
 import pytest
 import pytest_asyncio
 
-from conftest import Platform, eventually
+from conftest import Platform, eventually, remember_secret
 from runtime import errors, grpcclient
 from runtime.auth import Principal
 from runtime.authcodes import AuthorisationCodeChecker, Verified
@@ -50,6 +50,7 @@ async def issue(platform: Platform, **code: Any) -> dict[str, Any]:
         "POST", "/office/v1/authorisation-codes", token=admin, json=body
     )
     assert status == 201, issued
+    remember_secret(issued["secret"])
     return dict(issued)
 
 
@@ -133,6 +134,7 @@ async def service_client_token(platform: Platform) -> str:
         json={"client_id": client_id, "kind": "service", "department": "bdb"},
     )
     assert status == 201, created
+    remember_secret(created["client_secret"])
     channel = grpcclient.channel(platform.settings.grpc_target("identity"))
     try:
         reply = await identity_pb2_grpc.IdentityServiceStub(channel).Login(
@@ -229,6 +231,7 @@ async def test_rotation_replaces_the_secret_at_once(
         "POST", f"/office/v1/authorisation-codes/{code_id}/rotate", token=admin
     )
     assert status == 200 and rotated["code"]["rotations"] == 1
+    remember_secret(rotated["secret"])
     checker = checker_for(keys, await platform.login("psb.officer"))
     psb = principal(platform, "psb")
     with pytest.raises(PermissionDenied, match="INVALID"):
