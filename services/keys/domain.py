@@ -34,6 +34,8 @@ STATE_NUMBERS: dict[str, keys_pb2.KeyState.ValueType] = {
 MIN_PENDING_DAYS, MAX_PENDING_DAYS = 7, 30
 MAX_ROTATION_DAYS = 3650
 MAX_PAYLOAD = 64 * 1024  # transit encryption is for small secrets and data keys
+MAX_BATCH = 1000
+MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024  # within gRPC's 4 MiB message limit
 DATA_KEY_LENGTHS = (16, 32)
 
 # Which operations each purpose allows.

@@ -326,6 +326,25 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         return keys_pb2.SignResponse(signature=domain.wrap(key.name, version, signature))
 
     @allow(USERS)
+    async def SignBatch(
+        self, request: keys_pb2.SignBatchRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.SignBatchResponse:
+        if not 1 <= len(request.messages) <= domain.MAX_BATCH:
+            raise InvalidArgument.of("messages", f"must hold 1 to {domain.MAX_BATCH} messages")
+        if sum(len(m) for m in request.messages) > domain.MAX_BATCH_BYTES:
+            raise InvalidArgument.of("messages", f"are over {domain.MAX_BATCH_BYTES} bytes in all")
+        key = await self._for(request.name, keys_pb2.KEY_OPERATION_SIGN, require_principal())
+        version = key.latest_version
+        material = await self._keyring.material(key, version)
+        # A batch keeps the loop busy for long: off it, so other calls are answered meanwhile.
+        signatures = await asyncio.to_thread(
+            lambda: [algorithms.sign(key.algorithm, material, m) for m in request.messages]
+        )
+        return keys_pb2.SignBatchResponse(
+            signatures=[domain.wrap(key.name, version, s) for s in signatures]
+        )
+
+    @allow(USERS)
     async def Verify(
         self, request: keys_pb2.VerifyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.VerifyResponse:

@@ -400,3 +400,37 @@ async def test_services_sign_and_encrypt_for_themselves_with_their_own_credentia
         assert code == grpc.StatusCode.PERMISSION_DENIED
     finally:
         await channel.close()
+
+
+async def test_a_batch_of_licences_is_signed_in_one_call(
+    platform: Platform, keys: keys_pb2_grpc.KeysServiceStub
+) -> None:
+    issuer = as_caller(await platform.login("psb.officer"))
+    messages = [f"licence {i}".encode() for i in range(5)]
+    batch = await keys.SignBatch(
+        keys_pb2.SignBatchRequest(name="psb.licence-signing", messages=messages), metadata=issuer
+    )
+    assert len(batch.signatures) == 5
+    for message, signature in zip(messages, batch.signatures, strict=True):
+        verified = await keys.Verify(
+            keys_pb2.VerifyRequest(
+                name="psb.licence-signing", message=message, signature=signature
+            ),
+            metadata=issuer,
+        )
+        assert verified.valid
+    for bad in ([], [b"x"] * 1001):
+        code, _, violations = await call_error(
+            keys.SignBatch(
+                keys_pb2.SignBatchRequest(name="psb.licence-signing", messages=bad),
+                metadata=issuer,
+            )
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and violations[0].field == "messages"
+    other = as_caller(await platform.login("hrss.officer"))
+    code, _, _ = await call_error(
+        keys.SignBatch(
+            keys_pb2.SignBatchRequest(name="psb.licence-signing", messages=[b"x"]), metadata=other
+        )
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED

@@ -899,6 +899,53 @@ class SignResponse(_message.Message):
 Global___SignResponse: _TypeAlias = SignResponse  # noqa: Y015
 
 @_typing.final
+class SignBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """At most 1,000 messages, 4 MiB in all."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        messages: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignBatchRequest: _TypeAlias = SignBatchRequest  # noqa: Y015
+
+@_typing.final
+class SignBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNATURES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def signatures(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One signature per message, in the same order, all by the same key version."""
+
+    def __init__(
+        self,
+        *,
+        signatures: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signatures", b"signatures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignBatchResponse: _TypeAlias = SignBatchResponse  # noqa: Y015
+
+@_typing.final
 class VerifyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -101,6 +101,11 @@ class KeysServiceStub:
                 request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.SignRequest.SerializeToString,
                 response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.SignResponse.FromString,
                 _registered_method=True)
+        self.SignBatch = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/SignBatch',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.SignBatchRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.SignBatchResponse.FromString,
+                _registered_method=True)
         self.Verify = channel.unary_unary(
                 '/smartcity.keys.v1.KeysService/Verify',
                 request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyRequest.SerializeToString,
@@ -281,6 +286,14 @@ class KeysServiceServicer:
 
     def Sign(self, request, context):
         """Sign signs a message with the newest version of a signing key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignBatch(self, request, context):
+        """SignBatch signs many messages in one call (issuing licences in bulk): the cost of a call
+        is paid once per batch rather than once per signature.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -477,6 +490,11 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     servicer.Sign,
                     request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.SignRequest.FromString,
                     response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.SignResponse.SerializeToString,
+            ),
+            'SignBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignBatch,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.SignBatchRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.SignBatchResponse.SerializeToString,
             ),
             'Verify': grpc.unary_unary_rpc_method_handler(
                     servicer.Verify,
@@ -917,6 +935,33 @@ class KeysService:
             '/smartcity.keys.v1.KeysService/Sign',
             smartcity_dot_keys_dot_v1_dot_keys__pb2.SignRequest.SerializeToString,
             smartcity_dot_keys_dot_v1_dot_keys__pb2.SignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/SignBatch',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.SignBatchRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.SignBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,10 @@ class KeysServiceStub:
     """GenerateDataKey returns a new data key for envelope encryption, wrapped by the key."""
     Sign: _grpc.UnaryUnaryMultiCallable[_keys_pb2.SignRequest, _keys_pb2.SignResponse]
     """Sign signs a message with the newest version of a signing key."""
+    SignBatch: _grpc.UnaryUnaryMultiCallable[_keys_pb2.SignBatchRequest, _keys_pb2.SignBatchResponse]
+    """SignBatch signs many messages in one call (issuing licences in bulk): the cost of a call
+    is paid once per batch rather than once per signature.
+    """
     Verify: _grpc.UnaryUnaryMultiCallable[_keys_pb2.VerifyRequest, _keys_pb2.VerifyResponse]
     """Verify checks a signature made by any version of the key."""
     ComputeMac: _grpc.UnaryUnaryMultiCallable[_keys_pb2.ComputeMacRequest, _keys_pb2.ComputeMacResponse]
@@ -149,6 +153,10 @@ class KeysServiceAsyncStub(KeysServiceStub):
     """GenerateDataKey returns a new data key for envelope encryption, wrapped by the key."""
     Sign: _aio.UnaryUnaryMultiCallable[_keys_pb2.SignRequest, _keys_pb2.SignResponse]  # type: ignore[assignment]
     """Sign signs a message with the newest version of a signing key."""
+    SignBatch: _aio.UnaryUnaryMultiCallable[_keys_pb2.SignBatchRequest, _keys_pb2.SignBatchResponse]  # type: ignore[assignment]
+    """SignBatch signs many messages in one call (issuing licences in bulk): the cost of a call
+    is paid once per batch rather than once per signature.
+    """
     Verify: _aio.UnaryUnaryMultiCallable[_keys_pb2.VerifyRequest, _keys_pb2.VerifyResponse]  # type: ignore[assignment]
     """Verify checks a signature made by any version of the key."""
     ComputeMac: _aio.UnaryUnaryMultiCallable[_keys_pb2.ComputeMacRequest, _keys_pb2.ComputeMacResponse]  # type: ignore[assignment]
@@ -306,6 +314,16 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_keys_pb2.SignResponse, _abc.Awaitable[_keys_pb2.SignResponse]]:
         """Sign signs a message with the newest version of a signing key."""
+
+    @_abc_1.abstractmethod
+    def SignBatch(
+        self,
+        request: _keys_pb2.SignBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.SignBatchResponse, _abc.Awaitable[_keys_pb2.SignBatchResponse]]:
+        """SignBatch signs many messages in one call (issuing licences in bulk): the cost of a call
+        is paid once per batch rather than once per signature.
+        """
 
     @_abc_1.abstractmethod
     def Verify(
