@@ -86,7 +86,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keys-ops",
         default=",".join(KEY_OPS),
-        help="keys: comma-separated operations, from sign,verify,encrypt (default: all)",
+        help="keys: comma-separated operations, from sign,verify,encrypt,sign-batch (default: all)",
     )
     parser.add_argument(
         "--keys-concurrency",

@@ -24,7 +24,9 @@ async def wait_for_stop_signal() -> None:
 # --- the keys scenario's worker processes (bench._keysraw, bench._keysload) ------------------
 
 # The operations measured, as the raw workers and the gRPC clients name them.
-KEY_OPS = ("sign", "verify", "encrypt")
+KEY_OPS = ("sign", "verify", "encrypt", "sign-batch")
+# Messages per SignBatch call in the `sign-batch` operation (rates count signatures, not calls).
+SIGN_BATCH = 50
 # The same payloads on both sides: a licence-sized SM2 message and a 256-byte SM4 plaintext.
 SM2_MESSAGE = "电子驾驶证 1.2.156.3005.2.11.460100.0001 bench".encode().ljust(64, b".")
 SM4_PLAINTEXT = bytes(range(256))

@@ -29,7 +29,7 @@ from services.keys import algorithms, domain
 def operation(op: str) -> Callable[[], object]:
     """One call of ``op`` with a fresh key, exactly as the service makes it: the key material
     as stored (PKCS#8 DER, raw bytes), the public key as PEM, the same payloads."""
-    if op == "sign":
+    if op in ("sign", "sign-batch"):  # raw, a batch is so many single signatures
         material = algorithms.generate("sm2")
         return lambda: algorithms.sign("sm2", material, SM2_MESSAGE)
     if op == "verify":

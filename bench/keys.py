@@ -70,8 +70,18 @@ SM4_KEY = {
     "purpose": "encrypt",
     "policy": {"grants": [{"departments": ["psb"], "operations": ["encrypt", "decrypt"]}]},
 }
-LABELS = {"sign": "SM2 sign", "verify": "SM2 verify", "encrypt": "SM4-GCM encrypt 256 B"}
-KEY_OF_OP = {"sign": SIGNING_KEY, "verify": SIGNING_KEY, "encrypt": SM4_KEY_NAME}
+LABELS = {
+    "sign": "SM2 sign",
+    "verify": "SM2 verify",
+    "encrypt": "SM4-GCM encrypt 256 B",
+    "sign-batch": "SM2 SignBatch of 50",
+}
+KEY_OF_OP = {
+    "sign": SIGNING_KEY,
+    "verify": SIGNING_KEY,
+    "encrypt": SM4_KEY_NAME,
+    "sign-batch": SIGNING_KEY,
+}
 
 READY_TIMEOUT_S = 30.0  # a worker's imports and key generation, on a loaded machine
 EXIT_GRACE_S = 30.0
