@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import audit, config, logs
 from runtime.bus.consumer import ReceivedEvent, Subscription
-from runtime.storage import Database, Migration, Reader, create_tables, now_us
+from runtime.storage import Database, Migration, Reader, create_tables, now_us, page
 from services.keys import algorithms, domain
 from smartcity.keys.v1 import events_pb2
 
@@ -121,23 +121,14 @@ class Verdict:
 
 
 async def _rows(conn: Reader, table: sa.Table, batch: int = 1000) -> AsyncIterator[Any]:
-    after = 0
-    while True:
-        rows = list(
-            (
-                await conn.execute(
-                    sa.select(table)
-                    .where(table.c.sequence > after)
-                    .order_by(table.c.sequence)
-                    .limit(batch)
-                )
-            ).all()
+    """Every row of a table in sequence order, a page at a time."""
+    after: int | None = 0
+    while after is not None:
+        rows, after = await page(
+            conn, sa.select(table), position=table.c.sequence, after=after, limit=batch
         )
         for row in rows:
             yield row
-        if len(rows) < batch:
-            return
-        after = rows[-1].sequence
 
 
 def _broken(records: int, marks: int, sequence: int, problem: str) -> Verdict:
@@ -206,10 +197,6 @@ async def add_checkpoint(db: Database, *, sequence: int, hash_hex: str, signatur
                 sequence=sequence, hash=hash_hex, signature=signature, created_us=now_us()
             )
         )
-
-
-def records_page(rows: Iterable[Any]) -> list[tuple[int, bytes, str, str]]:
-    return [(int(r.sequence), bytes(r.record), str(r.hash), str(r.previous_hash)) for r in rows]
 
 
 async def sign_checkpoint(db: Database, keyring: Any) -> int | None:

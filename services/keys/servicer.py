@@ -32,7 +32,7 @@ from runtime.bus.outbox import enqueue
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
-from runtime.storage import now_us, timestamp
+from runtime.storage import now_us, page, timestamp
 from services.keys import algorithms, assessment, audit, domain, events, store
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.domain import KeyInfo
@@ -470,24 +470,25 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
     async def ListAuditRecords(
         self, request: keys_pb2.ListAuditRecordsRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ListAuditRecordsResponse:
-        query = sa.select(audit.chain).where(
-            audit.chain.c.sequence > decode_cursor(request.page_token)
-        )
+        query = sa.select(audit.chain)
         if request.actor_id:
             query = query.where(audit.chain.c.actor_id == request.actor_id)
         if request.resource_id:
             query = query.where(audit.chain.c.resource_id == request.resource_id)
-        limit = page_size(request.page_size)
         async with self._rt.db.read() as conn:
-            rows = list(
-                (await conn.execute(query.order_by(audit.chain.c.sequence).limit(limit + 1))).all()
+            rows, after = await page(
+                conn,
+                query,
+                position=audit.chain.c.sequence,
+                after=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
             )
-        response = keys_pb2.ListAuditRecordsResponse()
-        for sequence, record, hash_hex, previous in audit.records_page(rows[:limit]):
-            chained = response.records.add(sequence=sequence, hash=hash_hex, previous_hash=previous)
-            chained.record.ParseFromString(record)
-        if len(rows) > limit:
-            response.next_page_token = encode_cursor(int(rows[limit - 1].sequence))
+        response = keys_pb2.ListAuditRecordsResponse(next_page_token=encode_cursor(after))
+        for row in rows:
+            chained = response.records.add(
+                sequence=row.sequence, hash=row.hash, previous_hash=row.previous_hash
+            )
+            chained.record.ParseFromString(row.record)
         return response
 
     @allow(AUDITORS)

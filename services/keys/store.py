@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import Migration, Reader, create_tables, now_us
+from runtime.storage import Migration, Reader, create_tables, now_us, page
 from services.keys.algorithms import PURPOSES, Purpose
 from services.keys.domain import Grant, KeyInfo
 
@@ -118,11 +118,10 @@ async def update_key(conn: AsyncConnection, name: str, **values: Any) -> None:
 async def list_keys(
     conn: Reader, *, after_seq: int, limit: int
 ) -> tuple[list[KeyInfo], int | None]:
-    query = sa.select(keys).where(keys.c.seq > after_seq).order_by(keys.c.seq).limit(limit + 1)
-    rows = list((await conn.execute(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [_key(r) for r in rows], (int(rows[-1].seq) if more else None)
+    rows, after = await page(
+        conn, sa.select(keys), position=keys.c.seq, after=after_seq, limit=limit
+    )
+    return [_key(r) for r in rows], after
 
 
 async def keys_due(conn: Reader, *, now: int) -> list[KeyInfo]:
@@ -249,12 +248,7 @@ async def add_uses(conn: AsyncConnection, uses: dict[str, int]) -> None:
 async def list_codes(
     conn: Reader, *, after_seq: int, limit: int, consumer: str
 ) -> tuple[list[sa.Row[Any]], int | None]:
-    query = sa.select(authorisation_codes).where(authorisation_codes.c.seq > after_seq)
+    query = sa.select(authorisation_codes)
     if consumer:
         query = query.where(authorisation_codes.c.consumer == consumer)
-    rows = list(
-        (await conn.execute(query.order_by(authorisation_codes.c.seq).limit(limit + 1))).all()
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (int(rows[-1].seq) if more else None)
+    return await page(conn, query, position=authorisation_codes.c.seq, after=after_seq, limit=limit)
