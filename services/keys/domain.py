@@ -88,14 +88,6 @@ class KeyInfo:
     delete_after_us: int | None = None
 
 
-def validate_name(name: str, field_name: str = "name") -> None:
-    if not _NAME.match(name):
-        raise InvalidArgument.of(
-            field_name,
-            "must be 2 to 64 characters: lowercase letters, digits, '.', '_' or '-'",
-        )
-
-
 def grants_from(
     policy: keys_pb2.KeyPolicy, *, purpose: algorithms.Purpose, path: str
 ) -> tuple[Grant, ...]:
