@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit, logs
+from runtime import audit, identifiers, logs
 from runtime.auth import Principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import (
@@ -25,7 +25,7 @@ from runtime.errors import (
 from runtime.pagination import decode_key_cursor, encode_key_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import Database, now_us, timestamp
-from services.identity import domain, events, identifiers, passwords, store, totp
+from services.identity import domain, events, passwords, store, totp
 from services.identity.domain import Account, Profile
 from services.identity.personal import PersonalData
 from services.identity.sessions import end_sessions

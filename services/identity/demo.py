@@ -12,10 +12,10 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from runtime import config, logs, service_credentials
+from runtime import config, identifiers, logs, service_credentials
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
-from services.identity import domain, identifiers, passwords, store
+from services.identity import domain, passwords, store
 from services.identity.accounts import RESIDENT_ID
 from services.identity.domain import Account, DemoAccount, Profile
 from services.identity.enterprises import CREDIT_CODE

@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy.exc import IntegrityError
 
-from runtime import logs
+from runtime import identifiers, logs
 from runtime.auth import Principal
 from runtime.errors import (
     AlreadyExists,
@@ -19,7 +19,7 @@ from runtime.errors import (
 )
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
-from services.identity import domain, identifiers, store
+from services.identity import domain, store
 from services.identity.personal import PersonalData
 from services.identity.sessions import Sessions
 from smartcity.identity.v1 import identity_pb2

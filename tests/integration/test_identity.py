@@ -18,7 +18,8 @@ import orjson
 import pytest
 
 from conftest import DEMO_PASSWORD, SECRETS, Platform, eventually, remember_secret, secrets_in_logs
-from services.identity import demo, identifiers, totp
+from runtime import identifiers
+from services.identity import demo, totp
 
 pytestmark = pytest.mark.integration
 

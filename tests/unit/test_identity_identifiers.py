@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.identity.identifiers import (
+from runtime.identifiers import (
     CREDIT_AUTHORITIES,
     NATIONAL_REGION,
     CreditCode,

@@ -36,7 +36,7 @@ class IdentifierError(ValueError):
 
 @functools.cache
 def _regions() -> frozenset[str]:
-    text = resources.files(__package__ or "services.identity").joinpath("regions.txt")
+    text = resources.files(__package__ or "runtime").joinpath("regions.txt")
     lines = text.read_text(encoding="utf-8").splitlines()
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
