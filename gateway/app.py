@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 from opentelemetry import trace
 
-from gateway import openapi, problems
+from gateway import catalog_export, openapi, problems
 from gateway.endpoints import ENTRY_POINTS, endpoint, json_response
 from gateway.identity_routes import LIMITS
 from gateway.problems import Problem
@@ -199,6 +199,8 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
     app[UPSTREAM] = upstream
     app[KEYS] = keys
     app[LIMITS] = LoginLimits.from_environ(os.environ)
+    # absolute links in exports (DCAT) name the public URL, not whatever host a proxy used
+    app[catalog_export.PUBLIC_URL] = settings.issuer
     for route in ROUTES:
         app.router.add_route(
             route.method, route.path, endpoint(route, upstream=upstream, verifier=verifier)

@@ -118,6 +118,9 @@ def query_int(request: web.Request, name: str) -> int:
 async def _read_body(request: web.Request, route: Route) -> Any:
     if route.body is None:
         return None
+    if not request.body_exists:
+        # an action whose body is optional (a comment, say) may be sent without one
+        return jsonmap.parse({}, route.body)
     if request.content_type != JSON:
         raise Problem(415, "Unsupported media type", "send the body as application/json")
     raw = await request.read()  # bounded by the app's client_max_size (413 beyond it)

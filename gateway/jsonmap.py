@@ -7,6 +7,7 @@ Field names are the proto names (snake_case). Enums are written by their short l
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,6 +148,35 @@ def parse(
     if out:
         raise InvalidArgument(out)
     return message
+
+
+def parse_query(
+    query: Mapping[str, str], message_type: type[Message], *, names: Iterable[str]
+) -> Any:
+    """A request message from query parameters (only `names`; the rest are ignored): integers
+    and booleans are converted from their text, enums go by their short names."""
+    fields: Any = message_type.DESCRIPTOR.fields_by_name
+    data: dict[str, Any] = {}
+    out: list[FieldViolation] = []
+    for name in names:
+        raw = query.get(name)
+        if raw is None or raw == "":
+            continue
+        kind = fields[name].type
+        if kind in _INT_RANGES:
+            try:
+                data[name] = int(raw)
+            except ValueError:
+                out.append(FieldViolation(name, "must be an integer"))
+        elif kind == FieldDescriptor.TYPE_BOOL:
+            if raw not in ("true", "false"):
+                out.append(FieldViolation(name, "must be true or false"))
+            data[name] = raw == "true"
+        else:
+            data[name] = raw
+    if out:
+        raise InvalidArgument(out)
+    return parse(data, message_type)
 
 
 # How to render each field of a message type, worked out once per type.

@@ -48,7 +48,10 @@ class Problem(web.HTTPException):
             "instance": instance,
         }
         if self.violations:
-            doc["errors"] = [{"field": v.field, "detail": v.description} for v in self.violations]
+            doc["errors"] = [
+                {"field": v.field, "detail": v.description, **({"rule": v.rule} if v.rule else {})}
+                for v in self.violations
+            ]
         trace_id = telemetry.current_trace_id()
         if trace_id:
             doc["trace_id"] = trace_id

@@ -15,10 +15,12 @@ DOMAIN = "smartcity.haikou.gov.cn"
 
 @dataclass(frozen=True)
 class FieldViolation:
-    """One problem with one field of a request: `field` is a dotted path (`data_items[0].name`)."""
+    """One problem with one field of a request: `field` is a dotted path (`data_items[0].name`);
+    `rule`, when set, names the rule broken (`google.rpc.BadRequest.FieldViolation.reason`)."""
 
     field: str
     description: str
+    rule: str = ""
 
 
 class DomainError(Exception):
@@ -58,7 +60,7 @@ class InvalidArgument(DomainError):
         bad = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
+                    field=v.field, description=v.description, reason=v.rule
                 )
                 for v in self.violations
             ]
@@ -152,7 +154,9 @@ def field_violations(status: status_pb2.Status) -> list[FieldViolation]:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            out.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
+            out.extend(
+                FieldViolation(v.field, v.description, v.reason) for v in bad.field_violations
+            )
     return out
 
 

@@ -22,6 +22,7 @@ from runtime import config
 from runtime.config import Settings
 from runtime.launcher import platform_specs, resolve_ports
 from runtime.processes import Supervisor
+from services.catalog.demo import DEPARTMENT_CODES
 from services.identity import demo, totp
 
 DEMO_PASSWORD = "test-demo-password"
@@ -197,13 +198,18 @@ async def fragile_platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
     await supervisor.stop_all()
 
 
-def resource_body(code: str, department: str = "psb", **overrides: Any) -> dict[str, Any]:
+def resource_body(department: str = "psb", **overrides: Any) -> dict[str, Any]:
+    """A valid draft of `department` (a conditional share of sensitive data, not open)."""
     body: dict[str, Any] = {
-        "code": code,
-        "name": "Motor vehicle registrations",
+        "name": "机动车登记信息 Motor vehicle registrations",
         "provider_department": department,
-        "summary": "Vehicles registered in Haikou",
+        "provider_code": DEPARTMENT_CODES[department],
+        "classification": {"category": "3", "item": "01", "sub_item": "001"},
+        "summary": "海口市登记的机动车 Vehicles registered in Haikou",
+        "format": "database",
         "share_type": "conditional",
+        "share_conditions": "traffic management only",
+        "share_methods": ["interface"],
         "open_type": "not_open",
         "update_cycle": "daily",
         "data_grade": "sensitive",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from services.catalog import demo, store
+from services.catalog.events import SUBSCRIPTIONS
 from services.catalog.servicer import POLICIES, SERVICE, add_to_server
 
 
@@ -19,6 +20,7 @@ DEFINITION = ServiceDefinition(
     add_servicers=add_to_server,
     policies=POLICIES,
     publishes=True,
+    subscriptions=SUBSCRIPTIONS,
     on_start=_start,
 )
 

@@ -1,134 +1,368 @@
-"""CatalogService over gRPC: translate, authorise, delegate."""
+"""CatalogService over gRPC: translate, authorise, delegate.
+
+The `@allow` lines say who may call at all; the domain decides what each caller may do to which
+resource (own department, the Big Data Bureau).
+"""
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
-from sqlalchemy.exc import IntegrityError
 
-from runtime import audit, logs
-from runtime.auth import Policy, current_principal, require_principal
-from runtime.bus.outbox import enqueue
-from runtime.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
-from runtime.pagination import decode_cursor, encode_cursor, page_size
+from runtime.auth import (
+    ANONYMOUS,
+    OFFICE,
+    Policy,
+    allow,
+    current_principal,
+    policies_of,
+    require_principal,
+)
+from runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from runtime.pagination import (
+    decode_cursor,
+    decode_key_cursor,
+    encode_cursor,
+    encode_key_cursor,
+    page_size,
+)
 from runtime.service import ServiceRuntime
-from services.catalog import domain, events, store
-from smartcity.catalog.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
+from services.catalog import demands, domain, resources, scorecards, search, store
+from smartcity.catalog.v1 import catalog_pb2 as pb
+from smartcity.catalog.v1 import catalog_pb2_grpc
 
-log = logs.get(__name__)
-
-SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
-STAFF = Policy(audiences=("office",))
-POLICIES = {
-    f"/{SERVICE}/CreateResource": Policy(
-        audiences=("office",), roles=(domain.ROLE_CATALOG_OFFICER,)
-    ),
-    f"/{SERVICE}/GetResource": STAFF,
-    f"/{SERVICE}/ListResources": STAFF,
-}
+SERVICE = pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
+OFFICERS = OFFICE.but(roles=(domain.ROLE_CATALOG_OFFICER,))
+BUREAU = OFFICE.but(roles=(domain.ROLE_CATALOG_OFFICER, domain.ROLE_BDB_ADMIN))
+THE_PUBLIC = Policy(audiences=("public",), kinds=("citizen", "enterprise_agent"))
 MAX_REQUEST_ID = 100
+MAX_ID = 36
+Context: TypeAlias = grpc.aio.ServicerContext
+
+
+def _request_id(value: str) -> str:
+    if len(value) > MAX_REQUEST_ID:
+        raise InvalidArgument.of("request_id", f"is longer than {MAX_REQUEST_ID} characters")
+    return value
+
+
+def _id(value: str, what: str = "resource") -> str:
+    # Ids are uuids: anything longer cannot exist, and is not worth a query.
+    if not value or len(value) > MAX_ID:
+        raise NotFound(what, value[:MAX_ID])
+    return value
+
+
+def _authorise_edit(principal: Any, resource: pb.Resource) -> None:
+    domain.authorise_edit(principal, resource.provider_department)
+
+
+def _authorise_review(principal: Any, resource: pb.Resource) -> None:
+    domain.authorise_review(principal)
+
+
+def _authorise_withdraw(principal: Any, resource: pb.Resource) -> None:
+    domain.authorise_withdraw(principal, resource.provider_department)
+
+
+def _catalog_filter(request: pb.SearchCatalogRequest, *, open_catalog: bool) -> store.CatalogFilter:
+    violations: list[FieldViolation] = []
+    if request.provider_department and not domain.DEPARTMENT_PATTERN.fullmatch(
+        request.provider_department
+    ):
+        violations.append(
+            FieldViolation("provider_department", "must be a department code", "department-code")
+        )
+    if request.classification and not (
+        request.classification.isascii()
+        and request.classification.isdigit()
+        and len(request.classification) <= 6
+    ):
+        violations.append(
+            FieldViolation(
+                "classification", "must be 1 to 6 digits, e.g. '3' or '301001'", "classification"
+            )
+        )
+    for name, value, enum in (
+        ("share_type", request.share_type, pb.ShareType),
+        ("open_type", request.open_type, pb.OpenType),
+        ("update_cycle", request.update_cycle, pb.UpdateCycle),
+        ("data_grade", request.data_grade, pb.DataGrade),
+    ):
+        if value not in enum.values():
+            violations.append(FieldViolation(name, f"has no value {value}", "known-value"))
+    if violations:
+        raise InvalidArgument(violations)
+    return store.CatalogFilter(
+        open_catalog=open_catalog,
+        terms=search.query_terms(request.query),
+        provider_department=request.provider_department,
+        classification=request.classification,
+        share_type=request.share_type,
+        open_type=request.open_type,
+        update_cycle=request.update_cycle,
+        data_grade=request.data_grade,
+    )
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, rt: ServiceRuntime) -> None:
         self._rt = rt
 
+    # --- compiling the catalog --------------------------------------------------------------
+
+    @allow(OFFICERS)
     async def CreateResource(
-        self, request: catalog_pb2.CreateResourceRequest, context: grpc.aio.ServicerContext
-    ) -> catalog_pb2.CreateResourceResponse:
+        self, request: pb.CreateResourceRequest, context: Context
+    ) -> pb.CreateResourceResponse:
         principal = require_principal()
-        resource = request.resource
-        domain.validate_new_resource(resource)
-        domain.authorise_create(principal, resource)
-        if len(request.request_id) > MAX_REQUEST_ID:
-            raise InvalidArgument(
-                [FieldViolation("request_id", f"is longer than {MAX_REQUEST_ID} characters")]
-            )
+        domain.validate_resource(request.resource)
+        domain.authorise_edit(principal, request.resource.provider_department)
+        key = _request_id(request.request_id)
         # Scoped to the caller: one officer's key never returns another's resource.
-        request_id = f"{principal.subject}/{request.request_id}" if request.request_id else None
-        created = await register_resource(
-            self._rt, resource, created_by=principal.subject, request_id=request_id
+        created = await resources.register(
+            self._rt,
+            request.resource,
+            created_by=principal.subject,
+            request_id=f"{principal.subject}/{key}" if key else None,
         )
-        return catalog_pb2.CreateResourceResponse(resource=created)
+        return pb.CreateResourceResponse(resource=created)
 
+    @allow(OFFICE)
     async def GetResource(
-        self, request: catalog_pb2.GetResourceRequest, context: grpc.aio.ServicerContext
-    ) -> catalog_pb2.GetResourceResponse:
-        async with self._rt.db.read() as conn:
-            resource = await store.get_resource(conn, request.id)
-        if resource is None:
-            raise NotFound("resource", request.id)
-        return catalog_pb2.GetResourceResponse(resource=resource)
+        self, request: pb.GetResourceRequest, context: Context
+    ) -> pb.GetResourceResponse:
+        return pb.GetResourceResponse(resource=await self._visible(request.id))
 
+    @allow(OFFICE)
     async def ListResources(
-        self, request: catalog_pb2.ListResourcesRequest, context: grpc.aio.ServicerContext
-    ) -> catalog_pb2.ListResourcesResponse:
-        limit = page_size(request.page_size)
-        after = decode_cursor(request.page_token)
+        self, request: pb.ListResourcesRequest, context: Context
+    ) -> pb.ListResourcesResponse:
+        principal = require_principal()
+        if request.state not in pb.ResourceState.values():
+            raise InvalidArgument.of("state", f"has no value {request.state}")
+        bureau = principal.department == domain.BUREAU
         async with self._rt.db.read() as conn:
             page, next_after = await store.list_resources(
                 conn,
-                after_seq=after,
-                limit=limit,
+                after_seq=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
+                departments=None if bureau else (principal.department,),
                 provider_department=request.provider_department,
+                state=request.state,
             )
-        return catalog_pb2.ListResourcesResponse(
-            resources=page, next_page_token=encode_cursor(next_after)
+        return pb.ListResourcesResponse(resources=page, next_page_token=encode_cursor(next_after))
+
+    @allow(OFFICERS)
+    async def UpdateResource(
+        self, request: pb.UpdateResourceRequest, context: Context
+    ) -> pb.UpdateResourceResponse:
+        _id(request.resource.id)
+        updated = await resources.update(
+            self._rt, require_principal(), request.resource, request.update_mask
+        )
+        return pb.UpdateResourceResponse(resource=updated)
+
+    @allow(OFFICERS)
+    async def SubmitResource(
+        self, request: pb.SubmitResourceRequest, context: Context
+    ) -> pb.SubmitResourceResponse:
+        changed = await self._step(request.id, "submit", _authorise_edit)
+        return pb.SubmitResourceResponse(resource=changed)
+
+    @allow(BUREAU)
+    async def ReturnResource(
+        self, request: pb.ReturnResourceRequest, context: Context
+    ) -> pb.ReturnResourceResponse:
+        note = domain.comment("comment", request.comment, required=True)
+        changed = await self._step(request.id, "return", _authorise_review, comment=note)
+        return pb.ReturnResourceResponse(resource=changed)
+
+    @allow(BUREAU)
+    async def ConfirmResource(
+        self, request: pb.ConfirmResourceRequest, context: Context
+    ) -> pb.ConfirmResourceResponse:
+        note = domain.comment("comment", request.comment, required=False)
+        changed = await self._step(request.id, "confirm", _authorise_review, comment=note)
+        return pb.ConfirmResourceResponse(resource=changed)
+
+    @allow(BUREAU)
+    async def PublishResource(
+        self, request: pb.PublishResourceRequest, context: Context
+    ) -> pb.PublishResourceResponse:
+        changed = await self._step(
+            request.id,
+            "publish",
+            _authorise_review,
+            publication=(request.share_catalog, request.open_catalog),
+        )
+        return pb.PublishResourceResponse(resource=changed)
+
+    @allow(BUREAU)
+    async def WithdrawResource(
+        self, request: pb.WithdrawResourceRequest, context: Context
+    ) -> pb.WithdrawResourceResponse:
+        note = domain.comment("reason", request.reason, required=True)
+        changed = await self._step(request.id, "withdraw", _authorise_withdraw, comment=note)
+        return pb.WithdrawResourceResponse(resource=changed)
+
+    @allow(OFFICE)
+    async def ListResourceHistory(
+        self, request: pb.ListResourceHistoryRequest, context: Context
+    ) -> pb.ListResourceHistoryResponse:
+        await self._visible(request.id)
+        async with self._rt.db.read() as conn:
+            steps = await store.history(conn, request.id)
+        return pb.ListResourceHistoryResponse(transitions=steps)
+
+    @allow(OFFICE)
+    async def DiffResourceVersions(
+        self, request: pb.DiffResourceVersionsRequest, context: Context
+    ) -> pb.DiffResourceVersionsResponse:
+        await self._visible(request.id)
+        return await resources.versions_diff(
+            self._rt,
+            request.id,
+            from_version=request.from_version,
+            to_version=request.to_version,
+        )
+
+    # --- the share and open catalogs ----------------------------------------------------------
+
+    @allow(OFFICE)
+    async def SearchShareCatalog(
+        self, request: pb.SearchCatalogRequest, context: Context
+    ) -> pb.SearchCatalogResponse:
+        return await self._search(request, open_catalog=False)
+
+    @allow(ANONYMOUS)
+    async def SearchOpenCatalog(
+        self, request: pb.SearchCatalogRequest, context: Context
+    ) -> pb.SearchCatalogResponse:
+        return await self._search(request, open_catalog=True)
+
+    @allow(ANONYMOUS)
+    async def GetOpenResource(
+        self, request: pb.GetOpenResourceRequest, context: Context
+    ) -> pb.GetOpenResourceResponse:
+        async with self._rt.db.read() as conn:
+            found = await store.get_entry(conn, _id(request.id), open_catalog=True)
+        if found is None:
+            raise NotFound("resource", request.id)
+        return pb.GetOpenResourceResponse(resource=found)
+
+    # --- public demands -----------------------------------------------------------------------
+
+    @allow(THE_PUBLIC)
+    async def CreateDemand(
+        self, request: pb.CreateDemandRequest, context: Context
+    ) -> pb.CreateDemandResponse:
+        created = await demands.create(
+            self._rt,
+            require_principal(),
+            request.demand,
+            request_id=_request_id(request.request_id),
+        )
+        return pb.CreateDemandResponse(demand=created)
+
+    @allow(ANONYMOUS)
+    async def GetDemand(
+        self, request: pb.GetDemandRequest, context: Context
+    ) -> pb.GetDemandResponse:
+        async with self._rt.db.read() as conn:
+            found = await store.get_demand(conn, _id(request.id, "demand"))
+        if found is None:
+            raise NotFound("demand", request.id)
+        return pb.GetDemandResponse(demand=found[0])
+
+    @allow(ANONYMOUS)
+    async def ListDemands(
+        self, request: pb.ListDemandsRequest, context: Context
+    ) -> pb.ListDemandsResponse:
+        requester = ""
+        if request.mine:
+            principal = current_principal()
+            if principal is None or principal.audience != "public":
+                raise PermissionDenied("only signed-in citizens and enterprises have demands")
+            requester = principal.subject
+        if request.state not in pb.DemandState.values():
+            raise InvalidArgument.of("state", f"has no value {request.state}")
+        async with self._rt.db.read() as conn:
+            page, after = await store.list_demands(
+                conn,
+                after=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
+                requester=requester,
+                state=request.state,
+                department=request.department,
+                overdue=request.overdue,
+            )
+        return pb.ListDemandsResponse(demands=page, next_page_token=encode_cursor(after))
+
+    @allow(BUREAU)
+    async def RouteDemand(
+        self, request: pb.RouteDemandRequest, context: Context
+    ) -> pb.RouteDemandResponse:
+        _id(request.id, "demand")
+        return pb.RouteDemandResponse(
+            demand=await demands.route(self._rt, require_principal(), request)
+        )
+
+    @allow(OFFICERS)
+    async def AnswerDemand(
+        self, request: pb.AnswerDemandRequest, context: Context
+    ) -> pb.AnswerDemandResponse:
+        _id(request.id, "demand")
+        return pb.AnswerDemandResponse(
+            demand=await demands.answer(self._rt, require_principal(), request)
+        )
+
+    # --- evaluation ---------------------------------------------------------------------------
+
+    @allow(OFFICE)
+    async def ListScorecards(
+        self, request: pb.ListScorecardsRequest, context: Context
+    ) -> pb.ListScorecardsResponse:
+        cards = await scorecards.scorecards(self._rt, require_principal(), request.department)
+        return pb.ListScorecardsResponse(scorecards=cards)
+
+    # --- shared steps -------------------------------------------------------------------------
+
+    async def _visible(self, resource_id: str) -> pb.Resource:
+        """A working copy the caller may see; others' drafts are as good as absent."""
+        principal = require_principal()
+        async with self._rt.db.read() as conn:
+            found = await store.get_resource(conn, _id(resource_id))
+        if found is None or not domain.can_see_working_copy(principal, found.provider_department):
+            raise NotFound("resource", resource_id)
+        return found
+
+    async def _step(self, resource_id: str, action: str, authorise: Any, **kw: Any) -> pb.Resource:
+        return await resources.step(
+            self._rt,
+            require_principal(),
+            _id(resource_id),
+            action=action,
+            authorise=authorise,
+            **kw,
+        )
+
+    async def _search(
+        self, request: pb.SearchCatalogRequest, *, open_catalog: bool
+    ) -> pb.SearchCatalogResponse:
+        where = _catalog_filter(request, open_catalog=open_catalog)
+        after = decode_key_cursor(request.page_token)
+        async with self._rt.db.read() as conn:
+            found, next_key = await store.search_entries(
+                conn, where, after=after, limit=page_size(request.page_size)
+            )
+        return pb.SearchCatalogResponse(
+            resources=found, next_page_token=encode_key_cursor(next_key)
         )
 
 
-async def register_resource(
-    rt: ServiceRuntime,
-    resource: catalog_pb2.Resource,
-    *,
-    created_by: str,
-    request_id: str | None,
-) -> catalog_pb2.Resource:
-    """Store a validated resource and its `resource.created` event in one transaction; a known
-    request id returns the resource it created before."""
-    try:
-        async with rt.db.begin() as conn:
-            if request_id and (found := await store.find_by_request_id(conn, request_id)):
-                return found
-            if await store.code_taken(conn, resource.code):
-                raise AlreadyExists(f"resource code {resource.code!r} is already registered")
-            created = await store.insert_resource(
-                conn,
-                resource,
-                resource_id=str(uuid.uuid4()),
-                created_by=created_by,
-                request_id=request_id,
-            )
-            await enqueue(
-                conn,
-                events.RESOURCE_CREATED,
-                events_pb2.ResourceCreated(
-                    resource_id=created.id,
-                    code=created.code,
-                    provider_department=created.provider_department,
-                    share_type=created.share_type,
-                    open_type=created.open_type,
-                    data_grade=created.data_grade,
-                    version=created.version,
-                ),
-                entity_id=created.id,
-            )
-            await audit.record(
-                conn,
-                service="catalog",
-                action="catalog.resource.created",
-                principal=current_principal(),
-                resource_type="resource",
-                resource_id=created.id,
-            )
-    except IntegrityError:
-        # A concurrent create took the code or the request id between our check and insert.
-        raise AlreadyExists(f"resource code {resource.code!r} is already registered") from None
-    rt.events_committed()
-    log.info("resource_created", resource_id=created.id, department=created.provider_department)
-    return created
+POLICIES = policies_of(CatalogServicer, SERVICE)
 
 
 def add_to_server(server: Any, rt: ServiceRuntime) -> None:

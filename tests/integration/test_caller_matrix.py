@@ -108,7 +108,7 @@ def _body(route: Route) -> Any:
     if route.body is None:
         return None
     if (route.method, route.path) == ("POST", "/office/v1/catalog/resources"):
-        return resource_body(f"M{uuid.uuid4().hex[:10].upper()}", department="psb")
+        return resource_body(department="psb")
     return {}
 
 

@@ -12,21 +12,19 @@ from runtime import config
 pytestmark = pytest.mark.integration
 
 
-def new_code() -> str:
-    return f"T{uuid.uuid4().hex[:10].upper()}"
-
-
 async def test_officer_registers_a_resource_and_the_exchange_learns_it(platform: Platform) -> None:
     # given an officer of the Public Security Bureau
     token = await platform.login("psb.officer")
-    code = new_code()
     # when they register a resource of their department
     status, created, headers = await platform.request(
-        "POST", "/office/v1/catalog/resources", token=token, json=resource_body(code)
+        "POST", "/office/v1/catalog/resources", token=token, json=resource_body()
     )
-    # then it is created, readable, and the exchange learns of it through the bus
+    # then it is a draft with a code in its classification, readable, and the exchange learns
+    # of it through the bus
     assert status == 201, created
-    assert created["code"] == code and created["version"] == 1
+    assert created["version"] == 1 and created["state"] == "draft"
+    code = created["code"]
+    assert code.startswith("301001/") and len(code) == len("301001/000001")
     assert headers["Location"] == f"/office/v1/catalog/resources/{created['id']}"
     status, fetched, _ = await platform.request("GET", headers["Location"], token=token)
     assert status == 200 and fetched == created
@@ -40,13 +38,15 @@ async def test_officer_registers_a_resource_and_the_exchange_learns_it(platform:
 
 async def test_list_pages_with_a_cursor_until_the_end(platform: Platform) -> None:
     token = await platform.login("hrss.officer")
-    codes = {new_code() for _ in range(5)}
-    for code in codes:
-        body = resource_body(code, department="hrss")
-        status, _, _ = await platform.request(
+    codes = set()
+    for _ in range(5):
+        body = resource_body(department="hrss")
+        status, created, _ = await platform.request(
             "POST", "/office/v1/catalog/resources", token=token, json=body
         )
         assert status == 201
+        codes.add(created["code"])
+    assert len(codes) == 5, "two resources got the same code"
     seen: list[str] = []
     path = "/office/v1/catalog/resources?page_size=2&provider_department=hrss"
     pages = 0
@@ -70,7 +70,7 @@ async def test_list_pages_with_a_cursor_until_the_end(platform: Platform) -> Non
 async def test_retry_with_the_same_idempotency_key_creates_one_resource(platform: Platform) -> None:
     token = await platform.login("psb.officer")
     key = uuid.uuid4().hex
-    body = resource_body(new_code())
+    body = resource_body()
     first = await platform.request(
         "POST",
         "/office/v1/catalog/resources",
@@ -87,11 +87,12 @@ async def test_retry_with_the_same_idempotency_key_creates_one_resource(platform
     )
     assert first[0] == 201 and second[0] == 201
     assert first[1]["id"] == second[1]["id"]
-    # without the key, the same code is a conflict rather than a second resource
-    status, problem, _ = await platform.request(
+    # without the key, the same body is a second resource with the next code
+    status, third, _ = await platform.request(
         "POST", "/office/v1/catalog/resources", token=token, json=body
     )
-    assert status == 409 and problem["status"] == 409
+    assert status == 201 and third["id"] != first[1]["id"]
+    assert third["code"] != first[1]["code"]
 
 
 async def test_login_with_a_wrong_password_is_401(platform: Platform) -> None:
@@ -115,7 +116,7 @@ async def test_no_token_is_401_and_a_foreign_token_is_401(platform: Platform) ->
 async def test_officer_of_another_department_is_403(platform: Platform) -> None:
     token = await platform.login("msa.officer")
     status, problem, _ = await platform.request(
-        "POST", "/office/v1/catalog/resources", token=token, json=resource_body(new_code(), "psb")
+        "POST", "/office/v1/catalog/resources", token=token, json=resource_body("psb")
     )
     assert status == 403
     assert "own department" in problem["detail"]
@@ -132,6 +133,7 @@ async def test_officer_of_another_department_is_403(platform: Platform) -> None:
         (lambda b: b.update(id="chosen-by-me"), "id", 422),
         (lambda b: b["data_items"][1].update(grade="core"), "data_items[1].grade", 422),
         (lambda b: b.update(share_type="unconditional"), "share_type", 422),
+        (lambda b: b.update(code="301001/000001"), "code", 422),
         (lambda b: b.update(data_items="none"), "data_items", 422),
     ],
     ids=[
@@ -143,6 +145,7 @@ async def test_officer_of_another_department_is_403(platform: Platform) -> None:
         "read-only",
         "item-grade-above-resource",
         "personal-unconditional",
+        "code-is-assigned",
         "not-an-array",
     ],
 )
@@ -150,7 +153,7 @@ async def test_bad_input_names_the_field(
     platform: Platform, mutate: object, field: str, status: int
 ) -> None:
     token = await platform.login("psb.officer")
-    body = resource_body(new_code())
+    body = resource_body()
     mutate(body)  # type: ignore[operator]
     got, problem, headers = await platform.request(
         "POST", "/office/v1/catalog/resources", token=token, json=body

@@ -32,7 +32,7 @@ async def test_acknowledged_writes_survive_sigkill_of_the_catalog(
 
     async def create() -> str | None:
         status, body, _ = await p.request(
-            "POST", "/office/v1/catalog/resources", token=token, json=resource_body(code())
+            "POST", "/office/v1/catalog/resources", token=token, json=resource_body()
         )
         return body["id"] if status == 201 else None
 
@@ -64,7 +64,7 @@ async def test_events_committed_while_nats_is_down_are_delivered_when_it_is_back
     created = []
     for _ in range(3):
         status, body, _ = await p.request(
-            "POST", "/office/v1/catalog/resources", token=token, json=resource_body(code())
+            "POST", "/office/v1/catalog/resources", token=token, json=resource_body()
         )
         assert status == 201, body  # writes are accepted with the bus down
         created.append(body["id"])
@@ -82,7 +82,7 @@ async def test_a_published_event_survives_sigkill_of_nats(fragile_platform: Plat
     token = await p.login("psb.officer")
     await p.supervisor.stop("exchange")  # nobody consumes yet
     status, body, _ = await p.request(
-        "POST", "/office/v1/catalog/resources", token=token, json=resource_body(code())
+        "POST", "/office/v1/catalog/resources", token=token, json=resource_body()
     )
     assert status == 201
 

@@ -84,7 +84,7 @@ async def test_one_request_is_one_trace_from_gateway_to_the_exchange(platform: P
         "POST",
         "/office/v1/catalog/resources",
         token=token,
-        json=resource_body(f"TR{uuid.uuid4().hex[:8].upper()}"),
+        json=resource_body(),
     )
     assert status == 201
     trace_id = headers["traceresponse"].split("-")[1]

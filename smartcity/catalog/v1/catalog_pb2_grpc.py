@@ -50,6 +50,91 @@ class CatalogServiceStub:
                 request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourcesRequest.SerializeToString,
                 response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourcesResponse.FromString,
                 _registered_method=True)
+        self.UpdateResource = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/UpdateResource',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.UpdateResourceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.UpdateResourceResponse.FromString,
+                _registered_method=True)
+        self.SubmitResource = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/SubmitResource',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SubmitResourceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SubmitResourceResponse.FromString,
+                _registered_method=True)
+        self.ReturnResource = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/ReturnResource',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ReturnResourceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ReturnResourceResponse.FromString,
+                _registered_method=True)
+        self.ConfirmResource = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/ConfirmResource',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ConfirmResourceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ConfirmResourceResponse.FromString,
+                _registered_method=True)
+        self.PublishResource = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/PublishResource',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.PublishResourceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.PublishResourceResponse.FromString,
+                _registered_method=True)
+        self.WithdrawResource = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/WithdrawResource',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.WithdrawResourceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.WithdrawResourceResponse.FromString,
+                _registered_method=True)
+        self.ListResourceHistory = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/ListResourceHistory',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourceHistoryRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourceHistoryResponse.FromString,
+                _registered_method=True)
+        self.DiffResourceVersions = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/DiffResourceVersions',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.DiffResourceVersionsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.DiffResourceVersionsResponse.FromString,
+                _registered_method=True)
+        self.SearchShareCatalog = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/SearchShareCatalog',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.FromString,
+                _registered_method=True)
+        self.SearchOpenCatalog = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/SearchOpenCatalog',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.FromString,
+                _registered_method=True)
+        self.GetOpenResource = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/GetOpenResource',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetOpenResourceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetOpenResourceResponse.FromString,
+                _registered_method=True)
+        self.CreateDemand = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/CreateDemand',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.CreateDemandRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.CreateDemandResponse.FromString,
+                _registered_method=True)
+        self.GetDemand = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/GetDemand',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetDemandRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetDemandResponse.FromString,
+                _registered_method=True)
+        self.ListDemands = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/ListDemands',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListDemandsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListDemandsResponse.FromString,
+                _registered_method=True)
+        self.RouteDemand = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/RouteDemand',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.RouteDemandRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.RouteDemandResponse.FromString,
+                _registered_method=True)
+        self.AnswerDemand = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/AnswerDemand',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.AnswerDemandRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.AnswerDemandResponse.FromString,
+                _registered_method=True)
+        self.ListScorecards = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/ListScorecards',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListScorecardsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListScorecardsResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -57,22 +142,143 @@ class CatalogServiceServicer:
     """
 
     def CreateResource(self, request, context):
-        """CreateResource registers a resource for the caller's own department.
-        Idempotent on request_id: the same request_id returns the resource already created.
+        """CreateResource registers a draft resource for the caller's own department; the service
+        assigns its code. Idempotent on request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetResource(self, request, context):
-        """GetResource returns one resource by id.
+        """GetResource returns the working copy of one resource: to its department and the Bureau.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListResources(self, request, context):
-        """ListResources pages through resources, newest last, optionally of one department.
+        """ListResources pages through the working copies the caller may see, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateResource(self, request, context):
+        """UpdateResource edits a draft or returned resource; editing a confirmed or published one
+        starts a revision (the next version, a draft) while the published version stays listed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitResource(self, request, context):
+        """SubmitResource sends a draft or returned resource to the Big Data Bureau for review.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnResource(self, request, context):
+        """ReturnResource sends a submitted resource back to its department with comments (Bureau).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmResource(self, request, context):
+        """ConfirmResource confirms a submitted resource for the catalog (Bureau).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishResource(self, request, context):
+        """PublishResource lists a confirmed resource in the share catalog and/or the open catalog
+        (Bureau).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WithdrawResource(self, request, context):
+        """WithdrawResource removes a resource from both catalogs (Bureau or its department).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListResourceHistory(self, request, context):
+        """ListResourceHistory lists a resource's transitions, with their comments, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffResourceVersions(self, request, context):
+        """DiffResourceVersions compares two versions of a resource field by field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchShareCatalog(self, request, context):
+        """SearchShareCatalog searches the share catalog (staff): every published resource.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchOpenCatalog(self, request, context):
+        """SearchOpenCatalog searches the open catalog: anyone, no sign-in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOpenResource(self, request, context):
+        """GetOpenResource returns one resource of the open catalog: anyone, no sign-in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateDemand(self, request, context):
+        """CreateDemand asks for a dataset to be opened (Art. 15): citizens and enterprise agents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDemand(self, request, context):
+        """GetDemand returns one demand; its status and answer are public.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDemands(self, request, context):
+        """ListDemands pages through the demands, newest first: public, or the caller's own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RouteDemand(self, request, context):
+        """RouteDemand hands a demand to a department with a deadline (Bureau).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnswerDemand(self, request, context):
+        """AnswerDemand answers a demand routed to the caller's department.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListScorecards(self, request, context):
+        """ListScorecards ranks every provider's sharing work (Bureau), or shows the caller's own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,6 +301,91 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListResources,
                     request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourcesRequest.FromString,
                     response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourcesResponse.SerializeToString,
+            ),
+            'UpdateResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateResource,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.UpdateResourceRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.UpdateResourceResponse.SerializeToString,
+            ),
+            'SubmitResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitResource,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SubmitResourceRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SubmitResourceResponse.SerializeToString,
+            ),
+            'ReturnResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnResource,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ReturnResourceRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ReturnResourceResponse.SerializeToString,
+            ),
+            'ConfirmResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmResource,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ConfirmResourceRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ConfirmResourceResponse.SerializeToString,
+            ),
+            'PublishResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishResource,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.PublishResourceRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.PublishResourceResponse.SerializeToString,
+            ),
+            'WithdrawResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawResource,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.WithdrawResourceRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.WithdrawResourceResponse.SerializeToString,
+            ),
+            'ListResourceHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResourceHistory,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourceHistoryRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourceHistoryResponse.SerializeToString,
+            ),
+            'DiffResourceVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffResourceVersions,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.DiffResourceVersionsRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.DiffResourceVersionsResponse.SerializeToString,
+            ),
+            'SearchShareCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchShareCatalog,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.SerializeToString,
+            ),
+            'SearchOpenCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchOpenCatalog,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.SerializeToString,
+            ),
+            'GetOpenResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOpenResource,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetOpenResourceRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetOpenResourceResponse.SerializeToString,
+            ),
+            'CreateDemand': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDemand,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.CreateDemandRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.CreateDemandResponse.SerializeToString,
+            ),
+            'GetDemand': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDemand,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetDemandRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetDemandResponse.SerializeToString,
+            ),
+            'ListDemands': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDemands,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListDemandsRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListDemandsResponse.SerializeToString,
+            ),
+            'RouteDemand': grpc.unary_unary_rpc_method_handler(
+                    servicer.RouteDemand,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.RouteDemandRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.RouteDemandResponse.SerializeToString,
+            ),
+            'AnswerDemand': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnswerDemand,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.AnswerDemandRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.AnswerDemandResponse.SerializeToString,
+            ),
+            'ListScorecards': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListScorecards,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListScorecardsRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListScorecardsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +470,465 @@ class CatalogService:
             '/smartcity.catalog.v1.CatalogService/ListResources',
             smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourcesRequest.SerializeToString,
             smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/UpdateResource',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.UpdateResourceRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.UpdateResourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/SubmitResource',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SubmitResourceRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SubmitResourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/ReturnResource',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ReturnResourceRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ReturnResourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/ConfirmResource',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ConfirmResourceRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ConfirmResourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/PublishResource',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.PublishResourceRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.PublishResourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/WithdrawResource',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.WithdrawResourceRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.WithdrawResourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResourceHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/ListResourceHistory',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourceHistoryRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListResourceHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffResourceVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/DiffResourceVersions',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.DiffResourceVersionsRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.DiffResourceVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchShareCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/SearchShareCatalog',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchOpenCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/SearchOpenCatalog',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOpenResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/GetOpenResource',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetOpenResourceRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetOpenResourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateDemand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/CreateDemand',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.CreateDemandRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.CreateDemandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDemand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/GetDemand',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetDemandRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetDemandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDemands(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/ListDemands',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListDemandsRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListDemandsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RouteDemand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/RouteDemand',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.RouteDemandRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.RouteDemandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnswerDemand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/AnswerDemand',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.AnswerDemandRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.AnswerDemandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListScorecards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/ListScorecards',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListScorecardsRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.ListScorecardsResponse.FromString,
             options,
             channel_credentials,
             insecure,
