@@ -161,7 +161,12 @@ class Platform:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         async with self.http.request(method, f"{self.url}{path}", headers=headers, **kwargs) as r:
-            body = await r.json(content_type=None) if r.content_length != 0 else None
+            if r.content_length == 0:
+                body = None
+            elif "json" in r.headers.get("Content-Type", "json"):
+                body = await r.json(content_type=None)
+            else:
+                body = await r.read()  # CSV and other exports
             return r.status, body, r.headers
 
 

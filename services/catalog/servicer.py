@@ -66,6 +66,12 @@ def _authorise_withdraw(principal: Any, resource: pb.Resource) -> None:
     domain.authorise_withdraw(principal, resource.provider_department)
 
 
+def _bureau_only() -> None:
+    # Refused before the resource is looked up or the request checked: no one else learns
+    # which ids exist.
+    domain.authorise_review(require_principal())
+
+
 def _catalog_filter(request: pb.SearchCatalogRequest, *, open_catalog: bool) -> store.CatalogFilter:
     violations: list[FieldViolation] = []
     if request.provider_department and not domain.DEPARTMENT_PATTERN.fullmatch(
@@ -175,6 +181,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ReturnResource(
         self, request: pb.ReturnResourceRequest, context: Context
     ) -> pb.ReturnResourceResponse:
+        _bureau_only()
         note = domain.comment("comment", request.comment, required=True)
         changed = await self._step(request.id, "return", _authorise_review, comment=note)
         return pb.ReturnResourceResponse(resource=changed)
@@ -183,6 +190,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ConfirmResource(
         self, request: pb.ConfirmResourceRequest, context: Context
     ) -> pb.ConfirmResourceResponse:
+        _bureau_only()
         note = domain.comment("comment", request.comment, required=False)
         changed = await self._step(request.id, "confirm", _authorise_review, comment=note)
         return pb.ConfirmResourceResponse(resource=changed)
@@ -191,6 +199,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def PublishResource(
         self, request: pb.PublishResourceRequest, context: Context
     ) -> pb.PublishResourceResponse:
+        _bureau_only()
         changed = await self._step(
             request.id,
             "publish",

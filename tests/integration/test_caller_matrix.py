@@ -91,6 +91,14 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         "citizen": 404,
     },
     **{route: dict.fromkeys(STAFF, 403) for route in ADMINISTRATION},
+    # the Big Data Bureau reviews the catalog and routes the public's demands
+    **{
+        ("POST", f"/office/v1/catalog/resources/{{id}}/{step}"): dict.fromkeys(STAFF, 403)
+        for step in ("return", "confirm", "publish")
+    },
+    ("POST", "/office/v1/catalog/demands/{id}/route"): dict.fromkeys(STAFF, 403),
+    # only citizens and enterprise agents ask for data to be opened; their empty body is 422
+    ("POST", "/public/v1/catalog/demands"): {"citizen": 422, "enterprise_agent": 422},
 }
 # A refresh without a refresh token is refused whoever asks.
 REFRESH_PATHS = {f"/{entry}/v1/refresh" for entry in ("public", "office", "partner")}
