@@ -330,7 +330,7 @@ async def _open_catalog(call: Call, *, export: str) -> AsyncIterator[Sequence[An
     (problem+json); the others are fetched while the body is written.
     """
     query = call.request.query
-    search = catalog_pb2.SearchCatalogRequest(
+    search = catalog_pb2.SearchOpenCatalogRequest(
         query=query.get("q", ""),
         provider_department=query.get("provider_department", ""),
         classification=query.get("classification", ""),

@@ -159,12 +159,12 @@ async def resource_diff(call: Call) -> web.StreamResponse:
 
 
 async def search_share_catalog(call: Call) -> web.StreamResponse:
-    request = _query(call, pb.SearchCatalogRequest, _SEARCH_FIELDS)
+    request = _query(call, pb.SearchShareCatalogRequest, _SEARCH_FIELDS)
     return message_response(await call.rpc(call.upstream.catalog.SearchShareCatalog, request))
 
 
 async def search_open_catalog(call: Call) -> web.StreamResponse:
-    request = _query(call, pb.SearchCatalogRequest, _SEARCH_FIELDS)
+    request = _query(call, pb.SearchOpenCatalogRequest, _SEARCH_FIELDS)
     return message_response(await call.rpc(call.upstream.catalog.SearchOpenCatalog, request))
 
 
@@ -367,7 +367,7 @@ ROUTES: tuple[Route, ...] = (
         tag="catalog",
         handler=search_share_catalog,
         audience="office",
-        response=pb.SearchCatalogResponse,
+        response=pb.SearchShareCatalogResponse,
         query=SEARCH_QUERY,
         errors=(401, 422, 503),
     ),
@@ -429,7 +429,7 @@ ROUTES: tuple[Route, ...] = (
         tag="catalog",
         handler=search_open_catalog,
         anonymous=True,
-        response=pb.SearchCatalogResponse,
+        response=pb.SearchOpenCatalogResponse,
         query=SEARCH_QUERY,
         errors=(422, 503),
     ),

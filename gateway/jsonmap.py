@@ -216,6 +216,9 @@ def render(message: Message) -> Any:
             out[name] = list(value) if repeated else value
         elif kind == _ENUM and names is not None:
             out[name] = [names.get(v) for v in value] if repeated else names.get(value)
+        elif repeated:
+            out[name] = [render(v) for v in value]
         else:
-            out[name] = [render(v) for v in value] if repeated else render(value)
+            # an absent object is null, so that parsing the JSON back gives the same message
+            out[name] = render(value) if message.HasField(name) else None
     return out

@@ -39,6 +39,8 @@ THE_PUBLIC = Policy(audiences=("public",), kinds=("citizen", "enterprise_agent")
 MAX_REQUEST_ID = 100
 MAX_ID = 36
 Context: TypeAlias = grpc.aio.ServicerContext
+# The share and open catalogs take the same filters.
+SearchRequest: TypeAlias = pb.SearchShareCatalogRequest | pb.SearchOpenCatalogRequest
 
 
 def _request_id(value: str) -> str:
@@ -72,7 +74,7 @@ def _bureau_only() -> None:
     domain.authorise_review(require_principal())
 
 
-def _catalog_filter(request: pb.SearchCatalogRequest, *, open_catalog: bool) -> store.CatalogFilter:
+def _catalog_filter(request: SearchRequest, *, open_catalog: bool) -> store.CatalogFilter:
     violations: list[FieldViolation] = []
     if request.provider_department and not domain.DEPARTMENT_PATTERN.fullmatch(
         request.provider_department
@@ -241,15 +243,17 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @allow(OFFICE)
     async def SearchShareCatalog(
-        self, request: pb.SearchCatalogRequest, context: Context
-    ) -> pb.SearchCatalogResponse:
-        return await self._search(request, open_catalog=False)
+        self, request: pb.SearchShareCatalogRequest, context: Context
+    ) -> pb.SearchShareCatalogResponse:
+        found, token = await self._search(request, open_catalog=False)
+        return pb.SearchShareCatalogResponse(resources=found, next_page_token=token)
 
     @allow(ANONYMOUS)
     async def SearchOpenCatalog(
-        self, request: pb.SearchCatalogRequest, context: Context
-    ) -> pb.SearchCatalogResponse:
-        return await self._search(request, open_catalog=True)
+        self, request: pb.SearchOpenCatalogRequest, context: Context
+    ) -> pb.SearchOpenCatalogResponse:
+        found, token = await self._search(request, open_catalog=True)
+        return pb.SearchOpenCatalogResponse(resources=found, next_page_token=token)
 
     @allow(ANONYMOUS)
     async def GetOpenResource(
@@ -358,17 +362,15 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         )
 
     async def _search(
-        self, request: pb.SearchCatalogRequest, *, open_catalog: bool
-    ) -> pb.SearchCatalogResponse:
+        self, request: SearchRequest, *, open_catalog: bool
+    ) -> tuple[list[pb.Resource], str]:
         where = _catalog_filter(request, open_catalog=open_catalog)
         after = decode_key_cursor(request.page_token)
         async with self._rt.db.read() as conn:
             found, next_key = await store.search_entries(
                 conn, where, after=after, limit=page_size(request.page_size)
             )
-        return pb.SearchCatalogResponse(
-            resources=found, next_page_token=encode_key_cursor(next_key)
-        )
+        return found, encode_key_cursor(next_key)
 
 
 POLICIES = policies_of(CatalogServicer, SERVICE)

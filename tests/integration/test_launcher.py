@@ -109,7 +109,7 @@ async def test_up_serves_demo_data_restarts_a_crashed_service_and_stops_everythi
         async def demo_data_reached_the_exchange() -> bool:
             async with http.get(f"{url}/office/v1/exchange/resources", headers=auth) as r:
                 codes = {x["code"] for x in (await r.json())["resources"]}
-            return {"PSB-0001", "HRSS-0001", "MSA-0001"} <= codes
+            return {"301001/000001", "203002/000001", "102001/000001"} <= codes
 
         await eventually(demo_data_reached_the_exchange, timeout=30)
 

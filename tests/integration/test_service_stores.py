@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.storage import Database, Migration, create_tables, now_us
+from services.catalog import domain, search
 from services.catalog import store as catalog_store
 from services.catalog.demo import DEMO_RESOURCES
 from services.exchange import store as exchange_store
@@ -46,39 +48,164 @@ async def test_catalog_store_round_trips_a_resource_and_pages_in_order(
     catalog_db: Database,
 ) -> None:
     ids = []
-    for i, demo in enumerate(DEMO_RESOURCES):
+    for i, (demo, _, _) in enumerate(DEMO_RESOURCES):
         async with catalog_db.begin() as conn:
+            code = await catalog_store.next_code(conn, demo.classification)
             created = await catalog_store.insert_resource(
-                conn, demo, resource_id=f"r{i}", created_by="tester", request_id=f"k{i}"
+                conn, demo, resource_id=f"r{i}", code=code, created_by="tester", request_id=f"k{i}"
             )
         ids.append(created.id)
         assert created.data_items == demo.data_items and created.version == 1
-        assert created.create_time.seconds > 0
+        assert created.create_time.seconds > 0 and created.state == domain.DRAFT
+        assert created.code == domain.resource_code(demo.classification, 1)
     async with catalog_db.read() as conn:
-        assert (await catalog_store.get_resource(conn, "r1")).code == DEMO_RESOURCES[1].code
+        assert (await catalog_store.get_resource(conn, "r1")).name == DEMO_RESOURCES[1][0].name
         assert (await catalog_store.find_by_request_id(conn, "k2")).id == "r2"
-        assert await catalog_store.code_taken(conn, DEMO_RESOURCES[0].code)
-        first, after = await catalog_store.list_resources(conn, after_seq=0, limit=2)
-        rest, end = await catalog_store.list_resources(conn, after_seq=after or 0, limit=2)
+        first, after = await catalog_store.list_resources(
+            conn, after_seq=0, limit=2, departments=None
+        )
+        rest, end = await catalog_store.list_resources(
+            conn, after_seq=after or 0, limit=2, departments=None
+        )
         only_psb, _ = await catalog_store.list_resources(
-            conn, after_seq=0, limit=10, provider_department="psb"
+            conn, after_seq=0, limit=10, departments=("psb", "msa"), provider_department="psb"
+        )
+        none_seen, _ = await catalog_store.list_resources(
+            conn, after_seq=0, limit=10, departments=("hrss",), provider_department="psb"
         )
     assert [r.id for r in first + rest] == ids and end is None
-    assert [r.provider_department for r in only_psb] == ["psb"]
+    assert [r.provider_department for r in only_psb] == ["psb"] and none_seen == []
 
 
-async def test_catalog_store_refuses_a_second_resource_with_the_same_code(
+async def test_catalog_codes_are_unique_and_follow_the_classification(
     catalog_db: Database,
 ) -> None:
+    demo = DEMO_RESOURCES[0][0]
     async with catalog_db.begin() as conn:
+        first = await catalog_store.next_code(conn, demo.classification)
         await catalog_store.insert_resource(
-            conn, DEMO_RESOURCES[0], resource_id="a", created_by="t", request_id=None
+            conn, demo, resource_id="a", code=first, created_by="t", request_id=None
         )
+        assert await catalog_store.next_code(conn, demo.classification) == first[:-1] + "2"
     with pytest.raises(IntegrityError):
         async with catalog_db.begin() as conn:
             await catalog_store.insert_resource(
-                conn, DEMO_RESOURCES[0], resource_id="b", created_by="t", request_id=None
+                conn, demo, resource_id="b", code=first, created_by="t", request_id=None
             )
+
+
+async def test_catalog_search_finds_chinese_and_latin_text_on_both_engines(
+    catalog_db: Database,
+) -> None:
+    # given two listed resources, one open
+    listed = []
+    for i, (demo, _, open_) in enumerate(DEMO_RESOURCES[:2]):
+        async with catalog_db.begin() as conn:
+            created = await catalog_store.insert_resource(
+                conn,
+                demo,
+                resource_id=f"s{i}",
+                code=await catalog_store.next_code(conn, demo.classification),
+                created_by="t",
+                request_id=None,
+            )
+            created.in_share_catalog, created.in_open_catalog = True, open_
+            await catalog_store.list_entry(conn, created, published_us=1_000 + i)
+        listed.append(created)
+
+    async def found(query: str, *, open_catalog: bool = False, **narrow: Any) -> list[str]:
+        where = catalog_store.CatalogFilter(
+            open_catalog=open_catalog, terms=search.query_terms(query), **narrow
+        )
+        async with catalog_db.read() as conn:
+            page, _ = await catalog_store.search_entries(conn, where, after=None, limit=10)
+        return [r.id for r in page]
+
+    vehicles, cards = (r.id for r in listed)
+    assert await found("机动车") == [vehicles]
+    assert await found("车") == [vehicles]  # one character: a prefix of the bigrams
+    assert await found("社会保障卡") == [cards]
+    assert await found("vehic") == [vehicles]  # an English prefix
+    assert await found("") == [cards, vehicles]  # newest first
+    assert await found("机动车", open_catalog=True) == []  # not open
+    assert await found("统计", open_catalog=True) == [cards]
+    assert await found("统计", provider_department="psb") == []
+    assert await found("", classification="2") == [cards]
+    assert await found("'; DROP TABLE search_terms; --") == []
+    # and unlisting removes the entry and its terms
+    async with catalog_db.begin() as conn:
+        await catalog_store.unlist_entry(conn, await catalog_store.resource_seq(conn, vehicles))
+    assert await found("机动车") == []
+
+
+async def test_catalog_migration_keeps_resources_registered_before_the_lifecycle(
+    database_url: str,
+) -> None:
+    # given a database at the walking skeleton's schema, holding one resource
+    old = sa.Table(
+        "resources",
+        sa.MetaData(),
+        *[c._copy() for c in catalog_store.resources.columns if c.name in _SKELETON_COLUMNS],
+    )
+    skeleton = [Migration("catalog-0001-resources", lambda conn: old.create(conn))]
+    db = await open_db(database_url, skeleton)
+    try:
+        async with db.begin() as conn:
+            await conn.execute(
+                old.insert().values(
+                    id="old-1",
+                    code="PSB-0001",
+                    name="Motor vehicle registrations",
+                    provider_department="psb",
+                    summary="",
+                    share_type=2,
+                    open_type=3,
+                    update_cycle=2,
+                    data_grade=3,
+                    data_items=[
+                        {
+                            "name": "plate",
+                            "type": "string",
+                            "description": "",
+                            "personal": False,
+                            "grade": 0,
+                        }
+                    ],
+                    version=1,
+                    created_by="u",
+                    created_us=1,
+                    updated_us=1,
+                )
+            )
+        # when the catalog's migrations run
+        await db.migrate(catalog_store.MIGRATIONS)
+        # then the resource is a draft with its content and code kept
+        async with db.read() as conn:
+            kept = await catalog_store.get_resource(conn, "old-1")
+        assert kept is not None and kept.state == domain.DRAFT and kept.code == "PSB-0001"
+        assert kept.name == "Motor vehicle registrations" and kept.data_items[0].name == "plate"
+    finally:
+        await drop(db)
+
+
+_SKELETON_COLUMNS = {
+    "seq",
+    "id",
+    "code",
+    "name",
+    "provider_department",
+    "summary",
+    "share_type",
+    "open_type",
+    "update_cycle",
+    "data_grade",
+    "data_items",
+    "version",
+    "created_by",
+    "request_id",
+    "created_us",
+    "updated_us",
+}
 
 
 async def test_exchange_read_model_keeps_the_newest_version(database_url: str) -> None:

@@ -66,14 +66,20 @@ async def test_invalid_argument_carries_bad_request_details_over_grpc(platform: 
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.CreateResource(
-                catalog_pb2.CreateResourceRequest(resource=catalog_pb2.Resource(code="bad code")),
+                catalog_pb2.CreateResourceRequest(resource=catalog_pb2.Resource(format="scroll")),
                 metadata=(("authorization", f"Bearer {token}"),),
                 timeout=5,
             )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     status = errors.status_from_error(caught.value)
-    fields = {v.field for v in errors.field_violations(status)}
-    assert {"code", "name", "share_type", "data_items"} <= fields
+    found = {(v.field, v.rule) for v in errors.field_violations(status)}
+    assert {
+        ("name", "required"),
+        ("format", "known-value"),
+        ("share_type", "required"),
+        ("data_items", "required"),
+        ("classification.category", "classification"),
+    } <= found
     assert any(d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR) for d in status.details)
 
 

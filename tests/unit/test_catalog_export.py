@@ -372,7 +372,7 @@ class OpenCatalog:
         self.requests: list[Any] = []
 
     async def SearchOpenCatalog(self, request: Any, *, timeout: float, metadata: Any) -> Any:
-        seen = pb.SearchCatalogRequest()
+        seen = pb.SearchOpenCatalogRequest()
         seen.CopyFrom(request)
         self.requests.append(seen)
         if self.fail_at_page is not None and len(self.requests) > self.fail_at_page:
@@ -380,7 +380,7 @@ class OpenCatalog:
         start = int(request.page_token or 0)
         end = start + request.page_size
         more = end < len(self.resources)
-        return pb.SearchCatalogResponse(
+        return pb.SearchOpenCatalogResponse(
             resources=self.resources[start:end], next_page_token=str(end) if more else ""
         )
 

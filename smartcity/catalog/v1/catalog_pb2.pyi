@@ -1013,7 +1013,9 @@ class DiffResourceVersionsResponse(_message.Message):
 Global___DiffResourceVersionsResponse: _TypeAlias = DiffResourceVersionsResponse  # noqa: Y015
 
 @_typing.final
-class SearchCatalogRequest(_message.Message):
+class SearchShareCatalogRequest(_message.Message):
+    """The same filters as SearchOpenCatalogRequest; the two evolve independently."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     QUERY_FIELD_NUMBER: _builtins.int
@@ -1058,10 +1060,10 @@ class SearchCatalogRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___SearchCatalogRequest: _TypeAlias = SearchCatalogRequest  # noqa: Y015
+Global___SearchShareCatalogRequest: _TypeAlias = SearchShareCatalogRequest  # noqa: Y015
 
 @_typing.final
-class SearchCatalogResponse(_message.Message):
+class SearchShareCatalogResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RESOURCES_FIELD_NUMBER: _builtins.int
@@ -1084,7 +1086,81 @@ class SearchCatalogResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___SearchCatalogResponse: _TypeAlias = SearchCatalogResponse  # noqa: Y015
+Global___SearchShareCatalogResponse: _TypeAlias = SearchShareCatalogResponse  # noqa: Y015
+
+@_typing.final
+class SearchOpenCatalogRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    PROVIDER_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    CLASSIFICATION_FIELD_NUMBER: _builtins.int
+    SHARE_TYPE_FIELD_NUMBER: _builtins.int
+    OPEN_TYPE_FIELD_NUMBER: _builtins.int
+    UPDATE_CYCLE_FIELD_NUMBER: _builtins.int
+    DATA_GRADE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    query: _builtins.str
+    """Words or Chinese text to find in names, summaries, keywords and data items; at most 100
+    characters and 8 terms. Empty lists everything, newest published first.
+    """
+    provider_department: _builtins.str
+    classification: _builtins.str
+    """Classification code prefix: "3", "301" or "301001"."""
+    share_type: Global___ShareType.ValueType
+    open_type: Global___OpenType.ValueType
+    update_cycle: Global___UpdateCycle.ValueType
+    data_grade: Global___DataGrade.ValueType
+    page_size: _builtins.int
+    """At most 100; 0 means 20."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        query: _builtins.str = ...,
+        provider_department: _builtins.str = ...,
+        classification: _builtins.str = ...,
+        share_type: Global___ShareType.ValueType = ...,
+        open_type: Global___OpenType.ValueType = ...,
+        update_cycle: Global___UpdateCycle.ValueType = ...,
+        data_grade: Global___DataGrade.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["classification", b"classification", "data_grade", b"data_grade", "open_type", b"open_type", "page_size", b"page_size", "page_token", b"page_token", "provider_department", b"provider_department", "query", b"query", "share_type", b"share_type", "update_cycle", b"update_cycle"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchOpenCatalogRequest: _TypeAlias = SearchOpenCatalogRequest  # noqa: Y015
+
+@_typing.final
+class SearchOpenCatalogResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESOURCES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def resources(self) -> _containers.RepeatedCompositeFieldContainer[Global___Resource]:
+        """The published versions, best match first."""
+
+    def __init__(
+        self,
+        *,
+        resources: _abc.Iterable[Global___Resource] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "resources", b"resources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchOpenCatalogResponse: _TypeAlias = SearchOpenCatalogResponse  # noqa: Y015
 
 @_typing.final
 class GetOpenResourceRequest(_message.Message):

@@ -92,13 +92,13 @@ class CatalogServiceStub:
                 _registered_method=True)
         self.SearchShareCatalog = channel.unary_unary(
                 '/smartcity.catalog.v1.CatalogService/SearchShareCatalog',
-                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.SerializeToString,
-                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.FromString,
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchShareCatalogRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchShareCatalogResponse.FromString,
                 _registered_method=True)
         self.SearchOpenCatalog = channel.unary_unary(
                 '/smartcity.catalog.v1.CatalogService/SearchOpenCatalog',
-                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.SerializeToString,
-                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.FromString,
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogResponse.FromString,
                 _registered_method=True)
         self.GetOpenResource = channel.unary_unary(
                 '/smartcity.catalog.v1.CatalogService/GetOpenResource',
@@ -344,13 +344,13 @@ def add_CatalogServiceServicer_to_server(servicer, server):
             ),
             'SearchShareCatalog': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchShareCatalog,
-                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.FromString,
-                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.SerializeToString,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchShareCatalogRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchShareCatalogResponse.SerializeToString,
             ),
             'SearchOpenCatalog': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchOpenCatalog,
-                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.FromString,
-                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.SerializeToString,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogResponse.SerializeToString,
             ),
             'GetOpenResource': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOpenResource,
@@ -711,8 +711,8 @@ class CatalogService:
             request,
             target,
             '/smartcity.catalog.v1.CatalogService/SearchShareCatalog',
-            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.SerializeToString,
-            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.FromString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchShareCatalogRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchShareCatalogResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -738,8 +738,8 @@ class CatalogService:
             request,
             target,
             '/smartcity.catalog.v1.CatalogService/SearchOpenCatalog',
-            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogRequest.SerializeToString,
-            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchCatalogResponse.FromString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogResponse.FromString,
             options,
             channel_credentials,
             insecure,

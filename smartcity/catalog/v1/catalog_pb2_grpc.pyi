@@ -65,9 +65,9 @@ class CatalogServiceStub:
     """ListResourceHistory lists a resource's transitions, with their comments, oldest first."""
     DiffResourceVersions: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.DiffResourceVersionsRequest, _catalog_pb2.DiffResourceVersionsResponse]
     """DiffResourceVersions compares two versions of a resource field by field."""
-    SearchShareCatalog: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SearchCatalogRequest, _catalog_pb2.SearchCatalogResponse]
+    SearchShareCatalog: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SearchShareCatalogRequest, _catalog_pb2.SearchShareCatalogResponse]
     """SearchShareCatalog searches the share catalog (staff): every published resource."""
-    SearchOpenCatalog: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SearchCatalogRequest, _catalog_pb2.SearchCatalogResponse]
+    SearchOpenCatalog: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SearchOpenCatalogRequest, _catalog_pb2.SearchOpenCatalogResponse]
     """SearchOpenCatalog searches the open catalog: anyone, no sign-in."""
     GetOpenResource: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetOpenResourceRequest, _catalog_pb2.GetOpenResourceResponse]
     """GetOpenResource returns one resource of the open catalog: anyone, no sign-in."""
@@ -117,9 +117,9 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """ListResourceHistory lists a resource's transitions, with their comments, oldest first."""
     DiffResourceVersions: _aio.UnaryUnaryMultiCallable[_catalog_pb2.DiffResourceVersionsRequest, _catalog_pb2.DiffResourceVersionsResponse]  # type: ignore[assignment]
     """DiffResourceVersions compares two versions of a resource field by field."""
-    SearchShareCatalog: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SearchCatalogRequest, _catalog_pb2.SearchCatalogResponse]  # type: ignore[assignment]
+    SearchShareCatalog: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SearchShareCatalogRequest, _catalog_pb2.SearchShareCatalogResponse]  # type: ignore[assignment]
     """SearchShareCatalog searches the share catalog (staff): every published resource."""
-    SearchOpenCatalog: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SearchCatalogRequest, _catalog_pb2.SearchCatalogResponse]  # type: ignore[assignment]
+    SearchOpenCatalog: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SearchOpenCatalogRequest, _catalog_pb2.SearchOpenCatalogResponse]  # type: ignore[assignment]
     """SearchOpenCatalog searches the open catalog: anyone, no sign-in."""
     GetOpenResource: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetOpenResourceRequest, _catalog_pb2.GetOpenResourceResponse]  # type: ignore[assignment]
     """GetOpenResource returns one resource of the open catalog: anyone, no sign-in."""
@@ -236,17 +236,17 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def SearchShareCatalog(
         self,
-        request: _catalog_pb2.SearchCatalogRequest,
+        request: _catalog_pb2.SearchShareCatalogRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_catalog_pb2.SearchCatalogResponse, _abc.Awaitable[_catalog_pb2.SearchCatalogResponse]]:
+    ) -> _typing.Union[_catalog_pb2.SearchShareCatalogResponse, _abc.Awaitable[_catalog_pb2.SearchShareCatalogResponse]]:
         """SearchShareCatalog searches the share catalog (staff): every published resource."""
 
     @_abc_1.abstractmethod
     def SearchOpenCatalog(
         self,
-        request: _catalog_pb2.SearchCatalogRequest,
+        request: _catalog_pb2.SearchOpenCatalogRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_catalog_pb2.SearchCatalogResponse, _abc.Awaitable[_catalog_pb2.SearchCatalogResponse]]:
+    ) -> _typing.Union[_catalog_pb2.SearchOpenCatalogResponse, _abc.Awaitable[_catalog_pb2.SearchOpenCatalogResponse]]:
         """SearchOpenCatalog searches the open catalog: anyone, no sign-in."""
 
     @_abc_1.abstractmethod
