@@ -111,7 +111,9 @@ def validate_resource(resource: pb.Resource) -> None:
         r.broken("provider_department", "department-code", "must be a department code, e.g. 'psb'")
     _provider_code(r, resource.provider_code)
     _classification(r, resource.classification)
-    if resource.format not in FORMATS:
+    if not resource.format:
+        r.broken("format", "required", "is required")
+    elif resource.format not in FORMATS:
         r.broken("format", "known-value", "must be one of " + ", ".join(sorted(FORMATS)))
     r.enum("share_type", resource.share_type, pb.ShareType.values())
     r.enum("open_type", resource.open_type, pb.OpenType.values())
@@ -132,9 +134,13 @@ def _provider_code(r: _Rules, code: str) -> None:
         r.broken("provider_code", "required", "is required (the department's credit code)")
         return
     try:
-        identifiers.parse_credit_code(code)
+        canonical = identifiers.parse_credit_code(code).code
     except identifiers.IdentifierError as exc:
         r.broken("provider_code", "credit-code", f"is not a unified social credit code: {exc}")
+        return
+    if canonical != code:
+        # stored, exported and compared as written: one spelling only
+        r.broken("provider_code", "credit-code", "must be written in capitals without spaces")
 
 
 def _classification(r: _Rules, c: pb.Classification) -> None:
@@ -298,9 +304,12 @@ EDITABLE_IN_PLACE = frozenset({DRAFT, RETURNED})
 REVISABLE = frozenset({CONFIRMED, PUBLISHED})
 
 
-def next_state(action: str, current: int) -> int:
-    """The state `action` leads to from `current`, or FailedPrecondition naming both."""
+def next_state(action: str, current: int, *, listed: bool = False) -> int:
+    """The state `action` leads to from `current`, or FailedPrecondition naming both. A resource
+    `listed` in a catalog while a revision is under way can still be withdrawn."""
     sources, target = TRANSITIONS[action]
+    if action == "withdraw" and listed:
+        sources = sources | EDITABLE_IN_PLACE | {SUBMITTED}
     if current not in sources:
         allowed = " or ".join(sorted(state_name(s) for s in sources))
         raise FailedPrecondition(

@@ -149,7 +149,7 @@ async def step(
     async with rt.db.begin() as conn:
         current = await _get_for_update(conn, resource_id)
         authorise(principal, current)
-        target = domain.next_state(action, current.state)
+        target = domain.next_state(action, current.state, listed=current.published_version > 0)
         values: dict[str, object] = {}
         if action == "submit":
             # the rules may have tightened since the draft was saved
