@@ -133,21 +133,28 @@ DEMO_RESOURCES: tuple[tuple[pb.Resource, bool, bool], ...] = (
 
 
 async def seed(rt: ServiceRuntime) -> None:
-    """Register and publish the demo resources once; a restart finds them and does nothing."""
+    """Register and publish the demo resources once; a restart finds them and carries on from
+    wherever a previous start stopped."""
     for resource, share, open_ in DEMO_RESOURCES:
         domain.validate_resource(resource)
         key = f"demo/{resource.provider_department}/{resource.name[:40]}"
         async with rt.db.read() as conn:
-            known = await store.find_by_request_id(conn, key)
-        if known is not None:
-            continue
-        created = await resources.register(rt, resource, created_by="demo", request_id=key)
-        for action in ("submit", "confirm"):
-            await resources.step(rt, _BUREAU, created.id, action=action, authorise=_anyone)
-        await resources.step(
-            rt, _BUREAU, created.id, action="publish", authorise=_anyone, publication=(share, open_)
-        )
+            current = await store.find_by_request_id(conn, key)
+        if current is None:
+            current = await resources.register(rt, resource, created_by="demo", request_id=key)
+        while (action := _NEXT.get(current.state)) is not None:
+            current = await resources.step(
+                rt,
+                _BUREAU,
+                current.id,
+                action=action,
+                authorise=_anyone,
+                publication=(share, open_) if action == "publish" else None,
+            )
     log.info("demo_resources_ready", count=len(DEMO_RESOURCES))
+
+
+_NEXT = {domain.DRAFT: "submit", domain.SUBMITTED: "confirm", domain.CONFIRMED: "publish"}
 
 
 def _anyone(principal: Principal, resource: pb.Resource) -> None:
