@@ -102,11 +102,10 @@ async def get_resource(call: Call) -> web.StreamResponse:
 
 
 async def update_resource(call: Call) -> web.StreamResponse:
-    raw = await call.request.json()  # the fields sent are the fields to change
     resource: pb.Resource = call.body
     resource.id = _id(call)
     request = pb.UpdateResourceRequest(resource=resource)
-    request.update_mask.paths.extend(sorted(raw))
+    request.update_mask.paths.extend(await call.update_mask())
     reply = await call.rpc(call.upstream.catalog.UpdateResource, request)
     return message_response(reply.resource)
 

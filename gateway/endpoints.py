@@ -43,6 +43,10 @@ class Call:
             return ()
         return (("authorization", f"Bearer {self.principal.token}"),)
 
+    async def update_mask(self) -> list[str]:
+        """The fields a PATCH body sends are the fields to change (its top-level keys)."""
+        return sorted(await self.request.json())  # parsed and checked already: an object
+
     async def rpc(self, method: Any, request: Any) -> Any:
         """Call a service on the caller's behalf: their token, this request's trace."""
         return await grpcclient.call(method, request, timeout=CALL_TIMEOUT, metadata=self.metadata)

@@ -162,9 +162,8 @@ async def register_citizen(call: Call) -> web.StreamResponse:
 
 
 async def update_profile(call: Call) -> web.StreamResponse:
-    raw: Any = await call.request.json()  # the keys sent are the fields to change
     request = identity_pb2.UpdateProfileRequest(account=call.body)
-    request.update_mask.paths.extend(sorted(raw))
+    request.update_mask.paths.extend(await call.update_mask())
     reply = await call.rpc(call.upstream.identity.UpdateProfile, request)
     return message_response(reply.account)
 

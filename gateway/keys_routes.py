@@ -48,11 +48,10 @@ async def rotate_key(call: Call) -> web.StreamResponse:
 
 
 async def update_key(call: Call) -> web.StreamResponse:
-    raw = await call.request.json()  # the fields sent are the fields to change
     key: keys_pb2.Key = call.body
     key.name = _name(call)
     request = keys_pb2.UpdateKeyRequest(key=key)
-    request.update_mask.paths.extend(sorted(raw))
+    request.update_mask.paths.extend(await call.update_mask())
     reply = await call.rpc(call.upstream.keys.UpdateKey, request)
     return message_response(reply.key)
 

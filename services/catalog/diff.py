@@ -13,26 +13,12 @@ from collections.abc import Mapping, Sequence
 
 from google.protobuf.message import Message
 
+from services.catalog import domain
 from smartcity.catalog.v1 import catalog_pb2
 
-# The editable content, in the order a reviewer reads a resource; data items come last.
-_FIELDS = (
-    "name",
-    "provider_code",
-    "summary",
-    "classification",
-    "format",
-    "share_type",
-    "share_conditions",
-    "share_basis",
-    "share_methods",
-    "open_type",
-    "open_conditions",
-    "update_cycle",
-    "data_grade",
-    "keywords",
-    "related_codes",
-)
+# The editable content but the department (which never changes) and the data items (compared
+# item by item, after the rest).
+_FIELDS = tuple(f for f in domain.EDITABLE_FIELDS if f not in ("provider_department", "data_items"))
 _ITEM_FIELDS = ("type", "description", "personal", "grade")
 # What an added or removed item shows; its description may be long and is left out.
 _ITEM_SUMMARY = ("type", "personal", "grade")
@@ -52,8 +38,7 @@ def _scalar(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, catalog_pb2.Classification):
-        code: str = value.category + value.item + value.sub_item
-        return code
+        return domain.classification_code(value)
     return str(value)
 
 

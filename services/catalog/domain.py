@@ -36,7 +36,8 @@ MAX_RELATED = 20
 MAX_KEYWORDS = 10
 MAX_KEYWORD = 20
 
-# The editable content of a resource: what a department writes, what versions and diffs cover.
+# The editable content of a resource: what a department writes, what versions and diffs cover,
+# in the order a reviewer reads it.
 EDITABLE_FIELDS = (
     "name",
     "provider_department",
@@ -52,9 +53,9 @@ EDITABLE_FIELDS = (
     "open_conditions",
     "update_cycle",
     "data_grade",
-    "data_items",
-    "related_codes",
     "keywords",
+    "related_codes",
+    "data_items",
 )
 
 DRAFT, SUBMITTED, RETURNED = (

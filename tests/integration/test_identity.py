@@ -111,6 +111,12 @@ async def test_each_kind_of_account_signs_in_at_its_own_entry_point_and_nowhere_
             if entry != "office":
                 sent.pop("totp_code", None)
             status, reply = await login(platform, entry, sent)
+            if entry == home == "office" and status == 401:
+                # another test used this step's code (good once): the next step's is accepted
+                sent["totp_code"] = totp.code_at(
+                    demo.totp_secret(DEMO_PASSWORD, "bdb.auditor"), time.time() + 30
+                )
+                status, reply = await login(platform, entry, sent)
             if entry == home:
                 assert status == 200, reply
                 assert reply["token_type"] == "Bearer" and reply["refresh_token"]
