@@ -7,6 +7,7 @@ Scenarios (default: all, in this order):
   identity  the same identity read anonymous and with a staff token, alternating; the login rate
   keys      SM2 sign/verify and SM4-GCM encrypt: the raw library rate against the keys service
   authcodes interface authorisation codes checked from the hot path's cache, against a bare lookup
+  catalog   open-catalog search through the gateway against the same searches on the database
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from typing import Any, NoReturn
 
 import orjson
 
-from bench import authcodes, gateway, identity, keys
+from bench import authcodes, catalog, gateway, identity, keys
 from bench._common import KEY_OPS
 from bench.loadtool import choose_tool
 from bench.runner import LoadSettings, Outcome
 from bench.targets import ROOT
 
-SCENARIOS = ("gateway", "identity", "keys", "authcodes")
-HTTP_SCENARIOS = ("gateway", "identity")  # the ones loaded with wrk (or bench._pyload)
+SCENARIOS = ("gateway", "identity", "keys", "authcodes", "catalog")
+HTTP_SCENARIOS = ("gateway", "identity", "catalog")  # the ones loaded with wrk (or bench._pyload)
 # --duration and --warmup when not given: the keys scenario keeps its share of a default run short.
 DEFAULT_DURATION_S = 10
 DEFAULT_WARMUP_S = 2
@@ -75,7 +76,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds",
         type=int,
         help=f"rounds per scenario, medians reported (default: gateway {gateway.DEFAULT_ROUNDS}, "
-        f"identity {identity.DEFAULT_ROUNDS}, keys {keys.DEFAULT_ROUNDS})",
+        f"identity {identity.DEFAULT_ROUNDS}, keys {keys.DEFAULT_ROUNDS}, "
+        f"catalog {catalog.DEFAULT_ROUNDS})",
     )
     parser.add_argument(
         "--login-connections", type=int, default=4, help="identity: connections for the logins"
@@ -105,6 +107,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keys: one more service run per operation with py-spy attached to the keys process "
         "(python: Python stacks, non-blocking; native: C frames too, slows the run); stacks "
         "under bench/results/keys-profile-<time>/, a summary printed",
+    )
+    parser.add_argument(
+        "--catalog-resources",
+        type=int,
+        default=catalog.DEFAULT_RESOURCES,
+        help="catalog: generated resources loaded before the runs",
     )
     parser.add_argument(
         "--tool", choices=("auto", "wrk", "python"), default="auto", help="load generator"
@@ -145,6 +153,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "login_duration",
         "keys_concurrency",
         "keys_clients",
+        "catalog_resources",
     ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -196,6 +205,17 @@ def run(args: argparse.Namespace) -> int:
                     rounds=args.rounds or gateway.DEFAULT_ROUNDS,
                     ready_timeout=args.ready_timeout,
                     body_file_arg=args.body_file,
+                    logs_dest=logs_dest,
+                )
+            elif scenario == "catalog":
+                assert tool is not None
+                outcomes[scenario] = catalog.run(
+                    tool,
+                    load,
+                    workdir=workdir,
+                    rounds=args.rounds or catalog.DEFAULT_ROUNDS,
+                    resources=args.catalog_resources,
+                    ready_timeout=args.ready_timeout,
                     logs_dest=logs_dest,
                 )
             elif scenario == "authcodes":

@@ -4,18 +4,22 @@ N workers share one keep-alive connection pool; each sends its next request as s
 the previous answer is read, until the duration is over. Prints one JSON object.
 
 Run as ``python -m bench._pyload --url U --connections N --duration S [--header 'K: V']
-[--method M] [--body-file F] [--expect-status CODE]``; with ``--expect-status`` every other
-status counts as an error, otherwise every non-2xx.
+[--method M] [--body-file F] [--expect-status CODE] [--path P ...]``; with ``--expect-status``
+every other status counts as an error, otherwise every non-2xx. With ``--path`` (repeated), the
+requests go to these paths in turn on U's host and port.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin
 
 import aiohttp
 import orjson
@@ -35,7 +39,7 @@ class _Tally:
 
 @dataclass(frozen=True)
 class _Request:
-    url: str
+    urls: Iterator[str]  # shared by the workers: one URL, or several taken in turn
     headers: dict[str, str]
     method: str
     body: bytes | None
@@ -54,7 +58,7 @@ async def _worker(
         start = time.perf_counter()
         try:
             async with session.request(
-                req.method, req.url, headers=req.headers, data=req.body
+                req.method, next(req.urls), headers=req.headers, data=req.body
             ) as resp:
                 data = await resp.read()
                 status = resp.status
@@ -107,13 +111,17 @@ def main() -> None:
     parser.add_argument("--method", default="GET")
     parser.add_argument("--body-file", type=Path, help="the request body, sent as is")
     parser.add_argument("--expect-status", type=int, help="the only status that is not an error")
+    parser.add_argument(
+        "--path", action="append", default=[], help="a path on --url's host (repeat: in turn)"
+    )
     args = parser.parse_args()
     headers: dict[str, str] = {}
     for raw in args.header:
         name, _, value = raw.partition(":")
         headers[name.strip()] = value.strip()
     body = args.body_file.read_bytes() if args.body_file is not None else None
-    req = _Request(args.url, headers, args.method, body, args.expect_status)
+    urls = [urljoin(args.url, path) for path in args.path] or [args.url]
+    req = _Request(itertools.cycle(urls), headers, args.method, body, args.expect_status)
     uvloop.run(_run(req, args.connections, args.duration))
 
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,15 @@ response = function(status, headers, body)
   end
 end
 """
+# Requests cycle through several paths (and query strings) on the URL's host, in order; the
+# counter is per wrk thread, so with one thread the connections take the paths in turn.
+_WRK_PATHS = """
+bench_next = 0
+request = function()
+  bench_next = bench_next % #bench_paths + 1
+  return wrk.format(nil, bench_paths[bench_next])
+end
+"""
 _RESULT_RE = re.compile(r"^BENCH_RESULT (.*)$", re.MULTILINE)
 
 
@@ -97,6 +107,7 @@ class RequestSpec:
     method: str = "GET"
     body: bytes | None = None
     expect_status: int | None = None
+    paths: tuple[str, ...] = ()  # cycled through on the URL's host, when given
 
 
 @dataclass(frozen=True)
@@ -169,17 +180,19 @@ def _lua_string(value: str) -> str:
     return f'"{escaped}"'
 
 
-def _wrk_script(
-    headers: dict[str, str], method: str, body: bytes | None, expect_status: int | None
-) -> str:
+def _wrk_script(headers: dict[str, str], request: RequestSpec) -> str:
     lines = [f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items()]
-    if method != "GET":
-        lines.append(f"wrk.method = {_lua_string(method)}")
-    if body is not None:
-        lines.append(f"wrk.body = {_lua_string(body.decode())}")
+    if request.method != "GET":
+        lines.append(f"wrk.method = {_lua_string(request.method)}")
+    if request.body is not None:
+        lines.append(f"wrk.body = {_lua_string(request.body.decode())}")
+    if request.paths:
+        lines.append(f"bench_paths = {{{', '.join(_lua_string(p) for p in request.paths)}}}")
     script = "\n".join(lines) + "\n"
-    if expect_status is not None:
-        script += _WRK_EXPECT % expect_status
+    if request.paths:
+        script += _WRK_PATHS
+    if request.expect_status is not None:
+        script += _WRK_EXPECT % request.expect_status
     return script + _WRK_DONE
 
 
@@ -215,7 +228,7 @@ def _run_wrk(
         raise RuntimeError("wrk path unknown")
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         script = Path(tmp) / "bench.lua"
-        script.write_text(_wrk_script(headers, request.method, request.body, request.expect_status))
+        script.write_text(_wrk_script(headers, request))
         argv = [
             tool.path,
             f"-t{threads}",
@@ -261,6 +274,8 @@ def _run_python(
         argv += ["--header", f"{name}: {value}"]
     if request.expect_status is not None:
         argv += ["--expect-status", str(request.expect_status)]
+    for path in request.paths:
+        argv += ["--path", path]
     with tempfile.TemporaryDirectory(prefix="bench-pyload-") as tmp:
         if request.body is not None:
             body_file = Path(tmp) / "body"
@@ -297,14 +312,17 @@ def run_load(
     method: str = "GET",
     body: bytes | None = None,
     expect_status: int | None = None,
+    paths: Sequence[str] = (),
 ) -> LoadResult:
     """Load ``url`` with ``connections`` keep-alive connections for ``duration_s`` seconds.
 
     ``method`` and ``body`` make every request the same POST (or other) request. With
     ``expect_status``, every answer with another status counts as an error (``non2xx``),
-    exactly; without it, wrk counts status >= 400 and the Python generator non-2xx.
+    exactly; without it, wrk counts status >= 400 and the Python generator non-2xx. With
+    ``paths`` (each with its query string), the requests go to them in turn on ``url``'s host
+    and port instead of to ``url`` itself.
     """
-    request = RequestSpec(method, body, expect_status)
+    request = RequestSpec(method, body, expect_status, tuple(paths))
     if tool.kind == "wrk":
         return _run_wrk(tool, url, headers, duration_s, connections, threads, request)
     return _run_python(url, headers, duration_s, connections, request)
