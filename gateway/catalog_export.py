@@ -335,6 +335,7 @@ async def _open_catalog(call: Call, *, export: str) -> AsyncIterator[Sequence[An
         provider_department=query.get("provider_department", ""),
         classification=query.get("classification", ""),
         page_size=PAGE_SIZE,
+        view=catalog_pb2.RESOURCE_VIEW_FULL,  # the data items are part of the export
     )
     first = await call.rpc(call.upstream.catalog.SearchOpenCatalog, search)
     # aiohttp writes the body after the middlewares have returned, when the request's span has

@@ -48,6 +48,7 @@ _SEARCH_FIELDS = (
     "data_grade",
     "page_size",
     "page_token",
+    "view",
 )
 SEARCH_QUERY = (
     QueryParam(name="q", description="Words or Chinese text (at most 100 characters)."),
@@ -57,6 +58,7 @@ SEARCH_QUERY = (
     QueryParam(name="open_type", description="open, conditional or not_open."),
     QueryParam(name="update_cycle", description="real_time, daily, weekly, ... irregular."),
     QueryParam(name="data_grade", description="public, internal, sensitive, important or core."),
+    QueryParam(name="view", description="basic (default: no data items) or full."),
     *PAGE_QUERY,
 )
 DEMAND_QUERY = (

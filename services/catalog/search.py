@@ -1,25 +1,28 @@
 """Full-text search of the catalog through a term table, for Chinese and Latin text alike.
 
 Text is normalised (NFKC, case-folded) and cut into runs of Han characters and runs of other
-letters and digits. A resource is indexed as (term, resource, weight) rows: every overlapping
-bigram of a Han run plus the run's last character, and every word (at most `MAX_TERM`
-characters). A query becomes a few `Term`s that the store looks up exactly or as a prefix.
+letters and digits. A resource is indexed as (term, resource, weight) rows: every character and
+every overlapping bigram of a Han run, and every prefix of three to `MAX_TERM` characters of a
+word (a shorter word as it is). A query becomes a few terms that the store looks up exactly, so
+that a one-character query, a long phrase and an English prefix ("regist") all cost an index
+lookup, never a scan or a range.
 
-The same rows and the same lookups (`=` and a range scan) work on SQLite and PostgreSQL, with no
-engine's full-text syntax and no `LIKE`: user input is only ever data, never query syntax.
+The same rows and the same lookups (`=`) work on SQLite and PostgreSQL, with no engine's
+full-text syntax and no `LIKE`: user input is only ever data, never query syntax.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from runtime.errors import FieldViolation, InvalidArgument
 
 MAX_QUERY = 100
 MAX_TERMS = 8
-MAX_TERM = 32
+# Words match by prefix up to this length: "regist" finds "registrations".
+MAX_TERM = 10
+MIN_PREFIX = 3
 
 _HAN_RANGES = (
     (0x3007, 0x3007),  # IDEOGRAPHIC NUMBER ZERO, as written in Chinese years
@@ -28,15 +31,6 @@ _HAN_RANGES = (
     (0xF900, 0xFAFF),  # CJK Compatibility Ideographs (the few NFKC leaves as they are)
     (0x20000, 0x3FFFF),  # Extensions B to H and the compatibility supplement (planes 2 and 3)
 )
-_SURROGATES = range(0xD800, 0xE000)
-
-
-@dataclass(frozen=True)
-class Term:
-    """One term of a query: `prefix` matches every indexed term that starts with `text`."""
-
-    text: str
-    prefix: bool
 
 
 def normalise(text: str) -> str:
@@ -68,10 +62,10 @@ def _runs(text: str) -> Iterator[tuple[bool, str]]:
 
 def _index_run(is_han: bool, run: str) -> list[str]:
     if not is_han:
-        return [run[:MAX_TERM]]
-    # The last character alone makes every character the start of some term, so that a
-    # one-character query is a prefix lookup.
-    return [run[i : i + 2] for i in range(len(run) - 1)] + [run[-1]]
+        if len(run) < MIN_PREFIX:
+            return [run]
+        return [run[:n] for n in range(MIN_PREFIX, min(len(run), MAX_TERM) + 1)]
+    return list(run) + [run[i : i + 2] for i in range(len(run) - 1)]
 
 
 def index_terms(fields: Iterable[tuple[str, int]]) -> dict[str, int]:
@@ -84,28 +78,26 @@ def index_terms(fields: Iterable[tuple[str, int]]) -> dict[str, int]:
     return terms
 
 
-def _query_run(is_han: bool, run: str) -> list[Term]:
+def _query_run(is_han: bool, run: str) -> list[str]:
     if not is_han:
-        word = run[:MAX_TERM]
-        # Two characters as a prefix would match most of the table.
-        return [Term(word, prefix=len(word) >= 3)]
+        return [run[:MAX_TERM]]
     if len(run) == 1:
-        return [Term(run, prefix=True)]
+        return [run]
     # Non-overlapping bigrams cover the run with half the lookups of every bigram.
     starts = list(range(0, len(run) - 1, 2))
     if len(run) % 2:
         starts.append(len(run) - 2)
-    return [Term(run[i : i + 2], prefix=False) for i in starts]
+    return [run[i : i + 2] for i in starts]
 
 
-def query_terms(query: str) -> list[Term]:
+def query_terms(query: str) -> list[str]:
     """The terms of a user's query, in order, without repeats; [] for a blank query.
 
     There is no query syntax: quotes, `*`, `%`, `_` and the like separate words.
     """
     if len(query) > MAX_QUERY:
         raise InvalidArgument([FieldViolation("query", f"is longer than {MAX_QUERY} characters")])
-    terms: dict[Term, None] = {}
+    terms: dict[str, None] = {}
     for is_han, run in _runs(query):
         terms.update(dict.fromkeys(_query_run(is_han, run)))
     if len(terms) > MAX_TERMS:
@@ -113,22 +105,3 @@ def query_terms(query: str) -> list[Term]:
             [FieldViolation("query", f"has more than {MAX_TERMS} search terms; use fewer words")]
         )
     return list(terms)
-
-
-def prefix_upper_bound(text: str) -> str:
-    """The exclusive upper bound of the terms that start with `text`.
-
-    The term column uses binary collation (SQLite's default BINARY, PostgreSQL's `COLLATE "C"`),
-    so strings sort by UTF-8 bytes, which is code-point order, and
-    `text <= term < prefix_upper_bound(text)` selects exactly the terms starting with `text`
-    through the column's b-tree index. (`text + "\\U0010ffff"` would miss terms continuing with
-    U+10FFFF itself and, under a linguistic collation, be no bound at all.)
-    """
-    head = text.rstrip("\U0010ffff")
-    if not head:
-        raise ValueError("no string is greater than every string starting with U+10FFFF")
-    code = ord(head[-1]) + 1
-    if code in _SURROGATES:
-        # Surrogates cannot be encoded in UTF-8; no stored string contains one.
-        code = _SURROGATES.stop
-    return head[:-1] + chr(code)

@@ -97,6 +97,7 @@ def _catalog_filter(request: SearchRequest, *, open_catalog: bool) -> store.Cata
         ("open_type", request.open_type, pb.OpenType),
         ("update_cycle", request.update_cycle, pb.UpdateCycle),
         ("data_grade", request.data_grade, pb.DataGrade),
+        ("view", request.view, pb.ResourceView),
     ):
         if value not in enum.values():
             violations.append(FieldViolation(name, f"has no value {value}", "known-value"))
@@ -111,6 +112,7 @@ def _catalog_filter(request: SearchRequest, *, open_catalog: bool) -> store.Cata
         open_type=request.open_type,
         update_cycle=request.update_cycle,
         data_grade=request.data_grade,
+        full=request.view == pb.RESOURCE_VIEW_FULL,
     )
 
 

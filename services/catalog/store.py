@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +35,6 @@ from smartcity.catalog.v1 import catalog_pb2 as pb
 
 metadata = sa.MetaData()
 _SEQ = sa.BigInteger().with_variant(sa.Integer, "sqlite")
-# Binary collation: string order is code-point order, which prefix range scans rely on.
 _TERM = sa.String(search.MAX_TERM).with_variant(
     sa.String(search.MAX_TERM, collation="C"), "postgresql"
 )
@@ -107,8 +108,10 @@ catalog_entries = sa.Table(
     sa.Column("in_share", sa.Boolean, nullable=False),
     sa.Column("in_open", sa.Boolean, nullable=False),
     sa.Column("published_us", sa.BigInteger, nullable=False),
-    # the listed version as the contract's Resource message, served as is
+    # the listed version as the contract's Resource message, served as is (brief: without its
+    # data items, for the BASIC view of searches)
     sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("brief", sa.LargeBinary, nullable=False),
     sa.Index("catalog_entries_open", "in_open", "published_us"),
     sa.Index("catalog_entries_share", "in_share", "published_us"),
 )
@@ -120,6 +123,8 @@ search_terms = sa.Table(
     sa.Column("seq", _SEQ, primary_key=True, autoincrement=False),
     sa.Column("weight", sa.SmallInteger, nullable=False),
     sa.Index("search_terms_seq", "seq"),
+    # one term's best matches first, read straight off the index
+    sa.Index("search_terms_rank", "term", "weight", "seq"),
 )
 
 demands = sa.Table(
@@ -459,6 +464,7 @@ async def list_entry(conn: AsyncConnection, resource: pb.Resource, *, published_
             in_open=resource.in_open_catalog,
             published_us=published_us,
             body=resource.SerializeToString(),
+            brief=_brief(resource).SerializeToString(),
         )
     )
     terms = search.index_terms(_index_fields(resource))
@@ -467,6 +473,13 @@ async def list_entry(conn: AsyncConnection, resource: pb.Resource, *, published_
             search_terms.insert(),
             [{"term": t, "seq": seq, "weight": w} for t, w in terms.items()],
         )
+
+
+def _brief(resource: pb.Resource) -> pb.Resource:
+    brief = pb.Resource()
+    brief.CopyFrom(resource)
+    brief.ClearField("data_items")
+    return brief
 
 
 async def unlist_entry(conn: AsyncConnection, seq: int) -> None:
@@ -479,7 +492,9 @@ class CatalogFilter:
     """What a search of one catalog narrows to; empty fields do not narrow."""
 
     open_catalog: bool
-    terms: Sequence[search.Term] = ()
+    terms: Sequence[str] = ()
+    # the data items too (the FULL view)
+    full: bool = False
     provider_department: str = ""
     classification: str = ""
     share_type: int = 0
@@ -506,45 +521,63 @@ class CatalogFilter:
         return out
 
 
-def _term_matches(term: search.Term) -> sa.Select[Any]:
-    t = search_terms.c
-    where: sa.ColumnElement[bool]
-    if term.prefix:
-        where = (t.term >= term.text) & (t.term < search.prefix_upper_bound(term.text))
-    else:
-        where = t.term == term.text
-    return sa.select(t.seq, sa.func.max(t.weight).label("w")).where(where).group_by(t.seq)
-
-
 async def search_entries(
     conn: Reader, where: CatalogFilter, *, after: tuple[int, str] | None, limit: int
 ) -> tuple[list[pb.Resource], tuple[int, str] | None]:
     """One page of listed resources: every query term must match; best match first (the sum of
     the terms' weights), then newest. Without terms, newest published first. Returns the key to
-    continue after (None on the last page)."""
+    continue after (None on the last page).
+
+    The rarest term drives the lookup and the others are probed by key, so a query costs what
+    its rarest term costs; a one-term query reads its best matches straight off the index.
+    """
     e = catalog_entries.c
-    if where.terms:
-        matches = sa.union_all(*(_term_matches(t) for t in where.terms)).subquery()
-        scored = (
-            sa.select(matches.c.seq, sa.func.sum(matches.c.w).label("score"))
-            .group_by(matches.c.seq)
-            .having(sa.func.count() == len(where.terms))
-            .subquery()
-        )
-        rank: sa.ColumnElement[Any] = scored.c.score
-        query = sa.select(e.body, e.seq, rank.label("rank")).join(scored, scored.c.seq == e.seq)
+    body = e.body if where.full else e.brief
+    terms = list(where.terms)
+    if not terms:
+        rank: sa.ColumnElement[Any] = e.published_us
+        position: sa.ColumnElement[Any] = e.seq
+        query = sa.select(body.label("body"), position.label("seq"), rank.label("rank"))
     else:
-        rank = e.published_us
-        query = sa.select(e.body, e.seq, rank.label("rank"))
+        if len(terms) > 1:
+            terms = await _rarest_first(conn, terms)
+            if not terms:
+                return [], None
+        hits = [search_terms.alias(f"t{i}") for i in range(len(terms))]
+        driver = hits[0]
+        joined: sa.FromClause = driver
+        for hit, term in zip(hits[1:], terms[1:], strict=True):
+            joined = joined.join(hit, (hit.c.term == term) & (hit.c.seq == driver.c.seq))
+        joined = joined.join(catalog_entries, e.seq == driver.c.seq)
+        rank = functools.reduce(operator.add, [hit.c.weight for hit in hits])
+        position = driver.c.seq
+        query = (
+            sa.select(body.label("body"), position.label("seq"), rank.label("rank"))
+            .select_from(joined)
+            .where(driver.c.term == terms[0])
+        )
     query = query.where(*where.conditions())
     if after is not None:
         at, seq = after[0], int(after[1])
-        query = query.where((rank < at) | ((rank == at) & (e.seq < seq)))
-    rows = (await conn.execute(query.order_by(rank.desc(), e.seq.desc()).limit(limit + 1))).all()
+        query = query.where((rank < at) | ((rank == at) & (position < seq)))
+    ordered = query.order_by(rank.desc(), position.desc()).limit(limit + 1)
+    rows = (await conn.execute(ordered)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     found = [pb.Resource.FromString(r.body) for r in rows]
     return found, ((int(rows[-1].rank), str(rows[-1].seq)) if more else None)
+
+
+async def _rarest_first(conn: Reader, terms: list[str]) -> list[str]:
+    """The terms by how many entries hold them, fewest first; [] when one matches nothing."""
+    t = search_terms.c
+    rows: Any = await conn.execute(
+        sa.select(t.term, sa.func.count()).where(t.term.in_(terms)).group_by(t.term)
+    )
+    counted: dict[str, int] = {term: int(n) for term, n in rows.all()}
+    if len(counted) < len(terms):
+        return []
+    return sorted(terms, key=counted.__getitem__)
 
 
 async def get_entry(conn: Reader, resource_id: str, *, open_catalog: bool) -> pb.Resource | None:

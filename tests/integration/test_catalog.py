@@ -333,9 +333,15 @@ async def test_anyone_finds_an_open_resource_by_chinese_and_english_text(
         "GET", OPEN, params={"q": han, "provider_department": "psb"}
     )
     assert status == 200 and ids(found) == []
-    # and the resource itself is readable without signing in
+    # search pages leave the data items out unless asked for them
+    status, found = await search(platform, han)
+    assert found["resources"][0]["data_items"] == []
+    status, found, _ = await platform.request("GET", OPEN, params={"q": han, "view": "full"})
+    assert [i["name"] for i in found["resources"][0]["data_items"]] == ["停车场名称", "泊位数"]
+    # and the resource itself is readable without signing in, in full
     status, one, _ = await platform.request("GET", f"{OPEN}/{rid}")
     assert status == 200 and one["code"] == published["code"] and one["state"] == "published"
+    assert len(one["data_items"]) == 2
 
 
 async def test_the_open_catalog_pages_newest_first_without_a_query(platform: Platform) -> None:

@@ -143,6 +143,30 @@ DATA_GRADE_IMPORTANT: DataGrade.ValueType  # 4
 DATA_GRADE_CORE: DataGrade.ValueType  # 5
 Global___DataGrade: _TypeAlias = DataGrade  # noqa: Y015
 
+class _ResourceView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ResourceViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ResourceView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RESOURCE_VIEW_UNSPECIFIED: _ResourceView.ValueType  # 0
+    """BASIC for searches."""
+    RESOURCE_VIEW_BASIC: _ResourceView.ValueType  # 1
+    """Everything but the data items: light pages for lists."""
+    RESOURCE_VIEW_FULL: _ResourceView.ValueType  # 2
+    """Everything, data items included."""
+
+class ResourceView(_ResourceView, metaclass=_ResourceViewEnumTypeWrapper):
+    """ResourceView is how much of each resource a search returns (AIP-157)."""
+
+RESOURCE_VIEW_UNSPECIFIED: ResourceView.ValueType  # 0
+"""BASIC for searches."""
+RESOURCE_VIEW_BASIC: ResourceView.ValueType  # 1
+"""Everything but the data items: light pages for lists."""
+RESOURCE_VIEW_FULL: ResourceView.ValueType  # 2
+"""Everything, data items included."""
+Global___ResourceView: _TypeAlias = ResourceView  # noqa: Y015
+
 class _ResourceState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -1027,6 +1051,7 @@ class SearchShareCatalogRequest(_message.Message):
     DATA_GRADE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """Words or Chinese text to find in names, summaries, keywords and data items; at most 100
     characters and 8 terms. Empty lists everything, newest published first.
@@ -1041,6 +1066,8 @@ class SearchShareCatalogRequest(_message.Message):
     page_size: _builtins.int
     """At most 100; 0 means 20."""
     page_token: _builtins.str
+    view: Global___ResourceView.ValueType
+    """BASIC (the default) leaves the data items out; FULL includes them."""
     def __init__(
         self,
         *,
@@ -1053,10 +1080,11 @@ class SearchShareCatalogRequest(_message.Message):
         data_grade: Global___DataGrade.ValueType = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        view: Global___ResourceView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["classification", b"classification", "data_grade", b"data_grade", "open_type", b"open_type", "page_size", b"page_size", "page_token", b"page_token", "provider_department", b"provider_department", "query", b"query", "share_type", b"share_type", "update_cycle", b"update_cycle"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["classification", b"classification", "data_grade", b"data_grade", "open_type", b"open_type", "page_size", b"page_size", "page_token", b"page_token", "provider_department", b"provider_department", "query", b"query", "share_type", b"share_type", "update_cycle", b"update_cycle", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1101,6 +1129,7 @@ class SearchOpenCatalogRequest(_message.Message):
     DATA_GRADE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """Words or Chinese text to find in names, summaries, keywords and data items; at most 100
     characters and 8 terms. Empty lists everything, newest published first.
@@ -1115,6 +1144,8 @@ class SearchOpenCatalogRequest(_message.Message):
     page_size: _builtins.int
     """At most 100; 0 means 20."""
     page_token: _builtins.str
+    view: Global___ResourceView.ValueType
+    """BASIC (the default) leaves the data items out; FULL includes them."""
     def __init__(
         self,
         *,
@@ -1127,10 +1158,11 @@ class SearchOpenCatalogRequest(_message.Message):
         data_grade: Global___DataGrade.ValueType = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        view: Global___ResourceView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["classification", b"classification", "data_grade", b"data_grade", "open_type", b"open_type", "page_size", b"page_size", "page_token", b"page_token", "provider_department", b"provider_department", "query", b"query", "share_type", b"share_type", "update_cycle", b"update_cycle"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["classification", b"classification", "data_grade", b"data_grade", "open_type", b"open_type", "page_size", b"page_size", "page_token", b"page_token", "provider_department", b"provider_department", "query", b"query", "share_type", b"share_type", "update_cycle", b"update_cycle", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
