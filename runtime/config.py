@@ -45,6 +45,13 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _at_least_zero(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     port = _int(env, name, default)
     if not 0 <= port <= 65535:
@@ -94,6 +101,9 @@ class Settings:
     key_rotation_hours: int = 24
     # This service's client secret, for calls it makes for itself (runtime.service_credentials).
     service_secret: str | None = None
+    # How long a replica may answer a repeated catalog search from memory (near-real-time
+    # search, as a search engine's refresh interval); 0 turns the cache off.
+    search_cache_ms: int = 1000
     ports: Mapping[str, int] = field(default_factory=dict)
     hosts: Mapping[str, str] = field(default_factory=dict)
 
@@ -152,6 +162,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         issuer=_issuer(env, ports["gateway"]),
         key_rotation_hours=_positive(env, "SMARTCITY_KEY_ROTATION_HOURS", 24),
         service_secret=env.get("SMARTCITY_SERVICE_SECRET") or None,
+        search_cache_ms=_at_least_zero(env, "SMARTCITY_SEARCH_CACHE_MS", 1000),
         ports=ports,
         hosts=hosts,
     )

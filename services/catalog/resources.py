@@ -150,23 +150,10 @@ async def step(
         current = await _get_for_update(conn, resource_id)
         authorise(principal, current)
         target = domain.next_state(action, current.state, listed=current.published_version > 0)
-        values: dict[str, object] = {}
         if action == "submit":
             # the rules may have tightened since the draft was saved
             domain.validate_resource(current)
-        if publication is not None:
-            share, open_ = publication
-            domain.check_publication(current, share=share, open_=open_)
-            now = now_us()
-            values = {
-                "in_share": share,
-                "in_open": open_,
-                "published_version": current.version,
-                "publish_us": now if not current.publish_time.seconds else None,
-            }
-            values = {k: v for k, v in values.items() if v is not None}
-        if action == "withdraw":
-            values = {"in_share": False, "in_open": False, "published_version": 0}
+        values = _listing(action, current, publication)
         changed = await store.set_state(conn, resource_id, target, **values)
         if action == "publish":
             await store.list_entry(conn, changed, published_us=now_us())
@@ -192,6 +179,26 @@ async def step(
         state=domain.state_name(target),
     )
     return changed
+
+
+def _listing(
+    action: str, current: pb.Resource, publication: tuple[bool, bool] | None
+) -> dict[str, object]:
+    """How a step changes what the catalogs list."""
+    if action == "withdraw":
+        return {"in_share": False, "in_open": False, "published_version": 0}
+    if action != "publish":
+        return {}
+    share, open_ = publication or (False, False)
+    domain.check_publication(current, share=share, open_=open_)
+    values: dict[str, object] = {
+        "in_share": share,
+        "in_open": open_,
+        "published_version": current.version,
+    }
+    if not current.HasField("publish_time"):
+        values["publish_us"] = now_us()  # 发布日期: the first publication
+    return values
 
 
 async def versions_diff(

@@ -28,6 +28,7 @@ from runtime.pagination import (
     page_size,
 )
 from runtime.service import ServiceRuntime
+from runtime.ttlcache import TtlCache
 from services.catalog import demands, domain, resources, scorecards, search, store
 from smartcity.catalog.v1 import catalog_pb2 as pb
 from smartcity.catalog.v1 import catalog_pb2_grpc
@@ -37,6 +38,7 @@ OFFICERS = OFFICE.but(roles=(domain.ROLE_CATALOG_OFFICER,))
 BUREAU = OFFICE.but(roles=(domain.ROLE_CATALOG_OFFICER, domain.ROLE_BDB_ADMIN))
 THE_PUBLIC = Policy(audiences=("public",), kinds=("citizen", "enterprise_agent"))
 MAX_REQUEST_ID = 100
+SEARCH_CACHE_SIZE = 2048
 MAX_ID = 36
 Context: TypeAlias = grpc.aio.ServicerContext
 # The share and open catalogs take the same filters.
@@ -119,6 +121,11 @@ def _catalog_filter(request: SearchRequest, *, open_catalog: bool) -> store.Cata
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, rt: ServiceRuntime) -> None:
         self._rt = rt
+        # Repeated searches within a second are answered from memory; this replica's own
+        # publications and withdrawals clear it at once, other replicas' within the second.
+        self._searches: TtlCache[tuple[bool, bytes], tuple[list[pb.Resource], str]] = TtlCache(
+            seconds=rt.settings.search_cache_ms / 1000, size=SEARCH_CACHE_SIZE
+        )
 
     # --- compiling the catalog --------------------------------------------------------------
 
@@ -210,6 +217,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             _authorise_review,
             publication=(request.share_catalog, request.open_catalog),
         )
+        self._searches.clear()
         return pb.PublishResourceResponse(resource=changed)
 
     @allow(BUREAU)
@@ -218,6 +226,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.WithdrawResourceResponse:
         note = domain.comment("reason", request.reason, required=True)
         changed = await self._step(request.id, "withdraw", _authorise_withdraw, comment=note)
+        self._searches.clear()
         return pb.WithdrawResourceResponse(resource=changed)
 
     @allow(OFFICE)
@@ -366,13 +375,18 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def _search(
         self, request: SearchRequest, *, open_catalog: bool
     ) -> tuple[list[pb.Resource], str]:
+        key = (open_catalog, request.SerializeToString(deterministic=True))
+        if (cached := self._searches.get(key)) is not None:
+            return cached
         where = _catalog_filter(request, open_catalog=open_catalog)
         after = decode_key_cursor(request.page_token)
         async with self._rt.db.read() as conn:
             found, next_key = await store.search_entries(
                 conn, where, after=after, limit=page_size(request.page_size)
             )
-        return found, encode_key_cursor(next_key)
+        answer = found, encode_key_cursor(next_key)
+        self._searches.put(key, answer)
+        return answer
 
 
 POLICIES = policies_of(CatalogServicer, SERVICE)

@@ -20,6 +20,7 @@ from runtime.bus import events
 from runtime.config import ConfigError
 from runtime.crypto import SealError
 from runtime.errors import FieldViolation, InvalidArgument
+from runtime.ttlcache import TtlCache
 
 # ---------------------------------------------------------------- config
 
@@ -480,3 +481,26 @@ def test_an_event_type_knows_its_service_content_type_and_payload() -> None:
     assert created.parse(payload.SerializeToString()) == payload
     assert events.stream_name("catalog") == "CATALOG"
     assert events.stream_subjects("catalog") == ["smartcity.catalog.>"]
+
+
+# --- runtime.ttlcache ---------------------------------------------------------------------------
+
+
+def test_a_cached_value_expires_and_the_least_recently_used_goes_first() -> None:
+    now = [0.0]
+    cache: TtlCache[str, int] = TtlCache(seconds=1.0, size=2, clock=lambda: now[0])
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "b" is now the least recently used
+    cache.put("c", 3)
+    assert cache.get("b") is None and cache.get("a") == 1 and cache.get("c") == 3
+    now[0] = 1.0
+    assert cache.get("a") is None and len(cache) == 1
+    cache.clear()
+    assert cache.get("c") is None
+
+
+def test_a_cache_of_zero_seconds_keeps_nothing() -> None:
+    cache: TtlCache[str, int] = TtlCache(seconds=0, size=10)
+    cache.put("a", 1)
+    assert cache.get("a") is None and len(cache) == 0
