@@ -14,6 +14,7 @@ from runtime.auth import (
     ANONYMOUS,
     OFFICE,
     Policy,
+    Principal,
     allow,
     current_principal,
     policies_of,
@@ -58,15 +59,15 @@ def _id(value: str, what: str = "resource") -> str:
     return value
 
 
-def _authorise_edit(principal: Any, resource: pb.Resource) -> None:
+def _authorise_edit(principal: Principal, resource: pb.Resource) -> None:
     domain.authorise_edit(principal, resource.provider_department)
 
 
-def _authorise_review(principal: Any, resource: pb.Resource) -> None:
+def _authorise_review(principal: Principal, resource: pb.Resource) -> None:
     domain.authorise_review(principal)
 
 
-def _authorise_withdraw(principal: Any, resource: pb.Resource) -> None:
+def _authorise_withdraw(principal: Principal, resource: pb.Resource) -> None:
     domain.authorise_withdraw(principal, resource.provider_department)
 
 
