@@ -1,12 +1,14 @@
 """JSON to and from the contract's protobuf messages, with errors that name the field.
 
 Field names are the proto names (snake_case). Enums are written by their short lower-case name
-(`SHARE_TYPE_UNCONDITIONAL` is `"unconditional"`); timestamps are RFC 3339 strings.
+(`SHARE_TYPE_UNCONDITIONAL` is `"unconditional"`); timestamps are RFC 3339 strings; maps are
+JSON objects (`{"车牌号": "琼A12345"}`), their integer and boolean keys written as text.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +28,7 @@ _INT_RANGES = {
     FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
     FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
 }
+_INTEGER_KEY = re.compile(r"-?[0-9]+")
 
 
 def _enum_prefix(enum: EnumDescriptor) -> str:
@@ -93,6 +96,66 @@ def _timestamp(target: Any, value: Any, path: str, out: list[FieldViolation]) ->
     )
 
 
+@functools.cache
+def map_fields(field: FieldDescriptor) -> tuple[FieldDescriptor, FieldDescriptor] | None:
+    """The key and value fields of a map field (a repeated entry message marked `map_entry`),
+    or None for any other field."""
+    if not field.is_repeated or field.type != FieldDescriptor.TYPE_MESSAGE:
+        return None
+    entry: Any = field.message_type
+    if not entry.GetOptions().map_entry:
+        return None
+    return entry.fields_by_name["key"], entry.fields_by_name["value"]
+
+
+def _map_key(field: FieldDescriptor, key: Any, path: str, out: list[FieldViolation]) -> Any:
+    # JSON object keys are text: integer and boolean keys are converted from it
+    if isinstance(key, str):
+        if field.type == FieldDescriptor.TYPE_STRING:
+            return key
+        if field.type == FieldDescriptor.TYPE_BOOL and key in ("true", "false"):
+            return key == "true"
+        if field.type in _INT_RANGES and _INTEGER_KEY.fullmatch(key):
+            return _scalar(field, int(key), path, out)
+    out.append(FieldViolation(path, f"the key must be {_type_name(field)}"))
+    return None
+
+
+def _message(
+    field: FieldDescriptor, target: Any, value: Any, path: str, out: list[FieldViolation]
+) -> None:
+    message_type: Any = field.message_type
+    if message_type.full_name == _TIMESTAMP:
+        _timestamp(target, value, path, out)
+    else:
+        _fill(target, value, path, out, frozenset())
+
+
+def _fill_map(
+    entry: tuple[FieldDescriptor, FieldDescriptor],
+    target: Any,
+    data: Any,
+    path: str,
+    out: list[FieldViolation],
+) -> None:
+    if not isinstance(data, dict):
+        out.append(FieldViolation(path, "must be a JSON object"))
+        return
+    key_field, value_field = entry
+    is_message = value_field.type == FieldDescriptor.TYPE_MESSAGE
+    for key, value in data.items():
+        at = f"{path}[{key}]"
+        converted_key = _map_key(key_field, key, at, out)
+        if converted_key is None:
+            continue
+        if is_message:
+            _message(value_field, target[converted_key], value, at, out)
+        else:
+            converted = _scalar(value_field, value, at, out)
+            if converted is not None:
+                target[converted_key] = converted
+
+
 def _fill(
     message: Message,
     data: Any,
@@ -116,22 +179,23 @@ def _fill(
         if value is None:
             continue
         is_message = field.type == FieldDescriptor.TYPE_MESSAGE
-        if field.is_repeated:
+        entry = map_fields(field) if is_message else None
+        if entry is not None:
+            _fill_map(entry, getattr(message, key), value, at, out)
+        elif field.is_repeated:
             if not isinstance(value, list):
                 out.append(FieldViolation(at, "must be a JSON array"))
                 continue
             target = getattr(message, key)
             for i, item in enumerate(value):
                 if is_message:
-                    _fill(target.add(), item, f"{at}[{i}]", out, frozenset())
+                    _message(field, target.add(), item, f"{at}[{i}]", out)
                 else:
                     converted = _scalar(field, item, f"{at}[{i}]", out)
                     if converted is not None:
                         target.append(converted)
-        elif is_message and field.message_type.full_name == _TIMESTAMP:
-            _timestamp(getattr(message, key), value, at, out)
         elif is_message:
-            _fill(getattr(message, key), value, at, out, frozenset())
+            _message(field, getattr(message, key), value, at, out)
         else:
             converted = _scalar(field, value, at, out)
             if converted is not None:
@@ -179,22 +243,59 @@ def parse_query(
     return parse(data, message_type)
 
 
-# How to render each field of a message type, worked out once per type.
-_Plan = tuple[tuple[str, bool, int, dict[int, str] | None], ...]
-_SCALAR, _ENUM, _MESSAGE = 0, 1, 2
+# How to render each field of a message type, worked out once per type: its name, whether it
+# is repeated, its kind, and for enums their short names, for maps how to render an entry.
+_Plan = tuple[tuple[str, bool, int, Any], ...]
+_SCALAR, _ENUM, _MESSAGE, _MAP = 0, 1, 2, 3
 
 
 @functools.cache
 def _plan(descriptor: Any) -> _Plan:
-    plan: list[tuple[str, bool, int, dict[int, str] | None]] = []
+    plan: list[tuple[str, bool, int, Any]] = []
     for field in descriptor.fields:
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
+        entry = map_fields(field)
+        if entry is not None:
+            plan.append((field.name, False, _MAP, _map_plan(*entry)))
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
             plan.append((field.name, field.is_repeated, _MESSAGE, None))
         elif field.type == FieldDescriptor.TYPE_ENUM:
             plan.append((field.name, field.is_repeated, _ENUM, enum_names(field.enum_type)))
         else:
             plan.append((field.name, field.is_repeated, _SCALAR, None))
     return tuple(plan)
+
+
+def _map_plan(key: FieldDescriptor, value: FieldDescriptor) -> tuple[bool, int, Any] | None:
+    """None for the common map, text keys to scalar values (rendered as `dict(value)`); else
+    whether keys need writing as text, and the kind and enum names of the values."""
+    text_keys = key.type == FieldDescriptor.TYPE_STRING
+    if value.type == FieldDescriptor.TYPE_MESSAGE:
+        kind, names = _MESSAGE, None
+    elif value.type == FieldDescriptor.TYPE_ENUM:
+        kind, names = _ENUM, enum_names(value.enum_type)
+    else:
+        if text_keys:
+            return None
+        kind, names = _SCALAR, None
+    return not text_keys, kind, names
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def _render_map(value: Any, how: tuple[bool, int, Any]) -> dict[Any, Any]:
+    convert_keys, kind, names = how
+    out: dict[Any, Any] = {}
+    for k, v in value.items():
+        if kind == _ENUM:
+            v = names.get(v)
+        elif kind == _MESSAGE:
+            v = render(v)
+        out[_key_text(k) if convert_keys else k] = v
+    return out
 
 
 def _render_timestamp(ts: Any) -> str | None:
@@ -210,12 +311,14 @@ def render(message: Message) -> Any:
     if descriptor.full_name == _TIMESTAMP:
         return _render_timestamp(message)
     out: dict[str, Any] = {}
-    for name, repeated, kind, names in _plan(descriptor):
+    for name, repeated, kind, how in _plan(descriptor):
         value = getattr(message, name)
         if kind == _SCALAR:
             out[name] = list(value) if repeated else value
-        elif kind == _ENUM and names is not None:
-            out[name] = [names.get(v) for v in value] if repeated else names.get(value)
+        elif kind == _ENUM:
+            out[name] = [how.get(v) for v in value] if repeated else how.get(value)
+        elif kind == _MAP:
+            out[name] = dict(value) if how is None else _render_map(value, how)
         elif repeated:
             out[name] = [render(v) for v in value]
         else:

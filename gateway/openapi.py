@@ -21,6 +21,17 @@ _SCALARS: dict[int, dict[str, Any]] = {
     FieldDescriptor.TYPE_FLOAT: {"type": "number"},
     FieldDescriptor.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
 }
+# JSON object keys are text: how a map's integer and boolean keys are written
+_INTEGER_KEY = {"pattern": "^-?[0-9]+$"}
+_MAP_KEYS: dict[int, dict[str, Any]] = {
+    FieldDescriptor.TYPE_INT32: _INTEGER_KEY,
+    FieldDescriptor.TYPE_INT64: _INTEGER_KEY,
+    FieldDescriptor.TYPE_SINT32: _INTEGER_KEY,
+    FieldDescriptor.TYPE_SINT64: _INTEGER_KEY,
+    FieldDescriptor.TYPE_UINT32: {"pattern": "^[0-9]+$"},
+    FieldDescriptor.TYPE_UINT64: {"pattern": "^[0-9]+$"},
+    FieldDescriptor.TYPE_BOOL: {"enum": ["true", "false"]},
+}
 
 PROBLEM = {
     "type": "object",
@@ -50,6 +61,13 @@ def _ref(descriptor: Any) -> str:
 
 def _field_schema(field: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     schema: dict[str, Any]
+    entry = jsonmap.map_fields(field)
+    if entry is not None:
+        key, value = entry
+        schema = {"type": "object", "additionalProperties": _field_schema(value, schemas)}
+        if key.type in _MAP_KEYS:
+            schema["propertyNames"] = _MAP_KEYS[key.type]
+        return schema
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         if field.message_type.full_name == Timestamp.DESCRIPTOR.full_name:
             schema = {"type": ["string", "null"], "format": "date-time"}

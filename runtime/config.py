@@ -104,6 +104,8 @@ class Settings:
     # How long a replica may answer a repeated catalog search from memory (near-real-time
     # search, as a search engine's refresh interval); 0 turns the cache off.
     search_cache_ms: int = 1000
+    # How long the exchange keeps the evidence of each query.
+    evidence_retention_days: int = 180
     ports: Mapping[str, int] = field(default_factory=dict)
     hosts: Mapping[str, str] = field(default_factory=dict)
 
@@ -163,6 +165,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         key_rotation_hours=_positive(env, "SMARTCITY_KEY_ROTATION_HOURS", 24),
         service_secret=env.get("SMARTCITY_SERVICE_SECRET") or None,
         search_cache_ms=_at_least_zero(env, "SMARTCITY_SEARCH_CACHE_MS", 1000),
+        evidence_retention_days=_positive(env, "SMARTCITY_EVIDENCE_RETENTION_DAYS", 180),
         ports=ports,
         hosts=hosts,
     )

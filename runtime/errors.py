@@ -100,6 +100,13 @@ class FailedPrecondition(DomainError):
     reason = "FAILED_PRECONDITION"
 
 
+class Unavailable(DomainError):
+    """A service this one depends on does not answer; the caller may retry."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "UNAVAILABLE"
+
+
 class SecondFactorRequired(Unauthenticated):
     """The password was right; the account also needs its TOTP code."""
 

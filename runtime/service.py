@@ -43,6 +43,8 @@ class ServiceRuntime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # The service's own identity for calls it makes for itself (None: no secret configured).
     credentials: ServiceCredentials | None = None
+    # NATS core subjects the service follows besides identity's (subject -> handler).
+    signals: dict[str, Callable[[bytes], Awaitable[None]]] = field(default_factory=dict)
 
     def background(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
         """Run `work` until the service stops."""
@@ -101,7 +103,7 @@ async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
     """Connect to NATS (retrying forever), keep the relay and consumers running, and follow
     identity's key rotations and ended sessions (every service verifies tokens)."""
 
-    handlers = rt.verifier.signal_handlers()
+    handlers = {**rt.signals, **rt.verifier.signal_handlers()}
     refresh_keys = handlers[KEY_ROTATED_SUBJECT]
 
     async def key_rotated(data: bytes) -> None:

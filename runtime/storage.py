@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
+import orjson
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import event
@@ -109,6 +110,10 @@ def _sqlite_reader_pragmas(dbapi_conn: Any, _: Any) -> None:
     cur.close()
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 class Database:
     """An async engine for one service, with its migrations."""
 
@@ -117,7 +122,9 @@ class Database:
         self.url = sa.make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         # Errors never echo statement parameters: they may hold personal data.
-        kwargs: dict[str, Any] = {"hide_parameters": True}
+        # JSON as UTF-8 text, not \u escapes: SQLite's json_extract compares a path with a
+        # key's text as stored, so an escaped Chinese key would never match.
+        kwargs: dict[str, Any] = {"hide_parameters": True, "json_serializer": _json_text}
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)

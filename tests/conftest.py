@@ -227,6 +227,69 @@ def resource_body(department: str = "psb", **overrides: Any) -> dict[str, Any]:
     return body
 
 
+def open_body(department: str = "hrss", word: str = "", **overrides: Any) -> dict[str, Any]:
+    """A resource that may go into the open catalog: public data, no personal items."""
+    body = resource_body(
+        department,
+        name=f"公共停车场泊位信息 Public car park spaces {word}".strip(),
+        summary="全市公共停车场的位置和泊位数量, 每日更新. Car parks and their spaces.",
+        classification={"category": "2", "item": "05", "sub_item": "003"},
+        format="spreadsheet",
+        share_type="unconditional",
+        share_methods=["file", "interface"],
+        open_type="open",
+        data_grade="public",
+        keywords=["停车场", "交通"],
+        data_items=[
+            {"name": "停车场名称", "type": "string", "description": "car park name"},
+            {"name": "泊位数", "type": "integer", "description": "spaces"},
+        ],
+    )
+    body.pop("share_conditions")
+    body.update(overrides)
+    return body
+
+
+async def create(platform: Platform, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    status, created, _ = await platform.request(
+        "POST", "/office/v1/catalog/resources", token=token, json=body
+    )
+    assert status == 201, created
+    return created
+
+
+async def act(
+    platform: Platform, token: str, resource_id: str, action: str, body: Any = None
+) -> tuple[int, Any]:
+    kwargs = {} if body is None else {"json": body}
+    status, answer, _ = await platform.request(
+        "POST", f"/office/v1/catalog/resources/{resource_id}/{action}", token=token, **kwargs
+    )
+    return status, answer
+
+
+async def publish(
+    platform: Platform, body: dict[str, Any], *, share: bool = True, open_: bool = True
+) -> dict[str, Any]:
+    """Through the whole lifecycle: the department registers and submits, the Bureau confirms
+    and publishes."""
+    department = body["provider_department"]
+    officer = await platform.login(f"{department}.officer")
+    bureau = await platform.login("bdb.admin")
+    created = await create(platform, officer, body)
+    assert (await act(platform, officer, created["id"], "submit"))[0] == 200
+    assert (await act(platform, bureau, created["id"], "confirm"))[0] == 200
+    status, published = await act(
+        platform,
+        bureau,
+        created["id"],
+        "publish",
+        {"share_catalog": share, "open_catalog": open_},
+    )
+    assert status == 200, published
+    return published  # type: ignore[no-any-return]
+
+
 # --- a NATS server of the tests' own, and the databases the store tests run on ---------------
 
 POSTGRES_URL = os.environ.get(

@@ -35,6 +35,10 @@ processed_events = sa.Table(
 MIGRATIONS = [Migration("bus-0002-processed-events", create_tables(processed_events))]
 
 
+class _ProcessedElsewhere(Exception):
+    """The event id was recorded by another replica between our check and our insert."""
+
+
 @dataclass(frozen=True)
 class ReceivedEvent:
     """An event as a consumer sees it: CloudEvents attributes and the parsed payload."""
@@ -163,13 +167,18 @@ class Consumer:
                 if seen:
                     self.duplicates += 1
                     return False
+                # The handler's own errors (a conflict with a concurrent consumer's row
+                # included) fail the event: it is redelivered and applied again.
                 await self._sub.handle(conn, event)
-                await conn.execute(
-                    processed_events.insert().values(
-                        consumer=self._sub.durable, event_id=event.id, processed_us=now_us()
+                try:
+                    await conn.execute(
+                        processed_events.insert().values(
+                            consumer=self._sub.durable, event_id=event.id, processed_us=now_us()
+                        )
                     )
-                )
-        except IntegrityError:
+                except IntegrityError:
+                    raise _ProcessedElsewhere from None
+        except _ProcessedElsewhere:
             # Another replica committed the same event first: its effect stands, ours rolled back.
             self.duplicates += 1
             return False

@@ -37,6 +37,7 @@ from smartcity.catalog.v1 import catalog_pb2_grpc
 SERVICE = pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
 OFFICERS = OFFICE.but(roles=(domain.ROLE_CATALOG_OFFICER,))
 BUREAU = OFFICE.but(roles=(domain.ROLE_CATALOG_OFFICER, domain.ROLE_BDB_ADMIN))
+STAFF_AND_SERVICES = Policy(audiences=("office", "service"))
 THE_PUBLIC = Policy(audiences=("public",), kinds=("citizen", "enterprise_agent"))
 MAX_REQUEST_ID = 100
 SEARCH_CACHE_SIZE = 2048
@@ -266,6 +267,16 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.SearchOpenCatalogResponse:
         found, token = await self._search(request, open_catalog=True)
         return pb.SearchOpenCatalogResponse(resources=found, next_page_token=token)
+
+    @allow(STAFF_AND_SERVICES)
+    async def GetShareCatalogEntry(
+        self, request: pb.GetShareCatalogEntryRequest, context: Context
+    ) -> pb.GetShareCatalogEntryResponse:
+        async with self._rt.db.read() as conn:
+            found = await store.get_entry(conn, _id(request.id), open_catalog=False)
+        if found is None:
+            raise NotFound("resource in the share catalog", request.id)
+        return pb.GetShareCatalogEntryResponse(resource=found)
 
     @allow(ANONYMOUS)
     async def GetOpenResource(

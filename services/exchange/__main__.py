@@ -13,6 +13,7 @@ DEFINITION = ServiceDefinition(
     migrations=store.MIGRATIONS,
     add_servicers=add_to_server,
     policies=POLICIES,
+    publishes=True,
     subscriptions=SUBSCRIPTIONS,
 )
 

@@ -1,12 +1,23 @@
-"""Events the exchange consumes: the catalog's, into its own read model."""
+"""Events the exchange publishes, and the catalog's events it consumes into its read model."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.bus.consumer import ReceivedEvent, Subscription
+from runtime.bus.events import EventType
 from services.catalog.events import RESOURCE_CREATED
 from services.exchange import store
+from smartcity.exchange.v1 import events_pb2
+
+DATASET_UPDATED = EventType("smartcity.exchange.dataset.updated", events_pb2.DatasetUpdated)
+SHARE_REQUEST_SUBMITTED = EventType(
+    "smartcity.exchange.share_request.submitted", events_pb2.ShareRequestSubmitted
+)
+SHARE_REQUEST_DECIDED = EventType(
+    "smartcity.exchange.share_request.decided", events_pb2.ShareRequestDecided
+)
+PUBLISHED = (DATASET_UPDATED, SHARE_REQUEST_SUBMITTED, SHARE_REQUEST_DECIDED)
 
 
 async def on_resource_created(conn: AsyncConnection, event: ReceivedEvent) -> None:

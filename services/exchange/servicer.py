@@ -1,37 +1,217 @@
-"""ExchangeService over gRPC: translate, authorise, delegate."""
+"""ExchangeService over gRPC: translate, authorise, delegate.
+
+The `@allow` lines say who may call at all; the domain decides what each caller may do with
+which resource, request, grant and interface (own department, the provider's approvers, the
+Big Data Bureau).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
-from runtime.auth import Policy
+from runtime.auth import OFFICE, Policy, allow, policies_of, require_principal
+from runtime.errors import InvalidArgument, NotFound
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
-from services.exchange import store
-from smartcity.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+from services.exchange import datasets, domain, sharing, store
+from services.exchange.evidence import EvidenceLog
+from services.exchange.interfaces import Interfaces, code_checker, report_code_uses
+from services.exchange.share_catalog import ShareCatalog
+from smartcity.exchange.v1 import exchange_pb2 as pb
+from smartcity.exchange.v1 import exchange_pb2_grpc
 
-SERVICE = exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name
-POLICIES = {f"/{SERVICE}/ListResources": Policy(audiences=("office",))}
+SERVICE = pb.DESCRIPTOR.services_by_name["ExchangeService"].full_name
+OFFICERS = OFFICE.but(roles=(domain.ROLE_CATALOG_OFFICER,))
+APPROVERS = OFFICE.but(roles=(domain.ROLE_SHARE_APPROVER,))
+REVOKERS = OFFICE.but(
+    roles=(domain.ROLE_SHARE_APPROVER, domain.ROLE_BDB_ADMIN, domain.ROLE_CATALOG_OFFICER)
+)
+CONSUMERS = Policy(audiences=("office", "partner"))
+MAX_ID = 100
+Context: TypeAlias = grpc.aio.ServicerContext
+
+
+def _id(value: str, what: str) -> str:
+    if not value or len(value) > MAX_ID:
+        raise NotFound(what, value[:MAX_ID])
+    return value
 
 
 class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     def __init__(self, rt: ServiceRuntime) -> None:
         self._rt = rt
-
-    async def ListResources(
-        self, request: exchange_pb2.ListResourcesRequest, context: grpc.aio.ServicerContext
-    ) -> exchange_pb2.ListResourcesResponse:
-        limit = page_size(request.page_size)
-        async with self._rt.db.read() as conn:
-            page, next_after = await store.list_resources(
-                conn, after_seq=decode_cursor(request.page_token), limit=limit
-            )
-        return exchange_pb2.ListResourcesResponse(
-            resources=page, next_page_token=encode_cursor(next_after)
+        self._catalog = ShareCatalog(rt)
+        self.evidence = EvidenceLog(rt.db, retention_days=rt.settings.evidence_retention_days)
+        self.checker = code_checker(rt)
+        self._interfaces = Interfaces(
+            rt, catalog=self._catalog, checker=self.checker, evidence=self.evidence
         )
+
+    @allow(OFFICE)
+    async def ListResources(
+        self, request: pb.ListResourcesRequest, context: Context
+    ) -> pb.ListResourcesResponse:
+        async with self._rt.db.read() as conn:
+            found, after = await store.list_resources(
+                conn,
+                after_seq=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
+            )
+        return pb.ListResourcesResponse(resources=found, next_page_token=encode_cursor(after))
+
+    # --- aggregation ------------------------------------------------------------------------
+
+    @allow(OFFICERS)
+    async def PushRecords(
+        self, request: pb.PushRecordsRequest, context: Context
+    ) -> pb.PushRecordsResponse:
+        _id(request.resource_id, "resource")
+        if len(request.request_id) > MAX_ID:
+            raise InvalidArgument.of("request_id", f"is longer than {MAX_ID} characters")
+        dataset = await datasets.push(self._rt, self._catalog, require_principal(), request)
+        return pb.PushRecordsResponse(dataset=dataset)
+
+    @allow(OFFICE)
+    async def GetDataset(
+        self, request: pb.GetDatasetRequest, context: Context
+    ) -> pb.GetDatasetResponse:
+        return pb.GetDatasetResponse(
+            dataset=await datasets.get(self._rt, _id(request.resource_id, "dataset"))
+        )
+
+    # --- share requests and grants ----------------------------------------------------------
+
+    @allow(OFFICE)
+    async def CreateShareRequest(
+        self, request: pb.CreateShareRequestRequest, context: Context
+    ) -> pb.CreateShareRequestResponse:
+        _id(request.share_request.resource_id, "resource")
+        if len(request.request_id) > MAX_ID:
+            raise InvalidArgument.of("request_id", f"is longer than {MAX_ID} characters")
+        created = await sharing.create(
+            self._rt,
+            self._catalog,
+            require_principal(),
+            request.share_request,
+            request_id=request.request_id,
+        )
+        return pb.CreateShareRequestResponse(share_request=created)
+
+    @allow(OFFICE)
+    async def GetShareRequest(
+        self, request: pb.GetShareRequestRequest, context: Context
+    ) -> pb.GetShareRequestResponse:
+        found = await sharing.get(self._rt, require_principal(), _id(request.id, "share request"))
+        return pb.GetShareRequestResponse(share_request=found)
+
+    @allow(OFFICE)
+    async def ListShareRequests(
+        self, request: pb.ListShareRequestsRequest, context: Context
+    ) -> pb.ListShareRequestsResponse:
+        if request.state not in pb.ShareRequestState.values():
+            raise InvalidArgument.of("state", f"has no value {request.state}")
+        async with self._rt.db.read() as conn:
+            found, after = await store.list_share_requests(
+                conn,
+                department=sharing.bureau_or_own(require_principal()),
+                state=request.state,
+                overdue=request.overdue,
+                after=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
+            )
+        return pb.ListShareRequestsResponse(
+            share_requests=found, next_page_token=encode_cursor(after)
+        )
+
+    @allow(APPROVERS)
+    async def DecideShareRequest(
+        self, request: pb.DecideShareRequestRequest, context: Context
+    ) -> pb.DecideShareRequestResponse:
+        _id(request.id, "share request")
+        decided = await sharing.decide(self._rt, require_principal(), request)
+        return pb.DecideShareRequestResponse(share_request=decided)
+
+    @allow(OFFICE)
+    async def ListGrants(
+        self, request: pb.ListGrantsRequest, context: Context
+    ) -> pb.ListGrantsResponse:
+        async with self._rt.db.read() as conn:
+            found, after = await store.list_grants(
+                conn,
+                department=sharing.bureau_or_own(require_principal()),
+                after=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
+            )
+        return pb.ListGrantsResponse(grants=found, next_page_token=encode_cursor(after))
+
+    @allow(REVOKERS)
+    async def RevokeGrant(
+        self, request: pb.RevokeGrantRequest, context: Context
+    ) -> pb.RevokeGrantResponse:
+        _id(request.id, "grant")
+        return pb.RevokeGrantResponse(
+            grant=await sharing.revoke(self._rt, require_principal(), request)
+        )
+
+    # --- interface services and evidence ----------------------------------------------------
+
+    @allow(OFFICERS)
+    async def CreateInterfaceService(
+        self, request: pb.CreateInterfaceServiceRequest, context: Context
+    ) -> pb.CreateInterfaceServiceResponse:
+        _id(request.interface_service.resource_id, "resource")
+        created = await self._interfaces.create(require_principal(), request.interface_service)
+        return pb.CreateInterfaceServiceResponse(interface_service=created)
+
+    @allow(CONSUMERS)
+    async def ListInterfaceServices(
+        self, request: pb.ListInterfaceServicesRequest, context: Context
+    ) -> pb.ListInterfaceServicesResponse:
+        async with self._rt.db.read() as conn:
+            found, after = await store.list_interfaces(
+                conn,
+                resource_id=request.resource_id,
+                after=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
+            )
+        return pb.ListInterfaceServicesResponse(
+            interface_services=found, next_page_token=encode_cursor(after)
+        )
+
+    @allow(CONSUMERS)
+    async def QueryInterfaceService(
+        self, request: pb.QueryInterfaceServiceRequest, context: Context
+    ) -> pb.QueryInterfaceServiceResponse:
+        _id(request.name, "interface service")
+        return await self._interfaces.query(require_principal(), request)
+
+    @allow(CONSUMERS)
+    async def ListEvidence(
+        self, request: pb.ListEvidenceRequest, context: Context
+    ) -> pb.ListEvidenceResponse:
+        principal = require_principal()
+        # the caller's own queries are listed at once, not after the next batch
+        await self.evidence.flush()
+        bureau = principal.department == domain.BUREAU
+        async with self._rt.db.read() as conn:
+            found, after = await store.list_evidence(
+                conn,
+                consumer=None if bureau else domain.consumer_of(principal),
+                department=None if bureau else (principal.department or None),
+                after=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
+            )
+        return pb.ListEvidenceResponse(evidence=found, next_page_token=encode_cursor(after))
+
+
+POLICIES = policies_of(ExchangeServicer, SERVICE)
 
 
 def add_to_server(server: Any, rt: ServiceRuntime) -> None:
-    exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(ExchangeServicer(rt), server)
+    servicer = ExchangeServicer(rt)
+    exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(servicer, server)
+    rt.background(servicer.evidence.run(), name="exchange-evidence")
+    rt.background(servicer.evidence.purge(), name="exchange-evidence-retention")
+    rt.background(report_code_uses(rt, servicer.checker), name="exchange-code-uses")

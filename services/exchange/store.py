@@ -1,20 +1,31 @@
-"""Exchange tables: its own read model of the catalog, fed by catalog events."""
+"""Exchange tables and queries.
+
+- `known_resources`: the exchange's read model of the catalog, fed by catalog events.
+- `datasets`, `records`, `batches`: the aggregated data of each resource and the batches that
+  brought it (a record is a JSON object of data item -> text value).
+- `share_requests`, `grants`: who asked for what, and what they may use until when.
+- `interface_services`: registered query interfaces; `evidence`: one row per query.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.storage import Migration, Reader, create_tables, now_us, page, timestamp
 from smartcity.catalog.v1 import events_pb2
-from smartcity.exchange.v1 import exchange_pb2
+from smartcity.exchange.v1 import exchange_pb2 as pb
 
 metadata = sa.MetaData()
+_SEQ = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 known_resources = sa.Table(
     "known_resources",
     metadata,
-    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("seq", _SEQ, primary_key=True),
     sa.Column("resource_id", sa.String(36), nullable=False, unique=True),
     sa.Column("code", sa.String(40), nullable=False),
     sa.Column("provider_department", sa.String(20), nullable=False),
@@ -25,7 +36,118 @@ known_resources = sa.Table(
     sa.Column("learnt_us", sa.BigInteger, nullable=False),
 )
 
-MIGRATIONS = [Migration("exchange-0001-known-resources", create_tables(known_resources))]
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("resource_id", sa.String(36), primary_key=True),
+    sa.Column("provider_department", sa.String(20), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("record_count", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("resource_id", sa.String(36), nullable=False, index=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("resource_id", sa.String(36), nullable=False, index=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("record_count", sa.BigInteger, nullable=False),
+    sa.Column("replace", sa.Boolean, nullable=False),
+    sa.Column("pushed_by", sa.String(36), nullable=False),
+    # idempotency: a retried push with the same request id has no second effect
+    sa.Column("request_id", sa.String(140), unique=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+share_requests = sa.Table(
+    "share_requests",
+    metadata,
+    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("resource_id", sa.String(36), nullable=False),
+    sa.Column("consumer_department", sa.String(20), nullable=False, index=True),
+    sa.Column("provider_department", sa.String(20), nullable=False, index=True),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("legal_basis", sa.Text, nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("duration_days", sa.Integer, nullable=False),
+    sa.Column("state", sa.SmallInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("grant_id", sa.String(36), nullable=False),
+    sa.Column("requested_by", sa.String(36), nullable=False),
+    sa.Column("request_id", sa.String(140), unique=True),
+    sa.Column("submitted_us", sa.BigInteger, nullable=False),
+    sa.Column("due_us", sa.BigInteger, nullable=False),
+    sa.Column("decided_us", sa.BigInteger),
+)
+
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("resource_id", sa.String(36), nullable=False),
+    sa.Column("consumer_department", sa.String(20), nullable=False),
+    sa.Column("provider_department", sa.String(20), nullable=False, index=True),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False),
+    sa.Column("revoke_reason", sa.Text, nullable=False),
+    sa.Column("share_request_id", sa.String(36), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Index("grants_consumer_resource", "consumer_department", "resource_id"),
+)
+
+interface_services = sa.Table(
+    "interface_services",
+    metadata,
+    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("name", sa.String(84), nullable=False, unique=True),
+    sa.Column("resource_id", sa.String(36), nullable=False, index=True),
+    sa.Column("provider_department", sa.String(20), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("returned_fields", sa.JSON, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+evidence = sa.Table(
+    "evidence",
+    metadata,
+    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("interface_service", sa.String(84), nullable=False),
+    sa.Column("resource_id", sa.String(36), nullable=False),
+    sa.Column("consumer", sa.String(60), nullable=False, index=True),
+    sa.Column("provider_department", sa.String(20), nullable=False, index=True),
+    sa.Column("purpose", sa.String(200), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("result_count", sa.Integer, nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False, index=True),
+)
+
+MIGRATIONS = [
+    Migration("exchange-0001-known-resources", create_tables(known_resources)),
+    Migration(
+        "exchange-0002-datasets-sharing-interfaces-evidence",
+        create_tables(
+            datasets, records, batches, share_requests, grants, interface_services, evidence
+        ),
+    ),
+]
+
+
+# --- the read model of the catalog ------------------------------------------------------------
 
 
 async def learn_resource(conn: AsyncConnection, event: events_pb2.ResourceCreated) -> None:
@@ -54,9 +176,9 @@ async def learn_resource(conn: AsyncConnection, event: events_pb2.ResourceCreate
         )
 
 
-def _resource(row: sa.Row[tuple[object, ...]]) -> exchange_pb2.ExchangeResource:
+def _known(row: sa.Row[tuple[object, ...]]) -> pb.ExchangeResource:
     m = row._mapping
-    return exchange_pb2.ExchangeResource(
+    return pb.ExchangeResource(
         resource_id=m["resource_id"],
         code=m["code"],
         provider_department=m["provider_department"],
@@ -70,7 +192,7 @@ def _resource(row: sa.Row[tuple[object, ...]]) -> exchange_pb2.ExchangeResource:
 
 async def list_resources(
     conn: Reader, *, after_seq: int, limit: int
-) -> tuple[list[exchange_pb2.ExchangeResource], int | None]:
+) -> tuple[list[pb.ExchangeResource], int | None]:
     rows, next_after = await page(
         conn,
         sa.select(known_resources),
@@ -78,4 +200,341 @@ async def list_resources(
         after=after_seq,
         limit=limit,
     )
-    return [_resource(r) for r in rows], next_after
+    return [_known(r) for r in rows], next_after
+
+
+# --- datasets ----------------------------------------------------------------------------------
+
+
+def _dataset(m: Any) -> pb.Dataset:
+    return pb.Dataset(
+        resource_id=m["resource_id"],
+        provider_department=m["provider_department"],
+        version=m["version"],
+        record_count=m["record_count"],
+        update_time=timestamp(m["updated_us"]),
+    )
+
+
+async def get_dataset(conn: Reader, resource_id: str) -> pb.Dataset | None:
+    row = (
+        await conn.execute(sa.select(datasets).where(datasets.c.resource_id == resource_id))
+    ).first()
+    return None if row is None else _dataset(row._mapping)
+
+
+async def batch_by_request_id(conn: Reader, request_id: str) -> bool:
+    found = await conn.scalar(sa.select(batches.c.id).where(batches.c.request_id == request_id))
+    return found is not None
+
+
+async def add_batch(
+    conn: AsyncConnection,
+    *,
+    batch_id: str,
+    resource_id: str,
+    department: str,
+    rows: Sequence[dict[str, str]],
+    replace: bool,
+    pushed_by: str,
+    request_id: str | None,
+) -> pb.Dataset:
+    """Store a validated batch and move the dataset to its next version."""
+    current = await get_dataset(conn, resource_id)
+    version = (current.version if current else 0) + 1
+    now = now_us()
+    if replace:
+        await conn.execute(records.delete().where(records.c.resource_id == resource_id))
+    await conn.execute(
+        records.insert(),
+        [{"resource_id": resource_id, "version": version, "fields": row} for row in rows],
+    )
+    count = await conn.scalar(
+        sa.select(sa.func.count()).select_from(records).where(records.c.resource_id == resource_id)
+    )
+    values = {
+        "provider_department": department,
+        "version": version,
+        "record_count": int(count or 0),
+        "updated_us": now,
+    }
+    if current is None:
+        await conn.execute(datasets.insert().values(resource_id=resource_id, **values))
+    else:
+        await conn.execute(
+            datasets.update().where(datasets.c.resource_id == resource_id).values(**values)
+        )
+    await conn.execute(
+        batches.insert().values(
+            id=batch_id,
+            resource_id=resource_id,
+            version=version,
+            record_count=len(rows),
+            replace=replace,
+            pushed_by=pushed_by,
+            request_id=request_id,
+            created_us=now,
+        )
+    )
+    return pb.Dataset(
+        resource_id=resource_id,
+        provider_department=department,
+        version=version,
+        record_count=int(count or 0),
+        update_time=timestamp(now),
+    )
+
+
+async def find_records(
+    conn: Reader, resource_id: str, *, where: dict[str, str], limit: int
+) -> list[dict[str, str]]:
+    """Records whose fields equal `where`, oldest first (JSON paths: the same on both engines)."""
+    query = sa.select(records.c.fields).where(records.c.resource_id == resource_id)
+    for name, value in where.items():
+        query = query.where(records.c.fields[name].as_string() == value)
+    rows = await conn.execute(query.order_by(records.c.seq).limit(limit))
+    return [dict(r.fields) for r in rows]
+
+
+# --- share requests and grants -----------------------------------------------------------------
+
+
+def _share_request(m: Any, *, now: int) -> pb.ShareRequest:
+    out = pb.ShareRequest(
+        id=m["id"],
+        resource_id=m["resource_id"],
+        consumer_department=m["consumer_department"],
+        provider_department=m["provider_department"],
+        purpose=m["purpose"],
+        legal_basis=m["legal_basis"],
+        fields=m["fields"],
+        duration_days=m["duration_days"],
+        state=m["state"],
+        reason=m["reason"],
+        grant_id=m["grant_id"],
+        submit_time=timestamp(m["submitted_us"]),
+        due_time=timestamp(m["due_us"]),
+        overdue=m["state"] == pb.SHARE_REQUEST_STATE_PENDING and now > m["due_us"],
+    )
+    if m["decided_us"] is not None:
+        out.decide_time.CopyFrom(timestamp(m["decided_us"]))
+    return out
+
+
+async def insert_share_request(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(share_requests.insert().values(**values))
+
+
+async def update_share_request(conn: AsyncConnection, request_id: str, **values: Any) -> None:
+    await conn.execute(
+        share_requests.update().where(share_requests.c.id == request_id).values(**values)
+    )
+
+
+async def get_share_request(
+    conn: Reader, request_id: str, *, for_update: bool = False
+) -> pb.ShareRequest | None:
+    query = sa.select(share_requests).where(share_requests.c.id == request_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return None if row is None else _share_request(row._mapping, now=now_us())
+
+
+async def share_request_by_request_id(conn: Reader, request_id: str) -> pb.ShareRequest | None:
+    row = (
+        await conn.execute(
+            sa.select(share_requests).where(share_requests.c.request_id == request_id)
+        )
+    ).first()
+    return None if row is None else _share_request(row._mapping, now=now_us())
+
+
+async def list_share_requests(
+    conn: Reader,
+    *,
+    department: str | None,
+    state: int,
+    overdue: bool,
+    after: int,
+    limit: int,
+) -> tuple[list[pb.ShareRequest], int | None]:
+    """Newest first; `department` None: every department's (the Bureau)."""
+    s = share_requests.c
+    now = now_us()
+    query = sa.select(share_requests)
+    if department is not None:
+        query = query.where(
+            (s.consumer_department == department) | (s.provider_department == department)
+        )
+    if state:
+        query = query.where(s.state == state)
+    if overdue:
+        query = query.where((s.state == pb.SHARE_REQUEST_STATE_PENDING) & (s.due_us < now))
+    if after:
+        query = query.where(s.seq < after)
+    rows = (await conn.execute(query.order_by(s.seq.desc()).limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [_share_request(r._mapping, now=now) for r in rows], (
+        int(rows[-1]._mapping["seq"]) if more else None
+    )
+
+
+def _grant(m: Any) -> pb.Grant:
+    return pb.Grant(
+        id=m["id"],
+        resource_id=m["resource_id"],
+        consumer_department=m["consumer_department"],
+        provider_department=m["provider_department"],
+        fields=m["fields"],
+        expire_time=timestamp(m["expires_us"]),
+        revoked=m["revoked"],
+        revoke_reason=m["revoke_reason"],
+        share_request_id=m["share_request_id"],
+        create_time=timestamp(m["created_us"]),
+    )
+
+
+async def insert_grant(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(grants.insert().values(**values))
+
+
+async def get_grant(conn: Reader, grant_id: str) -> pb.Grant | None:
+    row = (await conn.execute(sa.select(grants).where(grants.c.id == grant_id))).first()
+    return None if row is None else _grant(row._mapping)
+
+
+async def revoke_grant(conn: AsyncConnection, grant_id: str, *, reason: str) -> None:
+    await conn.execute(
+        grants.update().where(grants.c.id == grant_id).values(revoked=True, revoke_reason=reason)
+    )
+
+
+async def active_grant(
+    conn: Reader, *, consumer_department: str, resource_id: str, now: int
+) -> pb.Grant | None:
+    """The consumer's live grant of the resource that expires last, if any."""
+    g = grants.c
+    row = (
+        await conn.execute(
+            sa.select(grants)
+            .where(
+                (g.consumer_department == consumer_department)
+                & (g.resource_id == resource_id)
+                & g.revoked.is_(False)
+                & (g.expires_us > now)
+            )
+            .order_by(g.expires_us.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else _grant(row._mapping)
+
+
+async def list_grants(
+    conn: Reader, *, department: str | None, after: int, limit: int
+) -> tuple[list[pb.Grant], int | None]:
+    g = grants.c
+    query = sa.select(grants)
+    if department is not None:
+        query = query.where(
+            (g.consumer_department == department) | (g.provider_department == department)
+        )
+    if after:
+        query = query.where(g.seq < after)
+    rows = (await conn.execute(query.order_by(g.seq.desc()).limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [_grant(r._mapping) for r in rows], (int(rows[-1]._mapping["seq"]) if more else None)
+
+
+# --- interface services and evidence ------------------------------------------------------------
+
+
+def _interface(m: Any) -> pb.InterfaceService:
+    return pb.InterfaceService(
+        name=m["name"],
+        resource_id=m["resource_id"],
+        provider_department=m["provider_department"],
+        description=m["description"],
+        parameters=m["parameters"],
+        returned_fields=m["returned_fields"],
+        create_time=timestamp(m["created_us"]),
+    )
+
+
+async def insert_interface(conn: AsyncConnection, service: pb.InterfaceService) -> None:
+    await conn.execute(
+        interface_services.insert().values(
+            name=service.name,
+            resource_id=service.resource_id,
+            provider_department=service.provider_department,
+            description=service.description,
+            parameters=list(service.parameters),
+            returned_fields=list(service.returned_fields),
+            created_us=now_us(),
+        )
+    )
+
+
+_INTERFACE_BY_NAME = sa.select(interface_services).where(
+    interface_services.c.name == sa.bindparam("name")
+)
+
+
+async def get_interface(conn: Reader, name: str) -> pb.InterfaceService | None:
+    row = (await conn.execute(_INTERFACE_BY_NAME, {"name": name})).first()
+    return None if row is None else _interface(row._mapping)
+
+
+async def list_interfaces(
+    conn: Reader, *, resource_id: str, after: int, limit: int
+) -> tuple[list[pb.InterfaceService], int | None]:
+    query = sa.select(interface_services)
+    if resource_id:
+        query = query.where(interface_services.c.resource_id == resource_id)
+    rows, next_after = await page(
+        conn, query, position=interface_services.c.seq, after=after, limit=limit
+    )
+    return [_interface(r._mapping) for r in rows], next_after
+
+
+async def insert_evidence(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await conn.execute(evidence.insert(), list(rows))
+
+
+async def delete_evidence_before(conn: AsyncConnection, before_us: int) -> int:
+    done = await conn.execute(evidence.delete().where(evidence.c.at_us < before_us))
+    return int(done.rowcount or 0)
+
+
+async def list_evidence(
+    conn: Reader, *, consumer: str | None, department: str | None, after: int, limit: int
+) -> tuple[list[pb.Evidence], int | None]:
+    """Newest first: a department sees what it asked as consumer and what it answered as
+    provider; both None: everything (the Bureau)."""
+    e = evidence.c
+    query = sa.select(evidence)
+    if consumer is not None or department is not None:
+        query = query.where((e.consumer == consumer) | (e.provider_department == department))
+    if after:
+        query = query.where(e.seq < after)
+    rows = (await conn.execute(query.order_by(e.seq.desc()).limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    found = [
+        pb.Evidence(
+            id=m["id"],
+            interface_service=m["interface_service"],
+            resource_id=m["resource_id"],
+            consumer=m["consumer"],
+            provider_department=m["provider_department"],
+            purpose=m["purpose"],
+            request_hash=m["request_hash"],
+            result_count=m["result_count"],
+            time=timestamp(m["at_us"]),
+        )
+        for m in (r._mapping for r in rows)
+    ]
+    return found, (int(rows[-1]._mapping["seq"]) if more else None)

@@ -119,9 +119,24 @@ DEMO_STAFF: tuple[DemoAccount, ...] = (
         (ROLE_BDB_ADMIN, ROLE_CATALOG_OFFICER, ROLE_SECURITY_OFFICER),
     ),
     DemoAccount("bdb.auditor", STAFF, "bdb", (ROLE_AUDITOR,)),
-    DemoAccount("psb.officer", STAFF, "psb", (ROLE_CATALOG_OFFICER, ROLE_LICENCE_ISSUER)),
-    DemoAccount("hrss.officer", STAFF, "hrss", (ROLE_CATALOG_OFFICER, ROLE_LICENCE_ISSUER)),
-    DemoAccount("msa.officer", STAFF, "msa", (ROLE_CATALOG_OFFICER, ROLE_LICENCE_ISSUER)),
+    DemoAccount(
+        "psb.officer",
+        STAFF,
+        "psb",
+        (ROLE_CATALOG_OFFICER, ROLE_SHARE_APPROVER, ROLE_LICENCE_ISSUER),
+    ),
+    DemoAccount(
+        "hrss.officer",
+        STAFF,
+        "hrss",
+        (ROLE_CATALOG_OFFICER, ROLE_SHARE_APPROVER, ROLE_LICENCE_ISSUER),
+    ),
+    DemoAccount(
+        "msa.officer",
+        STAFF,
+        "msa",
+        (ROLE_CATALOG_OFFICER, ROLE_SHARE_APPROVER, ROLE_LICENCE_ISSUER),
+    ),
 )
 DEMO_CITIZEN = DemoAccount("demo.citizen", CITIZEN)
 DEMO_AGENT = DemoAccount("demo.enterprise", CITIZEN)

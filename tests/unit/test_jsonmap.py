@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import EnumDescriptor
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from runtime.errors import FieldViolation, InvalidArgument
 from smartcity.catalog.v1 import catalog_pb2 as pb
 from smartcity.exchange.v1 import exchange_pb2
 from smartcity.identity.v1 import identity_pb2
+from smartcity.keys.v1 import keys_pb2
 
 RESOURCE_READ_ONLY = frozenset({"id", "version", "create_time", "update_time"})
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -313,3 +315,233 @@ def test_enum_names_skip_the_zero_value_of_every_enum() -> None:
         names = jsonmap.enum_names(enum)
         assert 0 not in names
         assert len(names) == len(enum.values) - 1
+
+
+# --- maps --------------------------------------------------------------------------------------
+
+
+def test_a_record_renders_its_fields_as_a_json_object() -> None:
+    record = exchange_pb2.Record(fields={"车牌号": "琼A12345", "车主": "王五"})
+    assert jsonmap.render(record) == {"fields": {"车牌号": "琼A12345", "车主": "王五"}}
+    assert jsonmap.render(exchange_pb2.Record()) == {"fields": {}}
+
+
+def test_a_push_body_with_records_is_parsed() -> None:
+    # given the JSON a provider sends
+    body = {"records": [{"fields": {"车牌号": "琼A12345", "颜色": ""}}, {"fields": {}}]}
+    # when parsed / then each record holds its fields, an empty value kept
+    request = jsonmap.parse(body, exchange_pb2.PushRecordsRequest)
+    assert request == exchange_pb2.PushRecordsRequest(
+        records=[
+            exchange_pb2.Record(fields={"车牌号": "琼A12345", "颜色": ""}),
+            exchange_pb2.Record(),
+        ]
+    )
+
+
+def test_query_parameters_are_a_json_object() -> None:
+    body = {"parameters": {"车牌号": "琼A12345"}, "purpose": "交通违法处理", "limit": 5}
+    request = jsonmap.parse(body, exchange_pb2.QueryInterfaceServiceRequest)
+    assert dict(request.parameters) == {"车牌号": "琼A12345"}
+    assert (request.purpose, request.limit) == ("交通违法处理", 5)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [{"key": "车牌号", "value": "琼A12345"}],  # protobuf's own entries are not the JSON form
+        "车牌号=琼A12345",
+        ["车牌号"],
+        3,
+    ],
+)
+def test_a_map_must_be_a_json_object(fields: Any) -> None:
+    found = parse_errors({"records": [{"fields": fields}]}, exchange_pb2.PushRecordsRequest)
+    assert found == [FieldViolation("records[0].fields", "must be a JSON object")]
+
+
+def test_a_bad_map_value_is_named_by_its_key() -> None:
+    # given a record whose values are not all text
+    body = {"records": [{"fields": {"a": "x"}}, {"fields": {"车牌号": 12345, "年检": True}}]}
+    # when parsed / then every bad value is reported, each under its record and key
+    found = parse_errors(body, exchange_pb2.PushRecordsRequest)
+    assert found == [
+        FieldViolation("records[1].fields[车牌号]", "must be a string"),
+        FieldViolation("records[1].fields[年检]", "must be a string"),
+    ]
+
+
+def test_a_null_map_value_is_refused_and_a_null_map_is_absent() -> None:
+    found = parse_errors({"parameters": {"k": None}}, exchange_pb2.QueryInterfaceServiceRequest)
+    assert found == [FieldViolation("parameters[k]", "must be a string")]
+    request = jsonmap.parse({"parameters": None}, exchange_pb2.QueryInterfaceServiceRequest)
+    assert not request.parameters
+
+
+def test_a_map_of_integers_checks_their_range() -> None:
+    # given use counts per code id (map<string, int64>)
+    body = {"uses": {"c-1": 3, "c-2": 2**63, "c-3": "4"}}
+    # when parsed / then the counts out of range or not integers are named
+    found = parse_errors(body, keys_pb2.ReportAuthorisationCodeUsesRequest)
+    assert [v.field for v in found] == ["uses[c-2]", "uses[c-3]"]
+    uses = jsonmap.parse({"uses": {"c-1": 3}}, keys_pb2.ReportAuthorisationCodeUsesRequest).uses
+    assert dict(uses) == {"c-1": 3}
+
+
+def _map_probe() -> Any:
+    """A message with the map shapes the contract does not use yet: integer and boolean keys;
+    enum, message and timestamp values (and a repeated timestamp)."""
+    field = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(
+        name="tests/unit/jsonmap_maps.proto",
+        package="probe.jsonmap",
+        syntax="proto3",
+        dependency=["google/protobuf/timestamp.proto"],
+    )
+    colour = file.enum_type.add(name="Colour")
+    for number, name in enumerate(("COLOUR_UNSPECIFIED", "COLOUR_RED", "COLOUR_SEA_GREEN")):
+        colour.value.add(name=name, number=number)
+    item = file.message_type.add(name="Item")
+    item.field.add(name="name", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    maps = file.message_type.add(name="Maps")
+    shapes = {  # field -> key type, value type, value type's name
+        "by_number": (field.TYPE_INT32, field.TYPE_STRING, ""),
+        "by_flag": (field.TYPE_BOOL, field.TYPE_INT64, ""),
+        "by_count": (field.TYPE_UINT64, field.TYPE_BOOL, ""),
+        "colours": (field.TYPE_STRING, field.TYPE_ENUM, ".probe.jsonmap.Colour"),
+        "items": (field.TYPE_STRING, field.TYPE_MESSAGE, ".probe.jsonmap.Item"),
+        "times": (field.TYPE_STRING, field.TYPE_MESSAGE, ".google.protobuf.Timestamp"),
+    }
+    for number, (name, (key, value, type_name)) in enumerate(shapes.items(), 1):
+        entry = maps.nested_type.add(name=name.title().replace("_", "") + "Entry")
+        entry.options.map_entry = True
+        entry.field.add(name="key", number=1, type=key, label=field.LABEL_OPTIONAL)
+        entry.field.add(name="value", number=2, type=value, label=field.LABEL_OPTIONAL)
+        if type_name:
+            entry.field[1].type_name = type_name
+        maps.field.add(
+            name=name,
+            number=number,
+            type=field.TYPE_MESSAGE,
+            label=field.LABEL_REPEATED,
+            type_name=f".probe.jsonmap.Maps.{entry.name}",
+        )
+    maps.field.add(
+        name="moments",
+        number=len(shapes) + 1,
+        type=field.TYPE_MESSAGE,
+        label=field.LABEL_REPEATED,
+        type_name=".google.protobuf.Timestamp",
+    )
+    pool = descriptor_pool.Default()  # where Timestamp already is
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("probe.jsonmap.Maps"))
+
+
+Maps = _map_probe()
+
+
+def test_maps_of_every_shape_render_as_json_objects_with_text_keys() -> None:
+    # given maps with integer and boolean keys, enum, message and timestamp values
+    maps = Maps(by_number={7: "seven", -2: "minus two"}, by_flag={True: 5}, colours={"sea": 2})
+    maps.by_count[2**64 - 1] = True
+    maps.items["k"].name = "n"
+    maps.times["t"].seconds = 1_700_000_000
+    # when rendered / then keys are text, values as anywhere else in the JSON
+    rendered = jsonmap.render(maps)
+    assert rendered == {
+        "by_number": {"7": "seven", "-2": "minus two"},
+        "by_flag": {"true": 5},
+        "by_count": {str(2**64 - 1): True},
+        "colours": {"sea": "sea_green"},
+        "items": {"k": {"name": "n"}},
+        "times": {"t": "2023-11-14T22:13:20.000000Z"},
+        "moments": [],
+    }
+    # and the JSON text parses back to the same message
+    assert jsonmap.parse(orjson.loads(orjson.dumps(rendered)), Maps) == maps
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "description"),
+    [
+        ({"by_number": {"x": "a"}}, "by_number[x]", "the key must be an integer"),
+        ({"by_number": {"1.5": "a"}}, "by_number[1.5]", "the key must be an integer"),
+        ({"by_number": {" 1": "a"}}, "by_number[ 1]", "the key must be an integer"),
+        ({"by_number": {"\u0661": "a"}}, "by_number[\u0661]", "the key must be an integer"),
+        ({"by_number": {str(2**31): "a"}}, f"by_number[{2**31}]", "must be between"),
+        ({"by_count": {"-1": True}}, "by_count[-1]", "must be between 0 and"),
+        ({"by_flag": {"True": 1}}, "by_flag[True]", "the key must be true or false"),
+        ({"by_flag": {"true": "1"}}, "by_flag[true]", "must be an integer"),
+        ({"colours": {"sea": "blue"}}, "colours[sea]", "must be one of: red, sea_green"),
+        ({"items": {"k": "n"}}, "items[k]", "must be a JSON object"),
+        ({"items": {"k": {"nmae": "n"}}}, "items[k].nmae", "is not a known field"),
+        ({"times": {"t": "yesterday"}}, "times[t]", "must be an RFC 3339 time"),
+    ],
+)
+def test_a_bad_key_or_value_of_any_map_is_named(body: Any, field: str, description: str) -> None:
+    found = parse_errors(body, Maps)
+    assert [v.field for v in found] == [field]
+    assert found[0].description.startswith(description)
+
+
+def test_a_map_key_that_is_not_text_is_refused() -> None:
+    # JSON keys are always text; a dict built in Python may hold others
+    assert parse_errors({"by_number": {1: "a"}}, Maps) == [
+        FieldViolation("by_number[1]", "the key must be an integer")
+    ]
+
+
+def test_timestamps_in_maps_and_lists_are_rfc3339_text() -> None:
+    body = {"times": {"t": "2023-11-14T22:13:20Z"}, "moments": ["2023-11-14T22:13:20Z"]}
+    parsed = jsonmap.parse(body, Maps)
+    assert parsed.times["t"].seconds == parsed.moments[0].seconds == 1_700_000_000
+    assert jsonmap.render(parsed)["moments"] == ["2023-11-14T22:13:20.000000Z"]
+    found = parse_errors({"moments": ["2023-11-14T22:13:20Z", "today"]}, Maps)
+    assert [v.field for v in found] == ["moments[1]"]
+
+
+records = st.builds(exchange_pb2.Record, fields=st.dictionaries(texts, texts, max_size=5))
+
+
+@given(st.lists(records, max_size=4), st.booleans(), texts)
+def test_any_push_survives_render_then_parse(
+    items: list[exchange_pb2.Record], replace: bool, resource_id: str
+) -> None:
+    push = exchange_pb2.PushRecordsRequest(resource_id=resource_id, records=items, replace=replace)
+    wire = orjson.loads(orjson.dumps(jsonmap.render(push)))
+    assert jsonmap.parse(wire, exchange_pb2.PushRecordsRequest) == push
+
+
+@given(
+    st.builds(
+        exchange_pb2.QueryInterfaceServiceResponse,
+        records=st.lists(records, max_size=3),
+        masked_fields=st.lists(texts, max_size=3),
+        evidence_id=texts,
+    )
+)
+def test_any_query_answer_survives_render_then_parse(
+    answer: exchange_pb2.QueryInterfaceServiceResponse,
+) -> None:
+    wire = orjson.loads(orjson.dumps(jsonmap.render(answer)))
+    assert jsonmap.parse(wire, exchange_pb2.QueryInterfaceServiceResponse) == answer
+
+
+@given(
+    st.dictionaries(st.integers(-(2**31), 2**31 - 1), texts, max_size=5),
+    st.dictionaries(st.booleans(), st.integers(-(2**63), 2**63 - 1)),
+    st.dictionaries(texts, st.sampled_from([0, 1, 2]), max_size=5),
+    st.dictionaries(texts, texts, max_size=3),
+)
+def test_any_map_of_any_shape_survives_render_then_parse(
+    by_number: dict[int, str], by_flag: dict[bool, int], colours: dict[str, int], items: Any
+) -> None:
+    # zero enum values are left out: they render as null, which no map value may be
+    maps = Maps(
+        by_number=by_number, by_flag=by_flag, colours={k: v or 1 for k, v in colours.items()}
+    )
+    for key, name in items.items():
+        maps.items[key].name = name
+    wire = orjson.loads(orjson.dumps(jsonmap.render(maps)))
+    assert jsonmap.parse(wire, Maps) == maps

@@ -176,3 +176,17 @@ def test_a_rendered_problem_matches_the_problem_schema(doc: dict[str, Any]) -> N
 def test_the_document_is_a_valid_openapi_3_1_document(doc: dict[str, Any]) -> None:
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(doc)
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [("Record", "fields"), ("QueryInterfaceServiceRequest", "parameters")],
+)
+def test_maps_are_documented_as_json_objects(doc: dict[str, Any], message: str, field: str) -> None:
+    schema = doc["components"]["schemas"][f"smartcity_exchange_v1_{message}"]
+    assert schema["properties"][field] == {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+    }
+    # the entry messages protoc makes for maps are not part of the JSON
+    assert not [name for name in doc["components"]["schemas"] if name.endswith("Entry")]

@@ -1195,6 +1195,45 @@ class SearchOpenCatalogResponse(_message.Message):
 Global___SearchOpenCatalogResponse: _TypeAlias = SearchOpenCatalogResponse  # noqa: Y015
 
 @_typing.final
+class GetShareCatalogEntryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetShareCatalogEntryRequest: _TypeAlias = GetShareCatalogEntryRequest  # noqa: Y015
+
+@_typing.final
+class GetShareCatalogEntryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESOURCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def resource(self) -> Global___Resource: ...
+    def __init__(
+        self,
+        *,
+        resource: Global___Resource | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["resource", b"resource"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["resource", b"resource"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetShareCatalogEntryResponse: _TypeAlias = GetShareCatalogEntryResponse  # noqa: Y015
+
+@_typing.final
 class GetOpenResourceRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -100,6 +100,11 @@ class CatalogServiceStub:
                 request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogRequest.SerializeToString,
                 response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogResponse.FromString,
                 _registered_method=True)
+        self.GetShareCatalogEntry = channel.unary_unary(
+                '/smartcity.catalog.v1.CatalogService/GetShareCatalogEntry',
+                request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetShareCatalogEntryRequest.SerializeToString,
+                response_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetShareCatalogEntryResponse.FromString,
+                _registered_method=True)
         self.GetOpenResource = channel.unary_unary(
                 '/smartcity.catalog.v1.CatalogService/GetOpenResource',
                 request_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetOpenResourceRequest.SerializeToString,
@@ -235,6 +240,14 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetShareCatalogEntry(self, request, context):
+        """GetShareCatalogEntry returns the version of a resource listed in the share catalog, in
+        full: staff, and platform services (the exchange checks requests and records against it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetOpenResource(self, request, context):
         """GetOpenResource returns one resource of the open catalog: anyone, no sign-in.
         """
@@ -351,6 +364,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.SearchOpenCatalog,
                     request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogRequest.FromString,
                     response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogResponse.SerializeToString,
+            ),
+            'GetShareCatalogEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetShareCatalogEntry,
+                    request_deserializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetShareCatalogEntryRequest.FromString,
+                    response_serializer=smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetShareCatalogEntryResponse.SerializeToString,
             ),
             'GetOpenResource': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOpenResource,
@@ -740,6 +758,33 @@ class CatalogService:
             '/smartcity.catalog.v1.CatalogService/SearchOpenCatalog',
             smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogRequest.SerializeToString,
             smartcity_dot_catalog_dot_v1_dot_catalog__pb2.SearchOpenCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetShareCatalogEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.catalog.v1.CatalogService/GetShareCatalogEntry',
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetShareCatalogEntryRequest.SerializeToString,
+            smartcity_dot_catalog_dot_v1_dot_catalog__pb2.GetShareCatalogEntryResponse.FromString,
             options,
             channel_credentials,
             insecure,

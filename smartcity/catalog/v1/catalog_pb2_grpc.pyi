@@ -69,6 +69,10 @@ class CatalogServiceStub:
     """SearchShareCatalog searches the share catalog (staff): every published resource."""
     SearchOpenCatalog: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SearchOpenCatalogRequest, _catalog_pb2.SearchOpenCatalogResponse]
     """SearchOpenCatalog searches the open catalog: anyone, no sign-in."""
+    GetShareCatalogEntry: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetShareCatalogEntryRequest, _catalog_pb2.GetShareCatalogEntryResponse]
+    """GetShareCatalogEntry returns the version of a resource listed in the share catalog, in
+    full: staff, and platform services (the exchange checks requests and records against it).
+    """
     GetOpenResource: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetOpenResourceRequest, _catalog_pb2.GetOpenResourceResponse]
     """GetOpenResource returns one resource of the open catalog: anyone, no sign-in."""
     CreateDemand: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CreateDemandRequest, _catalog_pb2.CreateDemandResponse]
@@ -121,6 +125,10 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """SearchShareCatalog searches the share catalog (staff): every published resource."""
     SearchOpenCatalog: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SearchOpenCatalogRequest, _catalog_pb2.SearchOpenCatalogResponse]  # type: ignore[assignment]
     """SearchOpenCatalog searches the open catalog: anyone, no sign-in."""
+    GetShareCatalogEntry: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetShareCatalogEntryRequest, _catalog_pb2.GetShareCatalogEntryResponse]  # type: ignore[assignment]
+    """GetShareCatalogEntry returns the version of a resource listed in the share catalog, in
+    full: staff, and platform services (the exchange checks requests and records against it).
+    """
     GetOpenResource: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetOpenResourceRequest, _catalog_pb2.GetOpenResourceResponse]  # type: ignore[assignment]
     """GetOpenResource returns one resource of the open catalog: anyone, no sign-in."""
     CreateDemand: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CreateDemandRequest, _catalog_pb2.CreateDemandResponse]  # type: ignore[assignment]
@@ -248,6 +256,16 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.SearchOpenCatalogResponse, _abc.Awaitable[_catalog_pb2.SearchOpenCatalogResponse]]:
         """SearchOpenCatalog searches the open catalog: anyone, no sign-in."""
+
+    @_abc_1.abstractmethod
+    def GetShareCatalogEntry(
+        self,
+        request: _catalog_pb2.GetShareCatalogEntryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetShareCatalogEntryResponse, _abc.Awaitable[_catalog_pb2.GetShareCatalogEntryResponse]]:
+        """GetShareCatalogEntry returns the version of a resource listed in the share catalog, in
+        full: staff, and platform services (the exchange checks requests and records against it).
+        """
 
     @_abc_1.abstractmethod
     def GetOpenResource(

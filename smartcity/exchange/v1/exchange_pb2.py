@@ -26,19 +26,89 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from smartcity.catalog.v1 import catalog_pb2 as smartcity_dot_catalog_dot_v1_dot_catalog__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$smartcity/exchange/v1/exchange.proto\x12\x15smartcity.exchange.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"smartcity/catalog/v1/catalog.proto\"\xb0\x02\n\x10\x45xchangeResource\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x33\n\nshare_type\x18\x04 \x01(\x0e\x32\x1f.smartcity.catalog.v1.ShareType\x12\x31\n\topen_type\x18\x05 \x01(\x0e\x32\x1e.smartcity.catalog.v1.OpenType\x12\x33\n\ndata_grade\x18\x06 \x01(\x0e\x32\x1f.smartcity.catalog.v1.DataGrade\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12.\n\nlearn_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x14ListResourcesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"l\n\x15ListResourcesResponse\x12:\n\tresources\x18\x01 \x03(\x0b\x32\'.smartcity.exchange.v1.ExchangeResource\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2}\n\x0f\x45xchangeService\x12j\n\rListResources\x12+.smartcity.exchange.v1.ListResourcesRequest\x1a,.smartcity.exchange.v1.ListResourcesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$smartcity/exchange/v1/exchange.proto\x12\x15smartcity.exchange.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"smartcity/catalog/v1/catalog.proto\"r\n\x06Record\x12\x39\n\x06\x66ields\x18\x01 \x03(\x0b\x32).smartcity.exchange.v1.Record.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x93\x01\n\x07\x44\x61taset\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x1b\n\x13provider_department\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x14\n\x0crecord_count\x18\x04 \x01(\x03\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\x12PushRecordsRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12.\n\x07records\x18\x02 \x03(\x0b\x32\x1d.smartcity.exchange.v1.Record\x12\x0f\n\x07replace\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"F\n\x13PushRecordsResponse\x12/\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1e.smartcity.exchange.v1.Dataset\"(\n\x11GetDatasetRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\"E\n\x12GetDatasetResponse\x12/\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1e.smartcity.exchange.v1.Dataset\"\xb2\x03\n\x0cShareRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x1b\n\x13\x63onsumer_department\x18\x03 \x01(\t\x12\x1b\n\x13provider_department\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x13\n\x0blegal_basis\x18\x06 \x01(\t\x12\x0e\n\x06\x66ields\x18\x07 \x03(\t\x12\x15\n\rduration_days\x18\x08 \x01(\x05\x12\x37\n\x05state\x18\t \x01(\x0e\x32(.smartcity.exchange.v1.ShareRequestState\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x10\n\x08grant_id\x18\x0b \x01(\t\x12/\n\x0bsubmit_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64ue_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65\x63ide_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07overdue\x18\x0f \x01(\x08\"k\n\x19\x43reateShareRequestRequest\x12:\n\rshare_request\x18\x01 \x01(\x0b\x32#.smartcity.exchange.v1.ShareRequest\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"X\n\x1a\x43reateShareRequestResponse\x12:\n\rshare_request\x18\x01 \x01(\x0b\x32#.smartcity.exchange.v1.ShareRequest\"$\n\x16GetShareRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"U\n\x17GetShareRequestResponse\x12:\n\rshare_request\x18\x01 \x01(\x0b\x32#.smartcity.exchange.v1.ShareRequest\"\x8b\x01\n\x18ListShareRequestsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x37\n\x05state\x18\x03 \x01(\x0e\x32(.smartcity.exchange.v1.ShareRequestState\x12\x0f\n\x07overdue\x18\x04 \x01(\x08\"q\n\x19ListShareRequestsResponse\x12;\n\x0eshare_requests\x18\x01 \x03(\x0b\x32#.smartcity.exchange.v1.ShareRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"m\n\x19\x44\x65\x63ideShareRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05grant\x18\x02 \x01(\x08\x12\x0e\n\x06\x66ields\x18\x03 \x03(\t\x12\x15\n\rduration_days\x18\x04 \x01(\x05\x12\x0e\n\x06reason\x18\x05 \x01(\t\"X\n\x1a\x44\x65\x63ideShareRequestResponse\x12:\n\rshare_request\x18\x01 \x01(\x0b\x32#.smartcity.exchange.v1.ShareRequest\"\x96\x02\n\x05Grant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x1b\n\x13\x63onsumer_department\x18\x03 \x01(\t\x12\x1b\n\x13provider_department\x18\x04 \x01(\t\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07revoked\x18\x07 \x01(\x08\x12\x15\n\rrevoke_reason\x18\x08 \x01(\t\x12\x18\n\x10share_request_id\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\":\n\x11ListGrantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"[\n\x12ListGrantsResponse\x12,\n\x06grants\x18\x01 \x03(\x0b\x32\x1c.smartcity.exchange.v1.Grant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"0\n\x12RevokeGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"B\n\x13RevokeGrantResponse\x12+\n\x05grant\x18\x01 \x01(\x0b\x32\x1c.smartcity.exchange.v1.Grant\"\xc5\x01\n\x10InterfaceService\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nparameters\x18\x05 \x03(\t\x12\x17\n\x0freturned_fields\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"c\n\x1d\x43reateInterfaceServiceRequest\x12\x42\n\x11interface_service\x18\x01 \x01(\x0b\x32\'.smartcity.exchange.v1.InterfaceService\"d\n\x1e\x43reateInterfaceServiceResponse\x12\x42\n\x11interface_service\x18\x01 \x01(\x0b\x32\'.smartcity.exchange.v1.InterfaceService\"Z\n\x1cListInterfaceServicesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0bresource_id\x18\x03 \x01(\t\"}\n\x1dListInterfaceServicesResponse\x12\x43\n\x12interface_services\x18\x01 \x03(\x0b\x32\'.smartcity.exchange.v1.InterfaceService\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xf4\x01\n\x1cQueryInterfaceServiceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12W\n\nparameters\x18\x02 \x03(\x0b\x32\x43.smartcity.exchange.v1.QueryInterfaceServiceRequest.ParametersEntry\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x1a\n\x12\x61uthorisation_code\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x05\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"{\n\x1dQueryInterfaceServiceResponse\x12.\n\x07records\x18\x01 \x03(\x0b\x32\x1d.smartcity.exchange.v1.Record\x12\x15\n\rmasked_fields\x18\x02 \x03(\t\x12\x13\n\x0b\x65vidence_id\x18\x03 \x01(\t\"\xdc\x01\n\x08\x45vidence\x12\n\n\x02id\x18\x01 \x01(\t\x12\x19\n\x11interface_service\x18\x02 \x01(\t\x12\x13\n\x0bresource_id\x18\x03 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x04 \x01(\t\x12\x1b\n\x13provider_department\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12\x14\n\x0crequest_hash\x18\x07 \x01(\t\x12\x14\n\x0cresult_count\x18\x08 \x01(\x03\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x13ListEvidenceRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"b\n\x14ListEvidenceResponse\x12\x31\n\x08\x65vidence\x18\x01 \x03(\x0b\x32\x1f.smartcity.exchange.v1.Evidence\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb0\x02\n\x10\x45xchangeResource\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x33\n\nshare_type\x18\x04 \x01(\x0e\x32\x1f.smartcity.catalog.v1.ShareType\x12\x31\n\topen_type\x18\x05 \x01(\x0e\x32\x1e.smartcity.catalog.v1.OpenType\x12\x33\n\ndata_grade\x18\x06 \x01(\x0e\x32\x1f.smartcity.catalog.v1.DataGrade\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12.\n\nlearn_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x14ListResourcesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"l\n\x15ListResourcesResponse\x12:\n\tresources\x18\x01 \x03(\x0b\x32\'.smartcity.exchange.v1.ExchangeResource\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x9b\x01\n\x11ShareRequestState\x12#\n\x1fSHARE_REQUEST_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSHARE_REQUEST_STATE_PENDING\x10\x01\x12\x1f\n\x1bSHARE_REQUEST_STATE_GRANTED\x10\x02\x12\x1f\n\x1bSHARE_REQUEST_STATE_REFUSED\x10\x03\x32\xea\x0b\n\x0f\x45xchangeService\x12j\n\rListResources\x12+.smartcity.exchange.v1.ListResourcesRequest\x1a,.smartcity.exchange.v1.ListResourcesResponse\x12\x64\n\x0bPushRecords\x12).smartcity.exchange.v1.PushRecordsRequest\x1a*.smartcity.exchange.v1.PushRecordsResponse\x12\x61\n\nGetDataset\x12(.smartcity.exchange.v1.GetDatasetRequest\x1a).smartcity.exchange.v1.GetDatasetResponse\x12y\n\x12\x43reateShareRequest\x12\x30.smartcity.exchange.v1.CreateShareRequestRequest\x1a\x31.smartcity.exchange.v1.CreateShareRequestResponse\x12p\n\x0fGetShareRequest\x12-.smartcity.exchange.v1.GetShareRequestRequest\x1a..smartcity.exchange.v1.GetShareRequestResponse\x12v\n\x11ListShareRequests\x12/.smartcity.exchange.v1.ListShareRequestsRequest\x1a\x30.smartcity.exchange.v1.ListShareRequestsResponse\x12y\n\x12\x44\x65\x63ideShareRequest\x12\x30.smartcity.exchange.v1.DecideShareRequestRequest\x1a\x31.smartcity.exchange.v1.DecideShareRequestResponse\x12\x61\n\nListGrants\x12(.smartcity.exchange.v1.ListGrantsRequest\x1a).smartcity.exchange.v1.ListGrantsResponse\x12\x64\n\x0bRevokeGrant\x12).smartcity.exchange.v1.RevokeGrantRequest\x1a*.smartcity.exchange.v1.RevokeGrantResponse\x12\x85\x01\n\x16\x43reateInterfaceService\x12\x34.smartcity.exchange.v1.CreateInterfaceServiceRequest\x1a\x35.smartcity.exchange.v1.CreateInterfaceServiceResponse\x12\x82\x01\n\x15ListInterfaceServices\x12\x33.smartcity.exchange.v1.ListInterfaceServicesRequest\x1a\x34.smartcity.exchange.v1.ListInterfaceServicesResponse\x12\x82\x01\n\x15QueryInterfaceService\x12\x33.smartcity.exchange.v1.QueryInterfaceServiceRequest\x1a\x34.smartcity.exchange.v1.QueryInterfaceServiceResponse\x12g\n\x0cListEvidence\x12*.smartcity.exchange.v1.ListEvidenceRequest\x1a+.smartcity.exchange.v1.ListEvidenceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'smartcity.exchange.v1.exchange_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXCHANGERESOURCE']._serialized_start=133
-  _globals['_EXCHANGERESOURCE']._serialized_end=437
-  _globals['_LISTRESOURCESREQUEST']._serialized_start=439
-  _globals['_LISTRESOURCESREQUEST']._serialized_end=500
-  _globals['_LISTRESOURCESRESPONSE']._serialized_start=502
-  _globals['_LISTRESOURCESRESPONSE']._serialized_end=610
-  _globals['_EXCHANGESERVICE']._serialized_start=612
-  _globals['_EXCHANGESERVICE']._serialized_end=737
+  _globals['_RECORD_FIELDSENTRY']._loaded_options = None
+  _globals['_RECORD_FIELDSENTRY']._serialized_options = b'8\001'
+  _globals['_QUERYINTERFACESERVICEREQUEST_PARAMETERSENTRY']._loaded_options = None
+  _globals['_QUERYINTERFACESERVICEREQUEST_PARAMETERSENTRY']._serialized_options = b'8\001'
+  _globals['_SHAREREQUESTSTATE']._serialized_start=4342
+  _globals['_SHAREREQUESTSTATE']._serialized_end=4497
+  _globals['_RECORD']._serialized_start=132
+  _globals['_RECORD']._serialized_end=246
+  _globals['_RECORD_FIELDSENTRY']._serialized_start=201
+  _globals['_RECORD_FIELDSENTRY']._serialized_end=246
+  _globals['_DATASET']._serialized_start=249
+  _globals['_DATASET']._serialized_end=396
+  _globals['_PUSHRECORDSREQUEST']._serialized_start=398
+  _globals['_PUSHRECORDSREQUEST']._serialized_end=524
+  _globals['_PUSHRECORDSRESPONSE']._serialized_start=526
+  _globals['_PUSHRECORDSRESPONSE']._serialized_end=596
+  _globals['_GETDATASETREQUEST']._serialized_start=598
+  _globals['_GETDATASETREQUEST']._serialized_end=638
+  _globals['_GETDATASETRESPONSE']._serialized_start=640
+  _globals['_GETDATASETRESPONSE']._serialized_end=709
+  _globals['_SHAREREQUEST']._serialized_start=712
+  _globals['_SHAREREQUEST']._serialized_end=1146
+  _globals['_CREATESHAREREQUESTREQUEST']._serialized_start=1148
+  _globals['_CREATESHAREREQUESTREQUEST']._serialized_end=1255
+  _globals['_CREATESHAREREQUESTRESPONSE']._serialized_start=1257
+  _globals['_CREATESHAREREQUESTRESPONSE']._serialized_end=1345
+  _globals['_GETSHAREREQUESTREQUEST']._serialized_start=1347
+  _globals['_GETSHAREREQUESTREQUEST']._serialized_end=1383
+  _globals['_GETSHAREREQUESTRESPONSE']._serialized_start=1385
+  _globals['_GETSHAREREQUESTRESPONSE']._serialized_end=1470
+  _globals['_LISTSHAREREQUESTSREQUEST']._serialized_start=1473
+  _globals['_LISTSHAREREQUESTSREQUEST']._serialized_end=1612
+  _globals['_LISTSHAREREQUESTSRESPONSE']._serialized_start=1614
+  _globals['_LISTSHAREREQUESTSRESPONSE']._serialized_end=1727
+  _globals['_DECIDESHAREREQUESTREQUEST']._serialized_start=1729
+  _globals['_DECIDESHAREREQUESTREQUEST']._serialized_end=1838
+  _globals['_DECIDESHAREREQUESTRESPONSE']._serialized_start=1840
+  _globals['_DECIDESHAREREQUESTRESPONSE']._serialized_end=1928
+  _globals['_GRANT']._serialized_start=1931
+  _globals['_GRANT']._serialized_end=2209
+  _globals['_LISTGRANTSREQUEST']._serialized_start=2211
+  _globals['_LISTGRANTSREQUEST']._serialized_end=2269
+  _globals['_LISTGRANTSRESPONSE']._serialized_start=2271
+  _globals['_LISTGRANTSRESPONSE']._serialized_end=2362
+  _globals['_REVOKEGRANTREQUEST']._serialized_start=2364
+  _globals['_REVOKEGRANTREQUEST']._serialized_end=2412
+  _globals['_REVOKEGRANTRESPONSE']._serialized_start=2414
+  _globals['_REVOKEGRANTRESPONSE']._serialized_end=2480
+  _globals['_INTERFACESERVICE']._serialized_start=2483
+  _globals['_INTERFACESERVICE']._serialized_end=2680
+  _globals['_CREATEINTERFACESERVICEREQUEST']._serialized_start=2682
+  _globals['_CREATEINTERFACESERVICEREQUEST']._serialized_end=2781
+  _globals['_CREATEINTERFACESERVICERESPONSE']._serialized_start=2783
+  _globals['_CREATEINTERFACESERVICERESPONSE']._serialized_end=2883
+  _globals['_LISTINTERFACESERVICESREQUEST']._serialized_start=2885
+  _globals['_LISTINTERFACESERVICESREQUEST']._serialized_end=2975
+  _globals['_LISTINTERFACESERVICESRESPONSE']._serialized_start=2977
+  _globals['_LISTINTERFACESERVICESRESPONSE']._serialized_end=3102
+  _globals['_QUERYINTERFACESERVICEREQUEST']._serialized_start=3105
+  _globals['_QUERYINTERFACESERVICEREQUEST']._serialized_end=3349
+  _globals['_QUERYINTERFACESERVICEREQUEST_PARAMETERSENTRY']._serialized_start=3300
+  _globals['_QUERYINTERFACESERVICEREQUEST_PARAMETERSENTRY']._serialized_end=3349
+  _globals['_QUERYINTERFACESERVICERESPONSE']._serialized_start=3351
+  _globals['_QUERYINTERFACESERVICERESPONSE']._serialized_end=3474
+  _globals['_EVIDENCE']._serialized_start=3477
+  _globals['_EVIDENCE']._serialized_end=3697
+  _globals['_LISTEVIDENCEREQUEST']._serialized_start=3699
+  _globals['_LISTEVIDENCEREQUEST']._serialized_end=3759
+  _globals['_LISTEVIDENCERESPONSE']._serialized_start=3761
+  _globals['_LISTEVIDENCERESPONSE']._serialized_end=3859
+  _globals['_EXCHANGERESOURCE']._serialized_start=3862
+  _globals['_EXCHANGERESOURCE']._serialized_end=4166
+  _globals['_LISTRESOURCESREQUEST']._serialized_start=4168
+  _globals['_LISTRESOURCESREQUEST']._serialized_end=4229
+  _globals['_LISTRESOURCESRESPONSE']._serialized_start=4231
+  _globals['_LISTRESOURCESRESPONSE']._serialized_end=4339
+  _globals['_EXCHANGESERVICE']._serialized_start=4500
+  _globals['_EXCHANGESERVICE']._serialized_end=6014
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class ExchangeServiceStub:
-    """ExchangeService serves the exchange's view of the catalog and, later, share requests.
+    """ExchangeService moves data between departments (Art. 11, 13, 38): providers push the records
+    of their published resources, consumers ask for them (share requests, grants), and query them
+    through registered interface services with an interface authorisation code; every query is
+    kept as evidence.
     """
 
     def __init__(self, channel):
@@ -40,14 +43,170 @@ class ExchangeServiceStub:
                 request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListResourcesRequest.SerializeToString,
                 response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListResourcesResponse.FromString,
                 _registered_method=True)
+        self.PushRecords = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/PushRecords',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.PushRecordsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.PushRecordsResponse.FromString,
+                _registered_method=True)
+        self.GetDataset = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/GetDataset',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetDatasetRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetDatasetResponse.FromString,
+                _registered_method=True)
+        self.CreateShareRequest = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/CreateShareRequest',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateShareRequestRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateShareRequestResponse.FromString,
+                _registered_method=True)
+        self.GetShareRequest = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/GetShareRequest',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetShareRequestRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetShareRequestResponse.FromString,
+                _registered_method=True)
+        self.ListShareRequests = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/ListShareRequests',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListShareRequestsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListShareRequestsResponse.FromString,
+                _registered_method=True)
+        self.DecideShareRequest = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/DecideShareRequest',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DecideShareRequestRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DecideShareRequestResponse.FromString,
+                _registered_method=True)
+        self.ListGrants = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/ListGrants',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListGrantsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListGrantsResponse.FromString,
+                _registered_method=True)
+        self.RevokeGrant = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/RevokeGrant',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.RevokeGrantRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.RevokeGrantResponse.FromString,
+                _registered_method=True)
+        self.CreateInterfaceService = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/CreateInterfaceService',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateInterfaceServiceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateInterfaceServiceResponse.FromString,
+                _registered_method=True)
+        self.ListInterfaceServices = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/ListInterfaceServices',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesResponse.FromString,
+                _registered_method=True)
+        self.QueryInterfaceService = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/QueryInterfaceService',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceResponse.FromString,
+                _registered_method=True)
+        self.ListEvidence = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/ListEvidence',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceResponse.FromString,
+                _registered_method=True)
 
 
 class ExchangeServiceServicer:
-    """ExchangeService serves the exchange's view of the catalog and, later, share requests.
+    """ExchangeService moves data between departments (Art. 11, 13, 38): providers push the records
+    of their published resources, consumers ask for them (share requests, grants), and query them
+    through registered interface services with an interface authorisation code; every query is
+    kept as evidence.
     """
 
     def ListResources(self, request, context):
         """ListResources pages through the resources the exchange has learnt of from catalog events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushRecords(self, request, context):
+        """PushRecords adds a batch of records to a published resource's dataset (数据归集): all or
+        nothing, each record checked against the resource's data items. Its provider's catalog
+        officers only. Idempotent on request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDataset(self, request, context):
+        """GetDataset says how far a resource's dataset is: version, record count, last update.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateShareRequest(self, request, context):
+        """CreateShareRequest asks for a resource for the caller's department (共享申请).
+        Unconditionally shared resources are granted at once, not-shared ones refused with the
+        catalog's legal basis, conditional ones wait for the provider's share approver.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetShareRequest(self, request, context):
+        """GetShareRequest returns one share request to its consumer, its provider or the Bureau.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListShareRequests(self, request, context):
+        """ListShareRequests pages through the share requests the caller's department made or
+        received (the Bureau: all of them), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideShareRequest(self, request, context):
+        """DecideShareRequest grants or refuses a pending request: the provider's share approvers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGrants(self, request, context):
+        """ListGrants pages through the grants the caller's department holds or gave.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeGrant(self, request, context):
+        """RevokeGrant ends a grant at once: the provider's share approvers or the Bureau.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateInterfaceService(self, request, context):
+        """CreateInterfaceService registers a query interface on a published resource (接口服务):
+        its provider's catalog officers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInterfaceServices(self, request, context):
+        """ListInterfaceServices pages through the registered interface services.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryInterfaceService(self, request, context):
+        """QueryInterfaceService answers a query from the aggregated records: the caller's department
+        needs a grant of the resource and an interface authorisation code; fields outside the
+        grant are masked; the query is kept as evidence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEvidence(self, request, context):
+        """ListEvidence pages through the evidence of the caller's department's exchanges, as
+        consumer or provider (the Bureau: all), newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +220,66 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
                     request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListResourcesRequest.FromString,
                     response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListResourcesResponse.SerializeToString,
             ),
+            'PushRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushRecords,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.PushRecordsRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.PushRecordsResponse.SerializeToString,
+            ),
+            'GetDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDataset,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetDatasetRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetDatasetResponse.SerializeToString,
+            ),
+            'CreateShareRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateShareRequest,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateShareRequestRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateShareRequestResponse.SerializeToString,
+            ),
+            'GetShareRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetShareRequest,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetShareRequestRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetShareRequestResponse.SerializeToString,
+            ),
+            'ListShareRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShareRequests,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListShareRequestsRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListShareRequestsResponse.SerializeToString,
+            ),
+            'DecideShareRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideShareRequest,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DecideShareRequestRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DecideShareRequestResponse.SerializeToString,
+            ),
+            'ListGrants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGrants,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListGrantsRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListGrantsResponse.SerializeToString,
+            ),
+            'RevokeGrant': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeGrant,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.RevokeGrantRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.RevokeGrantResponse.SerializeToString,
+            ),
+            'CreateInterfaceService': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateInterfaceService,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateInterfaceServiceRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateInterfaceServiceResponse.SerializeToString,
+            ),
+            'ListInterfaceServices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInterfaceServices,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesResponse.SerializeToString,
+            ),
+            'QueryInterfaceService': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryInterfaceService,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceResponse.SerializeToString,
+            ),
+            'ListEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvidence,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'smartcity.exchange.v1.ExchangeService', rpc_method_handlers)
@@ -70,7 +289,10 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ExchangeService:
-    """ExchangeService serves the exchange's view of the catalog and, later, share requests.
+    """ExchangeService moves data between departments (Art. 11, 13, 38): providers push the records
+    of their published resources, consumers ask for them (share requests, grants), and query them
+    through registered interface services with an interface authorisation code; every query is
+    kept as evidence.
     """
 
     @staticmethod
@@ -90,6 +312,330 @@ class ExchangeService:
             '/smartcity.exchange.v1.ExchangeService/ListResources',
             smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListResourcesRequest.SerializeToString,
             smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/PushRecords',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.PushRecordsRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.PushRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/GetDataset',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetDatasetRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateShareRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/CreateShareRequest',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateShareRequestRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateShareRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetShareRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/GetShareRequest',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetShareRequestRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetShareRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShareRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/ListShareRequests',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListShareRequestsRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListShareRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideShareRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/DecideShareRequest',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DecideShareRequestRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DecideShareRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGrants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/ListGrants',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListGrantsRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeGrant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/RevokeGrant',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.RevokeGrantRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.RevokeGrantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateInterfaceService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/CreateInterfaceService',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateInterfaceServiceRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateInterfaceServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInterfaceServices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/ListInterfaceServices',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryInterfaceService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/QueryInterfaceService',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/ListEvidence',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceResponse.FromString,
             options,
             channel_credentials,
             insecure,

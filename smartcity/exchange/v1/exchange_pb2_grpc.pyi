@@ -27,7 +27,11 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ExchangeServiceStub:
-    """ExchangeService serves the exchange's view of the catalog and, later, share requests."""
+    """ExchangeService moves data between departments (Art. 11, 13, 38): providers push the records
+    of their published resources, consumers ask for them (share requests, grants), and query them
+    through registered interface services with an interface authorisation code; every query is
+    kept as evidence.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -35,17 +39,103 @@ class ExchangeServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ExchangeServiceAsyncStub: ...
     ListResources: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.ListResourcesRequest, _exchange_pb2.ListResourcesResponse]
     """ListResources pages through the resources the exchange has learnt of from catalog events."""
+    PushRecords: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.PushRecordsRequest, _exchange_pb2.PushRecordsResponse]
+    """PushRecords adds a batch of records to a published resource's dataset (数据归集): all or
+    nothing, each record checked against the resource's data items. Its provider's catalog
+    officers only. Idempotent on request_id.
+    """
+    GetDataset: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetDatasetRequest, _exchange_pb2.GetDatasetResponse]
+    """GetDataset says how far a resource's dataset is: version, record count, last update."""
+    CreateShareRequest: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.CreateShareRequestRequest, _exchange_pb2.CreateShareRequestResponse]
+    """CreateShareRequest asks for a resource for the caller's department (共享申请).
+    Unconditionally shared resources are granted at once, not-shared ones refused with the
+    catalog's legal basis, conditional ones wait for the provider's share approver.
+    """
+    GetShareRequest: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetShareRequestRequest, _exchange_pb2.GetShareRequestResponse]
+    """GetShareRequest returns one share request to its consumer, its provider or the Bureau."""
+    ListShareRequests: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.ListShareRequestsRequest, _exchange_pb2.ListShareRequestsResponse]
+    """ListShareRequests pages through the share requests the caller's department made or
+    received (the Bureau: all of them), newest first.
+    """
+    DecideShareRequest: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.DecideShareRequestRequest, _exchange_pb2.DecideShareRequestResponse]
+    """DecideShareRequest grants or refuses a pending request: the provider's share approvers."""
+    ListGrants: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.ListGrantsRequest, _exchange_pb2.ListGrantsResponse]
+    """ListGrants pages through the grants the caller's department holds or gave."""
+    RevokeGrant: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.RevokeGrantRequest, _exchange_pb2.RevokeGrantResponse]
+    """RevokeGrant ends a grant at once: the provider's share approvers or the Bureau."""
+    CreateInterfaceService: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.CreateInterfaceServiceRequest, _exchange_pb2.CreateInterfaceServiceResponse]
+    """CreateInterfaceService registers a query interface on a published resource (接口服务):
+    its provider's catalog officers.
+    """
+    ListInterfaceServices: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.ListInterfaceServicesRequest, _exchange_pb2.ListInterfaceServicesResponse]
+    """ListInterfaceServices pages through the registered interface services."""
+    QueryInterfaceService: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.QueryInterfaceServiceRequest, _exchange_pb2.QueryInterfaceServiceResponse]
+    """QueryInterfaceService answers a query from the aggregated records: the caller's department
+    needs a grant of the resource and an interface authorisation code; fields outside the
+    grant are masked; the query is kept as evidence.
+    """
+    ListEvidence: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.ListEvidenceRequest, _exchange_pb2.ListEvidenceResponse]
+    """ListEvidence pages through the evidence of the caller's department's exchanges, as
+    consumer or provider (the Bureau: all), newest first.
+    """
 
 @_typing.type_check_only
 class ExchangeServiceAsyncStub(ExchangeServiceStub):
-    """ExchangeService serves the exchange's view of the catalog and, later, share requests."""
+    """ExchangeService moves data between departments (Art. 11, 13, 38): providers push the records
+    of their published resources, consumers ask for them (share requests, grants), and query them
+    through registered interface services with an interface authorisation code; every query is
+    kept as evidence.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListResources: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListResourcesRequest, _exchange_pb2.ListResourcesResponse]  # type: ignore[assignment]
     """ListResources pages through the resources the exchange has learnt of from catalog events."""
+    PushRecords: _aio.UnaryUnaryMultiCallable[_exchange_pb2.PushRecordsRequest, _exchange_pb2.PushRecordsResponse]  # type: ignore[assignment]
+    """PushRecords adds a batch of records to a published resource's dataset (数据归集): all or
+    nothing, each record checked against the resource's data items. Its provider's catalog
+    officers only. Idempotent on request_id.
+    """
+    GetDataset: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetDatasetRequest, _exchange_pb2.GetDatasetResponse]  # type: ignore[assignment]
+    """GetDataset says how far a resource's dataset is: version, record count, last update."""
+    CreateShareRequest: _aio.UnaryUnaryMultiCallable[_exchange_pb2.CreateShareRequestRequest, _exchange_pb2.CreateShareRequestResponse]  # type: ignore[assignment]
+    """CreateShareRequest asks for a resource for the caller's department (共享申请).
+    Unconditionally shared resources are granted at once, not-shared ones refused with the
+    catalog's legal basis, conditional ones wait for the provider's share approver.
+    """
+    GetShareRequest: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetShareRequestRequest, _exchange_pb2.GetShareRequestResponse]  # type: ignore[assignment]
+    """GetShareRequest returns one share request to its consumer, its provider or the Bureau."""
+    ListShareRequests: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListShareRequestsRequest, _exchange_pb2.ListShareRequestsResponse]  # type: ignore[assignment]
+    """ListShareRequests pages through the share requests the caller's department made or
+    received (the Bureau: all of them), newest first.
+    """
+    DecideShareRequest: _aio.UnaryUnaryMultiCallable[_exchange_pb2.DecideShareRequestRequest, _exchange_pb2.DecideShareRequestResponse]  # type: ignore[assignment]
+    """DecideShareRequest grants or refuses a pending request: the provider's share approvers."""
+    ListGrants: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListGrantsRequest, _exchange_pb2.ListGrantsResponse]  # type: ignore[assignment]
+    """ListGrants pages through the grants the caller's department holds or gave."""
+    RevokeGrant: _aio.UnaryUnaryMultiCallable[_exchange_pb2.RevokeGrantRequest, _exchange_pb2.RevokeGrantResponse]  # type: ignore[assignment]
+    """RevokeGrant ends a grant at once: the provider's share approvers or the Bureau."""
+    CreateInterfaceService: _aio.UnaryUnaryMultiCallable[_exchange_pb2.CreateInterfaceServiceRequest, _exchange_pb2.CreateInterfaceServiceResponse]  # type: ignore[assignment]
+    """CreateInterfaceService registers a query interface on a published resource (接口服务):
+    its provider's catalog officers.
+    """
+    ListInterfaceServices: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListInterfaceServicesRequest, _exchange_pb2.ListInterfaceServicesResponse]  # type: ignore[assignment]
+    """ListInterfaceServices pages through the registered interface services."""
+    QueryInterfaceService: _aio.UnaryUnaryMultiCallable[_exchange_pb2.QueryInterfaceServiceRequest, _exchange_pb2.QueryInterfaceServiceResponse]  # type: ignore[assignment]
+    """QueryInterfaceService answers a query from the aggregated records: the caller's department
+    needs a grant of the resource and an interface authorisation code; fields outside the
+    grant are masked; the query is kept as evidence.
+    """
+    ListEvidence: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListEvidenceRequest, _exchange_pb2.ListEvidenceResponse]  # type: ignore[assignment]
+    """ListEvidence pages through the evidence of the caller's department's exchanges, as
+    consumer or provider (the Bureau: all), newest first.
+    """
 
 class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
-    """ExchangeService serves the exchange's view of the catalog and, later, share requests."""
+    """ExchangeService moves data between departments (Art. 11, 13, 38): providers push the records
+    of their published resources, consumers ask for them (share requests, grants), and query them
+    through registered interface services with an interface authorisation code; every query is
+    kept as evidence.
+    """
 
     @_abc_1.abstractmethod
     def ListResources(
@@ -54,5 +144,116 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_exchange_pb2.ListResourcesResponse, _abc.Awaitable[_exchange_pb2.ListResourcesResponse]]:
         """ListResources pages through the resources the exchange has learnt of from catalog events."""
+
+    @_abc_1.abstractmethod
+    def PushRecords(
+        self,
+        request: _exchange_pb2.PushRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.PushRecordsResponse, _abc.Awaitable[_exchange_pb2.PushRecordsResponse]]:
+        """PushRecords adds a batch of records to a published resource's dataset (数据归集): all or
+        nothing, each record checked against the resource's data items. Its provider's catalog
+        officers only. Idempotent on request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDataset(
+        self,
+        request: _exchange_pb2.GetDatasetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.GetDatasetResponse, _abc.Awaitable[_exchange_pb2.GetDatasetResponse]]:
+        """GetDataset says how far a resource's dataset is: version, record count, last update."""
+
+    @_abc_1.abstractmethod
+    def CreateShareRequest(
+        self,
+        request: _exchange_pb2.CreateShareRequestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.CreateShareRequestResponse, _abc.Awaitable[_exchange_pb2.CreateShareRequestResponse]]:
+        """CreateShareRequest asks for a resource for the caller's department (共享申请).
+        Unconditionally shared resources are granted at once, not-shared ones refused with the
+        catalog's legal basis, conditional ones wait for the provider's share approver.
+        """
+
+    @_abc_1.abstractmethod
+    def GetShareRequest(
+        self,
+        request: _exchange_pb2.GetShareRequestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.GetShareRequestResponse, _abc.Awaitable[_exchange_pb2.GetShareRequestResponse]]:
+        """GetShareRequest returns one share request to its consumer, its provider or the Bureau."""
+
+    @_abc_1.abstractmethod
+    def ListShareRequests(
+        self,
+        request: _exchange_pb2.ListShareRequestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.ListShareRequestsResponse, _abc.Awaitable[_exchange_pb2.ListShareRequestsResponse]]:
+        """ListShareRequests pages through the share requests the caller's department made or
+        received (the Bureau: all of them), newest first.
+        """
+
+    @_abc_1.abstractmethod
+    def DecideShareRequest(
+        self,
+        request: _exchange_pb2.DecideShareRequestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.DecideShareRequestResponse, _abc.Awaitable[_exchange_pb2.DecideShareRequestResponse]]:
+        """DecideShareRequest grants or refuses a pending request: the provider's share approvers."""
+
+    @_abc_1.abstractmethod
+    def ListGrants(
+        self,
+        request: _exchange_pb2.ListGrantsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.ListGrantsResponse, _abc.Awaitable[_exchange_pb2.ListGrantsResponse]]:
+        """ListGrants pages through the grants the caller's department holds or gave."""
+
+    @_abc_1.abstractmethod
+    def RevokeGrant(
+        self,
+        request: _exchange_pb2.RevokeGrantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.RevokeGrantResponse, _abc.Awaitable[_exchange_pb2.RevokeGrantResponse]]:
+        """RevokeGrant ends a grant at once: the provider's share approvers or the Bureau."""
+
+    @_abc_1.abstractmethod
+    def CreateInterfaceService(
+        self,
+        request: _exchange_pb2.CreateInterfaceServiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.CreateInterfaceServiceResponse, _abc.Awaitable[_exchange_pb2.CreateInterfaceServiceResponse]]:
+        """CreateInterfaceService registers a query interface on a published resource (接口服务):
+        its provider's catalog officers.
+        """
+
+    @_abc_1.abstractmethod
+    def ListInterfaceServices(
+        self,
+        request: _exchange_pb2.ListInterfaceServicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.ListInterfaceServicesResponse, _abc.Awaitable[_exchange_pb2.ListInterfaceServicesResponse]]:
+        """ListInterfaceServices pages through the registered interface services."""
+
+    @_abc_1.abstractmethod
+    def QueryInterfaceService(
+        self,
+        request: _exchange_pb2.QueryInterfaceServiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.QueryInterfaceServiceResponse, _abc.Awaitable[_exchange_pb2.QueryInterfaceServiceResponse]]:
+        """QueryInterfaceService answers a query from the aggregated records: the caller's department
+        needs a grant of the resource and an interface authorisation code; fields outside the
+        grant are masked; the query is kept as evidence.
+        """
+
+    @_abc_1.abstractmethod
+    def ListEvidence(
+        self,
+        request: _exchange_pb2.ListEvidenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.ListEvidenceResponse, _abc.Awaitable[_exchange_pb2.ListEvidenceResponse]]:
+        """ListEvidence pages through the evidence of the caller's department's exchanges, as
+        consumer or provider (the Bureau: all), newest first.
+        """
 
 def add_ExchangeServiceServicer_to_server(servicer: ExchangeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
