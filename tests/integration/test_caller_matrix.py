@@ -9,6 +9,7 @@ entry point say so in EXPECTED.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -105,10 +106,11 @@ REFRESH_PATHS = {f"/{entry}/v1/refresh" for entry in ("public", "office", "partn
 
 
 def _path(route: Route) -> str:
-    return (
-        route.path.replace("{id}", str(uuid.uuid4()))
-        .replace("{agent_id}", str(uuid.uuid4()))
-        .replace("{name}", f"no-such-key-{uuid.uuid4().hex[:8]}")
+    """The route's path with made-up values for its parameters (ids, names)."""
+    return re.sub(
+        r"\{([a-z_]+)\}",
+        lambda m: f"no-such-{uuid.uuid4().hex[:8]}" if m[1] == "name" else str(uuid.uuid4()),
+        route.path,
     )
 
 
