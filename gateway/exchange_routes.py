@@ -131,6 +131,12 @@ async def list_evidence(call: Call) -> web.StreamResponse:
     return message_response(await call.rpc(call.upstream.exchange.ListEvidence, request))
 
 
+async def get_evidence_batch(call: Call) -> web.StreamResponse:
+    request = pb.GetEvidenceBatchRequest(id=call.request.match_info["id"])
+    reply = await call.rpc(call.upstream.exchange.GetEvidenceBatch, request)
+    return message_response(reply.batch)
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
@@ -312,5 +318,17 @@ ROUTES: tuple[Route, ...] = (
         response=pb.ListEvidenceResponse,
         query=PAGE_QUERY,
         errors=_LIST_ERRORS,
+    ),
+    Route(
+        method="GET",
+        path=f"{OFFICE}/evidence-batches/{{id}}",
+        operation_id="getExchangeEvidenceBatch",
+        summary="A signed batch of evidence: its records' SM3 hashes and the SM2 signature, to "
+        "check a record of one's own (only to a party of one of its records).",
+        tag="exchange",
+        handler=get_evidence_batch,
+        audience="office",
+        response=pb.EvidenceBatch,
+        errors=(401, 404, 503),
     ),
 )

@@ -414,18 +414,47 @@ def mask(
 # --- evidence ----------------------------------------------------------------------------------
 
 
+def _sm3_hex(data: bytes) -> str:
+    digest = hashes.Hash(hashes.SM3())
+    digest.update(data)
+    return digest.finalize().hex()
+
+
+def _canonical(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def request_hash(name: str, parameters: Mapping[str, str]) -> str:
     """SM3, hex, of the canonical request: the same query hashes the same however its
     parameters were ordered, so evidence can be matched without keeping their values."""
-    canonical = json.dumps(
-        {"interface": name, "parameters": dict(parameters)},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    return _sm3_hex(_canonical({"interface": name, "parameters": dict(parameters)}))
+
+
+# What an evidence record's hash covers, in its canonical JSON (sorted keys, no spaces, UTF-8).
+EVIDENCE_FIELDS = (
+    "id",
+    "interface_service",
+    "resource_id",
+    "consumer",
+    "provider_department",
+    "purpose",
+    "request_hash",
+    "result_count",
+    "at_us",
+)
+
+
+def evidence_hash(record: Mapping[str, object]) -> str:
+    """SM3, hex, of one evidence record's canonical form."""
+    return _sm3_hex(_canonical({f: record[f] for f in EVIDENCE_FIELDS}))
+
+
+def batch_digest(record_hashes: Sequence[str]) -> bytes:
+    """SM3 of the concatenated record hashes (as bytes): what a batch's signature signs."""
     digest = hashes.Hash(hashes.SM3())
-    digest.update(canonical.encode())
-    return digest.finalize().hex()
+    for hex_hash in record_hashes:
+        digest.update(bytes.fromhex(hex_hash))
+    return digest.finalize()
 
 
 def consumer_of(principal: Principal) -> str:

@@ -16,7 +16,7 @@ from runtime.errors import InvalidArgument, NotFound
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from services.exchange import datasets, domain, sharing, store
-from services.exchange.evidence import EvidenceLog
+from services.exchange.evidence import EvidenceLog, keys_signer
 from services.exchange.interfaces import Interfaces, code_checker, report_code_uses
 from services.exchange.share_catalog import ShareCatalog
 from smartcity.exchange.v1 import exchange_pb2 as pb
@@ -43,7 +43,9 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     def __init__(self, rt: ServiceRuntime) -> None:
         self._rt = rt
         self._catalog = ShareCatalog(rt)
-        self.evidence = EvidenceLog(rt.db, retention_days=rt.settings.evidence_retention_days)
+        self.evidence = EvidenceLog(
+            rt.db, retention_days=rt.settings.evidence_retention_days, sign=keys_signer(rt)
+        )
         self.checker = code_checker(rt)
         self._interfaces = Interfaces(
             rt, catalog=self._catalog, checker=self.checker, evidence=self.evidence
@@ -186,6 +188,24 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     ) -> pb.QueryInterfaceServiceResponse:
         _id(request.name, "interface service")
         return await self._interfaces.query(require_principal(), request)
+
+    @allow(CONSUMERS)
+    async def GetEvidenceBatch(
+        self, request: pb.GetEvidenceBatchRequest, context: Context
+    ) -> pb.GetEvidenceBatchResponse:
+        principal = require_principal()
+        batch_id = _id(request.id, "evidence batch")
+        async with self._rt.db.read() as conn:
+            visible = principal.department == domain.BUREAU or await store.batch_visible_to(
+                conn,
+                batch_id,
+                consumer=domain.consumer_of(principal),
+                department=principal.department,
+            )
+            batch = await store.get_evidence_batch(conn, batch_id) if visible else None
+        if batch is None:
+            raise NotFound("evidence batch", batch_id)
+        return pb.GetEvidenceBatchResponse(batch=batch)
 
     @allow(CONSUMERS)
     async def ListEvidence(

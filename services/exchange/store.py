@@ -134,6 +134,18 @@ evidence = sa.Table(
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("result_count", sa.Integer, nullable=False),
     sa.Column("at_us", sa.BigInteger, nullable=False, index=True),
+    sa.Column("record_hash", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.String(36), nullable=False),
+)
+
+evidence_batches = sa.Table(
+    "evidence_batches",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("record_hashes", sa.JSON, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False, index=True),
 )
 
 MIGRATIONS = [
@@ -141,7 +153,14 @@ MIGRATIONS = [
     Migration(
         "exchange-0002-datasets-sharing-interfaces-evidence",
         create_tables(
-            datasets, records, batches, share_requests, grants, interface_services, evidence
+            datasets,
+            records,
+            batches,
+            share_requests,
+            grants,
+            interface_services,
+            evidence,
+            evidence_batches,
         ),
     ),
 ]
@@ -500,13 +519,60 @@ async def list_interfaces(
     return [_interface(r._mapping) for r in rows], next_after
 
 
-async def insert_evidence(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    await conn.execute(evidence.insert(), list(rows))
+async def insert_evidence(
+    conn: AsyncConnection,
+    rows: Sequence[dict[str, Any]],
+    *,
+    batch_id: str,
+    digest: str,
+    signature: str,
+) -> None:
+    await conn.execute(
+        evidence_batches.insert().values(
+            id=batch_id,
+            record_hashes=[r["record_hash"] for r in rows],
+            digest=digest,
+            signature=signature,
+            created_us=now_us(),
+        )
+    )
+    await conn.execute(evidence.insert(), [{**r, "batch_id": batch_id} for r in rows])
 
 
 async def delete_evidence_before(conn: AsyncConnection, before_us: int) -> int:
     done = await conn.execute(evidence.delete().where(evidence.c.at_us < before_us))
+    await conn.execute(evidence_batches.delete().where(evidence_batches.c.created_us < before_us))
     return int(done.rowcount or 0)
+
+
+async def get_evidence_batch(conn: Reader, batch_id: str) -> pb.EvidenceBatch | None:
+    row = (
+        await conn.execute(sa.select(evidence_batches).where(evidence_batches.c.id == batch_id))
+    ).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return pb.EvidenceBatch(
+        id=m["id"],
+        record_hashes=m["record_hashes"],
+        digest=m["digest"],
+        signature=m["signature"],
+        create_time=timestamp(m["created_us"]),
+    )
+
+
+async def batch_visible_to(conn: Reader, batch_id: str, *, consumer: str, department: str) -> bool:
+    """Whether the batch holds a record of this consumer's or provider's."""
+    e = evidence.c
+    found = await conn.scalar(
+        sa.select(e.seq)
+        .where(
+            (e.batch_id == batch_id)
+            & ((e.consumer == consumer) | (e.provider_department == department))
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def list_evidence(
@@ -534,6 +600,8 @@ async def list_evidence(
             request_hash=m["request_hash"],
             result_count=m["result_count"],
             time=timestamp(m["at_us"]),
+            record_hash=m["record_hash"],
+            batch_id=m["batch_id"],
         )
         for m in (r._mapping for r in rows)
     ]

@@ -1,5 +1,6 @@
 """Demo keys for the embedded mode (`make run`): each issuing department's SM2 licence-signing key,
-usable by its licence issuers and by the licences service, and an SM4 key for data at rest.
+usable by its licence issuers and by the licences service, the exchange's SM2 evidence-signing
+key, and an SM4 key for data at rest.
 
 Never in production and never on PostgreSQL (see `runtime.config`).
 """
@@ -42,6 +43,23 @@ def _licence_key(department: str) -> keys_pb2.Key:
 
 DEMO_KEYS: tuple[tuple[str, keys_pb2.Key], ...] = (
     *((d, _licence_key(d)) for d in ("psb", "hrss", "msa")),
+    (
+        "bdb",
+        keys_pb2.Key(
+            name="exchange.evidence-signing",
+            purpose=keys_pb2.KEY_PURPOSE_SIGN,
+            rotation_period_days=365,
+            policy=keys_pb2.KeyPolicy(
+                grants=[
+                    keys_pb2.KeyGrant(services=["exchange"], operations=SIGN_AND_VERIFY),
+                    # anyone in the Bureau's audit checks the signatures
+                    keys_pb2.KeyGrant(
+                        departments=["bdb"], operations=[keys_pb2.KEY_OPERATION_VERIFY]
+                    ),
+                ]
+            ),
+        ),
+    ),
     (
         "bdb",
         keys_pb2.Key(

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 from conftest import Platform, eventually, open_body, publish, remember_secret, resource_body
+from runtime import grpcclient
+from services.exchange import domain
+from smartcity.keys.v1 import keys_pb2, keys_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -209,6 +212,41 @@ async def test_a_consumer_queries_with_grant_and_code_and_both_sides_see_the_evi
     msa = await platform.login("msa.officer")
     _, listed, _ = await platform.request("GET", f"{EXCHANGE}/evidence", token=msa)
     assert answer["evidence_id"] not in [e["id"] for e in listed["evidence"]]
+    # and the evidence is signed: its hash is in a batch whose SM2 signature holds
+    evidence = mine[0]
+    status, batch, _ = await platform.request(
+        "GET", f"{EXCHANGE}/evidence-batches/{evidence['batch_id']}", token=psb
+    )
+    assert status == 200, batch
+    assert evidence_hash(evidence) == evidence["record_hash"] in batch["record_hashes"]
+    assert domain.batch_digest(batch["record_hashes"]).hex() == batch["digest"]
+    assert batch["signature"].startswith("sc:exchange.evidence-signing:v1:")
+    status, _, _ = await platform.request(
+        "GET", f"{EXCHANGE}/evidence-batches/{evidence['batch_id']}", token=msa
+    )
+    assert status == 404  # not a party to any of its records
+    auditor = await platform.login("bdb.admin")
+    channel = grpcclient.channel(platform.settings.grpc_target("keys"))
+    try:
+        verified = await keys_pb2_grpc.KeysServiceStub(channel).Verify(
+            keys_pb2.VerifyRequest(
+                name="exchange.evidence-signing",
+                message=bytes.fromhex(batch["digest"]),
+                signature=batch["signature"],
+            ),
+            metadata=(("authorization", f"Bearer {auditor}"),),
+            timeout=5,
+        )
+    finally:
+        await channel.close()
+    assert verified.valid
+
+
+def evidence_hash(evidence: dict[str, Any]) -> str:
+    """A party's own recomputation of a record's hash from what the evidence list shows."""
+    at = datetime.fromisoformat(evidence["time"].replace("Z", "+00:00"))
+    at_us = int(at.timestamp()) * 1_000_000 + at.microsecond
+    return domain.evidence_hash({**evidence, "at_us": at_us})
 
 
 async def test_queries_without_grant_code_or_within_the_grant_are_refused(

@@ -879,6 +879,8 @@ class Evidence(_message.Message):
     REQUEST_HASH_FIELD_NUMBER: _builtins.int
     RESULT_COUNT_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    RECORD_HASH_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     interface_service: _builtins.str
     resource_id: _builtins.str
@@ -889,6 +891,13 @@ class Evidence(_message.Message):
     request_hash: _builtins.str
     """SM3 of the canonical request (name and sorted parameters), hex."""
     result_count: _builtins.int
+    record_hash: _builtins.str
+    """SM3, hex, of this record's canonical form: the JSON object of id, interface_service,
+    resource_id, consumer, provider_department, purpose, request_hash, result_count and at_us
+    (time in microseconds since the epoch), keys sorted, no spaces, UTF-8.
+    """
+    batch_id: _builtins.str
+    """The signed batch this record belongs to; empty until it is written."""
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -903,14 +912,96 @@ class Evidence(_message.Message):
         request_hash: _builtins.str = ...,
         result_count: _builtins.int = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
+        record_hash: _builtins.str = ...,
+        batch_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "id", b"id", "interface_service", b"interface_service", "provider_department", b"provider_department", "purpose", b"purpose", "request_hash", b"request_hash", "resource_id", b"resource_id", "result_count", b"result_count", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "consumer", b"consumer", "id", b"id", "interface_service", b"interface_service", "provider_department", b"provider_department", "purpose", b"purpose", "record_hash", b"record_hash", "request_hash", b"request_hash", "resource_id", b"resource_id", "result_count", b"result_count", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Evidence: _TypeAlias = Evidence  # noqa: Y015
+
+@_typing.final
+class EvidenceBatch(_message.Message):
+    """EvidenceBatch is one batch of evidence as signed: the SM3 of each record in order, and an SM2
+    signature (keys service, key `exchange.evidence-signing`) of the SM3 of their concatenation.
+    To verify a record: recompute its hash, find it in record_hashes, recompute the digest and
+    check the signature with the key's public key (/public/v1/keys/{name}/public-key).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    RECORD_HASHES_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    digest: _builtins.str
+    """SM3 of the concatenated record hashes (as bytes), hex."""
+    signature: _builtins.str
+    """"sc:<key>:v<n>:<base64 DER>" as the keys service signs; empty if it could not sign."""
+    @_builtins.property
+    def record_hashes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        record_hashes: _abc.Iterable[_builtins.str] | None = ...,
+        digest: _builtins.str = ...,
+        signature: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "digest", b"digest", "id", b"id", "record_hashes", b"record_hashes", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvidenceBatch: _TypeAlias = EvidenceBatch  # noqa: Y015
+
+@_typing.final
+class GetEvidenceBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEvidenceBatchRequest: _TypeAlias = GetEvidenceBatchRequest  # noqa: Y015
+
+@_typing.final
+class GetEvidenceBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCH_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def batch(self) -> Global___EvidenceBatch: ...
+    def __init__(
+        self,
+        *,
+        batch: Global___EvidenceBatch | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEvidenceBatchResponse: _TypeAlias = GetEvidenceBatchResponse  # noqa: Y015
 
 @_typing.final
 class ListEvidenceRequest(_message.Message):

@@ -103,6 +103,11 @@ class ExchangeServiceStub:
                 request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceRequest.SerializeToString,
                 response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceResponse.FromString,
                 _registered_method=True)
+        self.GetEvidenceBatch = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/GetEvidenceBatch',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetEvidenceBatchRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetEvidenceBatchResponse.FromString,
+                _registered_method=True)
 
 
 class ExchangeServiceServicer:
@@ -212,6 +217,14 @@ class ExchangeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEvidenceBatch(self, request, context):
+        """GetEvidenceBatch returns a signed batch of evidence: the hashes of its records (never the
+        records themselves) and the signature, so that any party can check its own evidence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExchangeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -279,6 +292,11 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
                     servicer.ListEvidence,
                     request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceRequest.FromString,
                     response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceResponse.SerializeToString,
+            ),
+            'GetEvidenceBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvidenceBatch,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetEvidenceBatchRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetEvidenceBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -636,6 +654,33 @@ class ExchangeService:
             '/smartcity.exchange.v1.ExchangeService/ListEvidence',
             smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceRequest.SerializeToString,
             smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvidenceBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/GetEvidenceBatch',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetEvidenceBatchRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetEvidenceBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -78,6 +78,10 @@ class ExchangeServiceStub:
     """ListEvidence pages through the evidence of the caller's department's exchanges, as
     consumer or provider (the Bureau: all), newest first.
     """
+    GetEvidenceBatch: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetEvidenceBatchRequest, _exchange_pb2.GetEvidenceBatchResponse]
+    """GetEvidenceBatch returns a signed batch of evidence: the hashes of its records (never the
+    records themselves) and the signature, so that any party can check its own evidence.
+    """
 
 @_typing.type_check_only
 class ExchangeServiceAsyncStub(ExchangeServiceStub):
@@ -128,6 +132,10 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     ListEvidence: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListEvidenceRequest, _exchange_pb2.ListEvidenceResponse]  # type: ignore[assignment]
     """ListEvidence pages through the evidence of the caller's department's exchanges, as
     consumer or provider (the Bureau: all), newest first.
+    """
+    GetEvidenceBatch: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetEvidenceBatchRequest, _exchange_pb2.GetEvidenceBatchResponse]  # type: ignore[assignment]
+    """GetEvidenceBatch returns a signed batch of evidence: the hashes of its records (never the
+    records themselves) and the signature, so that any party can check its own evidence.
     """
 
 class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -254,6 +262,16 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_exchange_pb2.ListEvidenceResponse, _abc.Awaitable[_exchange_pb2.ListEvidenceResponse]]:
         """ListEvidence pages through the evidence of the caller's department's exchanges, as
         consumer or provider (the Bureau: all), newest first.
+        """
+
+    @_abc_1.abstractmethod
+    def GetEvidenceBatch(
+        self,
+        request: _exchange_pb2.GetEvidenceBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.GetEvidenceBatchResponse, _abc.Awaitable[_exchange_pb2.GetEvidenceBatchResponse]]:
+        """GetEvidenceBatch returns a signed batch of evidence: the hashes of its records (never the
+        records themselves) and the signature, so that any party can check its own evidence.
         """
 
 def add_ExchangeServiceServicer_to_server(servicer: ExchangeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
