@@ -131,6 +131,30 @@ async def list_evidence(call: Call) -> web.StreamResponse:
     return message_response(await call.rpc(call.upstream.exchange.ListEvidence, request))
 
 
+async def create_subscription(call: Call) -> web.StreamResponse:
+    request = pb.CreateSubscriptionRequest(subscription=call.body)
+    reply = await call.rpc(call.upstream.exchange.CreateSubscription, request)
+    location = f"{OFFICE}/subscriptions/{reply.subscription.id}"
+    return message_response(reply.subscription, status=201, headers={"Location": location})
+
+
+async def list_subscriptions(call: Call) -> web.StreamResponse:
+    request = pb.ListSubscriptionsRequest()
+    return message_response(await call.rpc(call.upstream.exchange.ListSubscriptions, request))
+
+
+async def delete_subscription(call: Call) -> web.StreamResponse:
+    request = pb.DeleteSubscriptionRequest(id=call.request.match_info["id"])
+    await call.rpc(call.upstream.exchange.DeleteSubscription, request)
+    return web.Response(status=204)
+
+
+async def list_changes(call: Call) -> web.StreamResponse:
+    request = _query(call, pb.ListChangesRequest, ("after_version", "page_size", "page_token"))
+    request.subscription_id = call.request.match_info["id"]  # type: ignore[attr-defined]
+    return message_response(await call.rpc(call.upstream.exchange.ListChanges, request))
+
+
 async def get_evidence_batch(call: Call) -> web.StreamResponse:
     request = pb.GetEvidenceBatchRequest(id=call.request.match_info["id"])
     reply = await call.rpc(call.upstream.exchange.GetEvidenceBatch, request)
@@ -318,6 +342,61 @@ ROUTES: tuple[Route, ...] = (
         response=pb.ListEvidenceResponse,
         query=PAGE_QUERY,
         errors=_LIST_ERRORS,
+    ),
+    Route(
+        method="POST",
+        path=f"{OFFICE}/subscriptions",
+        operation_id="createExchangeSubscription",
+        summary="Follow a resource the department holds a grant of: each new batch is announced "
+        "on smartcity.exchange.delivery.<department>.",
+        tag="exchange",
+        handler=create_subscription,
+        audience="office",
+        body=pb.Subscription,
+        read_only=frozenset({"id", "consumer_department", "create_time"}),
+        response=pb.Subscription,
+        status=201,
+        errors=_WRITE_ERRORS,
+    ),
+    Route(
+        method="GET",
+        path=f"{OFFICE}/subscriptions",
+        operation_id="listExchangeSubscriptions",
+        summary="The department's subscriptions.",
+        tag="exchange",
+        handler=list_subscriptions,
+        audience="office",
+        response=pb.ListSubscriptionsResponse,
+        errors=_LIST_ERRORS,
+    ),
+    Route(
+        method="DELETE",
+        path=f"{OFFICE}/subscriptions/{{id}}",
+        operation_id="deleteExchangeSubscription",
+        summary="Stop following a resource.",
+        tag="exchange",
+        handler=delete_subscription,
+        audience="office",
+        status=204,
+        errors=(401, 404, 503),
+    ),
+    Route(
+        method="GET",
+        path=f"{OFFICE}/subscriptions/{{id}}/changes",
+        operation_id="listExchangeChanges",
+        summary="The records added after a dataset version, masked as the grant says (each page "
+        "is kept as evidence).",
+        tag="exchange",
+        handler=list_changes,
+        audience="office",
+        response=pb.ListChangesResponse,
+        query=(
+            QueryParam(
+                name="after_version", description="Only records added after it.", type="integer"
+            ),
+            *PAGE_QUERY,
+        ),
+        errors=(401, 403, 404, 422, 503),
     ),
     Route(
         method="GET",

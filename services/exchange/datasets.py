@@ -13,7 +13,7 @@ from runtime.auth import Principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import AlreadyExists, NotFound
 from runtime.service import ServiceRuntime
-from services.exchange import domain, events, store
+from services.exchange import domain, events, store, subscriptions
 from services.exchange.share_catalog import ShareCatalog
 from smartcity.exchange.v1 import events_pb2
 from smartcity.exchange.v1 import exchange_pb2 as pb
@@ -58,6 +58,9 @@ async def push(
                     update_time=dataset.update_time,
                 ),
                 entity_id=dataset.resource_id,
+            )
+            await subscriptions.announce(
+                conn, dataset, batch_size=len(rows), replaced=request.replace
             )
             await audit.record(
                 conn,

@@ -15,7 +15,7 @@ from runtime.auth import OFFICE, Policy, allow, policies_of, require_principal
 from runtime.errors import InvalidArgument, NotFound
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
-from services.exchange import datasets, domain, sharing, store
+from services.exchange import datasets, domain, sharing, store, subscriptions
 from services.exchange.evidence import EvidenceLog, keys_signer
 from services.exchange.interfaces import Interfaces, code_checker, report_code_uses
 from services.exchange.share_catalog import ShareCatalog
@@ -188,6 +188,38 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     ) -> pb.QueryInterfaceServiceResponse:
         _id(request.name, "interface service")
         return await self._interfaces.query(require_principal(), request)
+
+    @allow(OFFICE)
+    async def CreateSubscription(
+        self, request: pb.CreateSubscriptionRequest, context: Context
+    ) -> pb.CreateSubscriptionResponse:
+        _id(request.subscription.resource_id, "resource")
+        created = await subscriptions.create(self._rt, require_principal(), request.subscription)
+        return pb.CreateSubscriptionResponse(subscription=created)
+
+    @allow(OFFICE)
+    async def ListSubscriptions(
+        self, request: pb.ListSubscriptionsRequest, context: Context
+    ) -> pb.ListSubscriptionsResponse:
+        async with self._rt.db.read() as conn:
+            found = await store.department_subscriptions(conn, require_principal().department)
+        return pb.ListSubscriptionsResponse(subscriptions=found)
+
+    @allow(OFFICE)
+    async def DeleteSubscription(
+        self, request: pb.DeleteSubscriptionRequest, context: Context
+    ) -> pb.DeleteSubscriptionResponse:
+        await subscriptions.delete(self._rt, require_principal(), _id(request.id, "subscription"))
+        return pb.DeleteSubscriptionResponse()
+
+    @allow(OFFICE)
+    async def ListChanges(
+        self, request: pb.ListChangesRequest, context: Context
+    ) -> pb.ListChangesResponse:
+        _id(request.subscription_id, "subscription")
+        return await subscriptions.changes(
+            self._rt, self._catalog, self.evidence, require_principal(), request
+        )
 
     @allow(CONSUMERS)
     async def GetEvidenceBatch(

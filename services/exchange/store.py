@@ -138,6 +138,17 @@ evidence = sa.Table(
     sa.Column("batch_id", sa.String(36), nullable=False),
 )
 
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("resource_id", sa.String(36), nullable=False, index=True),
+    sa.Column("consumer_department", sa.String(20), nullable=False, index=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("resource_id", "consumer_department"),
+)
+
 evidence_batches = sa.Table(
     "evidence_batches",
     metadata,
@@ -161,6 +172,7 @@ MIGRATIONS = [
             interface_services,
             evidence,
             evidence_batches,
+            subscriptions,
         ),
     ),
 ]
@@ -606,3 +618,73 @@ async def list_evidence(
         for m in (r._mapping for r in rows)
     ]
     return found, (int(rows[-1]._mapping["seq"]) if more else None)
+
+
+# --- subscriptions -----------------------------------------------------------------------------
+
+
+def _subscription(m: Any) -> pb.Subscription:
+    return pb.Subscription(
+        id=m["id"],
+        resource_id=m["resource_id"],
+        consumer_department=m["consumer_department"],
+        create_time=timestamp(m["created_us"]),
+    )
+
+
+async def insert_subscription(conn: AsyncConnection, subscription: pb.Subscription) -> None:
+    await conn.execute(
+        subscriptions.insert().values(
+            id=subscription.id,
+            resource_id=subscription.resource_id,
+            consumer_department=subscription.consumer_department,
+            created_us=now_us(),
+        )
+    )
+
+
+async def get_subscription(conn: Reader, subscription_id: str) -> pb.Subscription | None:
+    row = (
+        await conn.execute(sa.select(subscriptions).where(subscriptions.c.id == subscription_id))
+    ).first()
+    return None if row is None else _subscription(row._mapping)
+
+
+async def delete_subscription(conn: AsyncConnection, subscription_id: str) -> None:
+    await conn.execute(subscriptions.delete().where(subscriptions.c.id == subscription_id))
+
+
+async def department_subscriptions(conn: Reader, department: str) -> list[pb.Subscription]:
+    rows = await conn.execute(
+        sa.select(subscriptions)
+        .where(subscriptions.c.consumer_department == department)
+        .order_by(subscriptions.c.seq)
+    )
+    return [_subscription(r._mapping) for r in rows]
+
+
+async def resource_subscriptions(conn: Reader, resource_id: str) -> list[pb.Subscription]:
+    rows = await conn.execute(
+        sa.select(subscriptions).where(subscriptions.c.resource_id == resource_id)
+    )
+    return [_subscription(r._mapping) for r in rows]
+
+
+async def changes(
+    conn: Reader, resource_id: str, *, after_version: int, after_seq: int, limit: int
+) -> tuple[list[dict[str, str]], int | None]:
+    """Records added after a dataset version, oldest first, and the seq to continue after."""
+    r = records.c
+    rows = (
+        await conn.execute(
+            sa.select(r.seq, r.fields)
+            .where(
+                (r.resource_id == resource_id) & (r.version > after_version) & (r.seq > after_seq)
+            )
+            .order_by(r.seq)
+            .limit(limit + 1)
+        )
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [dict(row.fields) for row in rows], (int(rows[-1].seq) if more else None)

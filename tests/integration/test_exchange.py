@@ -9,11 +9,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import nats
 import pytest
 
 from conftest import Platform, eventually, open_body, publish, remember_secret, resource_body
 from runtime import grpcclient
 from services.exchange import domain
+from smartcity.exchange.v1 import events_pb2
 from smartcity.keys.v1 import keys_pb2, keys_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -327,3 +329,62 @@ async def test_share_requests_reach_the_provider_scorecard(platform: Platform) -
     # then the catalog's scorecard counts it, from the exchange's events
     card = await eventually(counted, timeout=20)
     assert card["share_requests_received"] >= card["share_requests_answered"] >= 1
+
+
+async def test_a_subscriber_is_told_of_each_batch_and_reads_only_what_is_new(
+    platform: Platform,
+) -> None:
+    resource, _ = await parking_resource(platform)
+    psb = await platform.login("psb.officer")
+    hrss = await platform.login("hrss.officer")
+    status, granted = await ask(platform, psb, resource["id"], fields=["停车场名称"])
+    assert status == 201 and granted["state"] == "granted"
+    # given a subscription (one per department and resource)
+    body = {"resource_id": resource["id"]}
+    status, subscription, _ = await platform.request(
+        "POST", f"{EXCHANGE}/subscriptions", token=psb, json=body
+    )
+    assert status == 201 and subscription["consumer_department"] == "psb"
+    status, _, _ = await platform.request("POST", f"{EXCHANGE}/subscriptions", token=psb, json=body)
+    assert status == 409
+    # when the provider pushes a batch, the subscriber's own subject announces it
+    nc = await nats.connect(platform.settings.nats_url, connect_timeout=5)
+    try:
+        inbox = await nc.subscribe("smartcity.exchange.delivery.psb")
+        status, _ = await push(
+            platform,
+            resource["id"],
+            [{"停车场名称": "假日海滩停车场", "泊位数": "500"}],
+            token=hrss,
+        )
+        assert status == 200
+        announced = events_pb2.DeliveryAvailable()
+        while announced.subscription_id != subscription["id"]:
+            announced.ParseFromString((await inbox.next_msg(timeout=10)).data)
+    finally:
+        await nc.close()
+    assert (announced.dataset_version, announced.record_count) == (2, 1)
+    # then the subscriber reads what is new, masked as its grant says
+    changes = f"{EXCHANGE}/subscriptions/{subscription['id']}/changes"
+    status, new, _ = await platform.request(
+        "GET", changes, token=psb, params={"after_version": "1"}
+    )
+    assert status == 200, new
+    assert new["records"] == [{"fields": {"停车场名称": "假日海滩停车场", "泊位数": "***"}}]
+    assert new["dataset_version"] == 2 and new["evidence_id"]
+    status, everything, _ = await platform.request("GET", changes, token=psb)
+    assert status == 200 and len(everything["records"]) == 4
+    # nobody else reads it
+    msa = await platform.login("msa.officer")
+    status, _, _ = await platform.request("GET", changes, token=msa)
+    assert status == 404
+    # and a revoked grant stops the deliveries
+    status, _, _ = await platform.request(
+        "POST",
+        f"{EXCHANGE}/grants/{granted['grant_id']}/revoke",
+        token=hrss,
+        json={"reason": "用途已结束"},
+    )
+    assert status == 200
+    status, problem, _ = await platform.request("GET", changes, token=psb)
+    assert status == 403 and "grant" in problem["detail"]

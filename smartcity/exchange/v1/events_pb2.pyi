@@ -157,3 +157,45 @@ class ShareRequestDecided(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ShareRequestDecided: _TypeAlias = ShareRequestDecided  # noqa: Y015
+
+@_typing.final
+class DeliveryAvailable(_message.Message):
+    """DeliveryAvailable is published on smartcity.exchange.delivery.<consumer department> when a
+    batch adds records to a resource the department subscribes to. Thin: read the records with
+    ExchangeService.ListChanges.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIPTION_ID_FIELD_NUMBER: _builtins.int
+    RESOURCE_ID_FIELD_NUMBER: _builtins.int
+    CONSUMER_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    RECORD_COUNT_FIELD_NUMBER: _builtins.int
+    REPLACED_FIELD_NUMBER: _builtins.int
+    subscription_id: _builtins.str
+    resource_id: _builtins.str
+    consumer_department: _builtins.str
+    dataset_version: _builtins.int
+    """The dataset's version after the batch."""
+    record_count: _builtins.int
+    """Records in the batch."""
+    replaced: _builtins.bool
+    """The batch replaced the whole dataset."""
+    def __init__(
+        self,
+        *,
+        subscription_id: _builtins.str = ...,
+        resource_id: _builtins.str = ...,
+        consumer_department: _builtins.str = ...,
+        dataset_version: _builtins.int = ...,
+        record_count: _builtins.int = ...,
+        replaced: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer_department", b"consumer_department", "dataset_version", b"dataset_version", "record_count", b"record_count", "replaced", b"replaced", "resource_id", b"resource_id", "subscription_id", b"subscription_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeliveryAvailable: _TypeAlias = DeliveryAvailable  # noqa: Y015

@@ -98,6 +98,26 @@ class ExchangeServiceStub:
                 request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceRequest.SerializeToString,
                 response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceResponse.FromString,
                 _registered_method=True)
+        self.CreateSubscription = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/CreateSubscription',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateSubscriptionRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ListSubscriptions = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/ListSubscriptions',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListSubscriptionsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListSubscriptionsResponse.FromString,
+                _registered_method=True)
+        self.DeleteSubscription = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/DeleteSubscription',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DeleteSubscriptionRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DeleteSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ListChanges = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/ListChanges',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListChangesRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListChangesResponse.FromString,
+                _registered_method=True)
         self.ListEvidence = channel.unary_unary(
                 '/smartcity.exchange.v1.ExchangeService/ListEvidence',
                 request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListEvidenceRequest.SerializeToString,
@@ -209,6 +229,37 @@ class ExchangeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSubscription(self, request, context):
+        """CreateSubscription subscribes the caller's department to a resource it holds a grant of:
+        each accepted batch is announced on smartcity.exchange.delivery.<department>, and the
+        department reads the new records with ListChanges.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSubscriptions(self, request, context):
+        """ListSubscriptions lists the caller's department's subscriptions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSubscription(self, request, context):
+        """DeleteSubscription ends one of the caller's department's subscriptions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChanges(self, request, context):
+        """ListChanges pages through the records a subscription has not seen yet (after a version),
+        masked as the grant says; each page is kept as evidence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListEvidence(self, request, context):
         """ListEvidence pages through the evidence of the caller's department's exchanges, as
         consumer or provider (the Bureau: all), newest first.
@@ -287,6 +338,26 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
                     servicer.QueryInterfaceService,
                     request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceRequest.FromString,
                     response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceResponse.SerializeToString,
+            ),
+            'CreateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSubscription,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateSubscriptionRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateSubscriptionResponse.SerializeToString,
+            ),
+            'ListSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubscriptions,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListSubscriptionsRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListSubscriptionsResponse.SerializeToString,
+            ),
+            'DeleteSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSubscription,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DeleteSubscriptionRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DeleteSubscriptionResponse.SerializeToString,
+            ),
+            'ListChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChanges,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListChangesRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListChangesResponse.SerializeToString,
             ),
             'ListEvidence': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEvidence,
@@ -627,6 +698,114 @@ class ExchangeService:
             '/smartcity.exchange.v1.ExchangeService/QueryInterfaceService',
             smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceRequest.SerializeToString,
             smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/CreateSubscription',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateSubscriptionRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.CreateSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/ListSubscriptions',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListSubscriptionsRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/DeleteSubscription',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DeleteSubscriptionRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.DeleteSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/ListChanges',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListChangesRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

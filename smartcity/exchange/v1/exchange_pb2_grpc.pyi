@@ -74,6 +74,19 @@ class ExchangeServiceStub:
     needs a grant of the resource and an interface authorisation code; fields outside the
     grant are masked; the query is kept as evidence.
     """
+    CreateSubscription: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.CreateSubscriptionRequest, _exchange_pb2.CreateSubscriptionResponse]
+    """CreateSubscription subscribes the caller's department to a resource it holds a grant of:
+    each accepted batch is announced on smartcity.exchange.delivery.<department>, and the
+    department reads the new records with ListChanges.
+    """
+    ListSubscriptions: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.ListSubscriptionsRequest, _exchange_pb2.ListSubscriptionsResponse]
+    """ListSubscriptions lists the caller's department's subscriptions."""
+    DeleteSubscription: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.DeleteSubscriptionRequest, _exchange_pb2.DeleteSubscriptionResponse]
+    """DeleteSubscription ends one of the caller's department's subscriptions."""
+    ListChanges: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.ListChangesRequest, _exchange_pb2.ListChangesResponse]
+    """ListChanges pages through the records a subscription has not seen yet (after a version),
+    masked as the grant says; each page is kept as evidence.
+    """
     ListEvidence: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.ListEvidenceRequest, _exchange_pb2.ListEvidenceResponse]
     """ListEvidence pages through the evidence of the caller's department's exchanges, as
     consumer or provider (the Bureau: all), newest first.
@@ -128,6 +141,19 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     """QueryInterfaceService answers a query from the aggregated records: the caller's department
     needs a grant of the resource and an interface authorisation code; fields outside the
     grant are masked; the query is kept as evidence.
+    """
+    CreateSubscription: _aio.UnaryUnaryMultiCallable[_exchange_pb2.CreateSubscriptionRequest, _exchange_pb2.CreateSubscriptionResponse]  # type: ignore[assignment]
+    """CreateSubscription subscribes the caller's department to a resource it holds a grant of:
+    each accepted batch is announced on smartcity.exchange.delivery.<department>, and the
+    department reads the new records with ListChanges.
+    """
+    ListSubscriptions: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListSubscriptionsRequest, _exchange_pb2.ListSubscriptionsResponse]  # type: ignore[assignment]
+    """ListSubscriptions lists the caller's department's subscriptions."""
+    DeleteSubscription: _aio.UnaryUnaryMultiCallable[_exchange_pb2.DeleteSubscriptionRequest, _exchange_pb2.DeleteSubscriptionResponse]  # type: ignore[assignment]
+    """DeleteSubscription ends one of the caller's department's subscriptions."""
+    ListChanges: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListChangesRequest, _exchange_pb2.ListChangesResponse]  # type: ignore[assignment]
+    """ListChanges pages through the records a subscription has not seen yet (after a version),
+    masked as the grant says; each page is kept as evidence.
     """
     ListEvidence: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListEvidenceRequest, _exchange_pb2.ListEvidenceResponse]  # type: ignore[assignment]
     """ListEvidence pages through the evidence of the caller's department's exchanges, as
@@ -252,6 +278,43 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
         """QueryInterfaceService answers a query from the aggregated records: the caller's department
         needs a grant of the resource and an interface authorisation code; fields outside the
         grant are masked; the query is kept as evidence.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateSubscription(
+        self,
+        request: _exchange_pb2.CreateSubscriptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.CreateSubscriptionResponse, _abc.Awaitable[_exchange_pb2.CreateSubscriptionResponse]]:
+        """CreateSubscription subscribes the caller's department to a resource it holds a grant of:
+        each accepted batch is announced on smartcity.exchange.delivery.<department>, and the
+        department reads the new records with ListChanges.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSubscriptions(
+        self,
+        request: _exchange_pb2.ListSubscriptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.ListSubscriptionsResponse, _abc.Awaitable[_exchange_pb2.ListSubscriptionsResponse]]:
+        """ListSubscriptions lists the caller's department's subscriptions."""
+
+    @_abc_1.abstractmethod
+    def DeleteSubscription(
+        self,
+        request: _exchange_pb2.DeleteSubscriptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.DeleteSubscriptionResponse, _abc.Awaitable[_exchange_pb2.DeleteSubscriptionResponse]]:
+        """DeleteSubscription ends one of the caller's department's subscriptions."""
+
+    @_abc_1.abstractmethod
+    def ListChanges(
+        self,
+        request: _exchange_pb2.ListChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.ListChangesResponse, _abc.Awaitable[_exchange_pb2.ListChangesResponse]]:
+        """ListChanges pages through the records a subscription has not seen yet (after a version),
+        masked as the grant says; each page is kept as evidence.
         """
 
     @_abc_1.abstractmethod
