@@ -155,6 +155,12 @@ async def list_changes(call: Call) -> web.StreamResponse:
     return message_response(await call.rpc(call.upstream.exchange.ListChanges, request))
 
 
+async def interface_openapi(call: Call) -> web.StreamResponse:
+    request = pb.GetInterfaceServiceOpenApiRequest(name=call.request.match_info["name"])
+    reply = await call.rpc(call.upstream.exchange.GetInterfaceServiceOpenApi, request)
+    return web.Response(text=reply.document, content_type="application/json")
+
+
 async def get_evidence_batch(call: Call) -> web.StreamResponse:
     request = pb.GetEvidenceBatchRequest(id=call.request.match_info["id"])
     reply = await call.rpc(call.upstream.exchange.GetEvidenceBatch, request)
@@ -342,6 +348,23 @@ ROUTES: tuple[Route, ...] = (
         response=pb.ListEvidenceResponse,
         query=PAGE_QUERY,
         errors=_LIST_ERRORS,
+    ),
+    *(
+        Route(
+            method="GET",
+            path=f"/{entry}/v1/exchange/interfaces/{{name}}/openapi.json",
+            operation_id=operation_id,
+            summary="One interface service as OpenAPI 3.1: its query, parameters and answer "
+            "typed from the catalog's data items.",
+            tag="exchange",
+            handler=interface_openapi,
+            audience=entry,
+            errors=(401, 404, 503),
+        )
+        for entry, operation_id in (
+            ("office", "getInterfaceServiceOpenApi"),
+            ("partner", "getInterfaceServiceOpenApiAsPartner"),
+        )
     ),
     Route(
         method="POST",

@@ -10,6 +10,7 @@ import asyncio
 import uuid
 
 import grpc
+import orjson
 from sqlalchemy.exc import IntegrityError
 
 from runtime import audit, errors, grpcclient, logs
@@ -19,7 +20,7 @@ from runtime.errors import AlreadyExists, DomainError, NotFound, PermissionDenie
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
 from runtime.ttlcache import TtlCache
-from services.exchange import domain, store
+from services.exchange import domain, openapi, store
 from services.exchange.evidence import EvidenceLog
 from services.exchange.share_catalog import ShareCatalog
 from smartcity.exchange.v1 import exchange_pb2 as pb
@@ -163,6 +164,12 @@ class Interfaces:
             masked_fields=masked,
             evidence_id=evidence_id,
         )
+
+    async def openapi(self, name: str) -> str:
+        service = await self._definition(name)
+        entry = await self._catalog.entry(service.resource_id)
+        document = openapi.describe(service, entry.data_items, server_url=self._rt.settings.issuer)
+        return orjson.dumps(document).decode()
 
     async def _definition(self, name: str) -> pb.InterfaceService:
         if (cached := self._definitions.get(name)) is not None:

@@ -183,6 +183,13 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         )
 
     @allow(CONSUMERS)
+    async def GetInterfaceServiceOpenApi(
+        self, request: pb.GetInterfaceServiceOpenApiRequest, context: Context
+    ) -> pb.GetInterfaceServiceOpenApiResponse:
+        document = await self._interfaces.openapi(_id(request.name, "interface service"))
+        return pb.GetInterfaceServiceOpenApiResponse(document=document)
+
+    @allow(CONSUMERS)
     async def QueryInterfaceService(
         self, request: pb.QueryInterfaceServiceRequest, context: Context
     ) -> pb.QueryInterfaceServiceResponse:

@@ -388,3 +388,18 @@ async def test_a_subscriber_is_told_of_each_batch_and_reads_only_what_is_new(
     assert status == 200
     status, problem, _ = await platform.request("GET", changes, token=psb)
     assert status == 403 and "grant" in problem["detail"]
+
+
+async def test_an_interface_service_describes_itself_as_openapi(platform: Platform) -> None:
+    _, name = await parking_resource(platform)
+    psb = await platform.login("psb.officer")
+    status, document, headers = await platform.request(
+        "GET", f"{EXCHANGE}/interfaces/{name}/openapi.json", token=psb
+    )
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    assert document["openapi"] == "3.1.0"
+    operation = document["paths"][f"/office/v1/exchange/interfaces/{name}/query"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    parameters = body["properties"]["parameters"]["properties"]
+    assert parameters["泊位数"]["pattern"] == r"^[+-]?[0-9]+$"  # an integer item, as text
+    assert set(parameters) == {"停车场名称", "泊位数"}

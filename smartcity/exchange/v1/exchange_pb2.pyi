@@ -775,6 +775,45 @@ class ListInterfaceServicesResponse(_message.Message):
 Global___ListInterfaceServicesResponse: _TypeAlias = ListInterfaceServicesResponse  # noqa: Y015
 
 @_typing.final
+class GetInterfaceServiceOpenApiRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInterfaceServiceOpenApiRequest: _TypeAlias = GetInterfaceServiceOpenApiRequest  # noqa: Y015
+
+@_typing.final
+class GetInterfaceServiceOpenApiResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    document: _builtins.str
+    """The OpenAPI 3.1 document, JSON."""
+    def __init__(
+        self,
+        *,
+        document: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInterfaceServiceOpenApiResponse: _TypeAlias = GetInterfaceServiceOpenApiResponse  # noqa: Y015
+
+@_typing.final
 class QueryInterfaceServiceRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

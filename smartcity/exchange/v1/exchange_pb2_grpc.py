@@ -93,6 +93,11 @@ class ExchangeServiceStub:
                 request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesRequest.SerializeToString,
                 response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesResponse.FromString,
                 _registered_method=True)
+        self.GetInterfaceServiceOpenApi = channel.unary_unary(
+                '/smartcity.exchange.v1.ExchangeService/GetInterfaceServiceOpenApi',
+                request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetInterfaceServiceOpenApiRequest.SerializeToString,
+                response_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetInterfaceServiceOpenApiResponse.FromString,
+                _registered_method=True)
         self.QueryInterfaceService = channel.unary_unary(
                 '/smartcity.exchange.v1.ExchangeService/QueryInterfaceService',
                 request_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.QueryInterfaceServiceRequest.SerializeToString,
@@ -220,6 +225,14 @@ class ExchangeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInterfaceServiceOpenApi(self, request, context):
+        """GetInterfaceServiceOpenApi describes one interface service as an OpenAPI 3.1 document:
+        its query, its parameters and its answer, typed from the catalog's data items.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def QueryInterfaceService(self, request, context):
         """QueryInterfaceService answers a query from the aggregated records: the caller's department
         needs a grant of the resource and an interface authorisation code; fields outside the
@@ -333,6 +346,11 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
                     servicer.ListInterfaceServices,
                     request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesRequest.FromString,
                     response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesResponse.SerializeToString,
+            ),
+            'GetInterfaceServiceOpenApi': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInterfaceServiceOpenApi,
+                    request_deserializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetInterfaceServiceOpenApiRequest.FromString,
+                    response_serializer=smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetInterfaceServiceOpenApiResponse.SerializeToString,
             ),
             'QueryInterfaceService': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryInterfaceService,
@@ -671,6 +689,33 @@ class ExchangeService:
             '/smartcity.exchange.v1.ExchangeService/ListInterfaceServices',
             smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesRequest.SerializeToString,
             smartcity_dot_exchange_dot_v1_dot_exchange__pb2.ListInterfaceServicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInterfaceServiceOpenApi(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.exchange.v1.ExchangeService/GetInterfaceServiceOpenApi',
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetInterfaceServiceOpenApiRequest.SerializeToString,
+            smartcity_dot_exchange_dot_v1_dot_exchange__pb2.GetInterfaceServiceOpenApiResponse.FromString,
             options,
             channel_credentials,
             insecure,

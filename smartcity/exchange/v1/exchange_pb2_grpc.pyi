@@ -69,6 +69,10 @@ class ExchangeServiceStub:
     """
     ListInterfaceServices: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.ListInterfaceServicesRequest, _exchange_pb2.ListInterfaceServicesResponse]
     """ListInterfaceServices pages through the registered interface services."""
+    GetInterfaceServiceOpenApi: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetInterfaceServiceOpenApiRequest, _exchange_pb2.GetInterfaceServiceOpenApiResponse]
+    """GetInterfaceServiceOpenApi describes one interface service as an OpenAPI 3.1 document:
+    its query, its parameters and its answer, typed from the catalog's data items.
+    """
     QueryInterfaceService: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.QueryInterfaceServiceRequest, _exchange_pb2.QueryInterfaceServiceResponse]
     """QueryInterfaceService answers a query from the aggregated records: the caller's department
     needs a grant of the resource and an interface authorisation code; fields outside the
@@ -137,6 +141,10 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     """
     ListInterfaceServices: _aio.UnaryUnaryMultiCallable[_exchange_pb2.ListInterfaceServicesRequest, _exchange_pb2.ListInterfaceServicesResponse]  # type: ignore[assignment]
     """ListInterfaceServices pages through the registered interface services."""
+    GetInterfaceServiceOpenApi: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetInterfaceServiceOpenApiRequest, _exchange_pb2.GetInterfaceServiceOpenApiResponse]  # type: ignore[assignment]
+    """GetInterfaceServiceOpenApi describes one interface service as an OpenAPI 3.1 document:
+    its query, its parameters and its answer, typed from the catalog's data items.
+    """
     QueryInterfaceService: _aio.UnaryUnaryMultiCallable[_exchange_pb2.QueryInterfaceServiceRequest, _exchange_pb2.QueryInterfaceServiceResponse]  # type: ignore[assignment]
     """QueryInterfaceService answers a query from the aggregated records: the caller's department
     needs a grant of the resource and an interface authorisation code; fields outside the
@@ -268,6 +276,16 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_exchange_pb2.ListInterfaceServicesResponse, _abc.Awaitable[_exchange_pb2.ListInterfaceServicesResponse]]:
         """ListInterfaceServices pages through the registered interface services."""
+
+    @_abc_1.abstractmethod
+    def GetInterfaceServiceOpenApi(
+        self,
+        request: _exchange_pb2.GetInterfaceServiceOpenApiRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_pb2.GetInterfaceServiceOpenApiResponse, _abc.Awaitable[_exchange_pb2.GetInterfaceServiceOpenApiResponse]]:
+        """GetInterfaceServiceOpenApi describes one interface service as an OpenAPI 3.1 document:
+        its query, its parameters and its answer, typed from the catalog's data items.
+        """
 
     @_abc_1.abstractmethod
     def QueryInterfaceService(
