@@ -7,10 +7,12 @@ does not cover, so that those values never leave the service; each query is kept
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import grpc
 import orjson
+from opentelemetry import metrics
 from sqlalchemy.exc import IntegrityError
 
 from runtime import audit, errors, grpcclient, logs
@@ -86,6 +88,15 @@ async def report_code_uses(rt: ServiceRuntime, checker: AuthorisationCodeChecker
             log.warning("code_uses_not_reported", error=type(exc).__name__)
 
 
+_METER = metrics.get_meter("smartcity.exchange")
+_QUERIES = _METER.create_counter(
+    "smartcity.exchange.interface_queries", description="Interface service queries, by outcome"
+)
+_DURATION = _METER.create_histogram(
+    "smartcity.exchange.interface_query.duration", unit="ms", description="Query latency"
+)
+
+
 class Interfaces:
     def __init__(
         self,
@@ -129,6 +140,24 @@ class Interfaces:
         return created
 
     async def query(
+        self, principal: Principal, request: pb.QueryInterfaceServiceRequest
+    ) -> pb.QueryInterfaceServiceResponse:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            answer = await self._query(principal, request)
+            outcome = "ok"
+            return answer
+        except DomainError as exc:
+            outcome = exc.reason.lower()
+            raise
+        finally:
+            # per interface: counts, errors and latency (exported once a meter provider is set)
+            labels = {"interface_service": request.name[:84], "outcome": outcome}
+            _QUERIES.add(1, labels)
+            _DURATION.record((time.perf_counter() - started) * 1000, labels)
+
+    async def _query(
         self, principal: Principal, request: pb.QueryInterfaceServiceRequest
     ) -> pb.QueryInterfaceServiceResponse:
         service = await self._definition(request.name)
