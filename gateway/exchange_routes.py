@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import quote
 
 from aiohttp import web
@@ -75,7 +76,8 @@ async def create_share_request(call: Call) -> web.StreamResponse:
         share_request=call.body, request_id=call.request.headers.get("Idempotency-Key", "")
     )
     reply = await call.rpc(call.upstream.exchange.CreateShareRequest, request)
-    location = f"{OFFICE}/share-requests/{quote(reply.share_request.id, safe='')}"
+    # on the entry point it was asked at: /office for departments, /partner for partners
+    location = f"{call.request.path}/{quote(reply.share_request.id, safe='')}"
     return message_response(reply.share_request, status=201, headers={"Location": location})
 
 
@@ -167,7 +169,7 @@ async def get_evidence_batch(call: Call) -> web.StreamResponse:
     return message_response(reply.batch)
 
 
-ROUTES: tuple[Route, ...] = (
+_OFFICE_ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path=f"{OFFICE}/resources",
@@ -432,5 +434,31 @@ ROUTES: tuple[Route, ...] = (
         audience="office",
         response=pb.EvidenceBatch,
         errors=(401, 404, 503),
+    ),
+)
+
+# Partner systems (enterprises and organisations, Art. 14) ask for data, hold grants, query
+# interface services and read their evidence as departments do, at their own entry point.
+PARTNER = "/partner/v1/exchange"
+_PARTNER_TOO = {
+    ("POST", "/share-requests"),
+    ("GET", "/share-requests"),
+    ("GET", "/share-requests/{id}"),
+    ("GET", "/grants"),
+    ("GET", "/interfaces"),
+    ("GET", "/evidence"),
+    ("GET", "/evidence-batches/{id}"),
+}
+ROUTES: tuple[Route, ...] = (
+    *_OFFICE_ROUTES,
+    *(
+        dataclasses.replace(
+            route,
+            path=PARTNER + route.path.removeprefix(OFFICE),
+            operation_id=f"{route.operation_id}AsPartner",
+            audience="partner",
+        )
+        for route in _OFFICE_ROUTES
+        if (route.method, route.path.removeprefix(OFFICE)) in _PARTNER_TOO
     ),
 )

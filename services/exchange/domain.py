@@ -476,13 +476,24 @@ def grant_active(grant: exchange_pb2.Grant, *, now_s: float) -> bool:
 # --- who may do what ---------------------------------------------------------------------------
 
 
-def can_see(principal: Principal, *, consumer_department: str, provider_department: str) -> bool:
-    """A share request or grant is its two departments' business, and the Bureau's."""
-    return bool(principal.department) and principal.department in (
-        consumer_department,
-        provider_department,
-        BUREAU,
-    )
+def is_bureau(principal: Principal) -> bool:
+    """Staff of the Big Data Bureau, who oversee every exchange."""
+    return principal.kind == STAFF and principal.department == BUREAU
+
+
+def can_see(principal: Principal, *, consumer: str, provider_department: str) -> bool:
+    """A share request or grant is its consumer's and its provider's business, and the
+    Bureau's."""
+    if consumer and consumer == consumer_of(principal):
+        return True
+    staff = principal.kind == STAFF and bool(principal.department)
+    return staff and principal.department in (provider_department, BUREAU)
+
+
+def party_of(principal: Principal) -> tuple[str, str]:
+    """(what the caller consumes as, the department it provides for: empty for partners)."""
+    department = principal.department if principal.kind == STAFF else ""
+    return consumer_of(principal), department
 
 
 def _officer_of(principal: Principal, department: str) -> bool:
@@ -499,8 +510,11 @@ def authorise_push(principal: Principal, entry: catalog_pb2.Resource) -> None:
 
 
 def authorise_request(principal: Principal, entry: catalog_pb2.Resource) -> None:
+    """Staff of a department, or a partner system (enterprises and organisations, Art. 14)."""
+    if principal.kind == PARTNER and principal.client:
+        return
     if principal.kind != STAFF or not principal.department:
-        raise PermissionDenied("only staff of a department ask for shared data")
+        raise PermissionDenied("only departments and partner systems ask for shared data")
     if principal.department == entry.provider_department:
         raise PermissionDenied("a provider does not ask for its own data")
 

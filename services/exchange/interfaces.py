@@ -211,17 +211,12 @@ class Interfaces:
         return found
 
     async def _grant(self, principal: Principal, service: pb.InterfaceService) -> pb.Grant:
-        department = principal.department if principal.kind == "staff" else ""
         async with self._rt.db.read() as conn:
-            grant = (
-                await store.active_grant(
-                    conn,
-                    consumer_department=department,
-                    resource_id=service.resource_id,
-                    now=now_us(),
-                )
-                if department
-                else None
+            grant = await store.active_grant(
+                conn,
+                consumer=domain.consumer_of(principal),
+                resource_id=service.resource_id,
+                now=now_us(),
             )
         if grant is None:
             raise PermissionDenied(

@@ -85,7 +85,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
 
     # --- share requests and grants ----------------------------------------------------------
 
-    @allow(OFFICE)
+    @allow(CONSUMERS)
     async def CreateShareRequest(
         self, request: pb.CreateShareRequestRequest, context: Context
     ) -> pb.CreateShareRequestResponse:
@@ -101,14 +101,14 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         )
         return pb.CreateShareRequestResponse(share_request=created)
 
-    @allow(OFFICE)
+    @allow(CONSUMERS)
     async def GetShareRequest(
         self, request: pb.GetShareRequestRequest, context: Context
     ) -> pb.GetShareRequestResponse:
         found = await sharing.get(self._rt, require_principal(), _id(request.id, "share request"))
         return pb.GetShareRequestResponse(share_request=found)
 
-    @allow(OFFICE)
+    @allow(CONSUMERS)
     async def ListShareRequests(
         self, request: pb.ListShareRequestsRequest, context: Context
     ) -> pb.ListShareRequestsResponse:
@@ -117,7 +117,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         async with self._rt.db.read() as conn:
             found, after = await store.list_share_requests(
                 conn,
-                department=sharing.bureau_or_own(require_principal()),
+                party=sharing.party(require_principal()),
                 state=request.state,
                 overdue=request.overdue,
                 after=decode_cursor(request.page_token),
@@ -135,14 +135,14 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         decided = await sharing.decide(self._rt, require_principal(), request)
         return pb.DecideShareRequestResponse(share_request=decided)
 
-    @allow(OFFICE)
+    @allow(CONSUMERS)
     async def ListGrants(
         self, request: pb.ListGrantsRequest, context: Context
     ) -> pb.ListGrantsResponse:
         async with self._rt.db.read() as conn:
             found, after = await store.list_grants(
                 conn,
-                department=sharing.bureau_or_own(require_principal()),
+                party=sharing.party(require_principal()),
                 after=decode_cursor(request.page_token),
                 limit=page_size(request.page_size),
             )
@@ -235,11 +235,9 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         principal = require_principal()
         batch_id = _id(request.id, "evidence batch")
         async with self._rt.db.read() as conn:
-            visible = principal.department == domain.BUREAU or await store.batch_visible_to(
-                conn,
-                batch_id,
-                consumer=domain.consumer_of(principal),
-                department=principal.department,
+            consumer, department = domain.party_of(principal)
+            visible = domain.is_bureau(principal) or await store.batch_visible_to(
+                conn, batch_id, consumer=consumer, department=department
             )
             batch = await store.get_evidence_batch(conn, batch_id) if visible else None
         if batch is None:
@@ -253,12 +251,13 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         principal = require_principal()
         # the caller's own queries are listed at once, not after the next batch
         await self.evidence.flush()
-        bureau = principal.department == domain.BUREAU
+        bureau = domain.is_bureau(principal)
+        consumer, department = domain.party_of(principal)
         async with self._rt.db.read() as conn:
             found, after = await store.list_evidence(
                 conn,
-                consumer=None if bureau else domain.consumer_of(principal),
-                department=None if bureau else (principal.department or None),
+                consumer=None if bureau else consumer,
+                department=None if bureau else (department or None),
                 after=decode_cursor(request.page_token),
                 limit=page_size(request.page_size),
             )

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from runtime import audit, logs
 from runtime.auth import Principal
 from runtime.bus.outbox import enqueue
-from runtime.errors import InvalidArgument, NotFound, PermissionDenied
+from runtime.errors import InvalidArgument, NotFound
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
 from services.exchange import domain, events, store
@@ -45,7 +45,7 @@ async def create(
             conn,
             id=share_id,
             resource_id=entry.id,
-            consumer_department=principal.department,
+            consumer=domain.consumer_of(principal),
             provider_department=entry.provider_department,
             purpose=request.purpose.strip(),
             legal_basis=request.legal_basis.strip(),
@@ -67,7 +67,7 @@ async def create(
                 share_request_id=share_id,
                 resource_id=entry.id,
                 provider_department=entry.provider_department,
-                consumer_department=principal.department,
+                consumer=domain.consumer_of(principal),
                 submit_time=submitted.submit_time,
                 due_time=submitted.due_time,
             ),
@@ -99,7 +99,7 @@ async def decide(
         current = await store.get_share_request(conn, decision.id, for_update=True)
         if current is None or not domain.can_see(
             principal,
-            consumer_department=current.consumer_department,
+            consumer=current.consumer,
             provider_department=current.provider_department,
         ):
             raise NotFound("share request", decision.id)
@@ -137,7 +137,7 @@ async def _decide(
             conn,
             id=grant_id,
             resource_id=current.resource_id,
-            consumer_department=current.consumer_department,
+            consumer=current.consumer,
             provider_department=current.provider_department,
             fields=fields,
             expires_us=now + duration_days * domain.DAY_US,
@@ -158,7 +158,7 @@ async def _decide(
             share_request_id=current.id,
             resource_id=current.resource_id,
             provider_department=current.provider_department,
-            consumer_department=current.consumer_department,
+            consumer=current.consumer,
             outcome=events_pb2.SHARE_REQUEST_OUTCOME_GRANTED
             if grant_id
             else events_pb2.SHARE_REQUEST_OUTCOME_REFUSED,
@@ -176,7 +176,7 @@ async def get(rt: ServiceRuntime, principal: Principal, share_id: str) -> pb.Sha
         found = await store.get_share_request(conn, share_id)
     if found is None or not domain.can_see(
         principal,
-        consumer_department=found.consumer_department,
+        consumer=found.consumer,
         provider_department=found.provider_department,
     ):
         raise NotFound("share request", share_id)
@@ -191,7 +191,7 @@ async def revoke(
         grant = await store.get_grant(conn, request.id)
         if grant is None or not domain.can_see(
             principal,
-            consumer_department=grant.consumer_department,
+            consumer=grant.consumer,
             provider_department=grant.provider_department,
         ):
             raise NotFound("grant", request.id)
@@ -231,10 +231,9 @@ async def _audit(conn: AsyncConnection, principal: Principal, step: str, share_i
     )
 
 
-def bureau_or_own(principal: Principal) -> str | None:
-    """Which department's requests and grants a caller lists: None for the Bureau (all)."""
-    if principal.department == domain.BUREAU:
+def party(principal: Principal) -> store.Party | None:
+    """Whose requests and grants a caller lists: None for the Bureau (all of them)."""
+    if domain.is_bureau(principal):
         return None
-    if not principal.department:
-        raise PermissionDenied("share requests belong to departments")
-    return principal.department
+    consumer, department = domain.party_of(principal)
+    return store.Party(consumer=consumer, department=department)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,7 +76,8 @@ share_requests = sa.Table(
     sa.Column("seq", _SEQ, primary_key=True),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("resource_id", sa.String(36), nullable=False),
-    sa.Column("consumer_department", sa.String(20), nullable=False, index=True),
+    # "department:<code>" or "partner:<client id>"
+    sa.Column("consumer", sa.String(60), nullable=False, index=True),
     sa.Column("provider_department", sa.String(20), nullable=False, index=True),
     sa.Column("purpose", sa.Text, nullable=False),
     sa.Column("legal_basis", sa.Text, nullable=False),
@@ -97,7 +99,7 @@ grants = sa.Table(
     sa.Column("seq", _SEQ, primary_key=True),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("resource_id", sa.String(36), nullable=False),
-    sa.Column("consumer_department", sa.String(20), nullable=False),
+    sa.Column("consumer", sa.String(60), nullable=False),
     sa.Column("provider_department", sa.String(20), nullable=False, index=True),
     sa.Column("fields", sa.JSON, nullable=False),
     sa.Column("expires_us", sa.BigInteger, nullable=False),
@@ -105,7 +107,7 @@ grants = sa.Table(
     sa.Column("revoke_reason", sa.Text, nullable=False),
     sa.Column("share_request_id", sa.String(36), nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
-    sa.Index("grants_consumer_resource", "consumer_department", "resource_id"),
+    sa.Index("grants_consumer_resource", "consumer", "resource_id"),
 )
 
 interface_services = sa.Table(
@@ -330,11 +332,20 @@ async def find_records(
 # --- share requests and grants -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Party:
+    """A caller as a party to exchanges: what it consumes as, and the department it provides
+    for (empty for a partner, which provides nothing)."""
+
+    consumer: str
+    department: str
+
+
 def _share_request(m: Any, *, now: int) -> pb.ShareRequest:
     out = pb.ShareRequest(
         id=m["id"],
         resource_id=m["resource_id"],
-        consumer_department=m["consumer_department"],
+        consumer=m["consumer"],
         provider_department=m["provider_department"],
         purpose=m["purpose"],
         legal_basis=m["legal_basis"],
@@ -384,19 +395,19 @@ async def share_request_by_request_id(conn: Reader, request_id: str) -> pb.Share
 async def list_share_requests(
     conn: Reader,
     *,
-    department: str | None,
+    party: Party | None,
     state: int,
     overdue: bool,
     after: int,
     limit: int,
 ) -> tuple[list[pb.ShareRequest], int | None]:
-    """Newest first; `department` None: every department's (the Bureau)."""
+    """Newest first: those the party asked for or provides; `party` None: all (the Bureau)."""
     s = share_requests.c
     now = now_us()
     query = sa.select(share_requests)
-    if department is not None:
+    if party is not None:
         query = query.where(
-            (s.consumer_department == department) | (s.provider_department == department)
+            (s.consumer == party.consumer) | (s.provider_department == party.department)
         )
     if state:
         query = query.where(s.state == state)
@@ -416,7 +427,7 @@ def _grant(m: Any) -> pb.Grant:
     return pb.Grant(
         id=m["id"],
         resource_id=m["resource_id"],
-        consumer_department=m["consumer_department"],
+        consumer=m["consumer"],
         provider_department=m["provider_department"],
         fields=m["fields"],
         expire_time=timestamp(m["expires_us"]),
@@ -443,7 +454,7 @@ async def revoke_grant(conn: AsyncConnection, grant_id: str, *, reason: str) -> 
 
 
 async def active_grant(
-    conn: Reader, *, consumer_department: str, resource_id: str, now: int
+    conn: Reader, *, consumer: str, resource_id: str, now: int
 ) -> pb.Grant | None:
     """The consumer's live grant of the resource that expires last, if any."""
     g = grants.c
@@ -451,7 +462,7 @@ async def active_grant(
         await conn.execute(
             sa.select(grants)
             .where(
-                (g.consumer_department == consumer_department)
+                (g.consumer == consumer)
                 & (g.resource_id == resource_id)
                 & g.revoked.is_(False)
                 & (g.expires_us > now)
@@ -464,13 +475,13 @@ async def active_grant(
 
 
 async def list_grants(
-    conn: Reader, *, department: str | None, after: int, limit: int
+    conn: Reader, *, party: Party | None, after: int, limit: int
 ) -> tuple[list[pb.Grant], int | None]:
     g = grants.c
     query = sa.select(grants)
-    if department is not None:
+    if party is not None:
         query = query.where(
-            (g.consumer_department == department) | (g.provider_department == department)
+            (g.consumer == party.consumer) | (g.provider_department == party.department)
         )
     if after:
         query = query.where(g.seq < after)

@@ -36,7 +36,7 @@ def delivery_subject(department: str) -> EventType[events_pb2.DeliveryAvailable]
 async def _live_grant(conn: Reader, department: str, resource_id: str) -> pb.Grant:
     grant = await store.active_grant(
         conn,
-        consumer_department=department,
+        consumer=f"department:{department}",
         resource_id=resource_id,
         now=now_us(),
     )
@@ -148,7 +148,7 @@ async def announce(
     for subscription in await store.resource_subscriptions(conn, dataset.resource_id):
         grant = await store.active_grant(
             conn,
-            consumer_department=subscription.consumer_department,
+            consumer=f"department:{subscription.consumer_department}",
             resource_id=dataset.resource_id,
             now=now,
         )

@@ -167,7 +167,7 @@ async def test_the_share_type_decides_at_once_or_waits_for_the_provider(
     assert decided["state"] == "granted" and decided["grant_id"]
     status, grants, _ = await platform.request("GET", f"{EXCHANGE}/grants", token=hrss)
     grant = next(g for g in grants["grants"] if g["id"] == decided["grant_id"])
-    assert grant["fields"] == ["plate_number"] and grant["consumer_department"] == "hrss"
+    assert grant["fields"] == ["plate_number"] and grant["consumer"] == "department:hrss"
     # a not-shared resource is refused with its legal basis
     secret = await publish(
         platform,
@@ -403,3 +403,64 @@ async def test_an_interface_service_describes_itself_as_openapi(platform: Platfo
     parameters = body["properties"]["parameters"]["properties"]
     assert parameters["泊位数"]["pattern"] == r"^[+-]?[0-9]+$"  # an integer item, as text
     assert set(parameters) == {"停车场名称", "泊位数"}
+
+
+async def test_a_partner_system_asks_holds_a_grant_and_queries_at_its_own_entry_point(
+    platform: Platform,
+) -> None:
+    # given a partner system (Art. 14) and an interface service
+    resource, name = await parking_resource(platform)
+    partner = await platform.login("demo.partner", entry="partner")
+    client = "demo.partner"  # a partner's client id is its account's name
+    # when it asks for the data at its own entry point, it is granted as the partner it is
+    status, granted, headers = await platform.request(
+        "POST",
+        "/partner/v1/exchange/share-requests",
+        token=partner,
+        json={
+            "resource_id": resource["id"],
+            "purpose": "导航应用显示泊位 navigation app",
+            "legal_basis": "《海口市智慧城市促进条例》第十四条",
+            "fields": ["停车场名称", "泊位数"],
+            "duration_days": 30,
+        },
+    )
+    assert status == 201, granted
+    assert granted["state"] == "granted" and granted["consumer"] == f"partner:{client}"
+    assert headers["Location"].startswith("/partner/v1/exchange/share-requests/")
+    # and queries with a code issued to it
+    admin = await platform.login("bdb.admin")
+    status, issued, _ = await platform.request(
+        "POST",
+        "/office/v1/authorisation-codes",
+        token=admin,
+        json={
+            "consumer": f"partner:{client}",
+            "interface_services": [name],
+            "expire_time": in_days(1),
+        },
+    )
+    assert status == 201, issued
+    remember_secret(issued["secret"])
+    status, answer, _ = await platform.request(
+        "POST",
+        f"/partner/v1/exchange/interfaces/{name}/query",
+        token=partner,
+        json={
+            "parameters": {"停车场名称": "万绿园停车场"},
+            "purpose": "navigation",
+            "authorisation_code": issued["secret"],
+        },
+    )
+    assert status == 200, answer
+    assert answer["records"] == [{"fields": {"停车场名称": "万绿园停车场", "泊位数": "300"}}]
+    # it reads its own evidence and requests, and nobody else's
+    status, evidence, _ = await platform.request(
+        "GET", "/partner/v1/exchange/evidence", token=partner
+    )
+    assert status == 200
+    assert {e["consumer"] for e in evidence["evidence"]} == {f"partner:{client}"}
+    status, requests, _ = await platform.request(
+        "GET", "/partner/v1/exchange/share-requests", token=partner
+    )
+    assert {r["consumer"] for r in requests["share_requests"]} == {f"partner:{client}"}

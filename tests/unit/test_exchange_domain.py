@@ -420,7 +420,7 @@ def test_any_record_is_rows_or_invalid_argument(fields: dict[str, str]) -> None:
 def share_request(**overrides: Any) -> exchange_pb2.ShareRequest:
     values: dict[str, Any] = {
         "resource_id": "res-1",
-        "consumer_department": "psb",
+        "consumer": "department:psb",
         "provider_department": "msa",
         "purpose": "核查企业登记 Checking registrations",
         "legal_basis": "《海南自由贸易港数据条例》",
@@ -617,7 +617,7 @@ def test_a_request_is_overdue_when_still_pending_past_its_deadline(
 def grant(**overrides: Any) -> exchange_pb2.Grant:
     values: dict[str, Any] = {
         "id": "g-1",
-        "consumer_department": "psb",
+        "consumer": "department:psb",
         "provider_department": "msa",
         "fields": ["注册号"],
     }
@@ -674,18 +674,24 @@ def test_a_grant_of_no_provider_is_revoked_by_the_bureau_only() -> None:
     ("department", "sees"),
     [("psb", True), ("msa", True), ("bdb", True), ("hrss", False), ("", False)],
 )
-def test_a_request_is_seen_by_its_two_departments_and_the_bureau(
+def test_a_request_is_seen_by_its_consumer_its_provider_and_the_bureau(
     department: str, sees: bool
 ) -> None:
     assert (
-        domain.can_see(who(department), consumer_department="psb", provider_department="msa")
+        domain.can_see(who(department), consumer="department:psb", provider_department="msa")
         is sees
     )
 
 
-def test_a_caller_of_no_department_sees_nothing_even_where_a_department_is_missing() -> None:
+def test_a_partner_sees_its_own_requests_and_nothing_else() -> None:
     partner = who("", kind=PARTNER, client="app-1")
-    assert not domain.can_see(partner, consumer_department="", provider_department="msa")
+    assert domain.can_see(partner, consumer="partner:app-1", provider_department="msa")
+    assert not domain.can_see(partner, consumer="partner:app-2", provider_department="msa")
+    assert not domain.can_see(partner, consumer="department:psb", provider_department="msa")
+    # a partner claiming a department is no department's staff
+    claims_bureau = who("bdb", kind=PARTNER, client="app-3")
+    assert not domain.can_see(claims_bureau, consumer="department:psb", provider_department="msa")
+    assert not domain.is_bureau(claims_bureau)
 
 
 OFFICER_TABLE = [
@@ -730,13 +736,14 @@ def test_a_resource_of_no_provider_is_pushed_by_nobody() -> None:
         (who("bdb", domain.ROLE_BDB_ADMIN), True),
         (who("msa"), False),  # a provider does not ask for its own data
         (who("msa", domain.ROLE_SHARE_APPROVER), False),
-        (who("psb", kind=PARTNER, client="app-1"), False),
+        (who("", kind=PARTNER, client="app-1"), True),  # partner systems ask too (Art. 14)
+        (who("", kind=PARTNER), False),  # but only as a known client
         (who("psb", kind="service"), False),
         (who("", kind="citizen"), False),
         (who(""), False),
     ],
 )
-def test_staff_of_another_department_ask_for_shared_data(principal: Principal, may: bool) -> None:
+def test_staff_of_another_department_and_partners_ask_for_shared_data(principal: Principal, may: bool) -> None:
     if may:
         domain.authorise_request(principal, entry())
     else:

@@ -84,13 +84,14 @@ class ShareRequestSubmitted(_message.Message):
     SHARE_REQUEST_ID_FIELD_NUMBER: _builtins.int
     RESOURCE_ID_FIELD_NUMBER: _builtins.int
     PROVIDER_DEPARTMENT_FIELD_NUMBER: _builtins.int
-    CONSUMER_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    CONSUMER_FIELD_NUMBER: _builtins.int
     SUBMIT_TIME_FIELD_NUMBER: _builtins.int
     DUE_TIME_FIELD_NUMBER: _builtins.int
     share_request_id: _builtins.str
     resource_id: _builtins.str
     provider_department: _builtins.str
-    consumer_department: _builtins.str
+    consumer: _builtins.str
+    """"department:<code>" or "partner:<client id>"."""
     @_builtins.property
     def submit_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -101,13 +102,13 @@ class ShareRequestSubmitted(_message.Message):
         share_request_id: _builtins.str = ...,
         resource_id: _builtins.str = ...,
         provider_department: _builtins.str = ...,
-        consumer_department: _builtins.str = ...,
+        consumer: _builtins.str = ...,
         submit_time: _timestamp_pb2.Timestamp | None = ...,
         due_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["due_time", b"due_time", "submit_time", b"submit_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer_department", b"consumer_department", "due_time", b"due_time", "provider_department", b"provider_department", "resource_id", b"resource_id", "share_request_id", b"share_request_id", "submit_time", b"submit_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "due_time", b"due_time", "provider_department", b"provider_department", "resource_id", b"resource_id", "share_request_id", b"share_request_id", "submit_time", b"submit_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -122,7 +123,7 @@ class ShareRequestDecided(_message.Message):
     SHARE_REQUEST_ID_FIELD_NUMBER: _builtins.int
     RESOURCE_ID_FIELD_NUMBER: _builtins.int
     PROVIDER_DEPARTMENT_FIELD_NUMBER: _builtins.int
-    CONSUMER_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    CONSUMER_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
     SUBMIT_TIME_FIELD_NUMBER: _builtins.int
     DECIDE_TIME_FIELD_NUMBER: _builtins.int
@@ -130,7 +131,8 @@ class ShareRequestDecided(_message.Message):
     share_request_id: _builtins.str
     resource_id: _builtins.str
     provider_department: _builtins.str
-    consumer_department: _builtins.str
+    consumer: _builtins.str
+    """"department:<code>" or "partner:<client id>"."""
     outcome: Global___ShareRequestOutcome.ValueType
     late: _builtins.bool
     """Decided after the deadline."""
@@ -144,7 +146,7 @@ class ShareRequestDecided(_message.Message):
         share_request_id: _builtins.str = ...,
         resource_id: _builtins.str = ...,
         provider_department: _builtins.str = ...,
-        consumer_department: _builtins.str = ...,
+        consumer: _builtins.str = ...,
         outcome: Global___ShareRequestOutcome.ValueType = ...,
         submit_time: _timestamp_pb2.Timestamp | None = ...,
         decide_time: _timestamp_pb2.Timestamp | None = ...,
@@ -152,7 +154,7 @@ class ShareRequestDecided(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "submit_time", b"submit_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer_department", b"consumer_department", "decide_time", b"decide_time", "late", b"late", "outcome", b"outcome", "provider_department", b"provider_department", "resource_id", b"resource_id", "share_request_id", b"share_request_id", "submit_time", b"submit_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "decide_time", b"decide_time", "late", b"late", "outcome", b"outcome", "provider_department", b"provider_department", "resource_id", b"resource_id", "share_request_id", b"share_request_id", "submit_time", b"submit_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -226,7 +226,7 @@ class ShareRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     RESOURCE_ID_FIELD_NUMBER: _builtins.int
-    CONSUMER_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    CONSUMER_FIELD_NUMBER: _builtins.int
     PROVIDER_DEPARTMENT_FIELD_NUMBER: _builtins.int
     PURPOSE_FIELD_NUMBER: _builtins.int
     LEGAL_BASIS_FIELD_NUMBER: _builtins.int
@@ -243,8 +243,10 @@ class ShareRequest(_message.Message):
     """Output only."""
     resource_id: _builtins.str
     """Required: a resource in the share catalog."""
-    consumer_department: _builtins.str
-    """The caller's department. Output only."""
+    consumer: _builtins.str
+    """Who asks: "department:<code>" (staff) or "partner:<client id>" (a partner system, Art. 14).
+    Output only.
+    """
     provider_department: _builtins.str
     """Output only."""
     purpose: _builtins.str
@@ -282,7 +284,7 @@ class ShareRequest(_message.Message):
         *,
         id: _builtins.str = ...,
         resource_id: _builtins.str = ...,
-        consumer_department: _builtins.str = ...,
+        consumer: _builtins.str = ...,
         provider_department: _builtins.str = ...,
         purpose: _builtins.str = ...,
         legal_basis: _builtins.str = ...,
@@ -298,7 +300,7 @@ class ShareRequest(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "due_time", b"due_time", "submit_time", b"submit_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer_department", b"consumer_department", "decide_time", b"decide_time", "due_time", b"due_time", "duration_days", b"duration_days", "fields", b"fields", "grant_id", b"grant_id", "id", b"id", "legal_basis", b"legal_basis", "overdue", b"overdue", "provider_department", b"provider_department", "purpose", b"purpose", "reason", b"reason", "resource_id", b"resource_id", "state", b"state", "submit_time", b"submit_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "decide_time", b"decide_time", "due_time", b"due_time", "duration_days", b"duration_days", "fields", b"fields", "grant_id", b"grant_id", "id", b"id", "legal_basis", b"legal_basis", "overdue", b"overdue", "provider_department", b"provider_department", "purpose", b"purpose", "reason", b"reason", "resource_id", b"resource_id", "state", b"state", "submit_time", b"submit_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -503,7 +505,7 @@ class Grant(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     RESOURCE_ID_FIELD_NUMBER: _builtins.int
-    CONSUMER_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    CONSUMER_FIELD_NUMBER: _builtins.int
     PROVIDER_DEPARTMENT_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
@@ -513,7 +515,8 @@ class Grant(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     resource_id: _builtins.str
-    consumer_department: _builtins.str
+    consumer: _builtins.str
+    """"department:<code>" or "partner:<client id>"."""
     provider_department: _builtins.str
     revoked: _builtins.bool
     revoke_reason: _builtins.str
@@ -529,7 +532,7 @@ class Grant(_message.Message):
         *,
         id: _builtins.str = ...,
         resource_id: _builtins.str = ...,
-        consumer_department: _builtins.str = ...,
+        consumer: _builtins.str = ...,
         provider_department: _builtins.str = ...,
         fields: _abc.Iterable[_builtins.str] | None = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
@@ -540,7 +543,7 @@ class Grant(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer_department", b"consumer_department", "create_time", b"create_time", "expire_time", b"expire_time", "fields", b"fields", "id", b"id", "provider_department", b"provider_department", "resource_id", b"resource_id", "revoke_reason", b"revoke_reason", "revoked", b"revoked", "share_request_id", b"share_request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "create_time", b"create_time", "expire_time", b"expire_time", "fields", b"fields", "id", b"id", "provider_department", b"provider_department", "resource_id", b"resource_id", "revoke_reason", b"revoke_reason", "revoked", b"revoked", "share_request_id", b"share_request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
