@@ -743,7 +743,9 @@ def test_a_resource_of_no_provider_is_pushed_by_nobody() -> None:
         (who(""), False),
     ],
 )
-def test_staff_of_another_department_and_partners_ask_for_shared_data(principal: Principal, may: bool) -> None:
+def test_staff_of_another_department_and_partners_ask_for_shared_data(
+    principal: Principal, may: bool
+) -> None:
     if may:
         domain.authorise_request(principal, entry())
     else:
