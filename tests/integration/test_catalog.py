@@ -532,7 +532,7 @@ async def test_scorecards_rank_every_provider_for_the_bureau_and_show_a_departme
             share_request_id=request_id,
             resource_id=published["id"],
             provider_department="msa",
-            consumer_department="psb",
+            consumer="department:psb",
             outcome=exchange_events.SHARE_REQUEST_OUTCOME_GRANTED,
             submit_time=_ts(now - 7_200_000_000),
             decide_time=_ts(now),
