@@ -8,12 +8,14 @@ Scenarios (default: all, in this order):
   keys      SM2 sign/verify and SM4-GCM encrypt: the raw library rate against the keys service
   authcodes interface authorisation codes checked from the hot path's cache, against a bare lookup
   catalog   open-catalog search through the gateway against the same searches on the database
+  exchange  an interface-service query through the gateway against a bare handler's same JSON
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -26,14 +28,15 @@ from typing import Any, NoReturn
 
 import orjson
 
-from bench import authcodes, catalog, gateway, identity, keys
+from bench import authcodes, catalog, exchange, gateway, identity, keys
 from bench._common import KEY_OPS
-from bench.loadtool import choose_tool
+from bench.loadtool import LoadTool, choose_tool
 from bench.runner import LoadSettings, Outcome
 from bench.targets import ROOT
 
-SCENARIOS = ("gateway", "identity", "keys", "authcodes", "catalog")
-HTTP_SCENARIOS = ("gateway", "identity", "catalog")  # the ones loaded with wrk (or bench._pyload)
+SCENARIOS = ("gateway", "identity", "keys", "authcodes", "catalog", "exchange")
+# The ones loaded with wrk (or bench._pyload).
+HTTP_SCENARIOS = ("gateway", "identity", "catalog", "exchange")
 # --duration and --warmup when not given: the keys scenario keeps its share of a default run short.
 DEFAULT_DURATION_S = 10
 DEFAULT_WARMUP_S = 2
@@ -77,7 +80,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help=f"rounds per scenario, medians reported (default: gateway {gateway.DEFAULT_ROUNDS}, "
         f"identity {identity.DEFAULT_ROUNDS}, keys {keys.DEFAULT_ROUNDS}, "
-        f"catalog {catalog.DEFAULT_ROUNDS})",
+        f"catalog {catalog.DEFAULT_ROUNDS}, exchange {exchange.DEFAULT_ROUNDS})",
     )
     parser.add_argument(
         "--login-connections", type=int, default=4, help="identity: connections for the logins"
@@ -113,6 +116,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=catalog.DEFAULT_RESOURCES,
         help="catalog: generated resources loaded before the runs",
+    )
+    parser.add_argument(
+        "--exchange-records",
+        type=int,
+        help=f"exchange: records pushed before the runs (default: {exchange.DEFAULT_RECORDS})",
+    )
+    parser.add_argument(
+        "--exchange-quick",
+        action="store_true",
+        help=f"exchange: a smoke test: {exchange.QUICK_ROUNDS} round of "
+        f"{exchange.QUICK_WARMUP_S}s + {exchange.QUICK_DURATION_S}s, "
+        f"{exchange.QUICK_RECORDS} records (options given explicitly still apply)",
     )
     parser.add_argument(
         "--tool", choices=("auto", "wrk", "python"), default="auto", help="load generator"
@@ -154,8 +169,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "keys_concurrency",
         "keys_clients",
         "catalog_resources",
+        "exchange_records",
     ):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be >= 1")
@@ -174,6 +190,30 @@ def _raise_interrupt(_signum: int, _frame: types.FrameType | None) -> NoReturn:
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def _run_exchange(
+    args: argparse.Namespace, tool: LoadTool, load: LoadSettings, workdir: Path, logs_dest: Path
+) -> Outcome:
+    """The exchange scenario, with --exchange-quick's settings where none was given."""
+    quick = args.exchange_quick
+    if quick:
+        load = dataclasses.replace(
+            load,
+            duration_s=args.duration if args.duration is not None else exchange.QUICK_DURATION_S,
+            warmup_s=args.warmup if args.warmup is not None else exchange.QUICK_WARMUP_S,
+        )
+    default_rounds = exchange.QUICK_ROUNDS if quick else exchange.DEFAULT_ROUNDS
+    default_records = exchange.QUICK_RECORDS if quick else exchange.DEFAULT_RECORDS
+    return exchange.run(
+        tool,
+        load,
+        workdir=workdir,
+        rounds=args.rounds or default_rounds,
+        records=args.exchange_records or default_records,
+        ready_timeout=args.ready_timeout,
+        logs_dest=logs_dest,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -218,6 +258,9 @@ def run(args: argparse.Namespace) -> int:
                     ready_timeout=args.ready_timeout,
                     logs_dest=logs_dest,
                 )
+            elif scenario == "exchange":
+                assert tool is not None
+                outcomes[scenario] = _run_exchange(args, tool, load, workdir, logs_dest)
             elif scenario == "authcodes":
                 result = authcodes.run()
                 outcomes[scenario] = Outcome(result, 0 if result["meets_target"] else 2)

@@ -1,4 +1,5 @@
-"""Baseline "bare": an aiohttp handler that returns a fixed JSON body (no auth, no hop).
+"""Baseline "bare": an aiohttp handler that returns a fixed JSON body (no auth, no hop), to
+any GET, and to any POST once its body is read.
 
 Run as ``python -m bench._bare --port P --body-file F [--content-type CT]``.
 """
@@ -18,8 +19,13 @@ async def _serve(port: int, body: bytes, content_type: str) -> None:
     async def handle(_request: web.Request) -> web.Response:
         return web.Response(body=body, headers={"Content-Type": content_type})
 
+    async def handle_post(request: web.Request) -> web.Response:
+        await request.read()  # the request body is read, as any real handler would
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
+    app.router.add_post("/{tail:.*}", handle_post)
     # No access log: the baseline is the bare cost of aiohttp answering.
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -33,6 +33,7 @@ class _Tally:
     def __init__(self) -> None:
         self.latencies_s: list[float] = []
         self.non2xx = 0
+        self.statuses: dict[int, int] = {}  # the failed answers by status
         self.socket_errors = 0
         self.bytes = 0
 
@@ -69,6 +70,7 @@ async def _worker(
         t.bytes += len(data)
         if req.failed(status):
             t.non2xx += 1
+            t.statuses[status] = t.statuses.get(status, 0) + 1
 
 
 def _percentile_ms(sorted_s: list[float], pct: float) -> float:
@@ -98,6 +100,7 @@ async def _run(req: _Request, connections: int, duration: float) -> None:
         "p99_ms": _percentile_ms(lat, 99.0),
         "non2xx": tally.non2xx,
         "socket_errors": tally.socket_errors,
+        "statuses": {str(code): n for code, n in tally.statuses.items()},
     }
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 

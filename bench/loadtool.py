@@ -11,8 +11,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +27,33 @@ _RUN_GRACE_S = 60.0
 # wrk counts only status >= 400 as a status error (3xx would pass): the harness also
 # checks one request for an exact 2xx before loading each target. With an expected status,
 # a response() hook counts every other answer exactly (it costs the client a Lua call per
-# response, so only the runs that ask for it pay it); `unexpected` is -1 otherwise.
+# response, so only the runs that ask for it pay it), and by status (`statuses`, e.g. 429:12,
+# so a run can say what went wrong); `unexpected` is -1 and `statuses` "-" otherwise.
 _WRK_DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   local unexpected = -1
+  local statuses = {}
   if expected_status ~= nil then
     unexpected = 0
     for _, t in ipairs(bench_threads) do
       unexpected = unexpected + t:get("unexpected")
+      for code, n in pairs(t:get("statuses")) do
+        statuses[code] = (statuses[code] or 0) + n
+      end
     end
+  end
+  local counted = {}
+  for code, n in pairs(statuses) do
+    table.insert(counted, code .. ":" .. n)
   end
   io.write(string.format(
     "BENCH_RESULT requests=%d duration_us=%d bytes=%d p50_us=%.1f p99_us=%.1f "
-    .. "connect=%d read=%d write=%d status=%d timeout=%d unexpected=%d\\n",
+    .. "connect=%d read=%d write=%d status=%d timeout=%d unexpected=%d statuses=%s\\n",
     summary.requests, summary.duration, summary.bytes,
     latency:percentile(50.0), latency:percentile(99.0),
-    e.connect, e.read, e.write, e.status, e.timeout, unexpected))
+    e.connect, e.read, e.write, e.status, e.timeout, unexpected,
+    #counted > 0 and table.concat(counted, ",") or "-"))
 end
 """
 
@@ -56,10 +66,12 @@ setup = function(thread)
 end
 init = function(args)
   unexpected = 0
+  statuses = {}
 end
 response = function(status, headers, body)
   if status ~= expected_status then
     unexpected = unexpected + 1
+    statuses[status] = (statuses[status] or 0) + 1
   end
 end
 """
@@ -87,6 +99,8 @@ class LoadResult:
     p99_ms: float
     non2xx: int
     socket_errors: int
+    # With an expected status: each other status and how often it came (empty otherwise).
+    statuses: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
@@ -97,7 +111,11 @@ class LoadResult:
         return self.non2xx + self.socket_errors
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "rps": self.rps, "errors": self.errors}
+        data = asdict(self)
+        data.pop("statuses")
+        if self.statuses:  # only when something other than the expected status came
+            data["statuses"] = {str(code): n for code, n in sorted(self.statuses.items())}
+        return {**data, "rps": self.rps, "errors": self.errors}
 
 
 @dataclass(frozen=True)
@@ -203,6 +221,8 @@ def _parse_wrk(output: str) -> LoadResult:
     fields = dict(item.split("=", 1) for item in match.group(1).split())
     # With an expected status, every other answer (not only >= 400) is an error.
     unexpected = int(fields["unexpected"])
+    counted = fields.get("statuses", "-")
+    statuses = {} if counted == "-" else _status_counts(counted.split(","))
     return LoadResult(
         tool="wrk",
         requests=int(fields["requests"]),
@@ -212,7 +232,17 @@ def _parse_wrk(output: str) -> LoadResult:
         p99_ms=float(fields["p99_us"]) / 1000.0,
         non2xx=unexpected if unexpected >= 0 else int(fields["status"]),
         socket_errors=sum(int(fields[k]) for k in ("connect", "read", "write", "timeout")),
+        statuses=statuses,
     )
+
+
+def _status_counts(items: Sequence[str]) -> dict[int, int]:
+    """``["429:12", "503:1"]`` as ``{429: 12, 503: 1}``."""
+    out: dict[int, int] = {}
+    for item in items:
+        code, _, count = item.partition(":")
+        out[int(code)] = out.get(int(code), 0) + int(count)
+    return out
 
 
 def _run_wrk(
@@ -298,6 +328,7 @@ def _run_python(
         p99_ms=float(data["p99_ms"]),
         non2xx=int(data["non2xx"]),
         socket_errors=int(data["socket_errors"]),
+        statuses={int(code): int(n) for code, n in dict(data.get("statuses") or {}).items()},
     )
 
 
