@@ -17,7 +17,8 @@ SHARE_REQUEST_SUBMITTED = EventType(
 SHARE_REQUEST_DECIDED = EventType(
     "smartcity.exchange.share_request.decided", events_pb2.ShareRequestDecided
 )
-PUBLISHED = (DATASET_UPDATED, SHARE_REQUEST_SUBMITTED, SHARE_REQUEST_DECIDED)
+GRANT_REVOKED = EventType("smartcity.exchange.grant.revoked", events_pb2.GrantRevoked)
+PUBLISHED = (DATASET_UPDATED, SHARE_REQUEST_SUBMITTED, SHARE_REQUEST_DECIDED, GRANT_REVOKED)
 
 
 async def on_resource_created(conn: AsyncConnection, event: ReceivedEvent) -> None:

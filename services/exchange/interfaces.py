@@ -22,7 +22,7 @@ from runtime.errors import AlreadyExists, DomainError, NotFound, PermissionDenie
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
 from runtime.ttlcache import TtlCache
-from services.exchange import domain, openapi, store
+from services.exchange import domain, events, openapi, store
 from services.exchange.evidence import EvidenceLog
 from services.exchange.share_catalog import ShareCatalog
 from smartcity.exchange.v1 import exchange_pb2 as pb
@@ -33,6 +33,9 @@ CALL_TIMEOUT = 5.0
 USES_REPORT_SECONDS = 10.0
 # Registrations never change once made: their definitions can stay in memory.
 INTERFACE_CACHE_SECONDS = 60.0
+# A live grant is kept in memory this long; a revocation clears it at once on every replica
+# (smartcity.exchange.grant.revoked), a new grant needs no clearing (misses are not kept).
+GRANT_CACHE_SECONDS = 1.0
 
 
 def code_checker(rt: ServiceRuntime) -> AuthorisationCodeChecker:
@@ -113,6 +116,17 @@ class Interfaces:
         self._definitions: TtlCache[str, pb.InterfaceService] = TtlCache(
             seconds=INTERFACE_CACHE_SECONDS, size=10_000
         )
+        self._grants: TtlCache[tuple[str, str], pb.Grant] = TtlCache(
+            seconds=GRANT_CACHE_SECONDS, size=100_000
+        )
+        rt.signals[events.GRANT_REVOKED.subject] = self._grant_revoked
+
+    def forget_grants(self) -> None:
+        """After a revocation: every grant is looked up again."""
+        self._grants.clear()
+
+    async def _grant_revoked(self, data: bytes) -> None:
+        self.forget_grants()
 
     async def create(
         self, principal: Principal, service: pb.InterfaceService
@@ -211,13 +225,14 @@ class Interfaces:
         return found
 
     async def _grant(self, principal: Principal, service: pb.InterfaceService) -> pb.Grant:
-        async with self._rt.db.read() as conn:
-            grant = await store.active_grant(
-                conn,
-                consumer=domain.consumer_of(principal),
-                resource_id=service.resource_id,
-                now=now_us(),
-            )
+        key = (domain.consumer_of(principal), service.resource_id)
+        now = now_us()
+        grant = self._grants.get(key)
+        if grant is None or grant.expire_time.ToMicroseconds() <= now:
+            async with self._rt.db.read() as conn:
+                grant = await store.active_grant(conn, consumer=key[0], resource_id=key[1], now=now)
+            if grant is not None:
+                self._grants.put(key, grant)
         if grant is None:
             raise PermissionDenied(
                 "the caller holds no live grant of this interface's resource; "

@@ -153,9 +153,9 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         self, request: pb.RevokeGrantRequest, context: Context
     ) -> pb.RevokeGrantResponse:
         _id(request.id, "grant")
-        return pb.RevokeGrantResponse(
-            grant=await sharing.revoke(self._rt, require_principal(), request)
-        )
+        revoked = await sharing.revoke(self._rt, require_principal(), request)
+        self._interfaces.forget_grants()  # here at once; other replicas on the event
+        return pb.RevokeGrantResponse(grant=revoked)
 
     # --- interface services and evidence ----------------------------------------------------
 

@@ -199,6 +199,17 @@ async def revoke(
         if not reason or len(reason) > domain.MAX_TEXT:
             raise InvalidArgument.of("reason", f"is required, at most {domain.MAX_TEXT} characters")
         await store.revoke_grant(conn, grant.id, reason=reason)
+        await enqueue(
+            conn,
+            events.GRANT_REVOKED,
+            events_pb2.GrantRevoked(
+                grant_id=grant.id,
+                resource_id=grant.resource_id,
+                consumer=grant.consumer,
+                provider_department=grant.provider_department,
+            ),
+            entity_id=grant.id,
+        )
         await audit.record(
             conn,
             service="exchange",

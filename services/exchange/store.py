@@ -56,6 +56,19 @@ records = sa.Table(
     sa.Column("fields", sa.JSON, nullable=False),
 )
 
+# Every value of every record, by field: an interface query is an index lookup, whatever the
+# dataset's size. Long values are indexed by their first VALUE_KEY characters and compared whole.
+VALUE_KEY = 100
+record_values = sa.Table(
+    "record_values",
+    metadata,
+    sa.Column("resource_id", sa.String(36), nullable=False),
+    sa.Column("field", sa.String(100), nullable=False),
+    sa.Column("value_key", sa.String(VALUE_KEY), nullable=False),
+    sa.Column("record_seq", sa.BigInteger, nullable=False),
+    sa.Index("record_values_lookup", "resource_id", "field", "value_key", "record_seq"),
+)
+
 batches = sa.Table(
     "batches",
     metadata,
@@ -168,6 +181,7 @@ MIGRATIONS = [
         create_tables(
             datasets,
             records,
+            record_values,
             batches,
             share_requests,
             grants,
@@ -273,14 +287,32 @@ async def add_batch(
     request_id: str | None,
 ) -> pb.Dataset:
     """Store a validated batch and move the dataset to its next version."""
-    current = await get_dataset(conn, resource_id)
+    # the dataset's row is locked until the transaction ends: concurrent batches take turns
+    locked = sa.select(datasets).where(datasets.c.resource_id == resource_id).with_for_update()
+    row = (await conn.execute(locked)).first()
+    current = None if row is None else _dataset(row._mapping)
     version = (current.version if current else 0) + 1
     now = now_us()
     if replace:
         await conn.execute(records.delete().where(records.c.resource_id == resource_id))
-    await conn.execute(
-        records.insert(),
+        await conn.execute(record_values.delete().where(record_values.c.resource_id == resource_id))
+    inserted = await conn.execute(
+        records.insert().returning(records.c.seq, sort_by_parameter_order=True),
         [{"resource_id": resource_id, "version": version, "fields": row} for row in rows],
+    )
+    seqs = inserted.scalars().all()
+    await conn.execute(
+        record_values.insert(),
+        [
+            {
+                "resource_id": resource_id,
+                "field": name,
+                "value_key": value[:VALUE_KEY],
+                "record_seq": seq,
+            }
+            for seq, row in zip(seqs, rows, strict=True)
+            for name, value in row.items()
+        ],
     )
     count = await conn.scalar(
         sa.select(sa.func.count()).select_from(records).where(records.c.resource_id == resource_id)
@@ -321,12 +353,21 @@ async def add_batch(
 async def find_records(
     conn: Reader, resource_id: str, *, where: dict[str, str], limit: int
 ) -> list[dict[str, str]]:
-    """Records whose fields equal `where`, oldest first (JSON paths: the same on both engines)."""
-    query = sa.select(records.c.fields).where(records.c.resource_id == resource_id)
+    """Records whose fields equal `where`, oldest first: the first condition through the value
+    index, the whole of every condition checked on the record (JSON paths: the same on both
+    engines)."""
+    r = records.c
+    query = sa.select(r.fields).where(r.resource_id == resource_id)
+    if where:
+        name, value = next(iter(where.items()))
+        v = record_values.c
+        query = query.join(record_values, v.record_seq == r.seq).where(
+            (v.resource_id == resource_id) & (v.field == name) & (v.value_key == value[:VALUE_KEY])
+        )
     for name, value in where.items():
-        query = query.where(records.c.fields[name].as_string() == value)
-    rows = await conn.execute(query.order_by(records.c.seq).limit(limit))
-    return [dict(r.fields) for r in rows]
+        query = query.where(r.fields[name].as_string() == value)
+    rows = await conn.execute(query.order_by(r.seq).limit(limit))
+    return [dict(row.fields) for row in rows]
 
 
 # --- share requests and grants -----------------------------------------------------------------

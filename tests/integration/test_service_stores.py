@@ -579,3 +579,55 @@ async def test_an_identity_database_of_the_first_migration_upgrades_in_place(
                 await identity_store.update_account(conn, "a2", resident_id_hash="r" * 64)
     finally:
         await drop(db)
+
+
+async def test_exchange_records_are_found_by_value_on_both_engines(database_url: str) -> None:
+    db = await open_db(database_url, exchange_store.MIGRATIONS)
+    long_value = "长" * (exchange_store.VALUE_KEY + 5)
+    rows = [
+        {"停车场名称": "万绿园", "泊位数": "300"},
+        {"停车场名称": "海秀", "泊位数": "120"},
+        {"停车场名称": long_value, "泊位数": "1"},
+        {"停车场名称": long_value[:-1] + "短", "泊位数": "2"},
+    ]
+    try:
+        async with db.begin() as conn:
+            first = await exchange_store.add_batch(
+                conn,
+                batch_id="b1",
+                resource_id="r",
+                department="hrss",
+                rows=rows,
+                replace=False,
+                pushed_by="u",
+                request_id=None,
+            )
+        assert (first.version, first.record_count) == (1, 4)
+
+        async def found(**where: str) -> list[dict[str, str]]:
+            async with db.read() as conn:
+                return await exchange_store.find_records(conn, "r", where=where, limit=10)
+
+        assert await found(停车场名称="万绿园") == [rows[0]]
+        assert await found(停车场名称="海秀", 泊位数="120") == [rows[1]]
+        assert await found(停车场名称="海秀", 泊位数="300") == []
+        # values longer than the index key are told apart by their whole text
+        assert await found(停车场名称=long_value) == [rows[2]]
+        assert len(await found()) == 4
+        # a replacing batch leaves only its own records, in the index too
+        async with db.begin() as conn:
+            second = await exchange_store.add_batch(
+                conn,
+                batch_id="b2",
+                resource_id="r",
+                department="hrss",
+                rows=[rows[1]],
+                replace=True,
+                pushed_by="u",
+                request_id=None,
+            )
+        assert (second.version, second.record_count) == (2, 1)
+        assert await found(停车场名称="万绿园") == []
+        assert await found(停车场名称="海秀") == [rows[1]]
+    finally:
+        await drop(db)

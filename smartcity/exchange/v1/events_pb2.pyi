@@ -201,3 +201,36 @@ class DeliveryAvailable(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeliveryAvailable: _TypeAlias = DeliveryAvailable  # noqa: Y015
+
+@_typing.final
+class GrantRevoked(_message.Message):
+    """GrantRevoked is published on smartcity.exchange.grant.revoked when a grant is revoked: every
+    replica of the exchange forgets it at once.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANT_ID_FIELD_NUMBER: _builtins.int
+    RESOURCE_ID_FIELD_NUMBER: _builtins.int
+    CONSUMER_FIELD_NUMBER: _builtins.int
+    PROVIDER_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    grant_id: _builtins.str
+    resource_id: _builtins.str
+    consumer: _builtins.str
+    """"department:<code>" or "partner:<client id>"."""
+    provider_department: _builtins.str
+    def __init__(
+        self,
+        *,
+        grant_id: _builtins.str = ...,
+        resource_id: _builtins.str = ...,
+        consumer: _builtins.str = ...,
+        provider_department: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "grant_id", b"grant_id", "provider_department", b"provider_department", "resource_id", b"resource_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantRevoked: _TypeAlias = GrantRevoked  # noqa: Y015
