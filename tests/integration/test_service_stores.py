@@ -613,6 +613,7 @@ async def test_exchange_records_are_found_by_value_on_both_engines(database_url:
         assert await found(停车场名称="海秀", 泊位数="300") == []
         # values longer than the index key are told apart by their whole text
         assert await found(停车场名称=long_value) == [rows[2]]
+        assert await found(停车场名称=long_value[: exchange_store.VALUE_KEY]) == []
         assert len(await found()) == 4
         # a replacing batch leaves only its own records, in the index too
         async with db.begin() as conn:
