@@ -53,6 +53,19 @@ async def page(
     return rows, (int(rows[-1]._mapping[position.key]) if more else None)
 
 
+async def page_newest_first(
+    conn: Reader, query: sa.Select[Any], *, position: sa.ColumnElement[Any], before: int, limit: int
+) -> tuple[list[sa.Row[Any]], int | None]:
+    """One page of `query`, newest first by `position` (an increasing integer column), below
+    `before` (0: from the newest), and the position to continue below (None on the last page)."""
+    if before:
+        query = query.where(position < before)
+    rows = list((await conn.execute(query.order_by(position.desc()).limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (int(rows[-1]._mapping[position.key]) if more else None)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step; `apply` runs inside the migration transaction."""

@@ -28,6 +28,7 @@ from runtime.storage import (
     create_tables,
     now_us,
     page,
+    page_newest_first,
     timestamp,
 )
 from services.catalog import domain, search
@@ -660,14 +661,8 @@ async def list_demands(
             ((d.state == pb.DEMAND_STATE_ROUTED) & (d.due_us < now))
             | ((d.state == pb.DEMAND_STATE_ANSWERED) & (d.answer_us > d.due_us))
         )
-    if after:
-        query = query.where(d.seq < after)
-    rows = (await conn.execute(query.order_by(d.seq.desc()).limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [_demand(r._mapping, now=now) for r in rows], (
-        int(rows[-1]._mapping["seq"]) if more else None
-    )
+    rows, below = await page_newest_first(conn, query, position=d.seq, before=after, limit=limit)
+    return [_demand(r._mapping, now=now) for r in rows], below
 
 
 # --- facts for the scorecards ------------------------------------------------------------------

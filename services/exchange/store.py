@@ -16,7 +16,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import Migration, Reader, create_tables, now_us, page, timestamp
+from runtime.storage import (
+    Migration,
+    Reader,
+    create_tables,
+    now_us,
+    page,
+    page_newest_first,
+    timestamp,
+)
 from smartcity.catalog.v1 import events_pb2
 from smartcity.exchange.v1 import exchange_pb2 as pb
 
@@ -480,14 +488,8 @@ async def list_share_requests(
         query = query.where(s.state == state)
     if overdue:
         query = query.where((s.state == pb.SHARE_REQUEST_STATE_PENDING) & (s.due_us < now))
-    if after:
-        query = query.where(s.seq < after)
-    rows = (await conn.execute(query.order_by(s.seq.desc()).limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [_share_request(r._mapping, now=now) for r in rows], (
-        int(rows[-1]._mapping["seq"]) if more else None
-    )
+    rows, below = await page_newest_first(conn, query, position=s.seq, before=after, limit=limit)
+    return [_share_request(r._mapping, now=now) for r in rows], below
 
 
 def _grant(m: Any) -> pb.Grant:
@@ -550,12 +552,8 @@ async def list_grants(
         query = query.where(
             (g.consumer == party.consumer) | (g.provider_department == party.department)
         )
-    if after:
-        query = query.where(g.seq < after)
-    rows = (await conn.execute(query.order_by(g.seq.desc()).limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [_grant(r._mapping) for r in rows], (int(rows[-1]._mapping["seq"]) if more else None)
+    rows, below = await page_newest_first(conn, query, position=g.seq, before=after, limit=limit)
+    return [_grant(r._mapping) for r in rows], below
 
 
 # --- interface services and evidence ------------------------------------------------------------
@@ -674,11 +672,7 @@ async def list_evidence(
     query = sa.select(evidence)
     if consumer is not None or department is not None:
         query = query.where((e.consumer == consumer) | (e.provider_department == department))
-    if after:
-        query = query.where(e.seq < after)
-    rows = (await conn.execute(query.order_by(e.seq.desc()).limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, below = await page_newest_first(conn, query, position=e.seq, before=after, limit=limit)
     found = [
         pb.Evidence(
             id=m["id"],
@@ -695,7 +689,7 @@ async def list_evidence(
         )
         for m in (r._mapping for r in rows)
     ]
-    return found, (int(rows[-1]._mapping["seq"]) if more else None)
+    return found, below
 
 
 # --- subscriptions -----------------------------------------------------------------------------
