@@ -36,7 +36,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench import _catalogdata as data
 from bench._catalogdirect import search_filter
-from bench.identity import bracketed_ratios
 from bench.loadtool import LoadResult, LoadTool, run_load
 from bench.runner import (
     EXIT_LOAD_ERRORS,
@@ -44,9 +43,12 @@ from bench.runner import (
     EXIT_TARGET_FAILED,
     LoadSettings,
     Outcome,
+    bracketed_ratios,
+    cpu_median,
     cpu_seconds,
     error_banner,
     median,
+    pct,
 )
 from bench.targets import ROOT, PlatformProcess, TargetError, http
 from runtime import config
@@ -273,15 +275,6 @@ def _per_query(
     return out
 
 
-def _cpu_median(cpus: list[dict[str, float]]) -> dict[str, float]:
-    keys = sorted({k for c in cpus for k in c})
-    return {k: statistics.median(c[k] for c in cpus if k in c) for k in keys}
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f}%"
-
-
 def _pad(text: str, width: int) -> str:
     """`text` left-aligned in `width` terminal columns: Chinese characters take two."""
     columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
@@ -321,7 +314,7 @@ def _report(
     print()
     print(f"{'round':<8}{'direct':>10}{'gateway':>10}{'gw/direct':>11}")
     for i, (d, g) in enumerate(zip(direct, gateway, strict=False), start=1):
-        print(f"{i:<8}{d.rps:>10.1f}{g.rps:>10.1f}{_pct(ratios['per_round'][i - 1]):>11}")
+        print(f"{i:<8}{d.rps:>10.1f}{g.rps:>10.1f}{pct(ratios['per_round'][i - 1]):>11}")
     print(f"{'end':<8}{direct[-1].rps:>10.1f}")
     d_sum, g_sum = summary["direct"], summary["gateway"]
     print(f"{'median':<8}{d_sum['rps']:>10.1f}{g_sum['rps']:>10.1f}")
@@ -349,12 +342,12 @@ def _report(
     for q in per_query:
         print(
             f"  {_pad(q['query'], 36)}{q['terms']:>6d}{q['matches']:>9,d}{q['mean_ms']:>9.2f}"
-            f"{q['p50_ms']:>9.2f}{q['p99_ms']:>9.2f}{_pct(q['share_of_time']):>8}"
+            f"{q['p50_ms']:>9.2f}{q['p99_ms']:>9.2f}{pct(q['share_of_time']):>8}"
         )
     print()
     print(
-        f"gateway/direct: {_pct(ratios['gateway/direct'])} (median of the per-round ratios; "
-        f"of the median rates {_pct(ratios['gateway/direct (medians)'])})"
+        f"gateway/direct: {pct(ratios['gateway/direct'])} (median of the per-round ratios; "
+        f"of the median rates {pct(ratios['gateway/direct (medians)'])})"
     )
     note = " (NOT valid: errors occurred)" if g_sum["errors"] else ""
     print(f"target: gateway >= {TARGET_RPS:,.0f} req/s -> {verdict}{note}")
@@ -405,7 +398,7 @@ def run(
             print(f"bench: stopping {platform.name}: {exc}", file=sys.stderr)
 
     summary = {name: median(rs) for name, rs in runs.items()}
-    cpu = {name: _cpu_median([e["cpu"] for e in es]) for name, es in extras.items()}
+    cpu = {name: cpu_median([e["cpu"] for e in es]) for name, es in extras.items()}
     per_query = _per_query(expected, extras["direct"])
     per_round = bracketed_ratios([r.rps for r in runs["direct"]], [r.rps for r in runs["gateway"]])
     direct_rps = summary["direct"]["rps"]

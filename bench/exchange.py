@@ -32,7 +32,6 @@ from urllib.parse import quote
 
 import orjson
 
-from bench.identity import bracketed_ratios
 from bench.keys import thread_cpu_seconds
 from bench.loadtool import LoadResult, LoadTool
 from bench.runner import (
@@ -41,10 +40,13 @@ from bench.runner import (
     EXIT_TARGET_FAILED,
     LoadSettings,
     Outcome,
+    bracketed_ratios,
+    cpu_median,
     cpu_seconds,
     error_banner,
     measured_run,
     median,
+    pct,
     probe,
     warm_up,
 )
@@ -366,15 +368,6 @@ def _errors_note(res: LoadResult) -> str:
     return ", ".join(parts) or f"{res.errors} errors"
 
 
-def _cpu_median(cpus: list[dict[str, float]]) -> dict[str, float]:
-    keys = [k for k in cpus[0] if all(k in c for c in cpus)] if cpus else []
-    return {k: statistics.median(c[k] for c in cpus) for k in keys}
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f}%"
-
-
 def _report(
     tool: LoadTool,
     load: LoadSettings,
@@ -414,7 +407,7 @@ def _report(
     print()
     print(f"{'round':<8}{'bare':>10}{'gateway':>10}{'gw/bare':>10}")
     for i, (b, g) in enumerate(zip(bare, gateway, strict=False), start=1):
-        print(f"{i:<8}{b.rps:>10.1f}{g.rps:>10.1f}{_pct(ratios['per_round'][i - 1]):>10}")
+        print(f"{i:<8}{b.rps:>10.1f}{g.rps:>10.1f}{pct(ratios['per_round'][i - 1]):>10}")
     print(f"{'end':<8}{bare[-1].rps:>10.1f}")
     b_sum, g_sum = summary["bare"], summary["gateway"]
     print(f"{'median':<8}{b_sum['rps']:>10.1f}{g_sum['rps']:>10.1f}")
@@ -439,8 +432,8 @@ def _report(
     )
     print()
     print(
-        f"gateway/bare: {_pct(ratios['gateway/bare'])} (median of the per-round ratios; of the "
-        f"median rates {_pct(ratios['gateway/bare (medians)'])})"
+        f"gateway/bare: {pct(ratios['gateway/bare'])} (median of the per-round ratios; of the "
+        f"median rates {pct(ratios['gateway/bare (medians)'])})"
     )
     note = " (NOT valid: errors occurred)" if g_sum["errors"] else ""
     print(f"target: gateway >= {TARGET_RPS:,.0f} req/s -> {verdict}{note}")
@@ -522,7 +515,7 @@ def run(
         "verdict": "as expected" if evidence_ok else "NOT as expected",
     }
     summary = {name: median(rs) for name, rs in runs.items()}
-    cpu = {name: _cpu_median(cs) for name, cs in cpus.items()}
+    cpu = {name: cpu_median(cs) for name, cs in cpus.items()}
     per_round = bracketed_ratios([r.rps for r in runs["bare"]], [r.rps for r in runs["gateway"]])
     bare_rps = summary["bare"]["rps"]
     ratios: dict[str, Any] = {

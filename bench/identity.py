@@ -30,10 +30,13 @@ from bench.runner import (
     EXIT_TARGET_FAILED,
     LoadSettings,
     Outcome,
+    bracketed_ratios,
+    cpu_median,
     cpu_seconds,
     error_banner,
     measured_run,
     median,
+    pct,
     probe,
     warm_up,
 )
@@ -100,32 +103,11 @@ def _run(
     return res, cpu
 
 
-def _cpu_median(cpus: list[dict[str, float]]) -> dict[str, float]:
-    keys = [k for k in (*CPU_PROCESSES, "both") if all(k in c for c in cpus)]
-    return {k: statistics.median(c[k] for c in cpus) for k in keys} if cpus else {}
-
-
 def _login_endpoint(base: str) -> Endpoint:
     body = orjson.dumps({"username": LOGIN_ACCOUNT, "password": DEMO_PASSWORD})
     return Endpoint(
         base + LOGIN_PATH, {"Content-Type": "application/json"}, method="POST", body=body
     )
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f}%"
-
-
-def bracketed_ratios(anonymous: list[float], authenticated: list[float]) -> list[float]:
-    """Each authenticated rate over the mean of the anonymous rates before and after it (there
-    is one more anonymous run than authenticated ones): a linear drift cancels."""
-    if len(anonymous) != len(authenticated) + 1:
-        raise ValueError("A B A B ... A: one more anonymous run than authenticated ones")
-    ratios = []
-    for i, auth in enumerate(authenticated):
-        around = (anonymous[i] + anonymous[i + 1]) / 2.0
-        ratios.append(auth / around if around > 0 else 0.0)
-    return ratios
 
 
 def _report(
@@ -154,7 +136,7 @@ def _report(
     print(f"{'round':<8}{'anonymous':>12}{'authenticated':>15}{'auth/anon':>11}  token of")
     for i, (a, b) in enumerate(zip(anonymous, authenticated, strict=False), start=1):
         ratio = ratios["per_round"][i - 1]
-        print(f"{i:<8}{a.rps:>12.1f}{b.rps:>15.1f}{_pct(ratio):>11}  {users[i - 1]}")
+        print(f"{i:<8}{a.rps:>12.1f}{b.rps:>15.1f}{pct(ratio):>11}  {users[i - 1]}")
     print(f"{'end':<8}{anonymous[-1].rps:>12.1f}")
     anon, auth = summary["anonymous"], summary["authenticated"]
     print(f"{'median':<8}{anon['rps']:>12.1f}{auth['rps']:>15.1f}")
@@ -171,11 +153,11 @@ def _report(
                 print(f"{proc:<10}{a_cpu:>12.0f}{b_cpu:>15.0f}{b_cpu - a_cpu:>+9.0f}")
     print()
     print(
-        f"authenticated/anonymous: {_pct(ratios['authenticated/anonymous'])} (median of the "
+        f"authenticated/anonymous: {pct(ratios['authenticated/anonymous'])} (median of the "
         f"per-round ratios; of the median rates "
-        f"{_pct(ratios['authenticated/anonymous (medians)'])}"
+        f"{pct(ratios['authenticated/anonymous (medians)'])}"
         + (
-            f"; by CPU per request {_pct(ratios['authenticated/anonymous (cpu)'])})"
+            f"; by CPU per request {pct(ratios['authenticated/anonymous (cpu)'])})"
             if "authenticated/anonymous (cpu)" in ratios
             else ")"
         )
@@ -265,7 +247,7 @@ def run(
             print(f"bench: stopping {platform.name}: {exc}", file=sys.stderr)
 
     summary = {name: median(rs) for name, rs in runs.items()}
-    cpu = {name: _cpu_median(cs) for name, cs in cpus.items()}
+    cpu = {name: cpu_median(cs) for name, cs in cpus.items()}
     anonymous, authenticated = runs["anonymous"], runs["authenticated"]
     per_round = bracketed_ratios([r.rps for r in anonymous], [r.rps for r in authenticated])
     anon_rps = summary["anonymous"]["rps"]

@@ -154,3 +154,25 @@ def error_banner(summary: Mapping[str, Mapping[str, Any]], what: str = "non-2xx 
             f"{s['socket_errors']} socket errors — its numbers are NOT valid"
         )
     print("!" * 72)
+
+
+def pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def cpu_median(cpus: list[dict[str, float]]) -> dict[str, float]:
+    """The median CPU figure of each process measured in every run."""
+    keys = [k for k in cpus[0] if all(k in c for c in cpus)] if cpus else []
+    return {k: statistics.median(c[k] for c in cpus) for k in keys}
+
+
+def bracketed_ratios(baseline: list[float], measured: list[float]) -> list[float]:
+    """Each measured rate over the mean of the baseline rates before and after it (there is one
+    more baseline run than measured ones: B M B M ... B): a linear drift cancels."""
+    if len(baseline) != len(measured) + 1:
+        raise ValueError("B M B M ... B: one more baseline run than measured ones")
+    ratios = []
+    for i, rate in enumerate(measured):
+        around = (baseline[i] + baseline[i + 1]) / 2.0
+        ratios.append(rate / around if around > 0 else 0.0)
+    return ratios
