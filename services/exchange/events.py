@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.bus.consumer import ReceivedEvent, Subscription
 from runtime.bus.events import EventType
-from services.catalog.events import RESOURCE_CREATED
+from services.catalog.events import RESOURCE_CREATED, RESOURCE_STEPS
 from services.exchange import store
 from smartcity.exchange.v1 import events_pb2
 
@@ -25,4 +25,12 @@ async def on_resource_created(conn: AsyncConnection, event: ReceivedEvent) -> No
     await store.learn_resource(conn, event.payload)
 
 
-SUBSCRIPTIONS = (Subscription("exchange-resource-created", RESOURCE_CREATED, on_resource_created),)
+async def on_listing_changed(conn: AsyncConnection, event: ReceivedEvent) -> None:
+    await store.learn_listing(conn, event.payload)
+
+
+SUBSCRIPTIONS = (
+    Subscription("exchange-resource-created", RESOURCE_CREATED, on_resource_created),
+    Subscription("exchange-resource-published", RESOURCE_STEPS["published"], on_listing_changed),
+    Subscription("exchange-resource-withdrawn", RESOURCE_STEPS["withdrawn"], on_listing_changed),
+)

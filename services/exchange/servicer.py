@@ -55,11 +55,14 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     async def ListResources(
         self, request: pb.ListResourcesRequest, context: Context
     ) -> pb.ListResourcesResponse:
+        principal = require_principal()
         async with self._rt.db.read() as conn:
             found, after = await store.list_resources(
                 conn,
                 after_seq=decode_cursor(request.page_token),
                 limit=page_size(request.page_size),
+                # other departments' drafts are not theirs to see
+                department=None if domain.is_bureau(principal) else principal.department,
             )
         return pb.ListResourcesResponse(resources=found, next_page_token=encode_cursor(after))
 

@@ -1,7 +1,8 @@
 """Share requests and grants (共享申请, Art. 13, 14): a consumer (a department, or a partner
-system) asks for a resource's fields, with purpose, legal basis and duration; the catalog's share type decides at once or
-hands the request to the provider's share approvers, who answer by a deadline (overdue requests
-are escalated to the Big Data Bureau). A grant has fields and an expiry, and can be revoked."""
+system) asks for a resource's fields, with purpose, legal basis and duration; the catalog's
+share type decides at once or hands the request to the provider's share approvers, who answer
+by a deadline (overdue requests are escalated to the Big Data Bureau). A grant has fields and an
+expiry, and can be revoked."""
 
 from __future__ import annotations
 

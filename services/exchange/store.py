@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from runtime.storage import (
     Migration,
     Reader,
+    add_missing_columns,
     create_tables,
     now_us,
     page,
@@ -43,6 +44,8 @@ known_resources = sa.Table(
     sa.Column("data_grade", sa.SmallInteger, nullable=False),
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("learnt_us", sa.BigInteger, nullable=False),
+    # listed in the share catalog: only then do other departments see it here
+    sa.Column("listed", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 datasets = sa.Table(
@@ -201,6 +204,7 @@ MIGRATIONS = [
             subscriptions,
         ),
     ),
+    Migration("exchange-0003-known-resources-listed", add_missing_columns(known_resources)),
 ]
 
 
@@ -247,15 +251,26 @@ def _known(row: sa.Row[tuple[object, ...]]) -> pb.ExchangeResource:
     )
 
 
+async def learn_listing(conn: AsyncConnection, event: events_pb2.ResourceChanged) -> None:
+    """Whether a resource is in the share catalog now (published, withdrawn)."""
+    k = known_resources.c
+    await conn.execute(
+        known_resources.update()
+        .where(k.resource_id == event.resource_id)
+        .values(listed=event.in_share_catalog)
+    )
+
+
 async def list_resources(
-    conn: Reader, *, after_seq: int, limit: int
+    conn: Reader, *, after_seq: int, limit: int, department: str | None
 ) -> tuple[list[pb.ExchangeResource], int | None]:
+    """`department` sees its own resources and the listed ones; None: all (the Bureau)."""
+    query = sa.select(known_resources)
+    if department is not None:
+        k = known_resources.c
+        query = query.where((k.provider_department == department) | k.listed)
     rows, next_after = await page(
-        conn,
-        sa.select(known_resources),
-        position=known_resources.c.seq,
-        after=after_seq,
-        limit=limit,
+        conn, query, position=known_resources.c.seq, after=after_seq, limit=limit
     )
     return [_known(r) for r in rows], next_after
 

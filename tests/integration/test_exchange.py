@@ -464,3 +464,29 @@ async def test_a_partner_system_asks_holds_a_grant_and_queries_at_its_own_entry_
         "GET", "/partner/v1/exchange/share-requests", token=partner
     )
     assert {r["consumer"] for r in requests["share_requests"]} == {f"partner:{client}"}
+
+
+async def test_other_departments_see_a_resource_in_the_exchange_once_it_is_listed(
+    platform: Platform,
+) -> None:
+    psb = await platform.login("psb.officer")
+    hrss = await platform.login("hrss.officer")
+    # a draft: the exchange learns of it, and shows it to its department only
+    status, draft, _ = await platform.request(
+        "POST", "/office/v1/catalog/resources", token=psb, json=resource_body("psb")
+    )
+    assert status == 201
+
+    async def psb_sees_the_draft() -> bool:
+        return draft["id"] in await platform.exchange_resources(psb)
+
+    await eventually(psb_sees_the_draft)
+    assert draft["id"] not in await platform.exchange_resources(hrss)
+    # a listed resource: every department sees it
+    listed = await publish(platform, resource_body("psb"), open_=False)
+
+    async def hrss_sees_it() -> bool:
+        return listed["id"] in await platform.exchange_resources(hrss)
+
+    await eventually(hrss_sees_it)
+    assert draft["id"] not in await platform.exchange_resources(hrss)

@@ -223,7 +223,9 @@ async def test_exchange_read_model_keeps_the_newest_version(database_url: str) -
                     ),
                 )
         async with db.read() as conn:
-            page, after = await exchange_store.list_resources(conn, after_seq=0, limit=10)
+            page, after = await exchange_store.list_resources(
+                conn, after_seq=0, limit=10, department=None
+            )
         assert [(r.code, r.version) for r in page] == [("C-3", 3)] and after is None
     finally:
         await drop(db)
