@@ -15,8 +15,8 @@ from typing import Any
 
 import grpc
 
-from runtime import config, grpcclient, logs, loop, service_credentials, telemetry
-from runtime.auth import KEY_ROTATED_SUBJECT, JwksFetcher, Policy, TokenVerifier
+from runtime import audit, config, grpcclient, logs, loop, service_credentials, telemetry
+from runtime.auth import KEY_ROTATED_SUBJECT, JwksFetcher, Policy, Principal, TokenVerifier
 from runtime.bus import consumer as bus_consumer
 from runtime.bus import nats as bus_nats
 from runtime.bus import outbox as bus_outbox
@@ -54,6 +54,27 @@ class ServiceRuntime:
         """Tell the relay that a transaction enqueued events, so it publishes them now."""
         if self.relay is not None:
             self.relay.notify()
+
+    async def audit_denied(
+        self, *, action: str, principal: Principal | None, resource_type: str, resource_id: str
+    ) -> None:
+        """Record a refusal in a transaction of its own (the refused action has none); the
+        refusal stands even if the record cannot be written."""
+        try:
+            async with self.db.begin() as conn:
+                await audit.record(
+                    conn,
+                    service=self.name,
+                    action=action,
+                    principal=principal,
+                    resource_type=resource_type,
+                    resource_id=resource_id,
+                    outcome=audit.DENIED,
+                )
+        except Exception as exc:
+            log.warning("denial_not_audited", action=action, error=type(exc).__name__)
+            return
+        self.events_committed()
 
 
 @dataclass(frozen=True, kw_only=True)

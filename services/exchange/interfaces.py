@@ -180,7 +180,12 @@ class Interfaces:
             limit = domain.check_query(request, service, granted=grant.fields)
             await self._checker.check(request.authorisation_code, service.name, principal)
         except PermissionDenied:
-            await self._audit_denied(principal, service)
+            await self._rt.audit_denied(
+                action="exchange.interface_service.queried",
+                principal=principal,
+                resource_type="interface_service",
+                resource_id=service.name,
+            )
             raise
         parameters = dict(request.parameters)
         async with self._rt.db.read() as conn:
@@ -239,21 +244,3 @@ class Interfaces:
                 "ask for it with a share request"
             )
         return grant
-
-    async def _audit_denied(self, principal: Principal, service: pb.InterfaceService) -> None:
-        try:
-            async with self._rt.db.begin() as conn:
-                await audit.record(
-                    conn,
-                    service="exchange",
-                    action="exchange.interface_service.queried",
-                    principal=principal,
-                    resource_type="interface_service",
-                    resource_id=service.name,
-                    outcome=audit.DENIED,
-                )
-            self._rt.events_committed()
-        except DomainError:
-            raise
-        except Exception as exc:  # the refusal stands even if its record could not be written
-            log.warning("denial_not_audited", error=type(exc).__name__)

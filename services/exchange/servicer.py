@@ -244,6 +244,14 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             )
             batch = await store.get_evidence_batch(conn, batch_id) if visible else None
         if batch is None:
+            if not visible:
+                # someone else's evidence, or none at all: refused the same way, and recorded
+                await self._rt.audit_denied(
+                    action="exchange.evidence_batch.read",
+                    principal=principal,
+                    resource_type="evidence_batch",
+                    resource_id=batch_id,
+                )
             raise NotFound("evidence batch", batch_id)
         return pb.GetEvidenceBatchResponse(batch=batch)
 

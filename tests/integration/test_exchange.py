@@ -226,7 +226,17 @@ async def test_a_consumer_queries_with_grant_and_code_and_both_sides_see_the_evi
     status, _, _ = await platform.request(
         "GET", f"{EXCHANGE}/evidence-batches/{evidence['batch_id']}", token=msa
     )
-    assert status == 404  # not a party to any of its records
+    assert status == 404  # not a party to any of its records: refused, and recorded
+    auditor = await platform.login("bdb.auditor")
+
+    async def audited() -> list[dict[str, Any]]:
+        return [
+            r["record"]
+            for r in await audit_records(platform, auditor, evidence["batch_id"])
+            if r["record"]["outcome"] == "denied" and r["record"]["actor_department"] == "msa"
+        ]
+
+    assert (await eventually(audited, timeout=15))[0]["action"] == "exchange.evidence_batch.read"
     auditor = await platform.login("bdb.admin")
     channel = grpcclient.channel(platform.settings.grpc_target("keys"))
     try:
@@ -242,6 +252,14 @@ async def test_a_consumer_queries_with_grant_and_code_and_both_sides_see_the_evi
     finally:
         await channel.close()
     assert verified.valid
+
+
+async def audit_records(platform: Platform, token: str, resource_id: str) -> list[dict[str, Any]]:
+    status, page, _ = await platform.request(
+        "GET", "/office/v1/audit/records", token=token, params={"resource_id": resource_id}
+    )
+    assert status == 200, page
+    return list(page["records"])
 
 
 def evidence_hash(evidence: dict[str, Any]) -> str:
@@ -286,6 +304,20 @@ async def test_queries_without_grant_code_or_within_the_grant_are_refused(
         return status == 403
 
     await eventually(refused, timeout=5)
+    # and every refusal reached the audit chain, naming the interface and who was refused
+    auditor = await platform.login("bdb.auditor")
+
+    async def audited() -> list[dict[str, Any]]:
+        denied = [
+            r["record"]
+            for r in await audit_records(platform, auditor, name)
+            if r["record"]["outcome"] == "denied"
+        ]
+        return denied if len(denied) >= 5 else []
+
+    denied = await eventually(audited, timeout=15)
+    assert {r["action"] for r in denied} == {"exchange.interface_service.queried"}
+    assert {r["actor_department"] for r in denied} == {"psb", "msa"}
 
 
 async def test_a_revoked_grant_ends_access_at_once(platform: Platform) -> None:
