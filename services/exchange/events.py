@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.bus.consumer import ReceivedEvent, Subscription
@@ -26,7 +28,10 @@ async def on_resource_created(conn: AsyncConnection, event: ReceivedEvent) -> No
 
 
 async def on_listing_changed(conn: AsyncConnection, event: ReceivedEvent) -> None:
-    await store.learn_listing(conn, event.payload)
+    # the catalog's time of the step orders the steps, not their arrival
+    at = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
+    at_us = int(at.timestamp()) * 1_000_000 + at.microsecond
+    await store.learn_listing(conn, event.payload, at_us=at_us)
 
 
 SUBSCRIPTIONS = (

@@ -44,8 +44,10 @@ known_resources = sa.Table(
     sa.Column("data_grade", sa.SmallInteger, nullable=False),
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("learnt_us", sa.BigInteger, nullable=False),
-    # listed in the share catalog: only then do other departments see it here
+    # listed in the share catalog: only then do other departments see it here; as of the
+    # catalog's step at listed_us (published and withdrawn arrive on separate consumers)
     sa.Column("listed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("listed_us", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 datasets = sa.Table(
@@ -251,14 +253,35 @@ def _known(row: sa.Row[tuple[object, ...]]) -> pb.ExchangeResource:
     )
 
 
-async def learn_listing(conn: AsyncConnection, event: events_pb2.ResourceChanged) -> None:
-    """Whether a resource is in the share catalog now (published, withdrawn)."""
+async def learn_listing(
+    conn: AsyncConnection, event: events_pb2.ResourceChanged, *, at_us: int
+) -> None:
+    """Whether a resource is in the share catalog as of the catalog's step at `at_us`; a step
+    older than the one recorded changes nothing, whatever order the events arrive in."""
     k = known_resources.c
-    await conn.execute(
+    done = await conn.execute(
         known_resources.update()
-        .where(k.resource_id == event.resource_id)
-        .values(listed=event.in_share_catalog)
+        .where((k.resource_id == event.resource_id) & (k.listed_us < at_us))
+        .values(listed=event.in_share_catalog, listed_us=at_us)
     )
+    if done.rowcount == 0 and not await conn.scalar(
+        sa.select(k.seq).where(k.resource_id == event.resource_id)
+    ):
+        # the listing arrived before the creation: learn the resource from it
+        await conn.execute(
+            known_resources.insert().values(
+                resource_id=event.resource_id,
+                code=event.code,
+                provider_department=event.provider_department,
+                share_type=event.share_type,
+                open_type=event.open_type,
+                data_grade=event.data_grade,
+                version=event.version,
+                learnt_us=now_us(),
+                listed=event.in_share_catalog,
+                listed_us=at_us,
+            )
+        )
 
 
 async def list_resources(

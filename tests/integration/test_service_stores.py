@@ -634,3 +634,43 @@ async def test_exchange_records_are_found_by_value_on_both_engines(database_url:
         assert await found(停车场名称="海秀") == [rows[1]]
     finally:
         await drop(db)
+
+
+async def test_exchange_learns_listings_in_the_catalogs_order_whatever_the_arrival(
+    database_url: str,
+) -> None:
+    db = await open_db(database_url, exchange_store.MIGRATIONS)
+    step = events_pb2.ResourceChanged(
+        resource_id="r", code="301001/000001", provider_department="psb", version=1
+    )
+    published = events_pb2.ResourceChanged(in_share_catalog=True)
+    published.MergeFrom(step)
+
+    async def learn(event: Any, at_us: int) -> None:
+        async with db.begin() as conn:
+            await exchange_store.learn_listing(conn, event, at_us=at_us)
+
+    async def seen_by_hrss() -> list[str]:
+        async with db.read() as conn:
+            page, _ = await exchange_store.list_resources(
+                conn, after_seq=0, limit=10, department="hrss"
+            )
+        return [r.resource_id for r in page]
+
+    try:
+        # published (at 2) arrives before the creation, then an older withdrawal (at 1)
+        await learn(published, 2)
+        async with db.begin() as conn:
+            await exchange_store.learn_resource(
+                conn,
+                events_pb2.ResourceCreated(
+                    resource_id="r", code="301001/000001", provider_department="psb", version=1
+                ),
+            )
+        await learn(step, 1)
+        assert await seen_by_hrss() == ["r"]
+        # a later withdrawal (at 3) takes it out
+        await learn(step, 3)
+        assert await seen_by_hrss() == []
+    finally:
+        await drop(db)
