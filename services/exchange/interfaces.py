@@ -167,7 +167,9 @@ class Interfaces:
             raise
         finally:
             # per interface: counts, errors and latency (exported once a meter provider is set)
-            labels = {"interface_service": request.name[:84], "outcome": outcome}
+            # an unknown name is not a label value: callers choose it, and labels must stay few
+            name = "unknown" if outcome == "not_found" else request.name
+            labels = {"interface_service": name, "outcome": outcome}
             _QUERIES.add(1, labels)
             _DURATION.record((time.perf_counter() - started) * 1000, labels)
 
