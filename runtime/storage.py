@@ -28,6 +28,11 @@ from runtime import logs
 log = logs.get(__name__)
 
 
+# An increasing row number: BIGINT on PostgreSQL, INTEGER on SQLite (only an INTEGER PRIMARY KEY
+# is SQLite's auto-incrementing rowid).
+SEQUENCE = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+
 def now_us() -> int:
     """Timestamps are stored as integer microseconds since the epoch: portable and fast."""
     return time.time_ns() // 1000

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import logs, telemetry
 from runtime.bus.events import EventType, cloudevent_headers
-from runtime.storage import Database, Migration, create_tables, now_us
+from runtime.storage import SEQUENCE, Database, Migration, create_tables, now_us
 
 log = logs.get(__name__)
 
@@ -29,7 +29,7 @@ metadata = sa.MetaData()
 outbox = sa.Table(
     "outbox",
     metadata,
-    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("event_id", sa.String(36), nullable=False, unique=True),
     sa.Column("subject", sa.String(200), nullable=False),
     sa.Column("entity_id", sa.String(200), nullable=False),

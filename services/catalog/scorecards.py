@@ -11,7 +11,7 @@ from smartcity.catalog.v1 import catalog_pb2 as pb
 
 
 def _card(f: store.ProviderFacts, *, now: int) -> pb.Scorecard:
-    published = f.published or []
+    published = f.published
     fresh = sum(1 for cycle, last in published if domain.is_fresh(cycle, last, now=now))
     completeness = f.completeness_sum / f.registered if f.registered else 0.0
     freshness = fresh / len(published) if published else 1.0
@@ -53,6 +53,6 @@ async def scorecards(
     own = principal.department
     if not domain.is_bureau(principal):
         department = own
-    facts.setdefault(department or own, store.ProviderFacts(department or own, published=[]))
+    facts.setdefault(department or own, store.ProviderFacts(department or own))
     ranked = domain.rank([_card(f, now=now) for f in facts.values()])
     return [c for c in ranked if not department or c.department == department]

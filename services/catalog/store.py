@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.storage import (
+    SEQUENCE,
     Migration,
     Reader,
     add_missing_columns,
@@ -35,7 +36,6 @@ from services.catalog import domain, search
 from smartcity.catalog.v1 import catalog_pb2 as pb
 
 metadata = sa.MetaData()
-_SEQ = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 _TERM = sa.String(search.MAX_TERM).with_variant(
     sa.String(search.MAX_TERM, collation="C"), "postgresql"
 )
@@ -44,7 +44,7 @@ resources = sa.Table(
     "resources",
     metadata,
     # seq orders pages and is the cursor; id is what clients see.
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("code", sa.String(40), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
@@ -84,7 +84,7 @@ resource_versions = sa.Table(
 transitions = sa.Table(
     "transitions",
     metadata,
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("resource_id", sa.String(36), nullable=False, index=True),
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("from_state", sa.SmallInteger, nullable=False),
@@ -98,7 +98,7 @@ catalog_entries = sa.Table(
     "catalog_entries",
     metadata,
     # the resource's seq: one entry per resource, the listed version
-    sa.Column("seq", _SEQ, primary_key=True, autoincrement=False),
+    sa.Column("seq", SEQUENCE, primary_key=True, autoincrement=False),
     sa.Column("resource_id", sa.String(36), nullable=False, unique=True),
     sa.Column("provider_department", sa.String(20), nullable=False),
     sa.Column("classification", sa.String(6), nullable=False),
@@ -121,7 +121,7 @@ search_terms = sa.Table(
     "search_terms",
     metadata,
     sa.Column("term", _TERM, primary_key=True),
-    sa.Column("seq", _SEQ, primary_key=True, autoincrement=False),
+    sa.Column("seq", SEQUENCE, primary_key=True, autoincrement=False),
     sa.Column("weight", sa.SmallInteger, nullable=False),
     sa.Index("search_terms_seq", "seq"),
     # one term's best matches first, read straight off the index
@@ -131,7 +131,7 @@ search_terms = sa.Table(
 demands = sa.Table(
     "demands",
     metadata,
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("title", sa.String(200), nullable=False),
     sa.Column("description", sa.Text, nullable=False),
@@ -730,7 +730,8 @@ class ProviderFacts:
     department: str
     registered: int = 0
     completeness_sum: float = 0.0
-    published: list[tuple[int, int]] | None = None  # (update cycle, last refresh us)
+    # (update cycle, last refresh us) of each listed resource
+    published: list[tuple[int, int]] = field(default_factory=list)
     share_received: int = 0
     share_answered: int = 0
     share_granted: int = 0
@@ -746,7 +747,7 @@ async def provider_facts(conn: Reader, *, now: int) -> dict[str, ProviderFacts]:
     facts: dict[str, ProviderFacts] = {}
 
     def of(department: str) -> ProviderFacts:
-        return facts.setdefault(department, ProviderFacts(department, published=[]))
+        return facts.setdefault(department, ProviderFacts(department))
 
     r = resources.c
     rows: Any = await conn.execute(
@@ -764,8 +765,7 @@ async def provider_facts(conn: Reader, *, now: int) -> dict[str, ProviderFacts]:
         )
     )
     for department, cycle, published_us, refreshed_us in rows.all():
-        assert of(department).published is not None
-        of(department).published.append((cycle, max(published_us, refreshed_us or 0)))  # type: ignore[union-attr]
+        of(department).published.append((cycle, max(published_us, refreshed_us or 0)))
     s = share_requests.c
     rows = await conn.execute(
         sa.select(

@@ -235,7 +235,7 @@ class Interfaces:
         key = (domain.consumer_of(principal), service.resource_id)
         now = now_us()
         grant = self._grants.get(key)
-        if grant is None or grant.expire_time.ToMicroseconds() <= now:
+        if grant is None or not domain.grant_active(grant, now_s=now / 1_000_000):
             async with self._rt.db.read() as conn:
                 grant = await store.active_grant(conn, consumer=key[0], resource_id=key[1], now=now)
             if grant is not None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.storage import (
+    SEQUENCE,
     Migration,
     Reader,
     add_missing_columns,
@@ -26,16 +27,16 @@ from runtime.storage import (
     page_newest_first,
     timestamp,
 )
+from services.exchange import domain
 from smartcity.catalog.v1 import events_pb2
 from smartcity.exchange.v1 import exchange_pb2 as pb
 
 metadata = sa.MetaData()
-_SEQ = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 known_resources = sa.Table(
     "known_resources",
     metadata,
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("resource_id", sa.String(36), nullable=False, unique=True),
     sa.Column("code", sa.String(40), nullable=False),
     sa.Column("provider_department", sa.String(20), nullable=False),
@@ -63,7 +64,7 @@ datasets = sa.Table(
 records = sa.Table(
     "records",
     metadata,
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("resource_id", sa.String(36), nullable=False, index=True),
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("fields", sa.JSON, nullable=False),
@@ -101,7 +102,7 @@ batches = sa.Table(
 share_requests = sa.Table(
     "share_requests",
     metadata,
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("resource_id", sa.String(36), nullable=False),
     # "department:<code>" or "partner:<client id>"
@@ -124,7 +125,7 @@ share_requests = sa.Table(
 grants = sa.Table(
     "grants",
     metadata,
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("resource_id", sa.String(36), nullable=False),
     sa.Column("consumer", sa.String(60), nullable=False),
@@ -141,7 +142,7 @@ grants = sa.Table(
 interface_services = sa.Table(
     "interface_services",
     metadata,
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("name", sa.String(84), nullable=False, unique=True),
     sa.Column("resource_id", sa.String(36), nullable=False, index=True),
     sa.Column("provider_department", sa.String(20), nullable=False),
@@ -154,7 +155,7 @@ interface_services = sa.Table(
 evidence = sa.Table(
     "evidence",
     metadata,
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("interface_service", sa.String(84), nullable=False),
     sa.Column("resource_id", sa.String(36), nullable=False),
@@ -171,7 +172,7 @@ evidence = sa.Table(
 subscriptions = sa.Table(
     "subscriptions",
     metadata,
-    sa.Column("seq", _SEQ, primary_key=True),
+    sa.Column("seq", SEQUENCE, primary_key=True),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("resource_id", sa.String(36), nullable=False, index=True),
     sa.Column("consumer_department", sa.String(20), nullable=False, index=True),
@@ -469,7 +470,7 @@ def _share_request(m: Any, *, now: int) -> pb.ShareRequest:
         grant_id=m["grant_id"],
         submit_time=timestamp(m["submitted_us"]),
         due_time=timestamp(m["due_us"]),
-        overdue=m["state"] == pb.SHARE_REQUEST_STATE_PENDING and now > m["due_us"],
+        overdue=domain.share_request_overdue(state=m["state"], due_us=m["due_us"], now=now),
     )
     if m["decided_us"] is not None:
         out.decide_time.CopyFrom(timestamp(m["decided_us"]))

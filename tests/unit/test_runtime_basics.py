@@ -504,3 +504,12 @@ def test_a_cache_of_zero_seconds_keeps_nothing() -> None:
     cache: TtlCache[str, int] = TtlCache(seconds=0, size=10)
     cache.put("a", 1)
     assert cache.get("a") is None and len(cache) == 0
+
+
+def test_the_catalog_reads_the_exchange_events_the_exchange_publishes() -> None:
+    # the catalog declares what it consumes beside its handlers; the contract is the exchange's
+    from services.catalog import events as catalog_events
+    from services.exchange import events as exchange_events
+
+    for name in ("DATASET_UPDATED", "SHARE_REQUEST_SUBMITTED", "SHARE_REQUEST_DECIDED"):
+        assert getattr(catalog_events, name) == getattr(exchange_events, name), name
