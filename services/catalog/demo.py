@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime import logs
+from runtime import departments, logs
 from runtime.auth import Principal
 from runtime.service import ServiceRuntime
 from services.catalog import domain, resources, store
@@ -14,12 +14,7 @@ from smartcity.catalog.v1 import catalog_pb2 as pb
 log = logs.get(__name__)
 
 # Unified social credit codes of the demo departments (valid, made up: Haikou, organ category).
-DEPARTMENT_CODES = {
-    "bdb": "11460100MB0A10013M",
-    "psb": "11460100MB0A10021G",
-    "hrss": "11460100MB0A1003X8",
-    "msa": "11460100MB0A100488",
-}
+DEPARTMENT_CODES = {d.code: d.credit_code for d in departments.DEPARTMENTS.values()}
 # The demo acts as the Big Data Bureau when it confirms and publishes its resources.
 _BUREAU = Principal(
     subject="demo",

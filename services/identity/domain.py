@@ -7,16 +7,11 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from runtime import auth
+from runtime import auth, departments
 from runtime.errors import FieldViolation, InvalidArgument
 
 # Departments (委办局) known to the platform, by code.
-DEPARTMENTS: dict[str, str] = {
-    "bdb": "Big Data Bureau (市大数据管理局)",
-    "psb": "Public Security Bureau (市公安局)",
-    "hrss": "Human Resources and Social Security Bureau (市人力资源和社会保障局)",
-    "msa": "Market Supervision Administration (市市场监督管理局)",
-}
+DEPARTMENTS: dict[str, str] = {d.code: d.name for d in departments.DEPARTMENTS.values()}
 
 ROLE_BDB_ADMIN = "bdb_admin"
 ROLE_CATALOG_OFFICER = "catalog_officer"

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from runtime import logs
+from runtime import auth, logs
 from runtime.auth import (
     ANONYMOUS,
     CITIZEN,
@@ -26,7 +26,7 @@ from runtime.auth import (
     require_principal,
 )
 from runtime.service import ServiceRuntime
-from services.identity import domain
+from services.identity import domain, holders
 from services.identity.accounts import Accounts
 from services.identity.enterprises import Enterprises
 from services.identity.personal import PersonalData
@@ -45,6 +45,7 @@ READERS = OFFICE.but(
 )
 # What a member of staff may do before enrolling a second factor.
 BEFORE_SECOND_FACTOR = SIGNED_IN.but(second_factor_optional=True)
+SERVICES_ONLY = Policy(audiences=("service",), kinds=(auth.SERVICE,))
 PEOPLE = SIGNED_IN.but(kinds=(CITIZEN, ENTERPRISE_AGENT, STAFF), second_factor_optional=True)
 
 
@@ -64,6 +65,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._sessions = Sessions(rt, keys, personal)
         self._accounts = Accounts(rt, personal)
         self._enterprises = Enterprises(rt, personal, self._sessions)
+        self._personal = personal
 
     @allow(ANONYMOUS)
     async def Login(
@@ -209,6 +211,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: identity_pb2.GetAccountRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.GetAccountResponse:
         return await self._accounts.get_account(request)
+
+    @allow(SERVICES_ONLY)
+    async def ResolveHolder(
+        self, request: identity_pb2.ResolveHolderRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.ResolveHolderResponse:
+        return await holders.resolve_holder(self._rt, self._personal, require_principal(), request)
 
     @allow(ADMINS)
     async def DisableAccount(

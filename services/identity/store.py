@@ -147,8 +147,13 @@ async def username_exists(conn: Reader, username: str) -> bool:
 
 
 async def resident_id_registered(conn: Reader, resident_id_hash: str) -> bool:
+    return await account_by_resident_id(conn, resident_id_hash) is not None
+
+
+async def account_by_resident_id(conn: Reader, resident_id_hash: str) -> str | None:
     query = sa.select(accounts.c.id).where(accounts.c.resident_id_hash == resident_id_hash)
-    return await conn.scalar(query) is not None
+    found = await conn.scalar(query)
+    return None if found is None else str(found)
 
 
 async def add_account(
@@ -208,8 +213,13 @@ async def enterprise_row(conn: Reader, enterprise_id: str) -> Row | None:
 
 
 async def credit_code_registered(conn: Reader, credit_code_hash: str) -> bool:
+    return await enterprise_by_credit_code(conn, credit_code_hash) is not None
+
+
+async def enterprise_by_credit_code(conn: Reader, credit_code_hash: str) -> str | None:
     query = sa.select(enterprises.c.id).where(enterprises.c.credit_code_hash == credit_code_hash)
-    return await conn.scalar(query) is not None
+    found = await conn.scalar(query)
+    return None if found is None else str(found)
 
 
 async def add_enterprise(conn: AsyncConnection, **values: Any) -> None:

@@ -1096,6 +1096,52 @@ class ListAccountsResponse(_message.Message):
 Global___ListAccountsResponse: _TypeAlias = ListAccountsResponse  # noqa: Y015
 
 @_typing.final
+class ResolveHolderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESIDENT_ID_NUMBER_FIELD_NUMBER: _builtins.int
+    CREDIT_CODE_FIELD_NUMBER: _builtins.int
+    resident_id_number: _builtins.str
+    """One of the two."""
+    credit_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        resident_id_number: _builtins.str = ...,
+        credit_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit_code", b"credit_code", "resident_id_number", b"resident_id_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveHolderRequest: _TypeAlias = ResolveHolderRequest  # noqa: Y015
+
+@_typing.final
+class ResolveHolderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ENTERPRISE_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """The citizen's account (resident ID number) or the enterprise (credit code)."""
+    enterprise_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        enterprise_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "enterprise_id", b"enterprise_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveHolderResponse: _TypeAlias = ResolveHolderResponse  # noqa: Y015
+
+@_typing.final
 class GetAccountRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

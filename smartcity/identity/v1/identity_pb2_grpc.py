@@ -141,6 +141,11 @@ class IdentityServiceStub:
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountRequest.SerializeToString,
                 response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountResponse.FromString,
                 _registered_method=True)
+        self.ResolveHolder = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ResolveHolder',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ResolveHolderRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ResolveHolderResponse.FromString,
+                _registered_method=True)
         self.DisableAccount = channel.unary_unary(
                 '/smartcity.identity.v1.IdentityService/DisableAccount',
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.DisableAccountRequest.SerializeToString,
@@ -323,6 +328,15 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResolveHolder(self, request, context):
+        """ResolveHolder finds the account of a licence holder by resident ID number, or the
+        registered enterprise by unified social credit code: for the licences service only, so
+        that a licence reaches its holder without identity numbers leaving their owners.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DisableAccount(self, request, context):
         """DisableAccount disables an account and ends all its sessions.
         """
@@ -465,6 +479,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetAccount,
                     request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountRequest.FromString,
                     response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountResponse.SerializeToString,
+            ),
+            'ResolveHolder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveHolder,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ResolveHolderRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ResolveHolderResponse.SerializeToString,
             ),
             'DisableAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.DisableAccount,
@@ -1061,6 +1080,33 @@ class IdentityService:
             '/smartcity.identity.v1.IdentityService/GetAccount',
             smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountRequest.SerializeToString,
             smartcity_dot_identity_dot_v1_dot_identity__pb2.GetAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveHolder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ResolveHolder',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ResolveHolderRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ResolveHolderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -83,6 +83,11 @@ class IdentityServiceStub:
     """GetAccount returns one account with its lock state (administrators, security officers,
     auditors).
     """
+    ResolveHolder: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ResolveHolderRequest, _identity_pb2.ResolveHolderResponse]
+    """ResolveHolder finds the account of a licence holder by resident ID number, or the
+    registered enterprise by unified social credit code: for the licences service only, so
+    that a licence reaches its holder without identity numbers leaving their owners.
+    """
     DisableAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.DisableAccountRequest, _identity_pb2.DisableAccountResponse]
     """DisableAccount disables an account and ends all its sessions."""
     EnableAccount: _grpc.UnaryUnaryMultiCallable[_identity_pb2.EnableAccountRequest, _identity_pb2.EnableAccountResponse]
@@ -148,6 +153,11 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     GetAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetAccountRequest, _identity_pb2.GetAccountResponse]  # type: ignore[assignment]
     """GetAccount returns one account with its lock state (administrators, security officers,
     auditors).
+    """
+    ResolveHolder: _aio.UnaryUnaryMultiCallable[_identity_pb2.ResolveHolderRequest, _identity_pb2.ResolveHolderResponse]  # type: ignore[assignment]
+    """ResolveHolder finds the account of a licence holder by resident ID number, or the
+    registered enterprise by unified social credit code: for the licences service only, so
+    that a licence reaches its holder without identity numbers leaving their owners.
     """
     DisableAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.DisableAccountRequest, _identity_pb2.DisableAccountResponse]  # type: ignore[assignment]
     """DisableAccount disables an account and ends all its sessions."""
@@ -337,6 +347,17 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_pb2.GetAccountResponse, _abc.Awaitable[_identity_pb2.GetAccountResponse]]:
         """GetAccount returns one account with its lock state (administrators, security officers,
         auditors).
+        """
+
+    @_abc_1.abstractmethod
+    def ResolveHolder(
+        self,
+        request: _identity_pb2.ResolveHolderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ResolveHolderResponse, _abc.Awaitable[_identity_pb2.ResolveHolderResponse]]:
+        """ResolveHolder finds the account of a licence holder by resident ID number, or the
+        registered enterprise by unified social credit code: for the licences service only, so
+        that a licence reaches its holder without identity numbers leaving their owners.
         """
 
     @_abc_1.abstractmethod
