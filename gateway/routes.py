@@ -1,9 +1,15 @@
-"""The routes of the gateway's entry points, in one table: identity's, keys', the catalog's and
-the exchange's (see `identity_routes`, `keys_routes`, `catalog_routes`, `exchange_routes`)."""
+"""The routes of the gateway's entry points, in one table: identity's, keys', the catalog's, the
+exchange's and the licences' (see the `*_routes` modules beside this one)."""
 
 from __future__ import annotations
 
-from gateway import catalog_routes, exchange_routes, identity_routes, keys_routes
+from gateway import (
+    catalog_routes,
+    exchange_routes,
+    identity_routes,
+    keys_routes,
+    licences_routes,
+)
 from gateway.endpoints import Route
 
 ROUTES: tuple[Route, ...] = (
@@ -11,4 +17,5 @@ ROUTES: tuple[Route, ...] = (
     *keys_routes.ROUTES,
     *catalog_routes.ROUTES,
     *exchange_routes.ROUTES,
+    *licences_routes.ROUTES,
 )

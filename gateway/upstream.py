@@ -14,6 +14,7 @@ from smartcity.catalog.v1 import catalog_pb2_grpc
 from smartcity.exchange.v1 import exchange_pb2_grpc
 from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 from smartcity.keys.v1 import keys_pb2_grpc
+from smartcity.licences.v1 import licences_pb2_grpc
 
 CALL_TIMEOUT = 5.0
 HEALTH_TIMEOUT = 1.0
@@ -28,6 +29,7 @@ class Upstream:
     catalog: catalog_pb2_grpc.CatalogServiceStub
     exchange: exchange_pb2_grpc.ExchangeServiceStub
     keys: keys_pb2_grpc.KeysServiceStub
+    licences: licences_pb2_grpc.LicencesServiceStub
 
     @classmethod
     def connect(cls, settings: Settings) -> Upstream:
@@ -40,6 +42,7 @@ class Upstream:
             catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
             exchange=exchange_pb2_grpc.ExchangeServiceStub(channels["exchange"]),
             keys=keys_pb2_grpc.KeysServiceStub(channels["keys"]),
+            licences=licences_pb2_grpc.LicencesServiceStub(channels["licences"]),
         )
 
     async def fetch_jwks(self) -> str:

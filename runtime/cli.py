@@ -1,4 +1,5 @@
-"""The `smartcity` command: `up` runs the platform, `trace` shows a trace, `totp` a code."""
+"""The `smartcity` command: `up` runs the platform, `trace` shows a trace, `licence` verifies
+a licence presentation, `totp` prints a code."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ commands:
   trace    show a trace as a tree across every process (smartcity trace --help)
   audit    check the audit chain: smartcity audit verify [--json] (exit 1 when broken)
   assessment  the cryptographic assessment of every key, as JSON (Art. 39)
+  licence  verify a licence presentation (a QR code's text), online or offline:
+           smartcity licence verify [--offline --trust-list F --status-list F] TEXT|-
+           (exit 1 when not valid); smartcity licence fetch --out DIR saves both lists
   totp     print the current TOTP code of a base32 secret (smartcity totp SECRET), as an
            authenticator app would: for the demo staff accounts and for scripts
 """
@@ -39,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.keys.audit_cli import assess
 
         return assess(rest)
+    if command == "licence":
+        from services.licences.verify_cli import run as licence
+
+        return licence(rest)
     if command == "totp":
         return _totp(rest)
     print(f"smartcity: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

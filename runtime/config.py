@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # One list of the services; adding a service is one line here (and its package).
-SERVICES: tuple[str, ...] = ("identity", "keys", "catalog", "exchange")
+SERVICES: tuple[str, ...] = ("identity", "keys", "catalog", "exchange", "licences")
 
 DEFAULT_PORTS: Mapping[str, int] = {
     "nats": 14222,
@@ -20,6 +20,7 @@ DEFAULT_PORTS: Mapping[str, int] = {
     "catalog": 50062,
     "exchange": 50063,
     "keys": 50064,
+    "licences": 50065,
     "gateway": 8080,
 }
 

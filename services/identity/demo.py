@@ -119,9 +119,8 @@ async def seed(rt: ServiceRuntime, personal: PersonalData) -> None:
                 account_id=_account(AGENT.account).id,
                 authorised_by=_account(CITIZEN.account).id,
             )
-    # The platform's services, each a client of its own for the calls it makes for itself
-    # (licences, the next service, already signs through the keys service's demo policy).
-    for service in (*config.SERVICES, "licences"):
+    # The platform's services, each a client of its own for the calls it makes for itself.
+    for service in config.SERVICES:
         account = _account(DemoAccount(service, domain.SERVICE, "bdb"))
         async with rt.db.begin() as conn:
             if await store.username_exists(conn, service):

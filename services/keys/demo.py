@@ -1,6 +1,7 @@
 """Demo keys for the embedded mode (`make run`): each issuing department's SM2 licence-signing key,
-usable by its licence issuers and by the licences service, the exchange's SM2 evidence-signing
-key, and an SM4 key for data at rest.
+usable by its licence issuers and by the licences service, the licences platform's own SM2 key
+(presentations, status list), the exchange's SM2 evidence-signing key, and an SM4 key for data at
+rest.
 
 Never in production and never on PostgreSQL (see `runtime.config`).
 """
@@ -57,6 +58,18 @@ DEMO_KEYS: tuple[tuple[str, keys_pb2.Key], ...] = (
                         departments=["bdb"], operations=[keys_pb2.KEY_OPERATION_VERIFY]
                     ),
                 ]
+            ),
+        ),
+    ),
+    (
+        "bdb",
+        # the platform's own: presentation bindings and the licence status list
+        keys_pb2.Key(
+            name="licences.platform-signing",
+            purpose=keys_pb2.KEY_PURPOSE_SIGN,
+            rotation_period_days=365,
+            policy=keys_pb2.KeyPolicy(
+                grants=[keys_pb2.KeyGrant(services=["licences"], operations=SIGN_AND_VERIFY)]
             ),
         ),
     ),

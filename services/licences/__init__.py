@@ -1,0 +1,1 @@
+"""Electronic licences: issue, hold, present, verify, revoke, and holder-authorised use."""

@@ -1,0 +1,234 @@
+"""Licence rules: who holds and issues what, the status life cycle, presentations and use grants.
+Pure functions and values, no I/O. The licence types themselves are in `types`, the signed
+formats in `credential`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from runtime.auth import CITIZEN, ENTERPRISE_AGENT, PARTNER, STAFF, Principal
+from runtime.departments import DEPARTMENTS
+from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from services.licences import types
+from services.licences.types import LicenceType
+
+ROLE_LICENCE_ISSUER = "licence_issuer"
+# The platform's own SM2 key: presentation bindings and the status list.
+PLATFORM_KEY = "licences.platform-signing"
+CHINA = timezone(timedelta(hours=8))
+
+VALID, SUSPENDED, REVOKED, SUPERSEDED = "valid", "suspended", "revoked", "superseded"
+EXPIRED = "expired"  # not stored: a valid licence past its last day
+STATUS_CODES = {VALID: 0, REVOKED: 1, SUSPENDED: 2, SUPERSEDED: 3}  # in the status list
+
+MAX_REASON = 500
+MAX_PURPOSE = 500
+PRESENTATION_TTL = (30, 300)
+DEFAULT_PRESENTATION_TTL = 120
+MAX_GRANT_DAYS = 90
+_GRANTEE = re.compile(r"(department:[a-z]{2,20}|partner:[a-z0-9][a-z0-9._-]{1,63})")
+
+
+def licence_key(department: str) -> str:
+    """The keys service's name of a department's licence-signing key."""
+    return f"{department}.licence-signing"
+
+
+def today() -> date:
+    """Licence validity is counted in days in China Standard Time."""
+    return datetime.now(CHINA).date()
+
+
+def issuer_code(department: str) -> str:
+    return DEPARTMENTS[department].credit_code
+
+
+# --- who ----------------------------------------------------------------------------------------
+
+
+def holder(kind: str, ident: str) -> str:
+    """The holder column: "citizen:<account id>" or "enterprise:<enterprise id>"."""
+    return f"{kind}:{ident}"
+
+
+def holders_of(principal: Principal) -> tuple[str, ...]:
+    """Whose licences the caller holds: their own, and an agent's enterprise's."""
+    if principal.kind == CITIZEN:
+        return (holder(types.CITIZEN, principal.subject),)
+    if principal.kind == ENTERPRISE_AGENT:
+        own = holder(types.CITIZEN, principal.subject)
+        if principal.enterprise:
+            return (own, holder(types.ENTERPRISE, principal.enterprise))
+        return (own,)
+    return ()
+
+
+def require_issuer(principal: Principal, licence_type: LicenceType) -> None:
+    """Only the type's own department issues it, and only its licence issuers."""
+    if principal.kind != STAFF or not principal.has_role(ROLE_LICENCE_ISSUER):
+        raise PermissionDenied("issuing licences needs the licence_issuer role")
+    if principal.department != licence_type.department:
+        raise PermissionDenied(
+            f"the {licence_type.english} is issued by {licence_type.department}, "
+            f"not {principal.department}"
+        )
+
+
+def party_of(principal: Principal | None) -> str:
+    """The caller as a holder's log names them: a department or partner, never a person."""
+    if principal is None:
+        return "anonymous"
+    if principal.kind == STAFF:
+        return f"department:{principal.department}"
+    if principal.kind == PARTNER:
+        return f"partner:{principal.client}"
+    if principal.kind == ENTERPRISE_AGENT:
+        return "enterprise"
+    return principal.kind
+
+
+def verifier_of(principal: Principal | None) -> str:
+    """Who verified, precisely enough to tell a second verifier from the first."""
+    if principal is None:
+        return "anonymous"
+    return f"{party_of(principal)}:{principal.subject}"
+
+
+def grantee_of(principal: Principal) -> str:
+    if principal.kind == STAFF:
+        return f"department:{principal.department}"
+    if principal.kind == PARTNER:
+        return f"partner:{principal.client}"
+    raise PermissionDenied("only departments and partners receive use grants")
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+def effective_status(status: str, valid_until: str | None, *, on: date) -> str:
+    if status == VALID and valid_until is not None and date.fromisoformat(valid_until) < on:
+        return EXPIRED
+    return status
+
+
+# (action, from statuses, to status)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "suspend": ((VALID,), SUSPENDED),
+    "resume": ((SUSPENDED,), VALID),
+    "revoke": ((VALID, SUSPENDED), REVOKED),
+    "renew": ((VALID, SUSPENDED), SUPERSEDED),
+}
+
+
+def transition(action: str, status: str) -> str:
+    allowed, target = TRANSITIONS[action]
+    if status not in allowed:
+        raise FailedPrecondition(f"a {status} licence cannot be {_past(action)}")
+    return target
+
+
+def _past(action: str) -> str:
+    return {"suspend": "suspended", "resume": "resumed", "revoke": "revoked"}.get(action, "renewed")
+
+
+def reason(value: str, *, required: bool) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidArgument([FieldViolation("reason", "is required", "reason-required")])
+    if len(value) > MAX_REASON:
+        raise InvalidArgument.of("reason", f"is longer than {MAX_REASON} characters")
+    return value
+
+
+# --- presentations -------------------------------------------------------------------------------
+
+
+def claim_names(licence_type: LicenceType, fields: Iterable[str]) -> list[str]:
+    return [*fields, *licence_type.derived]
+
+
+def chosen_claims(requested: Sequence[str], available: Sequence[str], *, field: str) -> list[str]:
+    """The claims asked for, each once and each one the licence has."""
+    unknown = sorted(set(requested) - set(available))
+    if unknown:
+        raise InvalidArgument(
+            [
+                FieldViolation(field, f"the licence has no claim {name!r:.60}", "unknown-claim")
+                for name in unknown[:10]
+            ]
+        )
+    return list(dict.fromkeys(requested))
+
+
+def presentation_ttl(requested: int) -> int:
+    if requested == 0:
+        return DEFAULT_PRESENTATION_TTL
+    low, high = PRESENTATION_TTL
+    if not low <= requested <= high:
+        raise InvalidArgument.of("ttl_seconds", f"must be {low} to {high} seconds")
+    return requested
+
+
+def claim_text(value: object) -> str:
+    """Claims travel as text: booleans as "true"/"false"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- use grants ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GrantWindow:
+    not_before_us: int
+    not_after_us: int
+
+
+def check_grant(
+    *, grantee: str, purpose: str, not_before_us: int, not_after_us: int, now_us: int
+) -> GrantWindow:
+    violations: list[FieldViolation] = []
+    if not _GRANTEE.fullmatch(grantee):
+        violations.append(
+            FieldViolation(
+                "grantee", 'must be "department:<code>" or "partner:<client id>"', "grantee-shape"
+            )
+        )
+    elif grantee.startswith("department:") and grantee.split(":", 1)[1] not in DEPARTMENTS:
+        violations.append(FieldViolation("grantee", "names no known department", "grantee-known"))
+    if not purpose.strip():
+        violations.append(FieldViolation("purpose", "is required", "purpose-required"))
+    elif len(purpose) > MAX_PURPOSE:
+        violations.append(FieldViolation("purpose", f"is longer than {MAX_PURPOSE} characters"))
+    start = not_before_us or now_us
+    if not_after_us <= max(start, now_us):
+        violations.append(
+            FieldViolation("not_after", "must be after not_before and now", "window-order")
+        )
+    elif not_after_us - start > MAX_GRANT_DAYS * 86_400_000_000:
+        violations.append(
+            FieldViolation(
+                "not_after", f"is more than {MAX_GRANT_DAYS} days after not_before", "window-length"
+            )
+        )
+    if violations:
+        raise InvalidArgument(violations)
+    return GrantWindow(start, not_after_us)
+
+
+def grant_state(*, not_before_us: int, not_after_us: int, withdrawn: bool, now_us: int) -> str:
+    if withdrawn:
+        return "withdrawn"
+    if now_us < not_before_us:
+        return "pending"
+    if now_us >= not_after_us:
+        return "expired"
+    return "active"
+
+
+def utc_seconds(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1e6, UTC)

@@ -1,0 +1,388 @@
+"""Issuing licences and changing their status: the issuing department's licence issuers.
+
+A licence version is signed once, at issue, with the department's SM2 key (the caller's own
+right to that key is checked again by the keys service). Its claims are in the credential only
+as salted SM3 digests; the values and their salts are sealed in the row. Every change commits
+with its event and its audit record.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runtime import audit, crypto, logs
+from runtime.auth import Principal
+from runtime.bus.outbox import enqueue
+from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from runtime.service import ServiceRuntime
+from runtime.storage import now_us, timestamp
+from services.licences import credential, domain, events, identifier, store, types
+from services.licences.types import LicenceType, Validity
+from services.licences.upstream import Upstream
+from smartcity.licences.v1 import events_pb2
+from smartcity.licences.v1 import licences_pb2 as pb
+
+log = logs.get(__name__)
+
+STATUS_ENUM = {
+    domain.VALID: pb.LICENCE_STATUS_VALID,
+    domain.SUSPENDED: pb.LICENCE_STATUS_SUSPENDED,
+    domain.REVOKED: pb.LICENCE_STATUS_REVOKED,
+    domain.SUPERSEDED: pb.LICENCE_STATUS_SUPERSEDED,
+    domain.EXPIRED: pb.LICENCE_STATUS_EXPIRED,
+}
+STATUS_NAMES = {v: k for k, v in STATUS_ENUM.items()}
+MAX_REQUEST_ID = 100
+
+
+class Contents:
+    """A licence's sealed contents: its fields, derived claims, and each claim's disclosure."""
+
+    def __init__(self, master_key: bytes) -> None:
+        self._key = master_key
+
+    def seal(
+        self, licence_id: str, *, fields: dict[str, str], disclosures: dict[str, str]
+    ) -> bytes:
+        data = orjson.dumps({"fields": fields, "disclosures": disclosures})
+        return crypto.seal(self._key, data, context=f"licence:{licence_id}".encode())
+
+    def open(self, row: store.Row) -> dict[str, Any]:
+        data = crypto.unseal(self._key, row.contents, context=f"licence:{row.id}".encode())
+        opened: dict[str, Any] = orjson.loads(data)
+        return opened
+
+
+def licence_type(key: str, *, field: str = "licence_type") -> LicenceType:
+    found = types.TYPES.get(key)
+    if found is None:
+        raise InvalidArgument.of(field, "must be one of: " + ", ".join(types.TYPES))
+    return found
+
+
+def to_message(row: store.Row, *, contents: dict[str, Any] | None = None) -> pb.Licence:
+    """A licence as the contract shows it; its fields only when `contents` is given."""
+    status = domain.effective_status(row.status, row.valid_until, on=domain.today())
+    message = pb.Licence(
+        id=row.id,
+        licence_type=row.licence_type,
+        issuer_department=row.issuer,
+        holder_kind=row.holder.split(":", 1)[0],
+        version=row.version,
+        status=STATUS_ENUM[status],
+        status_reason=row.status_reason,
+        valid_from=row.valid_from,
+        valid_until=row.valid_until or "",
+        credential=row.credential,
+        status_index=row.status_index,
+        replaces_id=row.replaces or "",
+        superseded_by_id=row.superseded_by or "",
+        issue_time=timestamp(row.issued_us),
+        update_time=timestamp(row.updated_us),
+    )
+    if contents is not None:
+        message.fields.update(contents["fields"])
+        message.claim_names.extend(contents["disclosures"])
+    return message
+
+
+class Licences:
+    def __init__(self, rt: ServiceRuntime, upstream: Upstream, contents: Contents) -> None:
+        self._rt = rt
+        self._up = upstream
+        self.contents = contents
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def readable(self, principal: Principal, licence_id: str) -> store.Row:
+        """A licence its holder or its issuing department may read; NotFound for anyone else
+        (audited), so that nobody learns which licences exist."""
+        async with self._rt.db.read() as conn:
+            row = await store.licence(conn, licence_id[:100])
+        if row is None:
+            raise NotFound("licence", licence_id[:100])
+        if row.holder in domain.holders_of(principal) or _issued_by(principal, row):
+            return row
+        await self._rt.audit_denied(
+            action="licence.read", principal=principal, resource_type="licence", resource_id=row.id
+        )
+        raise NotFound("licence", licence_id[:100])
+
+    async def get(self, principal: Principal, licence_id: str) -> pb.Licence:
+        row = await self.readable(principal, licence_id)
+        return to_message(row, contents=self.contents.open(row))
+
+    async def page(
+        self, principal: Principal, request: pb.ListLicencesRequest, *, before: int, limit: int
+    ) -> tuple[list[pb.Licence], int | None]:
+        if request.licence_type:
+            licence_type(request.licence_type)
+        status = ""
+        if request.status:
+            status = STATUS_NAMES.get(request.status, "")
+            if not status or status == domain.EXPIRED:
+                raise InvalidArgument.of(
+                    "status", "must be valid, suspended, revoked or superseded"
+                )
+        holders = domain.holders_of(principal)
+        issuer = "" if holders else principal.department
+        if not holders and not principal.has_role(domain.ROLE_LICENCE_ISSUER):
+            raise PermissionDenied("listing a department's licences needs the licence_issuer role")
+        async with self._rt.db.read() as conn:
+            rows, after = await store.list_licences(
+                conn,
+                holders=holders,
+                issuer=issuer,
+                licence_type=request.licence_type,
+                status=status,
+                before=before,
+                limit=limit,
+            )
+        # holders see their contents; a department's list shows what it issued, not to whom
+        return [
+            to_message(r, contents=self.contents.open(r) if holders else None) for r in rows
+        ], after
+
+    # --- issuing ---------------------------------------------------------------------------
+
+    async def issue(self, principal: Principal, request: pb.IssueLicenceRequest) -> pb.Licence:
+        kind = licence_type(request.licence_type)
+        await self._require_issuer(principal, kind, resource_id=kind.key)
+        request_key = _request_key(principal, request.request_id)
+        if request_key and (found := await self._by_request(request_key)) is not None:
+            return found
+        fields, validity = types.check(kind, dict(request.fields), today=domain.today())
+        number = fields[kind.holder_field]
+        if kind.holder_kind == types.ENTERPRISE:
+            holder_id = await self._up.resolve_holder(credit_code=number)
+        else:
+            holder_id = await self._up.resolve_holder(resident_id_number=number)
+        return await self._sign_and_store(
+            principal,
+            kind,
+            fields=fields,
+            validity=validity,
+            holder=domain.holder(kind.holder_kind, holder_id),
+            request_key=request_key,
+        )
+
+    async def renew(self, principal: Principal, request: pb.RenewLicenceRequest) -> pb.Licence:
+        current = await self._issued_row(principal, request.id, action="licence.renew")
+        kind = licence_type(current.licence_type)
+        domain.transition("renew", current.status)
+        reason = domain.reason(request.reason, required=False)
+        request_key = _request_key(principal, request.request_id)
+        if request_key and (found := await self._by_request(request_key)) is not None:
+            return found
+        old_fields: dict[str, str] = self.contents.open(current)["fields"]
+        fields, validity = types.check(
+            kind, dict(request.fields) or old_fields, today=domain.today()
+        )
+        if fields[kind.holder_field] != old_fields[kind.holder_field]:
+            raise InvalidArgument.of(
+                f"fields.{kind.holder_field}", "a renewal keeps the licence's holder"
+            )
+        return await self._sign_and_store(
+            principal,
+            kind,
+            fields=fields,
+            validity=validity,
+            holder=current.holder,
+            request_key=request_key,
+            replaces=current,
+            reason=reason,
+        )
+
+    async def _sign_and_store(
+        self,
+        principal: Principal,
+        kind: LicenceType,
+        *,
+        fields: dict[str, str],
+        validity: Validity,
+        holder: str,
+        request_key: str | None,
+        replaces: store.Row | None = None,
+        reason: str = "",
+    ) -> pb.Licence:
+        claims: dict[str, object] = {
+            **fields,
+            **types.derived_claims(kind, fields, today=domain.today()),
+        }
+        disclosures = credential.make_disclosures(claims)
+        async with self._rt.db.begin() as conn:
+            number = await store.next_number(conn, store.SERIAL)
+        if replaces is None:
+            licence_id = identifier.build(
+                type_code=kind.code,
+                issuer_code=domain.issuer_code(kind.department),
+                serial=number,
+            )
+        else:
+            licence_id = identifier.parse(replaces.id).next_version()
+        payload = credential.credential_payload(
+            licence_id=str(licence_id),
+            licence_type=kind.key,
+            issuer=kind.department,
+            holder_kind=kind.holder_kind,
+            issued_at=int(time.time()),
+            valid_from=validity.valid_from,
+            valid_until=validity.valid_until,
+            status_index=number,
+            digests=[d.digest for d in disclosures],
+        )
+        signature = await self._up.sign_as(
+            principal,
+            key=domain.licence_key(kind.department),
+            message=credential.signing_input(payload),
+        )
+        ident = str(licence_id)
+        now = now_us()
+        async with self._rt.db.begin() as conn:
+            if request_key and (found := await store.licence_by_request(conn, request_key)):
+                return to_message(found, contents=self.contents.open(found))
+            if replaces is not None and not await store.set_status(
+                conn,
+                replaces.id,
+                expected=replaces.status,
+                status=domain.SUPERSEDED,
+                reason=reason,
+                at_us=now,
+                superseded_by=ident,
+            ):
+                raise FailedPrecondition("the licence changed meanwhile; read it and try again")
+            await store.add_licence(
+                conn,
+                id=ident,
+                licence_type=kind.key,
+                issuer=kind.department,
+                holder=holder,
+                version=licence_id.version,
+                status=domain.VALID,
+                status_index=number,
+                valid_from=validity.valid_from.isoformat(),
+                valid_until=validity.valid_until.isoformat() if validity.valid_until else None,
+                credential=f"{credential.b64u(payload)}.{signature}",
+                contents=self.contents.seal(
+                    ident, fields=fields, disclosures={d.name: d.encoded for d in disclosures}
+                ),
+                replaces=replaces.id if replaces is not None else None,
+                request_key=request_key,
+                issued_us=now,
+                updated_us=now,
+            )
+            row = await store.licence(conn, ident)
+            assert row is not None
+            step = "issued" if replaces is None else "renewed"
+            await _announce(conn, row, step=step)
+            await audit.record(
+                conn,
+                service=self._rt.name,
+                action=f"licence.{step}",
+                principal=principal,
+                resource_type="licence",
+                resource_id=ident,
+            )
+        self._rt.events_committed()
+        log.info("licence_issued", licence_id=ident, licence_type=kind.key, step=step)
+        return to_message(row, contents={"fields": fields, "disclosures": claims})
+
+    # --- status ----------------------------------------------------------------------------
+
+    async def change(
+        self, principal: Principal, licence_id: str, *, action: str, reason: str
+    ) -> pb.Licence:
+        current = await self._issued_row(principal, licence_id, action=f"licence.{action}")
+        target = domain.transition(action, current.status)
+        why = domain.reason(reason, required=action in ("suspend", "revoke"))
+        async with self._rt.db.begin() as conn:
+            if not await store.set_status(
+                conn,
+                current.id,
+                expected=current.status,
+                status=target,
+                reason=why,
+                at_us=now_us(),
+            ):
+                raise FailedPrecondition("the licence changed meanwhile; read it and try again")
+            row = await store.licence(conn, current.id)
+            assert row is not None
+            step = {"suspend": "suspended", "resume": "resumed", "revoke": "revoked"}[action]
+            await _announce(conn, row, step=step)
+            await audit.record(
+                conn,
+                service=self._rt.name,
+                action=f"licence.{step}",
+                principal=principal,
+                resource_type="licence",
+                resource_id=row.id,
+            )
+        self._rt.events_committed()
+        log.info("licence_status_changed", licence_id=row.id, status=target)
+        return to_message(row)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _require_issuer(
+        self, principal: Principal, kind: LicenceType, *, resource_id: str
+    ) -> None:
+        try:
+            domain.require_issuer(principal, kind)
+        except PermissionDenied:
+            await self._rt.audit_denied(
+                action="licence.issue",
+                principal=principal,
+                resource_type="licence_type",
+                resource_id=resource_id,
+            )
+            raise
+
+    async def _issued_row(self, principal: Principal, licence_id: str, *, action: str) -> store.Row:
+        """A licence the caller's department issued, for its licence issuers to change."""
+        async with self._rt.db.read() as conn:
+            row = await store.licence(conn, licence_id[:100])
+        if row is None:
+            raise NotFound("licence", licence_id[:100])
+        if not _issued_by(principal, row):
+            await self._rt.audit_denied(
+                action=action, principal=principal, resource_type="licence", resource_id=row.id
+            )
+            raise NotFound("licence", licence_id[:100])
+        return row
+
+    async def _by_request(self, request_key: str) -> pb.Licence | None:
+        async with self._rt.db.read() as conn:
+            found = await store.licence_by_request(conn, request_key)
+        return None if found is None else to_message(found, contents=self.contents.open(found))
+
+
+def _issued_by(principal: Principal, row: store.Row) -> bool:
+    return principal.department == row.issuer and principal.has_role(domain.ROLE_LICENCE_ISSUER)
+
+
+def _request_key(principal: Principal, request_id: str) -> str | None:
+    if len(request_id) > MAX_REQUEST_ID:
+        raise InvalidArgument.of("request_id", f"is longer than {MAX_REQUEST_ID} characters")
+    return f"{principal.department}:{request_id}" if request_id else None
+
+
+async def _announce(conn: AsyncConnection, row: store.Row, *, step: str) -> None:
+    await enqueue(
+        conn,
+        events.LICENCE_STEPS[step],
+        events_pb2.LicenceChanged(
+            licence_id=row.id,
+            licence_type=row.licence_type,
+            issuer_department=row.issuer,
+            version=row.version,
+            status=row.status,
+            status_index=row.status_index,
+            replaces_id=row.replaces or "",
+            change_time=timestamp(row.updated_us),
+        ),
+        entity_id=row.id,
+    )

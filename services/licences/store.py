@@ -1,0 +1,317 @@
+"""Licences tables and queries.
+
+- `counters`: serials and status-list indexes (one number each, never reused), and the status
+  list's change sequence.
+- `licences`: one row per licence version; its contents (fields and salted disclosures) sealed
+  with SM4-GCM under the master key, bound to the licence id.
+- `presentations`: each presentation made (its SM3 digest, not its text), and the first
+  verifier that checked it online.
+- `use_grants`, `uses`: holders' authorisations and every use of a licence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runtime.storage import SEQUENCE, Migration, Reader, create_tables, page_newest_first
+
+metadata = sa.MetaData()
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+SERIAL = "serial"  # serials and status-list indexes come from the same never-reused count
+STATUS_CHANGES = "status_changes"
+
+licences = sa.Table(
+    "licences",
+    metadata,
+    sa.Column("seq", SEQUENCE, primary_key=True),
+    sa.Column("id", sa.String(80), nullable=False, unique=True),
+    sa.Column("licence_type", sa.String(40), nullable=False),
+    sa.Column("issuer", sa.String(20), nullable=False),
+    sa.Column("holder", sa.String(60), nullable=False),  # "citizen:<account>" / "enterprise:<id>"
+    sa.Column("version", sa.SmallInteger, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("status_reason", sa.String(500), nullable=False, server_default=""),
+    sa.Column("status_index", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("valid_from", sa.String(10), nullable=False),
+    sa.Column("valid_until", sa.String(10)),  # None: long-term (长期)
+    sa.Column("credential", sa.Text, nullable=False),
+    sa.Column("contents", sa.LargeBinary, nullable=False),
+    sa.Column("replaces", sa.String(80)),
+    sa.Column("superseded_by", sa.String(80)),
+    sa.Column("request_key", sa.String(140), unique=True),  # "<department>:<request id>"
+    sa.Column("issued_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_licences_holder", "holder", "seq"),
+    sa.Index("ix_licences_issuer", "issuer", "seq"),
+)
+
+presentations = sa.Table(
+    "presentations",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("licence_id", sa.String(80), nullable=False, index=True),
+    sa.Column("digest", sa.String(64), nullable=False),  # SM3 of the whole text, hex
+    sa.Column("claims", sa.JSON, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=False, index=True),
+    sa.Column("verifier", sa.String(140)),  # the first to verify it online
+    sa.Column("verified_us", sa.BigInteger),
+)
+
+use_grants = sa.Table(
+    "use_grants",
+    metadata,
+    sa.Column("seq", SEQUENCE, primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("licence_id", sa.String(80), nullable=False),
+    sa.Column("licence_type", sa.String(40), nullable=False),
+    sa.Column("holder", sa.String(60), nullable=False),
+    sa.Column("grantee", sa.String(120), nullable=False),
+    sa.Column("purpose", sa.String(500), nullable=False),
+    sa.Column("claims", sa.JSON, nullable=False),
+    sa.Column("not_before_us", sa.BigInteger, nullable=False),
+    sa.Column("not_after_us", sa.BigInteger, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("withdrawn_us", sa.BigInteger),
+    sa.Index("ix_use_grants_holder", "holder", "seq"),
+    sa.Index("ix_use_grants_grantee", "grantee", "seq"),
+)
+
+uses = sa.Table(
+    "uses",
+    metadata,
+    sa.Column("seq", SEQUENCE, primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("licence_id", sa.String(80), nullable=False),
+    sa.Column("licence_type", sa.String(40), nullable=False),
+    sa.Column("holder", sa.String(60), nullable=False),
+    sa.Column("kind", sa.String(12), nullable=False),
+    sa.Column("user", sa.String(120), nullable=False),
+    sa.Column("purpose", sa.String(500), nullable=False, server_default=""),
+    sa.Column("grant_id", sa.String(36), nullable=False, server_default=""),
+    sa.Column("claims", sa.JSON, nullable=False),
+    sa.Column("used_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_uses_holder", "holder", "seq"),
+)
+
+MIGRATIONS = [
+    Migration(
+        "licences-0001-licences-presentations-grants-uses",
+        create_tables(counters, licences, presentations, use_grants, uses),
+    ),
+]
+
+Row = sa.Row[Any]
+
+
+async def next_number(conn: AsyncConnection, name: str) -> int:
+    """The next value of a counter, in the caller's transaction (which holds it until commit)."""
+    bumped = await conn.execute(
+        counters.update()
+        .where(counters.c.name == name)
+        .values(value=counters.c.value + 1)
+        .returning(counters.c.value)
+    )
+    value = bumped.scalar()
+    if value is not None:
+        return int(value)
+    await conn.execute(counters.insert().values(name=name, value=1))
+    return 1
+
+
+async def counter(conn: Reader, name: str) -> int:
+    value = await conn.scalar(sa.select(counters.c.value).where(counters.c.name == name))
+    return int(value or 0)
+
+
+# --- licences ----------------------------------------------------------------------------------
+
+
+async def licence(conn: Reader, licence_id: str) -> Row | None:
+    return (await conn.execute(sa.select(licences).where(licences.c.id == licence_id))).first()
+
+
+async def licence_by_request(conn: Reader, request_key: str) -> Row | None:
+    query = sa.select(licences).where(licences.c.request_key == request_key)
+    return (await conn.execute(query)).first()
+
+
+async def add_licence(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(licences.insert().values(**values))
+
+
+async def set_status(
+    conn: AsyncConnection,
+    licence_id: str,
+    *,
+    expected: str,
+    status: str,
+    reason: str,
+    at_us: int,
+    superseded_by: str | None = None,
+) -> bool:
+    """Move a licence from `expected` to `status`; False when another change came first."""
+    values: dict[str, Any] = {"status": status, "status_reason": reason, "updated_us": at_us}
+    if superseded_by is not None:
+        values["superseded_by"] = superseded_by
+    done = await conn.execute(
+        licences.update()
+        .where(licences.c.id == licence_id, licences.c.status == expected)
+        .values(**values)
+    )
+    if done.rowcount != 1:
+        return False
+    await next_number(conn, STATUS_CHANGES)
+    return True
+
+
+async def list_licences(
+    conn: Reader,
+    *,
+    holders: tuple[str, ...] = (),
+    issuer: str = "",
+    licence_type: str = "",
+    status: str = "",
+    before: int,
+    limit: int,
+) -> tuple[list[Row], int | None]:
+    query = sa.select(licences)
+    if holders:
+        query = query.where(licences.c.holder.in_(holders))
+    if issuer:
+        query = query.where(licences.c.issuer == issuer)
+    if licence_type:
+        query = query.where(licences.c.licence_type == licence_type)
+    if status:
+        query = query.where(licences.c.status == status)
+    return await page_newest_first(conn, query, position=licences.c.seq, before=before, limit=limit)
+
+
+async def statuses(conn: Reader) -> dict[int, str]:
+    """Every licence that is not simply valid, by status-list index."""
+    query = sa.select(licences.c.status_index, licences.c.status).where(
+        licences.c.status != "valid"
+    )
+    return {int(r.status_index): str(r.status) for r in (await conn.execute(query)).all()}
+
+
+# --- presentations -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedLicence:
+    """What online verification needs, read in one query."""
+
+    digest: str
+    verifier: str | None
+    expires_us: int
+    holder: str
+    licence_type: str
+    status: str
+    valid_from: str
+    valid_until: str | None
+    credential: str
+
+
+async def add_presentation(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(presentations.insert().values(**values))
+
+
+async def presented(conn: Reader, presentation_id: str) -> PresentedLicence | None:
+    query = (
+        sa.select(
+            presentations.c.digest,
+            presentations.c.verifier,
+            presentations.c.expires_us,
+            licences.c.holder,
+            licences.c.licence_type,
+            licences.c.status,
+            licences.c.valid_from,
+            licences.c.valid_until,
+            licences.c.credential,
+        )
+        .select_from(presentations.join(licences, licences.c.id == presentations.c.licence_id))
+        .where(presentations.c.id == presentation_id)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else PresentedLicence(**row._mapping)
+
+
+async def claim_first_verification(
+    conn: AsyncConnection, presentation_id: str, *, verifier: str, at_us: int
+) -> str:
+    """Name the first verifier of a presentation; return whoever it is now (this one, unless
+    another verifier came first)."""
+    await conn.execute(
+        presentations.update()
+        .where(presentations.c.id == presentation_id, presentations.c.verifier.is_(None))
+        .values(verifier=verifier, verified_us=at_us)
+    )
+    found = await conn.scalar(
+        sa.select(presentations.c.verifier).where(presentations.c.id == presentation_id)
+    )
+    return str(found)
+
+
+async def purge_presentations(conn: AsyncConnection, *, expired_before_us: int) -> int:
+    done = await conn.execute(
+        presentations.delete().where(presentations.c.expires_us < expired_before_us)
+    )
+    return int(done.rowcount or 0)
+
+
+# --- use grants and uses -----------------------------------------------------------------------
+
+
+async def add_use_grant(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(use_grants.insert().values(**values))
+
+
+async def use_grant(conn: Reader, grant_id: str) -> Row | None:
+    return (await conn.execute(sa.select(use_grants).where(use_grants.c.id == grant_id))).first()
+
+
+async def withdraw_use_grant(conn: AsyncConnection, grant_id: str, *, at_us: int) -> bool:
+    done = await conn.execute(
+        use_grants.update()
+        .where(use_grants.c.id == grant_id, use_grants.c.withdrawn_us.is_(None))
+        .values(withdrawn_us=at_us)
+    )
+    return done.rowcount == 1
+
+
+async def list_use_grants(
+    conn: Reader, *, holders: tuple[str, ...] = (), grantee: str = "", before: int, limit: int
+) -> tuple[list[Row], int | None]:
+    query = sa.select(use_grants)
+    query = (
+        query.where(use_grants.c.holder.in_(holders))
+        if holders
+        else query.where(use_grants.c.grantee == grantee)
+    )
+    return await page_newest_first(
+        conn, query, position=use_grants.c.seq, before=before, limit=limit
+    )
+
+
+async def add_use(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(uses.insert().values(**values))
+
+
+async def list_uses(
+    conn: Reader, *, holders: tuple[str, ...], licence_id: str, before: int, limit: int
+) -> tuple[list[Row], int | None]:
+    query = sa.select(uses).where(uses.c.holder.in_(holders))
+    if licence_id:
+        query = query.where(uses.c.licence_id == licence_id)
+    return await page_newest_first(conn, query, position=uses.c.seq, before=before, limit=limit)
