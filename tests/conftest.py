@@ -170,6 +170,15 @@ class Platform:
             return r.status, body, r.headers
 
 
+async def audit_records(platform: Platform, token: str, resource_id: str) -> list[dict[str, Any]]:
+    """The audit chain's records about one resource, as an auditor reads them."""
+    status, page, _ = await platform.request(
+        "GET", "/office/v1/audit/records", token=token, params={"resource_id": resource_id}
+    )
+    assert status == 200, page
+    return list(page["records"])
+
+
 async def start_platform(data_dir: Path) -> tuple[Settings, dict[str, str], Supervisor]:
     env = {**BASE_ENV, "SMARTCITY_DATA_DIR": str(data_dir)}
     env.update(resolve_ports({**os.environ, **env}))

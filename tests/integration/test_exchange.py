@@ -12,7 +12,15 @@ from typing import Any
 import nats
 import pytest
 
-from conftest import Platform, eventually, open_body, publish, remember_secret, resource_body
+from conftest import (
+    Platform,
+    audit_records,
+    eventually,
+    open_body,
+    publish,
+    remember_secret,
+    resource_body,
+)
 from runtime import grpcclient
 from services.exchange import domain
 from smartcity.exchange.v1 import events_pb2
@@ -252,14 +260,6 @@ async def test_a_consumer_queries_with_grant_and_code_and_both_sides_see_the_evi
     finally:
         await channel.close()
     assert verified.valid
-
-
-async def audit_records(platform: Platform, token: str, resource_id: str) -> list[dict[str, Any]]:
-    status, page, _ = await platform.request(
-        "GET", "/office/v1/audit/records", token=token, params={"resource_id": resource_id}
-    )
-    assert status == 200, page
-    return list(page["records"])
 
 
 def evidence_hash(evidence: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Platform, eventually
+from conftest import Platform, audit_records, eventually
 from services.identity import demo as people
 from services.licences import credential, identifier, verify_cli
 from services.licences.demo import sample_fields
@@ -167,3 +167,315 @@ async def test_each_licence_type_is_issued_held_presented_verified_and_revoked(
     assert status == 409 and "revoked" in body["detail"]
     status, body = await act(platform, licence, "resume")
     assert status == 409, body
+
+
+# --- selective disclosure ----------------------------------------------------------------------
+
+
+async def test_a_presentation_reveals_only_the_chosen_claims(platform: Platform) -> None:
+    # given: an ID card, presented as "over 18" only
+    licence = await issue(platform, "id_card")
+    shown = await present(platform, licence, ["age_over_18"])
+    assert shown["disclosed"] == ["age_over_18"]
+
+    # then: the verifier learns that, and nothing else
+    verdict = await verify(platform, shown["presentation"])
+    assert verdict["result"] == "valid" and verdict["disclosed"] == {"age_over_18": "true"}
+
+    # and the QR text carries the other claims only as salted digests
+    text = shown["presentation"]
+    parsed = credential.parse_presentation(text)
+    assert [d.name for d in parsed.disclosures] == ["age_over_18"]
+    readable = json.dumps(parsed.credential.payload, ensure_ascii=False) + text
+    for value in (people.CITIZEN.resident_id, "李明", licence["fields"]["address"]):
+        assert value not in readable
+    assert len(parsed.credential.payload["_sd"]) == len(licence["claim_names"])
+
+    # and a claim the licence lacks, or a lifetime out of range, is refused precisely
+    token = await holder_token(platform, "id_card")
+    path = f"{PUBLIC}/mine/{licence['id']}/presentations"
+    status, body, _ = await platform.request(
+        "POST", path, token=token, json={"disclose": ["salary"]}
+    )
+    assert status == 422 and body["errors"][0]["field"] == "disclose", body
+    status, body, _ = await platform.request("POST", path, token=token, json={"ttl_seconds": 3600})
+    assert status == 422 and body["errors"][0]["field"] == "ttl_seconds", body
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+async def test_altered_forged_and_malformed_presentations_are_refused(platform: Platform) -> None:
+    licence = await issue(platform, "driving_licence")
+    shown = await present(platform, licence, ["name", "vehicle_class"])
+    text = shown["presentation"]
+    credential_part, *disclosures, binding = text.split("~")
+
+    # a disclosure dropped after the binding was made
+    dropped = "~".join([credential_part, disclosures[0], binding])
+    assert (await verify(platform, dropped))["result"] == "forged"
+
+    # the credential's validity moved on, the issuer's signature kept
+    payload, signature = credential_part.split(".", 1)
+    claims = json.loads(credential.unb64u(payload))
+    claims["exp"] = "2099-12-31"
+    altered = credential.b64u(credential.canonical(claims)) + "." + signature
+    verdict = await verify(platform, "~".join([altered, *disclosures, binding]))
+    assert verdict["result"] == "forged", verdict
+
+    # the binding of another presentation of the same licence, revealing less
+    other = await present(platform, licence, ["vehicle_class"])
+    swapped = "~".join([credential_part, *disclosures, other["presentation"].rsplit("~", 1)[1]])
+    assert (await verify(platform, swapped))["result"] == "forged"
+
+    # text that is no presentation at all, and an over-long one
+    verdict = await verify(platform, "not a presentation")
+    assert verdict["result"] == "malformed" and verdict["reason"], verdict
+    status, body, _ = await platform.request(
+        "POST", f"{PUBLIC}/verify", json={"presentation": "x" * 9000}
+    )
+    assert status == 422 and body["errors"][0]["field"] == "presentation"
+
+    # the untouched presentation still verifies
+    assert (await verify(platform, text))["result"] == "valid"
+
+
+async def test_a_presentation_belongs_to_its_first_online_verifier(platform: Platform) -> None:
+    licence = await issue(platform, "social_security_card")
+    text = (await present(platform, licence, ["card_number"]))["presentation"]
+
+    # given: a department verifies it, and may check it again
+    staff = await platform.login("msa.officer")
+    assert (await verify(platform, text, token=staff, entry="office"))["result"] == "valid"
+    assert (await verify(platform, text, token=staff, entry="office"))["result"] == "valid"
+
+    # then: anyone else showing the same presentation is told it is replayed
+    partner = await platform.login("demo.partner", entry="partner")
+    replayed = await verify(platform, text, token=partner, entry="partner")
+    assert replayed["result"] == "replayed" and not replayed["disclosed"], replayed
+    assert (await verify(platform, text))["result"] == "replayed"
+
+    # and the holder's log names the department that verified, once
+    token = await holder_token(platform, "social_security_card")
+    status, page, _ = await platform.request(
+        "GET", f"{PUBLIC}/uses", token=token, params={"licence_id": licence["id"]}
+    )
+    assert status == 200
+    assert [(u["kind"], u["user"], u["claims"]) for u in page["uses"]] == [
+        ("verified", "department:msa", ["card_number"])
+    ]
+
+    # and the refusals reached the audit chain
+    auditor = await platform.login("bdb.auditor")
+    presentation_id = replayed["presentation_id"]
+
+    async def refused() -> list[str]:
+        records = await audit_records(platform, auditor, presentation_id)
+        return [r["record"]["action"] for r in records if r["record"]["outcome"] == "denied"]
+
+    assert len(await eventually(refused, timeout=15)) >= 1
+
+
+async def test_an_issuer_issues_only_its_own_types_with_valid_fields(platform: Platform) -> None:
+    # an HRSS issuer may not issue a driving licence (the public security bureau's)
+    hrss = await platform.login("hrss.officer")
+    fields = sample_fields("driving_licence", people.CITIZEN.resident_id)
+    status, body, _ = await platform.request(
+        "POST", OFFICE, token=hrss, json={"licence_type": "driving_licence", "fields": fields}
+    )
+    assert status == 403 and "psb" in body["detail"], body
+
+    # fields are checked against the type's schema, every problem at once
+    psb = await platform.login("psb.officer")
+    bad = {**fields, "birth_date": "1991-01-01", "vehicle_class": "Z9", "colour": "red"}
+    status, body, _ = await platform.request(
+        "POST", OFFICE, token=psb, json={"licence_type": "driving_licence", "fields": bad}
+    )
+    assert status == 422, body
+    rules = {(e["field"], e.get("rule", "")) for e in body["errors"]}
+    assert {f for f, _ in rules} >= {"fields.birth_date", "fields.vehicle_class", "fields"}
+
+    # an unknown type, and a holder without an account
+    status, body, _ = await platform.request(
+        "POST", OFFICE, token=psb, json={"licence_type": "passport", "fields": {}}
+    )
+    assert status == 422 and body["errors"][0]["field"] == "licence_type"
+    stranger = sample_fields("id_card", people.AGENT.resident_id[:0] or _unregistered_id())
+    status, body, _ = await platform.request(
+        "POST", OFFICE, token=psb, json={"licence_type": "id_card", "fields": stranger}
+    )
+    assert status == 409 and "account" in body["detail"], body
+
+    # Idempotency-Key: the same request issues one licence
+    headers = {"Idempotency-Key": f"idem-{time.time_ns()}"}
+    body = {"licence_type": "driving_licence", "fields": fields}
+    first = await platform.request("POST", OFFICE, token=psb, json=body, headers=headers)
+    again = await platform.request("POST", OFFICE, token=psb, json=body, headers=headers)
+    assert first[0] == 201 and again[0] == 201 and first[1]["id"] == again[1]["id"]
+
+
+def _unregistered_id() -> str:
+    from runtime import identifiers
+
+    first17 = "46010519700101" + "555"
+    return first17 + identifiers.resident_id_check_char(first17)
+
+
+async def test_nobody_reads_another_holders_licence_and_identifiers_are_checked(
+    platform: Platform,
+) -> None:
+    licence = await issue(platform, "driving_licence")
+    # the enterprise agent is a citizen too, but not this licence's holder
+    agent = await platform.login("demo.enterprise", entry="public")
+    status, _, _ = await platform.request("GET", f"{PUBLIC}/mine/{licence['id']}", token=agent)
+    assert status == 404
+    status, _, _ = await platform.request(
+        "POST", f"{PUBLIC}/mine/{licence['id']}/presentations", token=agent, json={}
+    )
+    assert status == 404
+    # another department's issuer neither reads nor changes it
+    msa = await platform.login("msa.officer")
+    status, _, _ = await platform.request("GET", f"{OFFICE}/{licence['id']}", token=msa)
+    assert status == 404
+    status, _, _ = await platform.request(
+        "POST", f"{OFFICE}/{licence['id']}/revoke", token=msa, json={"reason": "x"}
+    )
+    assert status in (403, 404)
+
+    # a wrong check character is refused as such
+    wrong = licence["id"][:-1] + ("0" if licence["id"][-1] != "0" else "1")
+    token = await holder_token(platform, "driving_licence")
+    status, body, _ = await platform.request("GET", f"{PUBLIC}/mine/{wrong}", token=token)
+    assert status == 422 and "check character" in body["errors"][0]["detail"], body
+
+    # and the refused reads are audited against the licence
+    auditor = await platform.login("bdb.auditor")
+
+    async def refused() -> list[dict[str, Any]]:
+        records = await audit_records(platform, auditor, licence["id"])
+        return [r["record"] for r in records if r["record"]["outcome"] == "denied"]
+
+    assert len(await eventually(refused, timeout=15)) >= 2
+
+
+# --- renewal -------------------------------------------------------------------------------------
+
+
+async def test_a_renewal_supersedes_the_old_version(platform: Platform) -> None:
+    licence = await issue(platform, "driving_licence")
+    old_text = (await present(platform, licence, ["vehicle_class"]))["presentation"]
+
+    # when: the issuer renews it with a new vehicle class
+    fields = {**licence["fields"], "vehicle_class": "B1"}
+    status, renewed = await act(platform, licence, "renew", fields=fields, reason="增驾")
+    assert status == 201, renewed
+    assert identifier.parse(renewed["id"]).version == 2
+    assert identifier.parse(renewed["id"]).serial == identifier.parse(licence["id"]).serial
+    assert renewed["replaces_id"] == licence["id"] and renewed["fields"]["vehicle_class"] == "B1"
+
+    # then: the old version is superseded, and its presentations say so
+    token = await holder_token(platform, "driving_licence")
+    status, old, _ = await platform.request("GET", f"{PUBLIC}/mine/{licence['id']}", token=token)
+    assert old["status"] == "superseded" and old["superseded_by_id"] == renewed["id"]
+    assert (await verify(platform, old_text))["result"] == "superseded"
+    new_text = (await present(platform, renewed, ["vehicle_class"]))["presentation"]
+    verdict = await verify(platform, new_text)
+    assert verdict["result"] == "valid" and verdict["disclosed"] == {"vehicle_class": "B1"}
+
+    # a renewal keeps the holder, and a superseded version is not renewed again
+    other = {**fields, "id_number": _unregistered_id()}
+    status, body = await act(platform, renewed, "renew", fields=other)
+    assert status == 422, body
+    status, body = await act(platform, licence, "renew")
+    assert status == 409, body
+
+
+# --- use authorisation -----------------------------------------------------------------------------
+
+
+def _in(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+async def test_a_holder_grants_withdraws_and_sees_every_use(platform: Platform) -> None:
+    licence = await issue(platform, "business_licence")
+    agent = await holder_token(platform, "business_licence")
+
+    async def grant(grantee: str, **extra: Any) -> tuple[int, Any]:
+        body = {
+            "licence_id": licence["id"],
+            "grantee": grantee,
+            "purpose": "开立对公账户 opening a business account",
+            "claims": ["name", "credit_code"],
+            "not_after": _in(3600),
+            **extra,
+        }
+        status, reply, _ = await platform.request(
+            "POST", f"{PUBLIC}/grants", token=agent, json=body
+        )
+        return status, reply
+
+    # given: the enterprise lets a partner bank read its name and credit code for an hour
+    status, to_bank = await grant("partner:demo.partner")
+    assert status == 201 and to_bank["state"] == "active", to_bank
+    partner = await platform.login("demo.partner", entry="partner")
+
+    # then: the bank reads exactly those claims, and the use is logged
+    status, got, _ = await platform.request(
+        "GET", f"/partner/v1/licences/grants/{to_bank['id']}/licence", token=partner
+    )
+    assert status == 200, got
+    assert got["claims"] == {
+        "name": licence["fields"]["name"],
+        "credit_code": licence["fields"]["credit_code"],
+    }
+    assert got["status"] == "valid"
+    status, received, _ = await platform.request(
+        "GET", "/partner/v1/licences/grants", token=partner
+    )
+    assert to_bank["id"] in [g["id"] for g in received["use_grants"]]
+
+    # another party may not use that grant
+    staff = await platform.login("psb.officer")
+    status, _, _ = await platform.request(
+        "GET", f"{OFFICE}/grants/{to_bank['id']}/licence", token=staff
+    )
+    assert status == 404
+
+    # a grant whose window has not opened, and one to a department for the office entry point
+    status, later = await grant("department:psb", not_before=_in(600), not_after=_in(1200))
+    assert status == 201 and later["state"] == "pending"
+    status, body, _ = await platform.request(
+        "GET", f"{OFFICE}/grants/{later['id']}/licence", token=staff
+    )
+    assert status == 403 and "not opened" in body["detail"]
+
+    # when: the holder withdraws the bank's grant, it ends at once
+    status, withdrawn, _ = await platform.request(
+        "POST", f"{PUBLIC}/grants/{to_bank['id']}/withdraw", token=agent
+    )
+    assert status == 200 and withdrawn["state"] == "withdrawn"
+    status, body, _ = await platform.request(
+        "GET", f"/partner/v1/licences/grants/{to_bank['id']}/licence", token=partner
+    )
+    assert status == 403 and "withdrew" in body["detail"]
+
+    # and the holder sees who used which licence, when, for what
+    status, page, _ = await platform.request(
+        "GET", f"{PUBLIC}/uses", token=agent, params={"licence_id": licence["id"]}
+    )
+    assert [(u["kind"], u["user"], u["grant_id"]) for u in page["uses"]] == [
+        ("retrieved", "partner:demo.partner", to_bank["id"])
+    ]
+
+    # bad grants are refused precisely
+    for extra, field in (
+        ({"grantee": "someone"}, "grantee"),
+        ({"purpose": ""}, "purpose"),
+        ({"not_after": _in(-60)}, "not_after"),
+        ({"not_after": _in(200 * 86400)}, "not_after"),
+        ({"claims": ["salary"]}, "claims"),
+    ):
+        grantee = extra.pop("grantee", "partner:demo.partner")
+        status, body = await grant(grantee, **extra)
+        assert status == 422 and body["errors"][0]["field"].endswith(field), (extra, body)
