@@ -390,7 +390,7 @@ async def test_a_renewal_supersedes_the_old_version(platform: Platform) -> None:
     assert status == 409, body
 
 
-# --- use authorisation -----------------------------------------------------------------------------
+# --- use authorisation ---------------------------------------------------------------------------
 
 
 def _in(seconds: float) -> str:

@@ -395,7 +395,9 @@ async def gateway(catalog: OpenCatalog) -> AsyncIterator[TestClient[web.Request,
     # The exports call the catalog only; the fake stands in for its stub.
     stub: Any = catalog
     unused: Any = None
-    upstream = Upstream(channels={}, identity=unused, catalog=stub, exchange=unused, keys=unused)
+    upstream = Upstream(
+        channels={}, identity=unused, catalog=stub, exchange=unused, keys=unused, licences=unused
+    )
     verifier = TokenVerifier(no_keys, issuer=BASE)
     app = web.Application(
         middlewares=[
