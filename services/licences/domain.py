@@ -13,7 +13,7 @@ from runtime.auth import CITIZEN, ENTERPRISE_AGENT, PARTNER, STAFF, Principal
 from runtime.departments import DEPARTMENTS
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from services.licences import types
-from services.licences.types import LicenceType
+from services.licences.types import LicenceType, Validity
 
 ROLE_LICENCE_ISSUER = "licence_issuer"
 # The platform's own SM2 key: presentation bindings and the status list.
@@ -112,6 +112,14 @@ def effective_status(status: str, valid_until: str | None, *, on: date) -> str:
     if status == VALID and valid_until is not None and date.fromisoformat(valid_until) < on:
         return EXPIRED
     return status
+
+
+def require_unexpired(validity: Validity, *, on: date) -> None:
+    """A licence is issued to be used: one already past its last day is refused."""
+    if validity.valid_until is not None and validity.valid_until < on:
+        raise InvalidArgument(
+            [FieldViolation("fields.valid_until", "is in the past", "not-already-expired")]
+        )
 
 
 # (action, from statuses, to status)

@@ -156,6 +156,7 @@ class Licences:
         if request_key and (found := await self._by_request(request_key)) is not None:
             return found
         fields, validity = types.check(kind, dict(request.fields), today=domain.today())
+        domain.require_unexpired(validity, on=domain.today())
         number = fields[kind.holder_field]
         if kind.holder_kind == types.ENTERPRISE:
             holder_id = await self._up.resolve_holder(credit_code=number)
@@ -182,6 +183,7 @@ class Licences:
         fields, validity = types.check(
             kind, dict(request.fields) or old_fields, today=domain.today()
         )
+        domain.require_unexpired(validity, on=domain.today())
         if fields[kind.holder_field] != old_fields[kind.holder_field]:
             raise InvalidArgument.of(
                 f"fields.{kind.holder_field}", "a renewal keeps the licence's holder"

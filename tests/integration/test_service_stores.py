@@ -19,6 +19,7 @@ from services.catalog.demo import DEMO_RESOURCES
 from services.exchange import store as exchange_store
 from services.identity import store as identity_store
 from services.identity.domain import Account
+from services.licences import store as licences_store
 from smartcity.catalog.v1 import events_pb2
 
 pytestmark = pytest.mark.integration
@@ -672,5 +673,69 @@ async def test_exchange_learns_listings_in_the_catalogs_order_whatever_the_arriv
         # a later withdrawal (at 3) takes it out
         await learn(step, 3)
         assert await seen_by_hrss() == []
+    finally:
+        await drop(db)
+
+
+async def test_licence_numbers_statuses_and_first_verifiers_on_both_engines(
+    database_url: str,
+) -> None:
+    db = await open_db(database_url, licences_store.MIGRATIONS)
+    try:
+        # numbers are never reused, whichever engine hands them out
+        async with db.begin() as conn:
+            first = await licences_store.next_number(conn, licences_store.SERIAL)
+            second = await licences_store.next_number(conn, licences_store.SERIAL)
+        assert (first, second) == (1, 2)
+        now = now_us()
+        async with db.begin() as conn:
+            for index, ident in ((1, "L1"), (2, "L2")):
+                await licences_store.add_licence(
+                    conn,
+                    id=ident,
+                    licence_type="id_card",
+                    issuer="psb",
+                    holder="citizen:a",
+                    version=1,
+                    status="valid",
+                    status_index=index,
+                    valid_from="2020-01-01",
+                    valid_until=None,
+                    credential="c",
+                    contents=b"sealed",
+                    issued_us=now,
+                    updated_us=now,
+                )
+            # a status moves only from the state it was read in, and counts as a change
+            assert await licences_store.set_status(
+                conn, "L2", expected="valid", status="revoked", reason="r", at_us=now
+            )
+            assert not await licences_store.set_status(
+                conn, "L2", expected="valid", status="suspended", reason="r", at_us=now
+            )
+            assert await licences_store.statuses(conn) == {2: "revoked"}
+            assert await licences_store.counter(conn, licences_store.STATUS_CHANGES) == 1
+            await licences_store.add_presentation(
+                conn,
+                id="p1",
+                licence_id="L1",
+                digest="d",
+                claims=["name"],
+                created_us=now,
+                expires_us=now + 1,
+            )
+        # the first verifier keeps the presentation; a later one is told who has it
+        async with db.begin() as conn:
+            first_verifier = await licences_store.claim_first_verification(
+                conn, "p1", verifier="partner:bank:1", at_us=now
+            )
+            later = await licences_store.claim_first_verification(
+                conn, "p1", verifier="anonymous", at_us=now
+            )
+        assert first_verifier == later == "partner:bank:1"
+        async with db.read() as reader:
+            presented = await licences_store.presented(reader, "p1")
+        assert presented is not None and presented.verifier == "partner:bank:1"
+        assert presented.status == "valid" and presented.holder == "citizen:a"
     finally:
         await drop(db)
