@@ -184,8 +184,7 @@ class UseGrants:
                 raise NotFound("use grant", grant_id[:100])
             raise PermissionDenied(refusal)
         status = domain.effective_status(row.status, row.valid_until, on=domain.today())
-        opened = self._licences.contents.open(row)
-        claims = {**opened["fields"]}
+        claims = self._licences.claims(row)
         use_id = str(uuid.uuid4())
         async with self._rt.db.begin() as conn:
             await store.add_use(
@@ -220,11 +219,9 @@ class UseGrants:
             purpose=grant.purpose,
             use_id=use_id,
         )
-        derived = _derived(row, opened)
         for name in grant.claims:
-            value = claims.get(name, derived.get(name))
-            if value is not None:
-                reply.claims[name] = domain.claim_text(value)
+            if name in claims:
+                reply.claims[name] = domain.claim_text(claims[name])
         return reply
 
     async def uses(
@@ -263,16 +260,3 @@ class UseGrants:
             resource_type="use_grant",
             resource_id=row.id,
         )
-
-
-def _derived(row: store.Row, opened: dict[str, object]) -> dict[str, object]:
-    """Derived claims (age_over_18, ...) as the licence's disclosures carry them."""
-    from services.licences import credential
-
-    found: dict[str, object] = {}
-    disclosures = opened["disclosures"]
-    assert isinstance(disclosures, dict)
-    for name, encoded in disclosures.items():
-        if name not in opened["fields"]:  # type: ignore[operator]
-            found[name] = credential.parse_disclosure(encoded).value
-    return found

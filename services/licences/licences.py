@@ -114,7 +114,27 @@ class Licences:
 
     async def get(self, principal: Principal, licence_id: str) -> pb.Licence:
         row = await self.readable(principal, licence_id)
+        if row.holder not in domain.holders_of(principal):
+            # staff reading a citizen's licence is an access to personal data: on record
+            async with self._rt.db.begin() as conn:
+                await audit.record(
+                    conn,
+                    service=self._rt.name,
+                    action="licence.read",
+                    principal=principal,
+                    resource_type="licence",
+                    resource_id=row.id,
+                )
+            self._rt.events_committed()
         return to_message(row, contents=self.contents.open(row))
+
+    def claims(self, row: store.Row) -> dict[str, object]:
+        """Every claim of a licence by name: its fields and its derived claims."""
+        opened = self.contents.open(row)
+        return {
+            name: credential.parse_disclosure(encoded).value
+            for name, encoded in opened["disclosures"].items()
+        }
 
     async def page(
         self, principal: Principal, request: pb.ListLicencesRequest, *, before: int, limit: int
