@@ -21,13 +21,13 @@ The parts
 ---------
 A **disclosure** reveals one claim: `b64u(canonical([salt, name, value]))` with a salt of 16
 random bytes in b64u; its digest is `b64u(sm3(disclosure as ASCII))`. For example
-`b64u('["hJ3kQ2...","holder_name","张三"]')`. Names never start with `_`.
+`b64u('["hJ3kQ2...","name","张三"]')`. Names never start with `_`.
 
 A **credential** is the issuer-signed part, `b64u(payload) + "." + signature`, payload e.g.::
 
     {"_sd":["3pZ...","Xq1..."],"exp":"2031-06-30","hk":"citizen","iat":1751270400,
-     "id":"460100-DL-2025-000123","iss":"psb","lt":"driving_licence","nbf":"2025-07-01",
-     "sd_alg":"sm3","st":4711,"typ":"licence","v":1}
+     "id":"1.2.156.3005.2.JDCJSZ.11460100MB0A10021G.0000000123.01.2","iss":"psb",
+     "lt":"driving_licence","nbf":"2025-07-01","sd_alg":"sm3","st":4711,"typ":"licence","v":1}
 
 `nbf` and `exp` are calendar dates in China Standard Time; `exp` is the last valid day
 (inclusive) and `null` for a long-term licence. `st` is the licence's index in the status list.
@@ -39,12 +39,13 @@ binding, separated by `~`; there is always a trailing binding part, also with no
     <credential>~<disclosure>~<disclosure>~<binding>
     <credential>~<binding>
 
-The **binding** plays SD-JWT's key-binding JWT, signed by the platform's presentation key
+The **binding** plays SD-JWT's key-binding JWT, signed by the platform's key
 (holders carry no device key: the platform is the holder's wallet): `b64u(payload) + "." +
 signature`, payload e.g.::
 
-    {"exp":1751270700,"iat":1751270400,"jti":"0b0c7c1e-...","lid":"460100-DL-2025-000123",
-     "sd_hash":"Vd2...","typ":"presentation"}
+    {"exp":1751270520,"iat":1751270400,"jti":"0b0c7c1e-...",
+     "lid":"1.2.156.3005.2.JDCJSZ.11460100MB0A10021G.0000000123.01.2","sd_hash":"Vd2...",
+     "typ":"presentation"}
 
 `sd_hash` is `b64u(sm3(...))` of everything before the binding, including the last `~`, so no
 disclosure can be added, dropped or swapped. A presentation lives at most 600 s and at most
@@ -55,7 +56,7 @@ Index i is in byte i // 4 at bit offset (i % 4) * 2, least significant bits firs
 are zlib-compressed (level 9). The platform signs `b64u(payload) + "." + signature`, payload::
 
     {"bits":2,"iat":1751270400,"lst":"eNrtwTEBAAAAwqD1T20ND6AAAA...","seq":812,
-     "ttl":3600,"typ":"status-list"}
+     "ttl":300,"typ":"status-list"}
 
 The **trust list** (JSON, served publicly by the gateway) names each issuing department, the
 licence types it may issue and its public keys, and the platform's keys::

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from runtime.auth import CITIZEN, ENTERPRISE_AGENT, PARTNER, STAFF, Principal
 from runtime.departments import DEPARTMENTS
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
-from services.licences import types
+from services.licences import credential, types
 from services.licences.types import LicenceType, Validity
 
 ROLE_LICENCE_ISSUER = "licence_issuer"
@@ -22,7 +22,12 @@ CHINA = timezone(timedelta(hours=8))
 
 VALID, SUSPENDED, REVOKED, SUPERSEDED = "valid", "suspended", "revoked", "superseded"
 EXPIRED = "expired"  # not stored: a valid licence past its last day
-STATUS_CODES = {VALID: 0, REVOKED: 1, SUSPENDED: 2, SUPERSEDED: 3}  # in the status list
+STATUS_CODES = {  # in the status list
+    VALID: credential.VALID,
+    REVOKED: credential.REVOKED,
+    SUSPENDED: credential.SUSPENDED,
+    SUPERSEDED: credential.SUPERSEDED,
+}
 
 MAX_REASON = 500
 MAX_PURPOSE = 500
