@@ -9,6 +9,8 @@ Scenarios (default: all, in this order):
   authcodes interface authorisation codes checked from the hot path's cache, against a bare lookup
   catalog   open-catalog search through the gateway against the same searches on the database
   exchange  an interface-service query through the gateway against a bare handler's same JSON
+  licences  licence presentations verified online through the gateway against raw SM2 verify;
+            issuance and presentation rates
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from typing import Any, NoReturn
 
 import orjson
 
-from bench import authcodes, catalog, exchange, gateway, identity, keys
+from bench import authcodes, catalog, exchange, gateway, identity, keys, licences
 from bench._common import KEY_OPS
 from bench.loadtool import LoadTool, choose_tool
 from bench.runner import LoadSettings, Outcome
 from bench.targets import ROOT
 
-SCENARIOS = ("gateway", "identity", "keys", "authcodes", "catalog", "exchange")
-# The ones loaded with wrk (or bench._pyload).
+SCENARIOS = ("gateway", "identity", "keys", "authcodes", "catalog", "exchange", "licences")
+# The ones loaded with wrk (or bench._pyload); licences brings its own client (one body each).
 HTTP_SCENARIOS = ("gateway", "identity", "catalog", "exchange")
 # --duration and --warmup when not given: the keys scenario keeps its share of a default run short.
 DEFAULT_DURATION_S = 10
@@ -73,14 +75,20 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"warm-up seconds per run, 0: none (default: {DEFAULT_WARMUP_S}; "
         f"keys {keys.DEFAULT_WARMUP_S})",
     )
-    parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=32,
+        help="concurrent connections (licences: verifications in flight)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (-t)")
     parser.add_argument(
         "--rounds",
         type=int,
         help=f"rounds per scenario, medians reported (default: gateway {gateway.DEFAULT_ROUNDS}, "
         f"identity {identity.DEFAULT_ROUNDS}, keys {keys.DEFAULT_ROUNDS}, "
-        f"catalog {catalog.DEFAULT_ROUNDS}, exchange {exchange.DEFAULT_ROUNDS})",
+        f"catalog {catalog.DEFAULT_ROUNDS}, exchange {exchange.DEFAULT_ROUNDS}, "
+        f"licences {licences.DEFAULT_ROUNDS})",
     )
     parser.add_argument(
         "--login-connections", type=int, default=4, help="identity: connections for the logins"
@@ -130,6 +138,24 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{exchange.QUICK_RECORDS} records (options given explicitly still apply)",
     )
     parser.add_argument(
+        "--licences-count",
+        type=int,
+        default=licences.DEFAULT_LICENCES,
+        help="licences: driving licences issued (and measured) before the verification runs",
+    )
+    parser.add_argument(
+        "--licences-verifies",
+        type=int,
+        default=licences.DEFAULT_VERIFIES,
+        help="licences: presentations made, then verified once each, per gateway run",
+    )
+    parser.add_argument(
+        "--licences-concurrency",
+        type=int,
+        default=licences.DEFAULT_CONCURRENCY,
+        help="licences: clients issuing licences and making presentations at once",
+    )
+    parser.add_argument(
         "--tool", choices=("auto", "wrk", "python"), default="auto", help="load generator"
     )
     parser.add_argument(
@@ -170,6 +196,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "keys_clients",
         "catalog_resources",
         "exchange_records",
+        "licences_count",
+        "licences_verifies",
+        "licences_concurrency",
     ):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -261,6 +290,19 @@ def run(args: argparse.Namespace) -> int:
             elif scenario == "exchange":
                 assert tool is not None
                 outcomes[scenario] = _run_exchange(args, tool, load, workdir, logs_dest)
+            elif scenario == "licences":
+                outcomes[scenario] = licences.run(
+                    licences.LicencesSettings(
+                        licences=args.licences_count,
+                        verifies=args.licences_verifies,
+                        rounds=args.rounds or licences.DEFAULT_ROUNDS,
+                        concurrency=args.licences_concurrency,
+                        verify_concurrency=args.connections,
+                    ),
+                    workdir=workdir,
+                    ready_timeout=args.ready_timeout,
+                    logs_dest=logs_dest,
+                )
             elif scenario == "authcodes":
                 result = authcodes.run()
                 outcomes[scenario] = Outcome(result, 0 if result["meets_target"] else 2)
