@@ -12,7 +12,6 @@ are deleted daily.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +21,7 @@ import grpc
 from runtime import grpcclient, logs
 from runtime.service import ServiceRuntime
 from runtime.storage import Database, now_us
+from runtime.writebehind import WriteBehind
 from services.exchange import domain, store
 from smartcity.keys.v1 import keys_pb2, keys_pb2_grpc
 
@@ -61,55 +61,33 @@ class EvidenceLog:
         self._db = db
         self._retention_days = retention_days
         self._sign = sign
-        self._pending: list[dict[str, Any]] = []
-        self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
+        self._rows: WriteBehind[dict[str, Any]] = WriteBehind(
+            self._write, name="evidence", seconds=FLUSH_SECONDS, size=FLUSH_SIZE
+        )
 
     def add(self, row: dict[str, Any]) -> None:
-        self._pending.append({**row, "record_hash": domain.evidence_hash(row)})
-        if len(self._pending) >= FLUSH_SIZE:
-            self._wake.set()
+        self._rows.add({**row, "record_hash": domain.evidence_hash(row)})
 
     async def flush(self) -> None:
         """Write what is pending, in one transaction."""
-        async with self._lock:
-            rows, self._pending = self._pending, []
-            if not rows:
-                return
-            digest = domain.batch_digest([r["record_hash"] for r in rows])
-            try:
-                signature = await self._sign(digest)
-            except (grpc.aio.AioRpcError, RuntimeError) as exc:
-                # Kept unsigned rather than lost; the batch says so (an empty signature).
-                log.warning("evidence_unsigned", rows=len(rows), error=type(exc).__name__)
-                signature = ""
-            try:
-                async with self._db.begin() as conn:
-                    await store.insert_evidence(
-                        conn,
-                        rows,
-                        batch_id=str(uuid.uuid4()),
-                        digest=digest.hex(),
-                        signature=signature,
-                    )
-            except Exception:
-                self._pending[:0] = rows  # kept for the next attempt
-                raise
+        await self._rows.flush()
 
     async def run(self) -> None:
         """Flush in the background until cancelled, then flush once more."""
+        await self._rows.run()
+
+    async def _write(self, rows: list[dict[str, Any]]) -> None:
+        digest = domain.batch_digest([r["record_hash"] for r in rows])
         try:
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=FLUSH_SECONDS)
-                self._wake.clear()
-                try:
-                    await self.flush()
-                except Exception as exc:
-                    log.warning("evidence_flush_failed", error=type(exc).__name__)
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.flush())
+            signature = await self._sign(digest)
+        except (grpc.aio.AioRpcError, RuntimeError) as exc:
+            # Kept unsigned rather than lost; the batch says so (an empty signature).
+            log.warning("evidence_unsigned", rows=len(rows), error=type(exc).__name__)
+            signature = ""
+        async with self._db.begin() as conn:
+            await store.insert_evidence(
+                conn, rows, batch_id=str(uuid.uuid4()), digest=digest.hex(), signature=signature
+            )
 
     async def purge(self) -> None:
         """Delete the evidence older than the retention period, once a day."""

@@ -231,6 +231,7 @@ class LicencesServicer(licences_pb2_grpc.LicencesServiceServicer):
     async def ListLicenceUses(
         self, request: pb.ListLicenceUsesRequest, context: Context
     ) -> pb.ListLicenceUsesResponse:
+        await self.presentations.flush_uses()  # the caller's latest verifications too
         found, before = await self._grants.uses(
             require_principal(),
             licence_id=request.licence_id,
@@ -247,3 +248,4 @@ def add_to_server(server: Any, rt: ServiceRuntime) -> None:
     servicer = LicencesServicer(rt)
     licences_pb2_grpc.add_LicencesServiceServicer_to_server(servicer, server)
     rt.background(servicer.presentations.purge(), name="licences-presentation-purge")
+    rt.background(servicer.presentations.run_uses(), name="licences-uses")

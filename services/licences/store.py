@@ -227,40 +227,39 @@ async def add_presentation(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(presentations.insert().values(**values))
 
 
-async def presented(conn: Reader, presentation_id: str) -> PresentedLicence | None:
-    query = (
-        sa.select(
-            presentations.c.digest,
-            presentations.c.verifier,
-            presentations.c.expires_us,
-            licences.c.holder,
-            licences.c.licence_type,
-            licences.c.status,
-            licences.c.valid_from,
-            licences.c.valid_until,
-            licences.c.credential,
-        )
-        .select_from(presentations.join(licences, licences.c.id == presentations.c.licence_id))
-        .where(presentations.c.id == presentation_id)
+# Built once: online verification reads this for every presentation it is shown.
+_PRESENTED = (
+    sa.select(
+        presentations.c.digest,
+        presentations.c.verifier,
+        presentations.c.expires_us,
+        licences.c.holder,
+        licences.c.licence_type,
+        licences.c.status,
+        licences.c.valid_from,
+        licences.c.valid_until,
+        licences.c.credential,
     )
-    row = (await conn.execute(query)).first()
+    .select_from(presentations.join(licences, licences.c.id == presentations.c.licence_id))
+    .where(presentations.c.id == sa.bindparam("id"))
+)
+
+
+async def presented(conn: Reader, presentation_id: str) -> PresentedLicence | None:
+    row = (await conn.execute(_PRESENTED, {"id": presentation_id})).first()
     return None if row is None else PresentedLicence(**row._mapping)
 
 
 async def claim_first_verification(
     conn: AsyncConnection, presentation_id: str, *, verifier: str, at_us: int
-) -> str:
-    """Name the first verifier of a presentation; return whoever it is now (this one, unless
-    another verifier came first)."""
-    await conn.execute(
+) -> bool:
+    """Name the first verifier of a presentation; False when another verifier came first."""
+    done = await conn.execute(
         presentations.update()
         .where(presentations.c.id == presentation_id, presentations.c.verifier.is_(None))
         .values(verifier=verifier, verified_us=at_us)
     )
-    found = await conn.scalar(
-        sa.select(presentations.c.verifier).where(presentations.c.id == presentation_id)
-    )
-    return str(found)
+    return done.rowcount == 1
 
 
 async def purge_presentations(conn: AsyncConnection, *, expired_before_us: int) -> int:

@@ -8,8 +8,10 @@ the trust list (once per credential and process: the bytes never change), the wh
 must be one this platform made (its SM3 digest is on record: a binding cannot be reused with other
 parts, and no signature has to be checked per request), the licence's status is read from the
 database on every call (a revocation is seen at once), and the first verifier to check a
-presentation is recorded: another verifier presenting it again is told it was replayed. The
-holder's log names each verifier.
+presentation is remembered: another verifier presenting it again is told it was replayed. The
+first verification and the holder's log entry are written behind the answer, in batches
+(`runtime.writebehind`): across replicas, a replay inside one write interval (50 ms) is only
+logged. Verifying reads one row and writes nothing while the verifier waits.
 
 The trust list and the status list are published for offline verifiers
 (`smartcity licence verify`; the algorithm is in `credential`).
@@ -20,6 +22,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
 
 from runtime import audit, logs
 from runtime.auth import Principal
@@ -27,6 +32,7 @@ from runtime.errors import FailedPrecondition, NotFound
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
 from runtime.ttlcache import TtlCache
+from runtime.writebehind import WriteBehind
 from services.licences import credential, domain, store, types
 from services.licences.credential import CredentialError, PresentationAltered, TrustList
 from services.licences.licences import Licences
@@ -112,6 +118,15 @@ class TrustSource:
         return TrustList.from_json({"issuers": issuers, "platform": platform})
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A first verification, to be written behind: its claim and the holder's log entry."""
+
+    presentation_id: str
+    verifier: str
+    use: dict[str, Any]
+
+
 class Presentations:
     def __init__(
         self, rt: ServiceRuntime, upstream: Upstream, licences: Licences, trust: TrustSource
@@ -123,6 +138,11 @@ class Presentations:
         # credential text -> why it is forged ("" when its signature verifies)
         self._credentials: TtlCache[str, str] = TtlCache(seconds=3600.0, size=20_000)
         self._status_list: tuple[tuple[int, int], str] | None = None
+        # presentation id -> its first verifier, claimed here and not yet (or just) written
+        self._claimed: TtlCache[str, str] = TtlCache(
+            seconds=domain.PRESENTATION_TTL[1] + MAX_SKEW_SECONDS, size=200_000
+        )
+        self._uses: WriteBehind[Verified] = WriteBehind(self._write_uses, name="licence-uses")
         self._status_lock = asyncio.Lock()
 
     # --- presenting ------------------------------------------------------------------------
@@ -234,8 +254,7 @@ class Presentations:
                 **about,
             )
         verifier = domain.verifier_of(principal)
-        first = record.verifier or await self._record_use(principal, presented, record, verifier)
-        if first != verifier:
+        if self._claim(principal, presented, record, verifier) != verifier:
             return _verdict(
                 R.VERIFICATION_RESULT_REPLAYED,
                 "the presentation was already verified by another verifier",
@@ -266,32 +285,55 @@ class Presentations:
         self._credentials.put(cred.compact, forged)
         return forged
 
-    async def _record_use(
+    def _claim(
         self,
         principal: Principal | None,
         presented: credential.Presentation,
         record: store.PresentedLicence,
         verifier: str,
     ) -> str:
-        """Claim the presentation for this verifier and log the use for its holder, at once."""
-        now = now_us()
-        async with self._rt.db.begin() as conn:
-            first = await store.claim_first_verification(
-                conn, str(presented.binding_payload["jti"]), verifier=verifier, at_us=now
+        """Who verified this presentation first: as on record, else as claimed in this replica
+        since, else this verifier, whose claim and use are then written behind."""
+        presentation_id = str(presented.binding_payload["jti"])
+        first = record.verifier or self._claimed.get(presentation_id)
+        if first is not None:
+            return first
+        self._claimed.put(presentation_id, verifier)
+        self._uses.add(
+            Verified(
+                presentation_id=presentation_id,
+                verifier=verifier,
+                use={
+                    "id": str(uuid.uuid4()),
+                    "licence_id": str(presented.credential.payload["id"]),
+                    "licence_type": record.licence_type,
+                    "holder": record.holder,
+                    "kind": "verified",
+                    "user": domain.party_of(principal),
+                    "claims": [d.name for d in presented.disclosures],
+                    "used_us": now_us(),
+                },
             )
-            if first == verifier:
-                await store.add_use(
-                    conn,
-                    id=str(uuid.uuid4()),
-                    licence_id=str(presented.credential.payload["id"]),
-                    licence_type=record.licence_type,
-                    holder=record.holder,
-                    kind="verified",
-                    user=domain.party_of(principal),
-                    claims=[d.name for d in presented.disclosures],
-                    used_us=now,
-                )
-        return first
+        )
+        return verifier
+
+    async def _write_uses(self, verified: list[Verified]) -> None:
+        async with self._rt.db.begin() as conn:
+            for v in verified:
+                if await store.claim_first_verification(
+                    conn, v.presentation_id, verifier=v.verifier, at_us=v.use["used_us"]
+                ):
+                    await store.add_use(conn, **v.use)
+                else:
+                    # another replica's verifier came first, inside one write-behind interval
+                    log.warning("presentation_verified_twice", presentation_id=v.presentation_id)
+
+    async def flush_uses(self) -> None:
+        """Write the pending verifications now (before a holder lists their uses)."""
+        await self._uses.flush()
+
+    def run_uses(self) -> Coroutine[Any, Any, None]:
+        return self._uses.run()
 
     # --- published lists -------------------------------------------------------------------
 
