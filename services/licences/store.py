@@ -254,12 +254,25 @@ async def claim_first_verification(
     conn: AsyncConnection, presentation_id: str, *, verifier: str, at_us: int
 ) -> bool:
     """Name the first verifier of a presentation; False when another verifier came first."""
+    return await claim_first_verifications(conn, [(presentation_id, verifier, at_us)]) == 1
+
+
+# Built once: the write-behind of verifications runs them for a whole batch at a time.
+_CLAIM = (
+    presentations.update()
+    .where(presentations.c.id == sa.bindparam("pid"), presentations.c.verifier.is_(None))
+    .values(verifier=sa.bindparam("who"), verified_us=sa.bindparam("at"))
+)
+
+
+async def claim_first_verifications(
+    conn: AsyncConnection, claims: list[tuple[str, str, int]]
+) -> int:
+    """Name the first verifier of each (presentation, verifier, time); how many were first."""
     done = await conn.execute(
-        presentations.update()
-        .where(presentations.c.id == presentation_id, presentations.c.verifier.is_(None))
-        .values(verifier=verifier, verified_us=at_us)
+        _CLAIM, [{"pid": pid, "who": who, "at": at} for pid, who, at in claims]
     )
-    return done.rowcount == 1
+    return int(done.rowcount)
 
 
 async def purge_presentations(conn: AsyncConnection, *, expired_before_us: int) -> int:
@@ -304,7 +317,11 @@ async def list_use_grants(
 
 
 async def add_use(conn: AsyncConnection, **values: Any) -> None:
-    await conn.execute(uses.insert().values(**values))
+    await add_uses(conn, [values])
+
+
+async def add_uses(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await conn.execute(uses.insert(), rows)
 
 
 async def list_uses(
