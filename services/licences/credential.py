@@ -101,6 +101,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import os
 import re
@@ -538,6 +539,12 @@ def _check_binding_claims(payload: Mapping[str, Any]) -> None:
             raise CredentialError(f"the binding's {claim} is not a time in seconds")
 
 
+# A licence's credential and disclosures come back in every presentation of it: parsed once per
+# process (the results are shared: never mutate them). Refusals raise, and are not kept.
+_parse_credential_once = functools.lru_cache(maxsize=4096)(parse_credential)
+_parse_disclosure_once = functools.lru_cache(maxsize=16384)(parse_disclosure)
+
+
 def parse_presentation(text: str) -> Presentation:
     """The presentation `text`, or CredentialError (`PresentationAltered` when well formed but
     its parts do not belong together)."""
@@ -548,11 +555,11 @@ def parse_presentation(text: str) -> Presentation:
     parts = text.split("~")
     if len(parts) < 2:
         raise CredentialError("a presentation is <credential>~[<disclosure>~...]<binding>")
-    credential = parse_credential(parts[0])
+    credential = _parse_credential_once(parts[0])
     binding, binding_bytes, binding_signature = _split_signed(parts[-1], "binding")
     _check_binding_claims(binding)
     parse_signature(binding_signature)
-    disclosures = tuple(parse_disclosure(encoded) for encoded in parts[1:-1])
+    disclosures = tuple(_parse_disclosure_once(encoded) for encoded in parts[1:-1])
     if len({d.encoded for d in disclosures}) != len(disclosures):
         raise CredentialError("a disclosure appears twice")
     if len({d.name for d in disclosures}) != len(disclosures):

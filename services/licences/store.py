@@ -17,7 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import SEQUENCE, Migration, Reader, create_tables, page_newest_first
+from runtime.storage import (
+    SEQUENCE,
+    Migration,
+    Reader,
+    SQLiteReader,
+    create_tables,
+    page_newest_first,
+)
 
 metadata = sa.MetaData()
 
@@ -246,6 +253,9 @@ _PRESENTED = (
 
 
 async def presented(conn: Reader, presentation_id: str) -> PresentedLicence | None:
+    if isinstance(conn, SQLiteReader):
+        found = await conn.first_row(_PRESENTED, {"id": presentation_id})
+        return None if found is None else PresentedLicence(*found)
     row = (await conn.execute(_PRESENTED, {"id": presentation_id})).first()
     return None if row is None else PresentedLicence(**row._mapping)
 
