@@ -313,6 +313,8 @@ class Accounts:
             violations.append(
                 FieldViolation("department", "must be one of: " + ", ".join(domain.DEPARTMENTS))
             )
+        if kind is not None:
+            violations += domain.client_role_violations(kind, list(request.roles))
         if violations or kind is None:
             raise InvalidArgument(violations)
         secret = secrets.token_urlsafe(32)
@@ -321,7 +323,7 @@ class Accounts:
             username=request.client_id,
             kind=kind,
             department=request.department,
-            roles=(),
+            roles=tuple(request.roles),
             created_us=now_us(),
         )
         await self._create(account, password=secret, by=principal)

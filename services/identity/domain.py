@@ -195,6 +195,23 @@ def validate_profile(display_name: str, phone: str, *, required_name: bool) -> N
     _raise(violations)
 
 
+# Roles a system may hold: a department's own system issues that department's licences.
+CLIENT_ROLES = (ROLE_LICENCE_ISSUER,)
+
+
+def client_role_violations(kind: str, roles: list[str]) -> list[FieldViolation]:
+    violations = [
+        FieldViolation(f"roles[{i}]", "a client may hold only: " + ", ".join(CLIENT_ROLES))
+        for i, role in enumerate(roles)
+        if role not in CLIENT_ROLES
+    ]
+    if roles and kind != SERVICE:
+        violations.append(FieldViolation("roles", "only service clients hold roles"))
+    if len(set(roles)) != len(roles):
+        violations.append(FieldViolation("roles", "lists a role twice"))
+    return violations
+
+
 def validate_roles(department: str, roles: list[str]) -> None:
     violations: list[FieldViolation] = []
     if department not in DEPARTMENTS:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from runtime.auth import CITIZEN, ENTERPRISE_AGENT, PARTNER, STAFF, Principal
+from runtime.auth import CITIZEN, ENTERPRISE_AGENT, PARTNER, SERVICE, STAFF, Principal
 from runtime.departments import DEPARTMENTS
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from services.licences import credential, types
@@ -72,8 +72,9 @@ def holders_of(principal: Principal) -> tuple[str, ...]:
 
 
 def require_issuer(principal: Principal, licence_type: LicenceType) -> None:
-    """Only the type's own department issues it, and only its licence issuers."""
-    if principal.kind != STAFF or not principal.has_role(ROLE_LICENCE_ISSUER):
+    """Only the type's own department issues it: its licence issuers, or its own system (a
+    service client of the department holding the role)."""
+    if principal.kind not in (STAFF, SERVICE) or not principal.has_role(ROLE_LICENCE_ISSUER):
         raise PermissionDenied("issuing licences needs the licence_issuer role")
     if principal.department != licence_type.department:
         raise PermissionDenied(
@@ -86,7 +87,7 @@ def party_of(principal: Principal | None) -> str:
     """The caller as a holder's log names them: a department or partner, never a person."""
     if principal is None:
         return "anonymous"
-    if principal.kind == STAFF:
+    if principal.kind in (STAFF, SERVICE):
         return f"department:{principal.department}"
     if principal.kind == PARTNER:
         return f"partner:{principal.client}"

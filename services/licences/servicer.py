@@ -17,7 +17,6 @@ from runtime.auth import (
     ANONYMOUS,
     CITIZEN,
     ENTERPRISE_AGENT,
-    OFFICE,
     PUBLIC,
     Policy,
     allow,
@@ -38,7 +37,8 @@ from smartcity.licences.v1 import licences_pb2 as pb
 from smartcity.licences.v1 import licences_pb2_grpc
 
 SERVICE = pb.DESCRIPTOR.services_by_name["LicencesService"].full_name
-ISSUERS = OFFICE.but(roles=(domain.ROLE_LICENCE_ISSUER,))
+# A department's licence issuers, and its own system (a service client holding the role).
+ISSUERS = Policy(audiences=("office", "service"), roles=(domain.ROLE_LICENCE_ISSUER,))
 HOLDERS = PUBLIC.but(kinds=(CITIZEN, ENTERPRISE_AGENT))
 HOLDERS_AND_ISSUERS = Policy(audiences=("public", "office"))
 GRANTEES = Policy(audiences=("office", "partner"))

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from conftest import Platform, audit_records, eventually, remember_secret
+from runtime import grpcclient
 from services.identity import demo as people
 from services.licences import credential, identifier, verify_cli
 from services.licences.demo import sample_fields
+from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
+from smartcity.licences.v1 import licences_pb2, licences_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -502,3 +507,79 @@ async def test_a_licence_already_past_its_last_day_is_not_issued(platform: Platf
     )
     assert status == 422, body
     assert body["errors"][0]["field"] == "fields.valid_until"
+
+
+async def test_a_departments_own_system_issues_its_licences_over_grpc(platform: Platform) -> None:
+    # given: the Bureau registers psb's licensing system, holding the licence_issuer role
+    admin = await platform.login("bdb.admin")
+
+    async def system(client_id: str, department: str, roles: list[str]) -> str:
+        status, created, _ = await platform.request(
+            "POST",
+            "/office/v1/clients",
+            token=admin,
+            json={
+                "client_id": client_id,
+                "kind": "service",
+                "department": department,
+                "roles": roles,
+            },
+        )
+        assert status == 201, created
+        remember_secret(created["client_secret"])
+        reply = await identity.Login(
+            identity_pb2.LoginRequest(
+                username=client_id, password=created["client_secret"], audience="service"
+            ),
+            timeout=5,
+        )
+        return str(reply.access_token)
+
+    suffix = uuid.uuid4().hex[:8]
+    identity_channel = grpcclient.channel(platform.settings.grpc_target("identity"))
+    licences_channel = grpcclient.channel(platform.settings.grpc_target("licences"))
+    identity = identity_pb2_grpc.IdentityServiceStub(identity_channel)
+    licences = licences_pb2_grpc.LicencesServiceStub(licences_channel)
+    try:
+        psb_system = await system(f"psb-licensing-{suffix}", "psb", ["licence_issuer"])
+        psb_sync = await system(f"psb-sync-{suffix}", "psb", [])
+
+        async def issue_as(token: str, licence_type: str) -> Any:
+            request = licences_pb2.IssueLicenceRequest(
+                licence_type=licence_type,
+                fields=sample_fields(licence_type, holder_number(licence_type)),
+            )
+            return await licences.IssueLicence(
+                request, metadata=(("authorization", f"Bearer {token}"),), timeout=10
+            )
+
+        # then: it issues a driving licence, signed with psb's key like any other
+        reply = await issue_as(psb_system, "driving_licence")
+        assert reply.licence.issuer_department == "psb"
+        shown = await present(
+            platform, {"id": reply.licence.id, "licence_type": "driving_licence"}, ["vehicle_class"]
+        )
+        assert (await verify(platform, shown["presentation"]))["result"] == "valid"
+
+        # and neither another department's type nor a system without the role
+        for token, licence_type in ((psb_system, "business_licence"), (psb_sync, "id_card")):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await issue_as(token, licence_type)
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        await identity_channel.close()
+        await licences_channel.close()
+
+    # a partner or a member of staff cannot be given a role by the client registration
+    status, body, _ = await platform.request(
+        "POST",
+        "/office/v1/clients",
+        token=admin,
+        json={
+            "client_id": f"bank-{suffix}",
+            "kind": "partner",
+            "department": "msa",
+            "roles": ["licence_issuer"],
+        },
+    )
+    assert status == 422 and body["errors"][0]["field"] == "roles", body

@@ -996,22 +996,30 @@ class CreateClientRequest(_message.Message):
     CLIENT_ID_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     DEPARTMENT_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     """The client id partners sign in with."""
     kind: Global___AccountKind.ValueType
     """ACCOUNT_KIND_PARTNER or ACCOUNT_KIND_SERVICE."""
     department: _builtins.str
     """The department responsible for the client."""
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Service clients only: "licence_issuer" lets a department's own system issue that
+        department's licences over gRPC, as its licence issuers do on the office entry point.
+        """
+
     def __init__(
         self,
         *,
         client_id: _builtins.str = ...,
         kind: Global___AccountKind.ValueType = ...,
         department: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "department", b"department", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "department", b"department", "kind", b"kind", "roles", b"roles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
