@@ -17,16 +17,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Regenerate the Python code of proto/ (never edit smartcity/ by hand).
+# Regenerate the Python code of proto/ (never edit smartcity/ by hand), then the AsyncAPI
+# document of the events (proto/asyncapi.json) from proto/ and the services' event registry.
 proto: install
 	PYTHON=$(PY) proto/generate.sh
+	$(PY) proto/asyncapi.py
 
-# Fails when the committed generated code differs from what proto/ generates.
+# Fails when the committed generated code, or proto/asyncapi.json, differs from what proto/
+# (and the event registry) generates.
 proto-check: install
 	@tmp=$$(mktemp -d) && PYTHON=$(PY) proto/generate.sh $$tmp >/dev/null \
 	  && diff -r -x __pycache__ $$tmp/smartcity smartcity \
 	  && rm -rf $$tmp && echo "generated code matches proto/" \
 	  || { echo "generated code drifted from proto/: run 'make proto' and commit"; exit 1; }
+	@tmp=$$(mktemp) && trap 'rm -f "$$tmp"' EXIT && $(PY) proto/asyncapi.py $$tmp \
+	  && { diff -u proto/asyncapi.json $$tmp \
+	    || { echo "proto/asyncapi.json drifted from proto/ and the event registry: run 'make proto' and commit"; exit 1; }; } \
+	  && echo "proto/asyncapi.json matches proto/ and the event registry"
 
 lint: install proto-check
 	$(PY) proto/lint.py

@@ -9,6 +9,7 @@ from gateway import (
     identity_routes,
     keys_routes,
     licences_routes,
+    partners_routes,
 )
 from gateway.endpoints import Route
 
@@ -18,4 +19,5 @@ ROUTES: tuple[Route, ...] = (
     *catalog_routes.ROUTES,
     *exchange_routes.ROUTES,
     *licences_routes.ROUTES,
+    *partners_routes.ROUTES,
 )

@@ -15,6 +15,7 @@ from smartcity.exchange.v1 import exchange_pb2_grpc
 from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 from smartcity.keys.v1 import keys_pb2_grpc
 from smartcity.licences.v1 import licences_pb2_grpc
+from smartcity.partners.v1 import partners_pb2_grpc
 
 CALL_TIMEOUT = 5.0
 HEALTH_TIMEOUT = 1.0
@@ -30,6 +31,7 @@ class Upstream:
     exchange: exchange_pb2_grpc.ExchangeServiceStub
     keys: keys_pb2_grpc.KeysServiceStub
     licences: licences_pb2_grpc.LicencesServiceStub
+    partners: partners_pb2_grpc.PartnersServiceStub
 
     @classmethod
     def connect(cls, settings: Settings) -> Upstream:
@@ -43,6 +45,7 @@ class Upstream:
             exchange=exchange_pb2_grpc.ExchangeServiceStub(channels["exchange"]),
             keys=keys_pb2_grpc.KeysServiceStub(channels["keys"]),
             licences=licences_pb2_grpc.LicencesServiceStub(channels["licences"]),
+            partners=partners_pb2_grpc.PartnersServiceStub(channels["partners"]),
         )
 
     async def fetch_jwks(self) -> str:

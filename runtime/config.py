@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # One list of the services; adding a service is one line here (and its package).
-SERVICES: tuple[str, ...] = ("identity", "keys", "catalog", "exchange", "licences")
+SERVICES: tuple[str, ...] = ("identity", "keys", "catalog", "exchange", "licences", "partners")
 
 DEFAULT_PORTS: Mapping[str, int] = {
     "nats": 14222,
@@ -21,6 +21,7 @@ DEFAULT_PORTS: Mapping[str, int] = {
     "exchange": 50063,
     "keys": 50064,
     "licences": 50065,
+    "partners": 50066,
     "gateway": 8080,
 }
 
@@ -107,6 +108,14 @@ class Settings:
     search_cache_ms: int = 1000
     # How long the exchange keeps the evidence of each query.
     evidence_retention_days: int = 180
+    # Webhook deliveries: the first retry's delay (doubling after each failure), and how many
+    # attempts before a delivery is parked.
+    webhook_retry_ms: int = 1000
+    webhook_attempts: int = 8
+    # The NATS authorization file the partners service writes for the partners' NKEYs, and the
+    # NATS server's pid file, to tell it to reload (the embedded mode's; empty: not managed).
+    nats_auth_file: str = ""
+    nats_pid_file: str = ""
     ports: Mapping[str, int] = field(default_factory=dict)
     hosts: Mapping[str, str] = field(default_factory=dict)
 
@@ -167,6 +176,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         service_secret=env.get("SMARTCITY_SERVICE_SECRET") or None,
         search_cache_ms=_at_least_zero(env, "SMARTCITY_SEARCH_CACHE_MS", 1000),
         evidence_retention_days=_positive(env, "SMARTCITY_EVIDENCE_RETENTION_DAYS", 180),
+        webhook_retry_ms=_positive(env, "SMARTCITY_WEBHOOK_RETRY_MS", 1000),
+        webhook_attempts=_positive(env, "SMARTCITY_WEBHOOK_ATTEMPTS", 8),
+        nats_auth_file=env.get("SMARTCITY_NATS_AUTH_FILE") or "",
+        nats_pid_file=env.get("SMARTCITY_NATS_PID_FILE") or "",
         ports=ports,
         hosts=hosts,
     )

@@ -5,7 +5,7 @@ the access policy of each method."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -57,72 +57,112 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None or method.startswith(_OPEN_PREFIXES):
             return handler
-        if handler.unary_unary is None:
-            return handler  # no streaming methods yet; they will get the same wrapper
-        wrapped = self._wrap(method, handler)
+        if handler.unary_unary is not None:
+            wrapped = self._wrap(method, handler)
+        elif handler.unary_stream is not None:
+            wrapped = self._wrap_stream(method, handler)
+        else:
+            return handler  # no client-streaming methods: none is declared in proto/
         self._wrapped[method] = wrapped
         return wrapped
 
-    def _wrap(self, method: str, handler: Any) -> Any:
+    async def _authorise(self, method: str, metadata: Mapping[str, str]) -> Any:
+        """The caller, checked against the method's policy (denied when it has none)."""
+        token = auth.bearer_token(metadata.get("authorization"))
+        principal = await self._verifier.verify(token) if token else None
         policy = self._policies.get(method)
+        if policy is None:
+            raise errors.PermissionDenied(f"{method} has no access policy")
+        policy.check(principal)
+        return auth.set_principal(principal)
+
+    def _wrap(self, method: str, handler: Any) -> Any:
         inner = handler.unary_unary
-        verifier = self._verifier
-        service, _, rpc = method[1:].rpartition("/")
-        span_name = method[1:]
-        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc}
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
-            metadata = {item.key: str(item.value) for item in context.invocation_metadata() or ()}
-            outcome = grpc.StatusCode.OK
-            span, span_token = telemetry.start_span(
-                span_name,
-                parent=telemetry.extract(metadata),
-                kind=trace.SpanKind.SERVER,
-                attributes=attributes,
-            )
-            reset = None
-            try:
-                token = auth.bearer_token(metadata.get("authorization"))
-                principal = await verifier.verify(token) if token else None
-                if policy is None:
-                    raise errors.PermissionDenied(f"{method} has no access policy")
-                policy.check(principal)
-                reset = auth.set_principal(principal)
-                return await inner(request, context)
-            except errors.DomainError as exc:
-                outcome = exc.code
-                await errors.abort(context, exc)
-            except Exception as exc:
-                if context.code() is not None:  # the handler aborted on purpose
-                    outcome = context.code()
-                    raise
-                outcome = grpc.StatusCode.INTERNAL
-                span.record_exception(exc)
-                log.exception("call_failed", method=method, error=type(exc).__name__)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-            finally:
-                if reset is not None:
-                    auth.set_principal(None)
-                span.set_attribute("rpc.grpc.status_code", outcome.value[0])
-                if outcome in _SERVER_ERRORS:
-                    span.set_status(trace.StatusCode.ERROR, outcome.name)
-                # The gateway logs every request; services log calls that failed, and
-                # every call only at debug, so a busy service's log does not grow per read.
-                report = log.debug if outcome is grpc.StatusCode.OK else log.info
-                report(
-                    "call",
-                    method=method,
-                    code=outcome.name,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                )
-                telemetry.finish(span, span_token)
+            with _Call(method, context) as current:
+                try:
+                    current.reset = await self._authorise(method, current.metadata)
+                    return await inner(request, context)
+                except Exception as exc:
+                    await current.failed(exc)
 
         return grpc.unary_unary_rpc_method_handler(
             call,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    def _wrap_stream(self, method: str, handler: Any) -> Any:
+        """The same for a server-streaming method, written as an async generator (context.write
+        breaks under tracing: DESIGN.md's pitfalls)."""
+        inner = handler.unary_stream
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            with _Call(method, context) as current:
+                try:
+                    current.reset = await self._authorise(method, current.metadata)
+                    async for item in inner(request, context):
+                        yield item
+                except Exception as exc:
+                    await current.failed(exc)
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class _Call:
+    """One call's span, outcome and log line, and the mapping of its errors to a status."""
+
+    def __init__(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.method = method
+        self.context = context
+        self.metadata = {item.key: str(item.value) for item in context.invocation_metadata() or ()}
+        self.outcome = grpc.StatusCode.OK
+        self.reset: Any = None
+        self._started = time.perf_counter()
+        service, _, rpc = method[1:].rpartition("/")
+        self.span, self._span_token = telemetry.start_span(
+            method[1:],
+            parent=telemetry.extract(self.metadata),
+            kind=trace.SpanKind.SERVER,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc},
+        )
+
+    def __enter__(self) -> _Call:
+        return self
+
+    async def failed(self, exc: Exception) -> None:
+        if isinstance(exc, errors.DomainError):
+            self.outcome = exc.code
+            await errors.abort(self.context, exc)
+        if self.context.code() is not None:  # the handler aborted on purpose
+            self.outcome = self.context.code()
+            raise exc
+        self.outcome = grpc.StatusCode.INTERNAL
+        self.span.record_exception(exc)
+        log.exception("call_failed", method=self.method, error=type(exc).__name__)
+        await self.context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.reset is not None:
+            auth.set_principal(None)
+        self.span.set_attribute("rpc.grpc.status_code", self.outcome.value[0])
+        if self.outcome in _SERVER_ERRORS:
+            self.span.set_status(trace.StatusCode.ERROR, self.outcome.name)
+        # The gateway logs every request; services log calls that failed, and every call only
+        # at debug, so a busy service's log does not grow per read.
+        report = log.debug if self.outcome is grpc.StatusCode.OK else log.info
+        report(
+            "call",
+            method=self.method,
+            code=self.outcome.name,
+            duration_ms=round((time.perf_counter() - self._started) * 1000, 3),
+        )
+        telemetry.finish(self.span, self._span_token)
 
 
 def create_server(*, policies: Mapping[str, Policy], verifier: TokenVerifier) -> grpc.aio.Server:

@@ -18,7 +18,7 @@ import grpc
 import orjson
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from runtime import config, logs, loop
+from runtime import config, logs, loop, natsauth
 from runtime.config import ConfigError, Settings
 from runtime.processes import ProcessSpec, Supervisor, free_port, port_taken, tcp_open
 
@@ -55,9 +55,18 @@ def resolve_ports(env: Mapping[str, str]) -> dict[str, str]:
                 f"(or 0 to pick one)"
             )
         resolved[var] = str(port)
-    resolved["SMARTCITY_NATS_URL"] = env.get("SMARTCITY_NATS_URL") or (
-        f"nats://127.0.0.1:{resolved['SMARTCITY_NATS_PORT']}"
-    )
+    resolved["SMARTCITY_NATS_URL"] = env.get("SMARTCITY_NATS_URL", "")
+    if not env.get("SMARTCITY_NATS_URL"):
+        # the embedded server: the platform signs in as its own user, and the partners service
+        # keeps the partners' NKEY users beside it and tells the server to reload
+        store = settings.data_dir / "nats"
+        auth = str(store / natsauth.AUTH_FILE)
+        password = natsauth.ensure_platform_password(auth)
+        resolved["SMARTCITY_NATS_URL"] = (
+            f"nats://{natsauth.PLATFORM_USER}:{password}@127.0.0.1:{resolved['SMARTCITY_NATS_PORT']}"
+        )
+        resolved["SMARTCITY_NATS_AUTH_FILE"] = auth
+        resolved["SMARTCITY_NATS_PID_FILE"] = str(store / "nats.pid")
     return resolved
 
 
@@ -76,7 +85,12 @@ def nats_config(settings: Settings) -> Path:
         "  # Only a power loss within the interval could; production configures its own.\n"
         "  sync_interval: 2m\n"
         "}\n"
+        f'pid_file: "{store / "nats.pid"}"\n'
+        "# Users: the platform's processes and the partners' NKEYs, which the partners service\n"
+        "# writes into this file and reloads.\n"
+        f'include "{natsauth.AUTH_FILE}"\n'
     )
+    natsauth.ensure_platform_password(str(store / natsauth.AUTH_FILE))
     return path
 
 
@@ -158,7 +172,7 @@ def _banner(settings: Settings) -> str:
         f"  gateway        {gateway}   (OpenAPI: {gateway}/openapi.json)",
         f"  entry points   {gateway}/public/v1  {gateway}/office/v1  {gateway}/partner/v1",
         f"  OpenID Connect {gateway}/.well-known/openid-configuration",
-        f"  NATS           {settings.nats_url}",
+        f"  NATS           {natsauth.without_credentials(settings.nats_url)}",
         f"  data and logs  {settings.data_dir}",
         f"  traces         smartcity trace --data-dir {settings.data_dir} [TRACE_ID]",
     ]

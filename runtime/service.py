@@ -45,6 +45,9 @@ class ServiceRuntime:
     credentials: ServiceCredentials | None = None
     # NATS core subjects the service follows besides identity's (subject -> handler).
     signals: dict[str, Callable[[bytes], Awaitable[None]]] = field(default_factory=dict)
+    # Work that needs JetStream itself (given the context), run while the bus is connected and
+    # started again on each reconnection, like the consumers.
+    bus_work: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
 
     def background(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
         """Run `work` until the service stops."""
@@ -148,7 +151,7 @@ async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
             await bus_nats.follow(nc, handlers)
             log.info("bus_connected", streams=sorted(streams))
             backoff = 0.2
-            tasks = [c.run(js) for c in rt.consumers]
+            tasks = [c.run(js) for c in rt.consumers] + [work(js) for work in rt.bus_work]
             if rt.relay is not None:
                 tasks.append(rt.relay.run(js))
             await asyncio.gather(*tasks, asyncio.Event().wait())

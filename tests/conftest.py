@@ -42,6 +42,9 @@ BASE_ENV = {
     "SMARTCITY_RATE_LOGIN_PER_CLIENT": "10000/s",
     "SMARTCITY_RATE_LOGIN_PER_ACCOUNT": "10000/s",
     "SMARTCITY_RATE_REGISTER_PER_CLIENT": "10000/s",
+    # webhook retries in tenths of seconds, parked after three attempts
+    "SMARTCITY_WEBHOOK_RETRY_MS": "100",
+    "SMARTCITY_WEBHOOK_ATTEMPTS": "3",
 }
 
 

@@ -166,6 +166,8 @@ async def _decide(
             submit_time=timestamp(submitted_us),
             decide_time=timestamp(now),
             late=now > due_us,
+            grant_id=grant_id,
+            grant_expire_time=timestamp(now + duration_days * domain.DAY_US) if grant_id else None,
         ),
         entity_id=current.id,
     )

@@ -396,7 +396,13 @@ async def gateway(catalog: OpenCatalog) -> AsyncIterator[TestClient[web.Request,
     stub: Any = catalog
     unused: Any = None
     upstream = Upstream(
-        channels={}, identity=unused, catalog=stub, exchange=unused, keys=unused, licences=unused
+        channels={},
+        identity=unused,
+        catalog=stub,
+        exchange=unused,
+        keys=unused,
+        licences=unused,
+        partners=unused,
     )
     verifier = TokenVerifier(no_keys, issuer=BASE)
     app = web.Application(

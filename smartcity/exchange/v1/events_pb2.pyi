@@ -128,6 +128,8 @@ class ShareRequestDecided(_message.Message):
     SUBMIT_TIME_FIELD_NUMBER: _builtins.int
     DECIDE_TIME_FIELD_NUMBER: _builtins.int
     LATE_FIELD_NUMBER: _builtins.int
+    GRANT_ID_FIELD_NUMBER: _builtins.int
+    GRANT_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     share_request_id: _builtins.str
     resource_id: _builtins.str
     provider_department: _builtins.str
@@ -136,10 +138,14 @@ class ShareRequestDecided(_message.Message):
     outcome: Global___ShareRequestOutcome.ValueType
     late: _builtins.bool
     """Decided after the deadline."""
+    grant_id: _builtins.str
+    """When granted: the grant and when it ends."""
     @_builtins.property
     def submit_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def decide_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def grant_expire_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -151,10 +157,12 @@ class ShareRequestDecided(_message.Message):
         submit_time: _timestamp_pb2.Timestamp | None = ...,
         decide_time: _timestamp_pb2.Timestamp | None = ...,
         late: _builtins.bool = ...,
+        grant_id: _builtins.str = ...,
+        grant_expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "submit_time", b"submit_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "grant_expire_time", b"grant_expire_time", "submit_time", b"submit_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "decide_time", b"decide_time", "late", b"late", "outcome", b"outcome", "provider_department", b"provider_department", "resource_id", b"resource_id", "share_request_id", b"share_request_id", "submit_time", b"submit_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "decide_time", b"decide_time", "grant_expire_time", b"grant_expire_time", "grant_id", b"grant_id", "late", b"late", "outcome", b"outcome", "provider_department", b"provider_department", "resource_id", b"resource_id", "share_request_id", b"share_request_id", "submit_time", b"submit_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

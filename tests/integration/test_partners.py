@@ -1,0 +1,449 @@
+"""Partner systems receive exactly the events they are entitled to, through the real platform: by
+NATS with their own NKEY (the server itself refuses anything else), as signed webhooks (retried,
+then parked; a slow endpoint delays nobody else), and as server-sent events resumable with
+Last-Event-ID; a revoked entitlement stops every channel at once; an offline partner catches up
+and replays; deliveries carry the platform's trace."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import nats
+import nkeys
+import orjson
+import pytest
+from aiohttp import web
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from conftest import Platform, audit_records, eventually, remember_secret
+from runtime import natsauth
+from services.identity import demo as people
+from services.licences.demo import sample_fields
+from services.partners import domain, signatures
+
+pytestmark = pytest.mark.integration
+
+REVOKED = "smartcity.licences.licence.revoked"
+SUSPENDED = "smartcity.licences.licence.suspended"
+ISSUED = "smartcity.licences.licence.issued"
+
+
+async def new_partner(platform: Platform) -> tuple[str, str]:
+    """A partner client of its own (client id, access token at /partner)."""
+    admin = await platform.login("bdb.admin")
+    client_id = f"bank-{uuid.uuid4().hex[:8]}"
+    status, created, _ = await platform.request(
+        "POST",
+        "/office/v1/clients",
+        token=admin,
+        json={"client_id": client_id, "kind": "partner", "department": "msa"},
+    )
+    assert status == 201, created
+    remember_secret(created["client_secret"])
+    token = await platform.login(client_id, created["client_secret"], entry="partner")
+    return client_id, token
+
+
+async def entitle(platform: Platform, client_id: str, *event_types: str) -> None:
+    admin = await platform.login("bdb.admin")
+    for event_type in event_types:
+        status, body, _ = await platform.request(
+            "POST",
+            f"/office/v1/partners/{client_id}/entitlements",
+            token=admin,
+            json={"event_type": event_type},
+        )
+        assert status == 201, body
+
+
+async def licence_event(platform: Platform, action: str = "revoke") -> tuple[str, str]:
+    """Issue a driving licence and suspend or revoke it: (licence id, the trace id of the
+    gateway request that did it)."""
+    psb = await platform.login("psb.officer")
+    fields = sample_fields("driving_licence", people.CITIZEN.resident_id)
+    status, licence, _ = await platform.request(
+        "POST",
+        "/office/v1/licences",
+        token=psb,
+        json={"licence_type": "driving_licence", "fields": fields},
+    )
+    assert status == 201, licence
+    status, body, headers = await platform.request(
+        "POST", f"/office/v1/licences/{licence['id']}/{action}", token=psb, json={"reason": "x"}
+    )
+    assert status == 200, body
+    trace_id = headers["traceresponse"].split("-")[1]
+    return str(licence["id"]), trace_id
+
+
+def nkey_user() -> tuple[str, str]:
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    return seed.decode(), nkeys.from_seed(bytearray(seed)).public_key.decode()
+
+
+@asynccontextmanager
+async def receiver(
+    answer: Any = None,
+) -> AsyncIterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A partner's webhook endpoint on loopback: (its URL, the deliveries it received)."""
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def hook(request: web.Request) -> web.StreamResponse:
+        received.append((dict(request.headers), await request.read()))
+        if answer is not None:
+            return await answer(request)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hook", received
+    finally:
+        await runner.cleanup()
+
+
+def about(received: list[tuple[dict[str, str], bytes]], licence_id: str) -> list[dict[str, Any]]:
+    """The CloudEvents received about one licence."""
+    docs = [orjson.loads(body) for _, body in received]
+    return [d for d in docs if d["data"]["licence_id"] == licence_id]
+
+
+# --- NATS ------------------------------------------------------------------------------------
+
+
+async def test_a_partner_reads_its_events_on_nats_and_the_server_refuses_the_rest(
+    platform: Platform,
+) -> None:
+    client_id, token = await new_partner(platform)
+    await entitle(platform, client_id, REVOKED)
+    seed, public_key = nkey_user()
+    status, access, _ = await platform.request(
+        "PUT", "/partner/v1/events/nats-key", token=token, json={"public_key": public_key}
+    )
+    assert status == 200, access
+    assert access["durable"] == domain.durable(client_id)
+
+    # given: the partner is offline while two licences are revoked and one suspended
+    revoked_first, _ = await licence_event(platform, "revoke")
+    await licence_event(platform, "suspend")
+    revoked_second, trace_id = await licence_event(platform, "revoke")
+
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    inbox = access["inbox_prefix"]
+
+    async def connect() -> Any:
+        # the server reloaded its users when the key was registered: retry until it knows it
+        last: Exception | None = None
+        for _ in range(30):
+            try:
+                return await nats.connect(
+                    # the partner's own credentials only: not the platform's in the URL
+                    natsauth.without_credentials(platform.settings.nats_url),
+                    nkeys_seed_str=seed,
+                    inbox_prefix=inbox.encode(),
+                    error_cb=on_error,
+                    allow_reconnect=False,
+                )
+            except Exception as exc:
+                last = exc
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"the partner could not connect: {last!r}")
+
+    nc = await connect()
+    try:
+        js = nc.jetstream()
+        # when: it comes back and reads its durable consumer, it gets what it missed, in order
+        sub = await js.pull_subscribe_bind(
+            access["durable"], stream=access["stream"], inbox_prefix=f"{inbox}.".encode()
+        )
+        got: list[Any] = []
+
+        async def caught_up() -> bool:
+            try:
+                got.extend(await sub.fetch(20, timeout=1))
+            except (nats.errors.TimeoutError, TimeoutError):
+                pass
+            return {revoked_first, revoked_second} <= {_licence(m) for m in got}
+
+        assert await eventually(caught_up, timeout=15)
+        mine = [m for m in got if _licence(m) in (revoked_first, revoked_second)]
+        assert [_licence(m) for m in mine] == [revoked_first, revoked_second]
+        for msg in got:
+            assert msg.headers["ce-type"] == REVOKED  # never the suspension: not entitled
+            await msg.ack()
+        # the copy continues the trace of the request that revoked the licence
+        assert mine[-1].headers["traceparent"].split("-")[1] == trace_id
+
+        # and it replays from a sequence with a consumer of its own
+        first_sequence = mine[0].metadata.sequence.stream
+        replay = await js.pull_subscribe(
+            access["subject"],
+            stream=access["stream"],
+            config=ConsumerConfig(
+                name=f"replay-{uuid.uuid4().hex[:8]}",
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=first_sequence,
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=30,
+            ),
+            inbox_prefix=f"{inbox}.".encode(),
+        )
+        again = await replay.fetch(10, timeout=3)
+        assert _licence(again[0]) == revoked_first
+
+        # then: the server itself refuses anything outside its own subjects
+        await nc.subscribe("smartcity.licences.>")
+        await nc.subscribe(domain.delivery_filter("demo.partner"))
+        await nc.flush()
+
+        async def refused() -> bool:
+            return sum("permissions violation" in e for e in errors) >= 2
+
+        assert await eventually(refused, timeout=5), errors
+    finally:
+        await nc.close()
+
+    # a key that is not an NKEY, and another partner's key, are refused
+    status, body, _ = await platform.request(
+        "PUT", "/partner/v1/events/nats-key", token=token, json={"public_key": "UABC"}
+    )
+    assert status == 422 and body["errors"][0]["field"] == "public_key"
+    _, other = await new_partner(platform)
+    status, body, _ = await platform.request(
+        "PUT", "/partner/v1/events/nats-key", token=other, json={"public_key": public_key}
+    )
+    assert status == 409, body
+
+
+def _licence(msg: Any) -> str:
+    from smartcity.licences.v1 import events_pb2
+
+    payload = events_pb2.LicenceChanged()
+    payload.ParseFromString(msg.data)
+    return str(payload.licence_id)
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+async def test_webhooks_are_signed_retried_parked_and_a_slow_one_delays_nobody(
+    platform: Platform,
+) -> None:
+    client_id, token = await new_partner(platform)
+    await entitle(platform, client_id, REVOKED)
+
+    async def failing(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=500)
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(6)  # past the platform's 5 s timeout
+        return web.Response(status=204)
+
+    async with (
+        receiver() as (good_url, good),
+        receiver(failing) as (bad_url, bad),
+        receiver(slow) as (slow_url, _),
+    ):
+        hooks = {}
+        for name, url in (("good", good_url), ("bad", bad_url), ("slow", slow_url)):
+            status, created, _ = await platform.request(
+                "POST", "/partner/v1/events/webhooks", token=token, json={"url": url}
+            )
+            assert status == 201, created
+            remember_secret(created["secret"])
+            hooks[name] = created
+        started = time.monotonic()
+        licence_id, trace_id = await licence_event(platform, "revoke")
+
+        # then: the good endpoint has it, signed, fast, whatever the slow one does
+        async def delivered() -> list[dict[str, Any]]:
+            return about(good, licence_id)
+
+        [event] = await eventually(delivered, timeout=10)
+        assert time.monotonic() - started < 5.0
+        headers, body = next((h, b) for h, b in good if orjson.loads(b)["id"] == event["id"])
+        signatures.verify(hooks["good"]["secret"], headers, body, now=time.time())
+        assert event["type"] == REVOKED and event["data"]["status"] == "revoked"
+        assert (
+            headers["traceparent"].split("-")[1] == trace_id == event["traceparent"].split("-")[1]
+        )
+
+        # the documented helper refuses a forged, an altered and a stale delivery
+        forged = {**headers, "webhook-signature": "v1,AAAA"}
+        for bad_headers, bad_body, now in (
+            (forged, body, time.time()),
+            (headers, body + b" ", time.time()),
+            (headers, body, time.time() + 3600),
+        ):
+            with pytest.raises(signatures.WebhookVerificationError):
+                signatures.verify(hooks["good"]["secret"], bad_headers, bad_body, now=now)
+
+        # the failing endpoint was tried three times, then the delivery parked, visibly
+        async def parked() -> list[dict[str, Any]]:
+            status, page, _ = await platform.request(
+                "GET", "/partner/v1/events/deliveries", token=token, params={"state": "parked"}
+            )
+            assert status == 200, page
+            return [
+                d for d in page["deliveries"] if d["webhook_id"] == hooks["bad"]["webhook"]["id"]
+            ]
+
+        [stuck] = await eventually(parked, timeout=15)
+        assert stuck["attempts"] == 3 and stuck["last_status"] == 500
+        assert len(about(bad, licence_id)) == 3
+
+        # a replay delivers it again from its sequence
+        status, _, _ = await platform.request(
+            "POST",
+            f"/partner/v1/events/webhooks/{hooks['good']['webhook']['id']}/replay",
+            token=token,
+            json={"from_sequence": int(event["sequence"])},
+        )
+        assert status == 202
+
+        async def twice() -> bool:
+            return len(about(good, licence_id)) >= 2
+
+        assert await eventually(twice, timeout=10)
+
+    # endpoints that are not https on the internet are refused
+    for url in ("ftp://example.com/x", "http://example.com/hook", "not a url"):
+        status, body, _ = await platform.request(
+            "POST", "/partner/v1/events/webhooks", token=token, json={"url": url}
+        )
+        assert status == 422 and body["errors"][0]["field"] == "url", (url, body)
+
+
+# --- server-sent events ------------------------------------------------------------------------
+
+
+async def read_events(response: Any, count: int) -> list[tuple[str, dict[str, Any]]]:
+    """(id, CloudEvent) of the next `count` events of an SSE response, heartbeats skipped."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    event_id, data = "", ""
+    while len(found) < count:
+        line = (await asyncio.wait_for(response.content.readline(), timeout=15)).decode()
+        if line.startswith("id: "):
+            event_id = line[4:].strip()
+        elif line.startswith("data: "):
+            data = line[6:].strip()
+        elif line == "\n" and data:
+            found.append((event_id, orjson.loads(data)))
+            event_id, data = "", ""
+    return found
+
+
+async def test_a_stream_resumes_after_its_last_event_id(platform: Platform) -> None:
+    client_id, token = await new_partner(platform)
+    await entitle(platform, client_id, REVOKED)
+    url = f"{platform.url}/partner/v1/events/stream"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with platform.http.get(url, headers=headers) as response:
+        assert response.status == 200, await response.text()
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        first, _ = await licence_event(platform, "revoke")
+        [(first_id, event)] = await read_events(response, 1)
+        assert event["data"]["licence_id"] == first and event["type"] == REVOKED
+    # while disconnected, two more
+    second, _ = await licence_event(platform, "revoke")
+    third, _ = await licence_event(platform, "revoke")
+    async with platform.http.get(url, headers={**headers, "Last-Event-ID": first_id}) as response:
+        assert response.status == 200
+        resumed = await read_events(response, 2)
+    assert [e["data"]["licence_id"] for _, e in resumed] == [second, third]
+    assert int(resumed[0][0]) > int(first_id)
+
+    # a malformed Last-Event-ID, and no token
+    status, body, _ = await platform.request(
+        "GET", "/partner/v1/events/stream", token=token, headers={"Last-Event-ID": "abc"}
+    )
+    assert status == 400, body
+    status, _, _ = await platform.request("GET", "/partner/v1/events/stream")
+    assert status == 401
+
+
+# --- entitlements ----------------------------------------------------------------------------
+
+
+async def test_a_revoked_entitlement_stops_every_channel_at_once(platform: Platform) -> None:
+    client_id, token = await new_partner(platform)
+    await entitle(platform, client_id, REVOKED, SUSPENDED)
+    async with receiver() as (url, received):
+        status, created, _ = await platform.request(
+            "POST", "/partner/v1/events/webhooks", token=token, json={"url": url}
+        )
+        assert status == 201
+        remember_secret(created["secret"])
+        stream_url = f"{platform.url}/partner/v1/events/stream"
+        async with platform.http.get(
+            stream_url, headers={"Authorization": f"Bearer {token}"}
+        ) as stream:
+            # when: the Bureau revokes the entitlement to revocations
+            admin = await platform.login("bdb.admin")
+            status, body, _ = await platform.request(
+                "DELETE",
+                f"/office/v1/partners/{client_id}/entitlements/{REVOKED}",
+                token=admin,
+            )
+            assert status == 200, body
+            revoked, _ = await licence_event(platform, "revoke")
+            suspended, _ = await licence_event(platform, "suspend")
+
+            # then: the suspension still arrives (the pipeline flows), the revocation never
+            [(_, event)] = await read_events(stream, 1)
+            assert event["data"]["licence_id"] == suspended
+
+            async def webhook_has_suspension() -> bool:
+                return bool(about(received, suspended))
+
+            assert await eventually(webhook_has_suspension, timeout=10)
+            assert not about(received, revoked)
+
+    # the partner sees its own entitlements only; the Bureau's change is audited
+    status, mine, _ = await platform.request("GET", "/partner/v1/events/entitlements", token=token)
+    assert [e["event_type"] for e in mine["entitlements"]] == [SUSPENDED]
+    auditor = await platform.login("bdb.auditor")
+
+    async def audited() -> list[str]:
+        records = await audit_records(platform, auditor, f"{client_id} {REVOKED}")
+        return [r["record"]["action"] for r in records]
+
+    actions = await eventually(audited, timeout=15)
+    assert "partners.entitlement.granted" in actions
+
+
+async def test_only_the_bureau_entitles_and_only_to_partner_event_types(
+    platform: Platform,
+) -> None:
+    client_id, token = await new_partner(platform)
+    psb = await platform.login("psb.officer")
+    path = f"/office/v1/partners/{client_id}/entitlements"
+    status, _, _ = await platform.request("POST", path, token=psb, json={"event_type": REVOKED})
+    assert status == 403
+    admin = await platform.login("bdb.admin")
+    for event_type in ("smartcity.identity.account.created", "smartcity.keys.audit.recorded"):
+        status, body, _ = await platform.request(
+            "POST", path, token=admin, json={"event_type": event_type}
+        )
+        assert status == 422 and body["errors"][0]["field"] == "event_type", body
+    status, body, _ = await platform.request("DELETE", f"{path}/{REVOKED}", token=admin)
+    assert status == 404, body
+    # the AsyncAPI document describes the partner channels, no sign-in
+    status, document, _ = await platform.request("GET", "/partner/v1/events/asyncapi.json")
+    assert status == 200 and document["asyncapi"] == "3.0.0"
+    assert any(REVOKED in c["address"] for c in document["channels"].values())
