@@ -11,6 +11,8 @@ Scenarios (default: all, in this order):
   exchange  an interface-service query through the gateway against a bare handler's same JSON
   licences  licence presentations verified online through the gateway against raw SM2 verify;
             issuance and presentation rates
+  partners  committed licence changes delivered to a partner by NATS and webhook against raw
+            JetStream publish and consume: throughput, p50/p99 at a steady rate, no loss
 """
 
 from __future__ import annotations
@@ -30,14 +32,23 @@ from typing import Any, NoReturn
 
 import orjson
 
-from bench import authcodes, catalog, exchange, gateway, identity, keys, licences
+from bench import authcodes, catalog, exchange, gateway, identity, keys, licences, partners
 from bench._common import KEY_OPS
 from bench.loadtool import LoadTool, choose_tool
 from bench.runner import LoadSettings, Outcome
 from bench.targets import ROOT
 
-SCENARIOS = ("gateway", "identity", "keys", "authcodes", "catalog", "exchange", "licences")
-# The ones loaded with wrk (or bench._pyload); licences brings its own client (one body each).
+SCENARIOS = (
+    "gateway",
+    "identity",
+    "keys",
+    "authcodes",
+    "catalog",
+    "exchange",
+    "licences",
+    "partners",
+)
+# The ones loaded with wrk (or bench._pyload); licences and partners bring their own clients.
 HTTP_SCENARIOS = ("gateway", "identity", "catalog", "exchange")
 # --duration and --warmup when not given: the keys scenario keeps its share of a default run short.
 DEFAULT_DURATION_S = 10
@@ -156,6 +167,48 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="licences: clients issuing licences and making presentations at once",
     )
     parser.add_argument(
+        "--partners-licences",
+        type=int,
+        default=partners.DEFAULT_LICENCES,
+        help="partners: driving licences issued, then suspended and resumed in turn",
+    )
+    parser.add_argument(
+        "--partners-changes",
+        type=int,
+        default=partners.DEFAULT_CHANGES,
+        help="partners: changes committed in the closed loop (the most the platform takes)",
+    )
+    parser.add_argument(
+        "--partners-concurrency",
+        type=int,
+        default=partners.DEFAULT_CONCURRENCY,
+        help="partners: changes in flight in the closed loop",
+    )
+    parser.add_argument(
+        "--partners-backlog",
+        type=int,
+        default=partners.DEFAULT_BACKLOG,
+        help="partners: changes committed while the partners process is paused, then drained "
+        "(0: no backlog phase)",
+    )
+    parser.add_argument(
+        "--partners-rate",
+        type=float,
+        help="partners: changes/s of the steady open loop (default: half the closed loop's)",
+    )
+    parser.add_argument(
+        "--partners-steady",
+        type=float,
+        default=partners.DEFAULT_STEADY_S,
+        help="partners: seconds of the steady open loop",
+    )
+    parser.add_argument(
+        "--partners-raw",
+        type=int,
+        default=partners.DEFAULT_RAW_MESSAGES,
+        help="partners: messages per raw JetStream run",
+    )
+    parser.add_argument(
         "--tool", choices=("auto", "wrk", "python"), default="auto", help="load generator"
     )
     parser.add_argument(
@@ -199,6 +252,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "licences_count",
         "licences_verifies",
         "licences_concurrency",
+        "partners_licences",
+        "partners_changes",
+        "partners_concurrency",
+        "partners_raw",
     ):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -206,6 +263,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rounds must be >= 1")
     if args.keys_clients > args.keys_concurrency:
         parser.error("--keys-clients must be <= --keys-concurrency")
+    if args.partners_backlog < 0:
+        parser.error("--partners-backlog must be >= 0")
+    if (args.partners_rate is not None and args.partners_rate <= 0) or args.partners_steady <= 0:
+        parser.error("--partners-rate and --partners-steady must be > 0")
     if args.warmup is not None and args.warmup < 0:
         parser.error("--warmup must be >= 0")
     return args
@@ -298,6 +359,21 @@ def run(args: argparse.Namespace) -> int:
                         rounds=args.rounds or licences.DEFAULT_ROUNDS,
                         concurrency=args.licences_concurrency,
                         verify_concurrency=args.connections,
+                    ),
+                    workdir=workdir,
+                    ready_timeout=args.ready_timeout,
+                    logs_dest=logs_dest,
+                )
+            elif scenario == "partners":
+                outcomes[scenario] = partners.run(
+                    partners.PartnersSettings(
+                        licences=args.partners_licences,
+                        changes=args.partners_changes,
+                        concurrency=args.partners_concurrency,
+                        backlog=args.partners_backlog,
+                        steady_s=args.partners_steady,
+                        rate=args.partners_rate,
+                        raw_messages=args.partners_raw,
                     ),
                     workdir=workdir,
                     ready_timeout=args.ready_timeout,

@@ -433,6 +433,17 @@ class PlatformProcess:
             return {}
         return {str(k): int(v) for k, v in dict(state.get("ports") or {}).items()}
 
+    def nats_url(self) -> str:
+        """The embedded NATS server's URL with the platform user's password, as the launcher
+        gives it to the services (the password is in the server's users file)."""
+        from runtime import natsauth
+
+        password = natsauth.platform_password(str(self.data_dir / "nats" / natsauth.AUTH_FILE))
+        port = self.ports().get("nats")
+        if not password or not port:
+            raise TargetError("the platform's NATS URL: no users file or no port yet")
+        return f"nats://{natsauth.PLATFORM_USER}:{password}@{HOST}:{port}"
+
     def save_logs(self, dest: Path) -> Path:
         """Copy the launcher's and every process's log to ``dest`` (the data dir is temporary)."""
         dest.mkdir(parents=True, exist_ok=True)

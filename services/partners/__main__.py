@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from runtime.service import ServiceDefinition, run
-from services.partners import store
+from runtime.service import ServiceDefinition, ServiceRuntime, run
+from services.partners import demo, store
 from services.partners.servicer import POLICIES, SERVICE, add_to_server
+
+
+async def _start(rt: ServiceRuntime) -> None:
+    if rt.settings.demo:
+        await demo.seed(rt)
+
 
 DEFINITION = ServiceDefinition(
     name="partners",
@@ -13,6 +19,7 @@ DEFINITION = ServiceDefinition(
     add_servicers=add_to_server,
     policies=POLICIES,
     publishes=True,
+    on_start=_start,
 )
 
 if __name__ == "__main__":

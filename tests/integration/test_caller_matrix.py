@@ -100,7 +100,18 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/office/v1/catalog/demands/{id}/route"): dict.fromkeys(STAFF, 403),
     # only citizens and enterprise agents ask for data to be opened; their empty body is 422
     ("POST", "/public/v1/catalog/demands"): {"citizen": 422, "enterprise_agent": 422},
+    # the Bureau's administrators keep partners' entitlements
+    **{
+        (method, path): dict.fromkeys(STAFF, 403)
+        for method, path in (
+            ("POST", "/office/v1/partners/{client_id}/entitlements"),
+            ("GET", "/office/v1/partners/{client_id}/entitlements"),
+            ("DELETE", "/office/v1/partners/{client_id}/entitlements/{event_type}"),
+        )
+    },
 }
+# A stream never ends by itself: asked with a malformed Last-Event-ID, it answers at once.
+STREAM_HEADERS = {"/partner/v1/events/stream": {"Last-Event-ID": "not-a-sequence"}}
 # A refresh without a refresh token is refused whoever asks.
 REFRESH_PATHS = {f"/{entry}/v1/refresh" for entry in ("public", "office", "partner")}
 
@@ -150,7 +161,11 @@ async def test_route_answers_each_type_of_caller_as_its_policy_says(
             )
         body = _body(route)
         status, reply, headers = await platform.request(
-            route.method, _path(route), token=token, **({"json": body} if body is not None else {})
+            route.method,
+            _path(route),
+            token=token,
+            headers=STREAM_HEADERS.get(route.path, {}),
+            **({"json": body} if body is not None else {}),
         )
         expected = _expected(route, caller)
         answers[caller.name] = status

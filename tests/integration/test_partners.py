@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import nats
@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from conftest import Platform, audit_records, eventually, remember_secret
+from conftest import Platform, audit_records, eventually, open_body, publish, remember_secret
 from runtime import natsauth
 from services.identity import demo as people
 from services.licences.demo import sample_fields
@@ -174,10 +174,8 @@ async def test_a_partner_reads_its_events_on_nats_and_the_server_refuses_the_res
         got: list[Any] = []
 
         async def caught_up() -> bool:
-            try:
+            with suppress(nats.errors.TimeoutError, TimeoutError):
                 got.extend(await sub.fetch(20, timeout=1))
-            except (nats.errors.TimeoutError, TimeoutError):
-                pass
             return {revoked_first, revoked_second} <= {_licence(m) for m in got}
 
         assert await eventually(caught_up, timeout=15)
@@ -430,7 +428,7 @@ async def test_a_revoked_entitlement_stops_every_channel_at_once(platform: Platf
 async def test_only_the_bureau_entitles_and_only_to_partner_event_types(
     platform: Platform,
 ) -> None:
-    client_id, token = await new_partner(platform)
+    client_id, _token = await new_partner(platform)
     psb = await platform.login("psb.officer")
     path = f"/office/v1/partners/{client_id}/entitlements"
     status, _, _ = await platform.request("POST", path, token=psb, json={"event_type": REVOKED})
@@ -447,3 +445,78 @@ async def test_only_the_bureau_entitles_and_only_to_partner_event_types(
     status, document, _ = await platform.request("GET", "/partner/v1/events/asyncapi.json")
     assert status == 200 and document["asyncapi"] == "3.0.0"
     assert any(REVOKED in c["address"] for c in document["channels"].values())
+
+
+# --- data changes reach only the partners whose grants cover them ------------------------------
+
+DATASET_UPDATED = "smartcity.exchange.dataset.updated"
+
+
+async def stream_for(
+    platform: Platform, token: str, *, since: str, seconds: float
+) -> list[dict[str, Any]]:
+    """The CloudEvents a partner's stream holds from `since` on, read for `seconds`."""
+    found: list[dict[str, Any]] = []
+    url = f"{platform.url}/partner/v1/events/stream"
+    async with platform.http.get(
+        url, headers={"Authorization": f"Bearer {token}"}, params={"from_time": since}
+    ) as response:
+        assert response.status == 200, await response.text()
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = await asyncio.wait_for(response.content.readline(), timeout=left)
+            except TimeoutError:
+                break
+            if line.startswith(b"data: "):
+                found.append(orjson.loads(line[6:]))
+    return found
+
+
+async def test_data_changes_reach_only_the_partners_whose_grants_cover_them(
+    platform: Platform,
+) -> None:
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    holder, holder_token = await new_partner(platform)
+    stranger, stranger_token = await new_partner(platform)
+    for client in (holder, stranger):
+        await entitle(platform, client, DATASET_UPDATED)
+    resource = await publish(platform, open_body("hrss", word=uuid.uuid4().hex[:6]))
+
+    # given: the holder asks for the resource and is granted it at once (unconditional)
+    async def granted() -> dict[str, Any] | None:
+        status, body, _ = await platform.request(
+            "POST",
+            "/partner/v1/exchange/share-requests",
+            token=holder_token,
+            json={
+                "resource_id": resource["id"],
+                "purpose": "导航应用 navigation",
+                "legal_basis": "《海口市智慧城市促进条例》第十四条",
+                "fields": ["停车场名称", "泊位数"],
+                "duration_days": 30,
+            },
+        )
+        return body if status == 201 else None
+
+    assert (await eventually(granted, timeout=15))["state"] == "granted"
+
+    # when: the provider pushes records
+    hrss = await platform.login("hrss.officer")
+    status, body, _ = await platform.request(
+        "POST",
+        f"/office/v1/exchange/datasets/{resource['id']}/records",
+        token=hrss,
+        json={"records": [{"fields": {"停车场名称": "海秀公园停车场", "泊位数": "120"}}]},
+    )
+    assert status == 200, body
+
+    # then: the holder hears of it, the stranger (entitled, but without a grant) never does
+    async def heard() -> list[dict[str, Any]]:
+        events = await stream_for(platform, holder_token, since=since, seconds=1.5)
+        return [e for e in events if e["data"]["resource_id"] == resource["id"]]
+
+    [event] = await eventually(heard, timeout=15)
+    assert event["type"] == DATASET_UPDATED and event["data"]["record_count"] == "1"
+    nothing = await stream_for(platform, stranger_token, since=since, seconds=1.5)
+    assert [e for e in nothing if e["data"]["resource_id"] == resource["id"]] == []

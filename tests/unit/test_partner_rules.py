@@ -1,0 +1,144 @@
+"""Partner delivery rules: subjects and permissions per partner, entitlement scopes, NKEYs,
+webhook endpoints, retry delays, signatures, and the NATS users file."""
+
+from __future__ import annotations
+
+import os
+import time
+from types import SimpleNamespace
+
+import nkeys
+import pytest
+
+from runtime import natsauth
+from runtime.errors import InvalidArgument
+from services.partners import domain, signatures
+from services.partners.catalog import ALL, GRANTED, OWN, PARTNER_EVENTS
+
+
+def test_one_partners_subjects_are_never_a_prefix_of_anothers() -> None:
+    # "demo" and "demo.partner" would share "smartcity.partners.delivery.demo.>" with dots
+    assert domain.delivery_filter("demo") == "smartcity.partners.delivery.demo.>"
+    assert domain.delivery_filter("demo.partner") == "smartcity.partners.delivery.demo~partner.>"
+    subject = domain.delivery_subject("demo.partner", "smartcity.licences.licence.revoked")
+    assert not subject.startswith("smartcity.partners.delivery.demo.")
+    assert domain.durable("demo.partner") == "partner-demo~partner"
+
+
+def test_a_partners_nats_user_may_touch_only_its_own_subjects() -> None:
+    permissions = domain.nats_permissions("bank")
+    assert permissions["subscribe"]["allow"] == [
+        "smartcity.partners.delivery.bank.>",
+        "_INBOX_bank.>",
+    ]
+    published = permissions["publish"]["allow"]
+    assert "$JS.API.CONSUMER.CREATE.PARTNERS.*.smartcity.partners.delivery.bank.>" in published
+    assert not any(p.startswith("smartcity.") for p in published)
+    assert not any("DELETE" in p or "STREAM" in p for p in published)
+
+
+def test_scopes_decide_which_entitled_partner_receives_an_event() -> None:
+    own = PARTNER_EVENTS["smartcity.exchange.grant.revoked"]
+    granted = PARTNER_EVENTS["smartcity.exchange.dataset.updated"]
+    everyone = PARTNER_EVENTS["smartcity.licences.licence.revoked"]
+    assert (own.scope, granted.scope, everyone.scope) == (OWN, GRANTED, ALL)
+    mine = SimpleNamespace(consumer="partner:bank")
+    assert domain.in_scope(own, mine, "bank", holds_grant=False)
+    assert not domain.in_scope(own, mine, "other", holds_grant=False)
+    assert not domain.in_scope(
+        own, SimpleNamespace(consumer="department:psb"), "bank", holds_grant=True
+    )
+    assert domain.in_scope(granted, object(), "bank", holds_grant=True)
+    assert not domain.in_scope(granted, object(), "bank", holds_grant=False)
+    assert domain.in_scope(everyone, object(), "anyone", holds_grant=False)
+
+
+def test_only_partner_event_types_can_be_entitled() -> None:
+    for internal in ("smartcity.identity.account.created", "smartcity.keys.audit.recorded", "x"):
+        with pytest.raises(InvalidArgument):
+            domain.partner_event(internal)
+    assert all(not s.startswith(("smartcity.identity.", "smartcity.keys.")) for s in PARTNER_EVENTS)
+
+
+def test_an_nkey_is_checked_down_to_its_checksum() -> None:
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    pair = nkeys.from_seed(bytearray(seed))
+    public = pair.public_key.decode()
+    assert domain.check_nkey(public) == public
+    assert domain.encode_nkey(bytes(pair._keys.verify_key)) == public  # our encoding agrees
+    broken = public[:-1] + ("A" if public[-1] != "A" else "B")
+    for bad in (broken, "UABC", "N" + public[1:], seed.decode()):
+        with pytest.raises(InvalidArgument):
+            domain.check_nkey(bad)
+
+
+@pytest.mark.parametrize(
+    ("url", "production", "allowed"),
+    [
+        ("https://bank.example.com/hooks", True, True),
+        ("https://10.0.0.5/hook", True, False),
+        ("https://169.254.169.254/latest", True, False),
+        ("https://localhost/hook", True, False),
+        ("http://bank.example.com/hook", True, False),
+        ("http://127.0.0.1:8000/hook", True, False),
+        ("http://127.0.0.1:8000/hook", False, True),
+        ("http://bank.example.com/hook", False, False),
+        ("https://user:pw@bank.example.com/hook", False, False),
+        ("ftp://bank.example.com/", False, False),
+    ],
+)
+def test_webhooks_go_to_https_on_the_internet(url: str, production: bool, allowed: bool) -> None:
+    if allowed:
+        assert domain.check_webhook_url(url, production=production) == url
+    else:
+        with pytest.raises(InvalidArgument):
+            domain.check_webhook_url(url, production=production)
+
+
+def test_retries_back_off_exponentially_to_ten_minutes() -> None:
+    assert [domain.retry_delay(n, base_seconds=1.0) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
+    assert domain.retry_delay(30, base_seconds=1.0) == 600.0
+
+
+def test_a_signed_delivery_verifies_and_any_change_does_not() -> None:
+    secret = signatures.new_secret()
+    body = b'{"id":"e1"}'
+    now = int(time.time())
+    headers = {
+        "webhook-id": "e1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": signatures.sign(secret, msg_id="e1", timestamp=now, body=body),
+    }
+    signatures.verify(secret, headers, body, now=now)
+    # a rotating secret: several signatures, one of them right
+    signatures.verify(
+        secret,
+        {**headers, "webhook-signature": "v1,AAAA " + headers["webhook-signature"]},
+        body,
+        now=now,
+    )
+    for changed, changed_body, at in (
+        ({**headers, "webhook-id": "e2"}, body, now),
+        (headers, body + b" ", now),
+        (headers, body, now + 301),
+        ({**headers, "webhook-timestamp": "soon"}, body, now),
+        ({k: v for k, v in headers.items() if k != "webhook-signature"}, body, now),
+    ):
+        with pytest.raises(signatures.WebhookVerificationError):
+            signatures.verify(secret, changed, changed_body, now=at)
+    with pytest.raises(signatures.WebhookVerificationError):
+        signatures.verify(signatures.new_secret(), headers, body, now=now)
+
+
+def test_the_nats_users_file_keeps_the_platform_password(tmp_path: object) -> None:
+    path = str(tmp_path) + "/auth.conf"  # type: ignore[operator]
+    password = natsauth.ensure_platform_password(path)
+    assert natsauth.ensure_platform_password(path) == password
+    content = natsauth.authorization(
+        [("bank", "UKEY", domain.nats_permissions("bank"))], platform_password=password
+    )
+    assert natsauth.write(path, content) and not natsauth.write(path, content)
+    assert natsauth.platform_password(path) == password and "UKEY" in content
+    assert natsauth.without_credentials(f"nats://smartcity:{password}@127.0.0.1:4222") == (
+        "nats://127.0.0.1:4222"
+    )
