@@ -7,6 +7,7 @@ It is generated from proto/ and the services' event registry (`make proto`) and 
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 from aiohttp import web
@@ -14,14 +15,22 @@ from aiohttp import web
 from gateway.endpoints import JSON, Call, Route
 from gateway.problems import Problem
 
-# The repository's proto/, beside this package: a checkout or an editable install.
-DOCUMENT = Path(__file__).resolve().parent.parent / "proto" / "asyncapi.json"
+# The repository's proto/ beside this package (a checkout or an editable install), else where
+# the container image puts it, under the environment's prefix.
+CANDIDATES = (
+    Path(__file__).resolve().parent.parent / "proto" / "asyncapi.json",
+    Path(sys.prefix) / "share" / "smartcity" / "asyncapi.json",
+)
 PATH = "/partner/v1/events/asyncapi.json"
 
 
 @functools.cache
 def _document() -> bytes:
-    return DOCUMENT.read_bytes()  # once: the file changes only with a new release
+    # once: the file changes only with a new release
+    for candidate in CANDIDATES:
+        if candidate.exists():
+            return candidate.read_bytes()
+    raise FileNotFoundError(str(CANDIDATES[0]))
 
 
 async def asyncapi_json(call: Call) -> web.StreamResponse:

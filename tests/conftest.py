@@ -314,10 +314,8 @@ class NatsServer:
     supervisor: Supervisor
     spec: Any
     port: int
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+    # as the platform's processes connect: its user and password (runtime.natsauth)
+    url: str
 
     def kill(self) -> None:
         self.supervisor.kill("nats")
@@ -337,7 +335,7 @@ async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     spec = next(s for s in platform_specs(settings, env) if s.name == "nats")
     supervisor = Supervisor()
     await supervisor.start(spec)
-    yield NatsServer(supervisor, spec, settings.port("nats"))
+    yield NatsServer(supervisor, spec, settings.port("nats"), settings.nats_url)
     await supervisor.stop_all()
 
 
