@@ -82,6 +82,9 @@ class OutboxRelay:
         """Publish until cancelled; a failed batch is retried (the rows stay until acked)."""
         backoff = 0.1
         while True:
+            # cleared before reading: a commit during the batch's publish wakes the next round
+            # at once, rather than after the poll (bench/README.md, partners)
+            self._wake.clear()
             try:
                 sent = await self.publish_pending(js)
                 backoff = 0.1
@@ -94,7 +97,6 @@ class OutboxRelay:
                 continue
             if sent == self._batch:
                 continue  # more waiting: no sleep
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -27,8 +28,16 @@ from services.partners import cloudevents, domain, signatures, store
 log = logs.get(__name__)
 
 TIMEOUT_SECONDS = 5.0
+BATCH = 16
 RECONCILE_SECONDS = 2.0
 DELIVERED, RETRYING, PARKED = "delivered", "retrying", "parked"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    state: str
+    number: int  # the how-manieth delivery of the message
+    log: dict[str, Any]
 
 
 def consumer_name(webhook_id: str) -> str:
@@ -113,7 +122,8 @@ class Webhooks:
                 filter_subject=domain.delivery_filter(row.client_id),
                 deliver_policy=policy,
                 ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=TIMEOUT_SECONDS * 3,
+                # a whole batch may wait on a slow endpoint before it is acknowledged
+                ack_wait=TIMEOUT_SECONDS * BATCH + 10,
                 max_deliver=self._rt.settings.webhook_attempts,
                 **start,
             ),
@@ -141,20 +151,24 @@ class Webhooks:
         secret = self._secret(row)
         while True:
             try:
-                msgs = await psub.fetch(16, timeout=1.0)
+                msgs = await psub.fetch(BATCH, timeout=1.0)
             except (NatsTimeout, TimeoutError):
                 continue
-            for i, msg in enumerate(msgs):
-                if i:
-                    await msg.in_progress()  # the ones behind a slow answer are not redelivered
-                await self._deliver(http, row, secret, msg)
+            # posted one by one, in order; then one transaction logs the batch's attempts, and
+            # only then is each acknowledged, retried later, or parked
+            attempts = [await self._post(http, row, secret, msg) for msg in msgs]
+            async with self._rt.db.begin() as conn:
+                for attempt in attempts:
+                    await store.record_attempt(conn, **attempt.log)
+            for msg, attempt in zip(msgs, attempts, strict=True):
+                await self._settle(row, msg, attempt)
 
-    async def _deliver(
+    async def _post(
         self, http: aiohttp.ClientSession, row: store.Row, secret: str, msg: Any
-    ) -> None:
+    ) -> Attempt:
         headers: dict[str, str] = dict(msg.headers or {})
         sequence = int(msg.metadata.sequence.stream)
-        attempt = int(msg.metadata.num_delivered)
+        number = int(msg.metadata.num_delivered)
         body = cloudevents.encode(headers, msg.data, sequence=sequence)
         event_id = headers.get("ce-id", "")
         stamp = int(time.time())
@@ -180,31 +194,33 @@ class Webhooks:
             error = f"unreachable ({type(exc).__name__})"
         if not error:
             state = DELIVERED
-        elif attempt >= self._rt.settings.webhook_attempts:
+        elif number >= self._rt.settings.webhook_attempts:
             state = PARKED
         else:
             state = RETRYING
-        async with self._rt.db.begin() as conn:
-            await store.record_attempt(
-                conn,
-                delivery_id=f"{row.id}:{sequence}",
-                state=state,
-                status=status,
-                error=error,
-                at_us=now_us(),
-                client_id=row.client_id,
-                webhook_id=row.id,
-                event_id=event_id,
-                event_type=headers.get("ce-type", ""),
-                sequence=sequence,
-            )
-        if state == DELIVERED:
+        return Attempt(
+            state=state,
+            number=number,
+            log={
+                "delivery_id": f"{row.id}:{sequence}",
+                "state": state,
+                "status": status,
+                "error": error,
+                "at_us": now_us(),
+                "client_id": row.client_id,
+                "webhook_id": row.id,
+                "event_id": event_id,
+                "event_type": headers.get("ce-type", ""),
+                "sequence": sequence,
+            },
+        )
+
+    async def _settle(self, row: store.Row, msg: Any, attempt: Attempt) -> None:
+        if attempt.state == DELIVERED:
             await msg.ack()
-        elif state == PARKED:
-            log.warning("webhook_delivery_parked", webhook_id=row.id, sequence=sequence)
+        elif attempt.state == PARKED:
+            log.warning("webhook_delivery_parked", webhook_id=row.id, event=attempt.log["event_id"])
             await msg.term()
         else:
-            delay = domain.retry_delay(
-                attempt, base_seconds=self._rt.settings.webhook_retry_ms / 1e3
-            )
-            await msg.nak(delay=delay)
+            base = self._rt.settings.webhook_retry_ms / 1e3
+            await msg.nak(delay=domain.retry_delay(attempt.number, base_seconds=base))

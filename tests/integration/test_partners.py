@@ -23,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from conftest import Platform, audit_records, eventually, open_body, publish, remember_secret
 from runtime import natsauth
+from runtime.processes import free_port
 from services.identity import demo as people
 from services.licences.demo import sample_fields
 from services.partners import domain, signatures
@@ -216,6 +217,17 @@ async def test_a_partner_reads_its_events_on_nats_and_the_server_refuses_the_res
     finally:
         await nc.close()
 
+    # an NKEY the platform does not know is refused by the server
+    stranger_seed, _ = nkey_user()
+    with pytest.raises(Exception, match=r"(?i)authoriz"):
+        await nats.connect(
+            natsauth.without_credentials(platform.settings.nats_url),
+            nkeys_seed_str=stranger_seed,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=3,
+        )
+
     # a key that is not an NKEY, and another partner's key, are refused
     status, body, _ = await platform.request(
         "PUT", "/partner/v1/events/nats-key", token=token, json={"public_key": "UABC"}
@@ -258,7 +270,9 @@ async def test_webhooks_are_signed_retried_parked_and_a_slow_one_delays_nobody(
         receiver(slow) as (slow_url, _),
     ):
         hooks = {}
-        for name, url in (("good", good_url), ("bad", bad_url), ("slow", slow_url)):
+        closed = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+        endpoints = {"good": good_url, "bad": bad_url, "slow": slow_url, "closed": closed}
+        for name, url in endpoints.items():
             status, created, _ = await platform.request(
                 "POST", "/partner/v1/events/webhooks", token=token, json={"url": url}
             )
@@ -304,6 +318,17 @@ async def test_webhooks_are_signed_retried_parked_and_a_slow_one_delays_nobody(
         [stuck] = await eventually(parked, timeout=15)
         assert stuck["attempts"] == 3 and stuck["last_status"] == 500
         assert len(about(bad, licence_id)) == 3
+
+        # and the unreachable one too, saying so
+        async def unreachable() -> list[dict[str, Any]]:
+            _, page, _ = await platform.request(
+                "GET", "/partner/v1/events/deliveries", token=token, params={"state": "parked"}
+            )
+            hook = hooks["closed"]["webhook"]["id"]
+            return [d for d in page["deliveries"] if d["webhook_id"] == hook]
+
+        [refused] = await eventually(unreachable, timeout=15)
+        assert refused["last_status"] == 0 and "unreachable" in refused["last_error"]
 
         # a replay delivers it again from its sequence
         status, _, _ = await platform.request(
@@ -357,6 +382,7 @@ async def test_a_stream_resumes_after_its_last_event_id(platform: Platform) -> N
         first, _ = await licence_event(platform, "revoke")
         [(first_id, event)] = await read_events(response, 1)
         assert event["data"]["licence_id"] == first and event["type"] == REVOKED
+        assert event["traceparent"].startswith("00-")  # the partner may join the trace
     # while disconnected, two more
     second, _ = await licence_event(platform, "revoke")
     third, _ = await licence_event(platform, "revoke")
