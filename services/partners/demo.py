@@ -1,5 +1,6 @@
 """Demo entitlements for the embedded mode (`make run`): the demo partner receives the catalog's
-listings and the licences' status changes, so that its stream has something to show.
+listings and withdrawals and the licences' revocations, so that its stream has something to
+show (a bank checking the licences it was shown).
 
 Never in production and never on PostgreSQL (see `runtime.config`).
 """
@@ -9,21 +10,25 @@ from __future__ import annotations
 from runtime import logs
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
+from services.catalog import events as catalog_events
+from services.licences import events as licences_events
 from services.partners import store
-from services.partners.catalog import ALL, PARTNER_EVENTS
 
 log = logs.get(__name__)
 
 DEMO_PARTNER = "demo.partner"
+DEMO_EVENT_TYPES = (
+    catalog_events.RESOURCE_STEPS["published"].subject,
+    catalog_events.RESOURCE_STEPS["withdrawn"].subject,
+    licences_events.LICENCE_STEPS["revoked"].subject,
+)
 
 
 async def seed(rt: ServiceRuntime) -> None:
-    """Entitle the demo partner to every event of scope `all` it is not entitled to yet."""
+    """Entitle the demo partner to the demo event types it is not entitled to yet."""
     granted = 0
     async with rt.db.begin() as conn:
-        for subject, event in PARTNER_EVENTS.items():
-            if event.scope != ALL:
-                continue
+        for subject in DEMO_EVENT_TYPES:
             if await store.entitlement(conn, client_id=DEMO_PARTNER, event_type=subject):
                 continue
             await store.grant_entitlement(
