@@ -40,7 +40,6 @@ from bench.loadtool import LoadResult, LoadTool, run_load
 from bench.runner import (
     EXIT_LOAD_ERRORS,
     EXIT_OK,
-    EXIT_TARGET_FAILED,
     LoadSettings,
     Outcome,
     bracketed_ratios,
@@ -49,6 +48,8 @@ from bench.runner import (
     error_banner,
     median,
     pct,
+    platform_failed,
+    stop_quietly,
 )
 from bench.targets import ROOT, PlatformProcess, TargetError, http
 from runtime import config
@@ -387,15 +388,9 @@ def run(
             extras[name].append(extra)
             _progress(sum(len(r) for r in runs.values()), len(plan), name, res, extra["cpu"])
     except TargetError as exc:
-        print(f"bench: catalog FAILED: {exc}", file=sys.stderr)
-        saved = platform.save_logs(logs_dest)
-        print(f"bench: the platform's logs are in {saved}", file=sys.stderr)
-        return Outcome({"error": str(exc)}, EXIT_TARGET_FAILED)
+        return platform_failed("catalog", platform, exc, logs_dest)
     finally:
-        try:
-            platform.stop()
-        except Exception as exc:
-            print(f"bench: stopping {platform.name}: {exc}", file=sys.stderr)
+        stop_quietly(platform)
 
     summary = {name: median(rs) for name, rs in runs.items()}
     cpu = {name: cpu_median([e["cpu"] for e in es]) for name, es in extras.items()}

@@ -48,6 +48,7 @@ from bench.runner import (
     median,
     pct,
     probe,
+    stop_quietly,
     warm_up,
 )
 from bench.targets import (
@@ -497,12 +498,7 @@ def run(
         print(f"bench: the platform's logs are in {saved}", file=sys.stderr)
         return Outcome({"error": str(exc)}, EXIT_TARGET_FAILED)
     finally:
-        for target in (bare, platform):
-            try:
-                if target is not None:
-                    target.stop()
-            except Exception as exc:  # keep stopping the other
-                print(f"bench: exchange: stopping: {exc}", file=sys.stderr)
+        stop_quietly(bare, platform)
 
     in_flight_max = tally.wrk_runs * load.connections
     evidence_ok = tally.answered <= rows <= tally.answered + in_flight_max

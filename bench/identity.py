@@ -27,7 +27,6 @@ from bench.loadtool import LoadResult, LoadTool
 from bench.runner import (
     EXIT_LOAD_ERRORS,
     EXIT_OK,
-    EXIT_TARGET_FAILED,
     LoadSettings,
     Outcome,
     bracketed_ratios,
@@ -37,7 +36,9 @@ from bench.runner import (
     measured_run,
     median,
     pct,
+    platform_failed,
     probe,
+    stop_quietly,
     warm_up,
 )
 from bench.targets import DEMO_PASSWORD, Endpoint, PlatformProcess, TargetError, http
@@ -236,15 +237,9 @@ def run(
                 ep = _login_endpoint(base)
                 record(name, _run(tool, name, ep, login_load, pids, expect_status=200))
     except TargetError as exc:
-        print(f"bench: identity FAILED: {exc}", file=sys.stderr)
-        saved = platform.save_logs(logs_dest)
-        print(f"bench: the platform's logs are in {saved}", file=sys.stderr)
-        return Outcome({"error": str(exc)}, EXIT_TARGET_FAILED)
+        return platform_failed("identity", platform, exc, logs_dest)
     finally:
-        try:
-            platform.stop()
-        except Exception as exc:
-            print(f"bench: stopping {platform.name}: {exc}", file=sys.stderr)
+        stop_quietly(platform)
 
     summary = {name: median(rs) for name, rs in runs.items()}
     cpu = {name: cpu_median(cs) for name, cs in cpus.items()}

@@ -44,7 +44,14 @@ import grpc
 import orjson
 
 from bench._common import SM2_MESSAGE, SM4_KEY_NAME, SM4_PLAINTEXT
-from bench.runner import EXIT_LOAD_ERRORS, EXIT_OK, EXIT_TARGET_FAILED, Outcome, cpu_seconds
+from bench.runner import (
+    EXIT_LOAD_ERRORS,
+    EXIT_OK,
+    Outcome,
+    cpu_seconds,
+    platform_failed,
+    stop_quietly,
+)
 from bench.targets import ROOT, PlatformProcess, TargetError, Token, http
 from runtime import grpcclient
 from smartcity.keys.v1 import keys_pb2, keys_pb2_grpc
@@ -909,15 +916,9 @@ def run(settings: KeysSettings, *, workdir: Path, ready_timeout: float, logs_des
                     profiler.wait()
                     profiles[op] = profiler.summary(op)
     except TargetError as exc:
-        print(f"bench: keys FAILED: {exc}", file=sys.stderr)
-        saved = platform.save_logs(logs_dest)
-        print(f"bench: the platform's logs are in {saved}", file=sys.stderr)
-        return Outcome({"error": str(exc), "prepared": prepared}, EXIT_TARGET_FAILED)
+        return platform_failed("keys", platform, exc, logs_dest, prepared=prepared)
     finally:
-        try:
-            platform.stop()
-        except Exception as exc:
-            print(f"bench: stopping {platform.name}: {exc}", file=sys.stderr)
+        stop_quietly(platform)
 
     summary = _summary(settings.ops, raw, svc)
     ratios = [summary[op][f"service/raw_x{BASELINE_WORKERS}"] for op in TARGET_OPS if op in summary]

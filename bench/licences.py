@@ -51,12 +51,13 @@ from bench.keys import thread_cpu_seconds
 from bench.runner import (
     EXIT_LOAD_ERRORS,
     EXIT_OK,
-    EXIT_TARGET_FAILED,
     Outcome,
     bracketed_ratios,
     cpu_median,
     cpu_seconds,
     pct,
+    platform_failed,
+    stop_quietly,
 )
 from bench.targets import (
     DEMO_PASSWORD,
@@ -617,15 +618,9 @@ def run(
         print(f"bench: licences: platform up at {platform.base}", file=sys.stderr)
         prepared = _measure(platform, settings, runs)
     except TargetError as exc:
-        print(f"bench: licences FAILED: {exc}", file=sys.stderr)
-        saved = platform.save_logs(logs_dest)
-        print(f"bench: the platform's logs are in {saved}", file=sys.stderr)
-        return Outcome({"error": str(exc)}, EXIT_TARGET_FAILED)
+        return platform_failed("licences", platform, exc, logs_dest)
     finally:
-        try:
-            platform.stop()
-        except Exception as exc:
-            print(f"bench: licences: stopping: {exc}", file=sys.stderr)
+        stop_quietly(platform)
     seconds = time.monotonic() - started
     summary = _summary(runs)
     verdict = "PASS" if summary["gateway/raw"] >= TARGET_RATIO else "FAIL"

@@ -48,7 +48,15 @@ import uvloop
 from aiohttp import web
 
 from bench.keys import thread_cpu_seconds
-from bench.runner import EXIT_LOAD_ERRORS, EXIT_OK, EXIT_TARGET_FAILED, Outcome, cpu_seconds, pct
+from bench.runner import (
+    EXIT_LOAD_ERRORS,
+    EXIT_OK,
+    Outcome,
+    cpu_seconds,
+    pct,
+    platform_failed,
+    stop_quietly,
+)
 from bench.targets import HOST, PlatformProcess, TargetError, Token
 from runtime import natsauth
 from runtime.bus.events import cloudevent_headers
@@ -1029,15 +1037,9 @@ def run(
         issuer = platform.logins.login(ISSUER)
         prepared = uvloop.run(_measure(platform, settings, runs, admin, issuer))
     except TargetError as exc:
-        print(f"bench: partners FAILED: {exc}", file=sys.stderr)
-        saved = platform.save_logs(logs_dest)
-        print(f"bench: the platform's logs are in {saved}", file=sys.stderr)
-        return Outcome({"error": str(exc)}, EXIT_TARGET_FAILED)
+        return platform_failed("partners", platform, exc, logs_dest)
     finally:
-        try:
-            platform.stop()
-        except Exception as exc:
-            print(f"bench: partners: stopping: {exc}", file=sys.stderr)
+        stop_quietly(platform)
     seconds = time.monotonic() - started
     summary = _summary(runs)
     _report(settings, runs, summary, seconds, prepared.get("also_entitled", []))

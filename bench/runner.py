@@ -176,3 +176,25 @@ def bracketed_ratios(baseline: list[float], measured: list[float]) -> list[float
         around = (baseline[i] + baseline[i + 1]) / 2.0
         ratios.append(rate / around if around > 0 else 0.0)
     return ratios
+
+
+def platform_failed(
+    scenario: str, platform: Any, exc: Exception, logs_dest: Any, **extra: Any
+) -> Outcome:
+    """A scenario's set-up or run failed: say so, keep the platform's logs, and fail."""
+    print(f"bench: {scenario} FAILED: {exc}", file=sys.stderr)
+    saved = platform.save_logs(logs_dest)
+    print(f"bench: the platform's logs are in {saved}", file=sys.stderr)
+    return Outcome({"error": str(exc), **extra}, EXIT_TARGET_FAILED)
+
+
+def stop_quietly(*targets: Any) -> None:
+    """Stop every target given (None skipped), reporting rather than raising a failure, so that
+    one target's failure does not leave the others running."""
+    for target in targets:
+        if target is None:
+            continue
+        try:
+            target.stop()
+        except Exception as exc:
+            print(f"bench: stopping {getattr(target, 'name', target)}: {exc}", file=sys.stderr)
