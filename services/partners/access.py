@@ -122,11 +122,7 @@ class Access:
         if js is None:
             raise Unavailable("the event bus is not connected yet; retry")
         async with self._rt.db.begin() as conn:
-            owner = await conn.scalar(
-                store.nats_keys.select()
-                .with_only_columns(store.nats_keys.c.client_id)
-                .where(store.nats_keys.c.public_key == public_key)
-            )
+            owner = await store.nats_key_owner(conn, public_key)
             if owner is not None and owner != client_id:
                 raise FailedPrecondition("this NKEY belongs to another partner")
             await store.set_nats_key(

@@ -213,6 +213,13 @@ async def nats_key(conn: Reader, client_id: str) -> str | None:
     return None if found is None else str(found)
 
 
+async def nats_key_owner(conn: Reader, public_key: str) -> str | None:
+    found = await conn.scalar(
+        sa.select(nats_keys.c.client_id).where(nats_keys.c.public_key == public_key)
+    )
+    return None if found is None else str(found)
+
+
 async def all_nats_keys(conn: Reader) -> list[tuple[str, str]]:
     query = sa.select(nats_keys.c.client_id, nats_keys.c.public_key).order_by(nats_keys.c.client_id)
     return [(str(r.client_id), str(r.public_key)) for r in (await conn.execute(query)).all()]
