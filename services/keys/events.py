@@ -12,4 +12,9 @@ AUTHORISATION_CODE_REVOKED = EventType(
     AUTHORISATION_CODE_REVOKED_SUBJECT, events_pb2.AuthorisationCodeRevoked
 )
 
-PUBLISHED = (KEY_CREATED, KEY_CHANGED, AUTHORISATION_CODE_REVOKED)
+# An incident reached its users-notified stage (Art. 38): the departments tell their users.
+USERS_NOTIFIED = EventType(
+    "smartcity.keys.incident.users_notified", events_pb2.IncidentUsersNotified
+)
+
+PUBLISHED = (KEY_CREATED, KEY_CHANGED, AUTHORISATION_CODE_REVOKED, USERS_NOTIFIED)

@@ -11,20 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import audit, logs
 from runtime.auth import Principal
-from runtime.bus.events import EventType
 from runtime.bus.outbox import enqueue
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import Migration, Reader, create_tables, now_us, timestamp
 from services.keys import algorithms
+from services.keys.events import USERS_NOTIFIED
 from smartcity.keys.v1 import events_pb2, keys_pb2
 
 log = logs.get(__name__)
-
-USERS_NOTIFIED = EventType(
-    "smartcity.keys.incident.users_notified", events_pb2.IncidentUsersNotified
-)
 
 metadata = sa.MetaData()
 incidents = sa.Table(
