@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from aiohttp import web
 
 from gateway.app import create_app
@@ -12,6 +14,7 @@ log = logs.get(__name__)
 
 async def serve() -> None:
     settings = config.load()
+    config.check_production(settings, process="gateway")  # before any network
     logs.configure(service="gateway", level=settings.log_level)
     provider = telemetry.configure(service="gateway", settings=settings)
     app = create_app(settings)
@@ -29,4 +32,8 @@ async def serve() -> None:
 
 
 if __name__ == "__main__":
-    loop.run(serve())
+    try:
+        loop.run(serve())
+    except config.ConfigError as exc:  # a message and exit code 2, not a traceback
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None

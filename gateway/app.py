@@ -23,7 +23,7 @@ from gateway.ratelimit import LoginLimits
 from gateway.routes import ROUTES
 from gateway.security import CorsPolicy, cors_middleware, security_headers
 from gateway.upstream import Upstream
-from runtime import logs, telemetry
+from runtime import logs, metrics, telemetry
 from runtime.auth import ALGORITHMS, KEY_ROTATED_SUBJECT, TokenVerifier
 from runtime.bus import nats as bus_nats
 from runtime.config import Settings
@@ -34,6 +34,8 @@ MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 UPSTREAM: web.AppKey[Upstream] = web.AppKey("upstream", Upstream)
+# `http.server.request.duration`, served on the metrics port (runtime.metrics), not here.
+_REQUEST_DURATION = metrics.HttpRecorder()
 
 
 def _as_problem(exc: web.HTTPException) -> Problem:
@@ -83,6 +85,8 @@ async def observe(
                 request.path,
             )
         status = response.status
+        elapsed = time.perf_counter() - started
+        _REQUEST_DURATION.record(request.method, route, status, elapsed)
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
             span.set_status(trace.StatusCode.ERROR, f"HTTP {status}")
@@ -96,7 +100,7 @@ async def observe(
             method=request.method,
             route=route,
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            duration_ms=round(elapsed * 1000, 3),
             request_id=request_id,
         )
         return response
@@ -242,6 +246,14 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
     async def close_upstream(app: web.Application) -> None:
         await upstream.close()
 
+    async def serve_metrics(app: web.Application) -> AsyncIterator[None]:
+        """Prometheus metrics on their own port (SMARTCITY_GATEWAY_METRICS_PORT), never on the
+        entry points."""
+        metrics.configure(service="gateway", settings=settings)
+        yield
+        metrics.shutdown()
+
+    app.cleanup_ctx.append(serve_metrics)
     app.cleanup_ctx.append(follow_identity)
     app.on_cleanup.append(close_upstream)
     return app

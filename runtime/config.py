@@ -1,12 +1,14 @@
 """Configuration from `SMARTCITY_*` environment variables.
 
 Every default makes the embedded single-machine mode work with no configuration at all: data
-under `./var`, SQLite per service, an embedded NATS on its own port, demo accounts.
+under `./var`, SQLite per service, an embedded NATS on its own port, demo accounts. Production
+mode refuses those defaults at startup (`check_production`), naming what to set instead.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,34 @@ DEFAULT_PORTS: Mapping[str, int] = {
     "partners": 50066,
     "gateway": 8080,
 }
+# Where each process serves its Prometheus metrics (`SMARTCITY_<NAME>_METRICS_PORT`; 0: a free
+# one, logged as `metrics_serving`); never on the gateway's public port.
+DEFAULT_METRICS_PORTS: Mapping[str, int] = {
+    "identity": 9461,
+    "catalog": 9462,
+    "exchange": 9463,
+    "keys": 9464,
+    "licences": 9465,
+    "partners": 9466,
+    "gateway": 9460,
+}
+
+# Which processes need which settings in production (kept here beside SERVICES).
+# They seal data at rest under the master key (runtime.crypto.master_key).
+SEALS_DATA: frozenset[str] = frozenset({"identity", "keys", "licences", "partners"})
+# They call other services as themselves (ServiceRuntime.credentials).
+CALLS_AS_ITSELF: frozenset[str] = frozenset({"exchange", "licences"})
+
+# Master keys that appear in documentation and tests: whoever copies one shares the key.
+EXAMPLE_MASTER_KEYS: frozenset[str] = frozenset(
+    {
+        "00112233445566778899aabbccddeeff",
+        "ffeeddccbbaa99887766554433221100",
+        "0123456789abcdef0123456789abcdef",
+    }
+)
+PRODUCTION_MIN_REPLICAS = 3
+MAX_STREAM_REPLICAS = 5
 
 
 class ConfigError(ValueError):
@@ -72,6 +102,17 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _bounded(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    value = _int(env, name, default)
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _embedded_nats_url(port: int) -> str:
+    return f"nats://127.0.0.1:{port}"
+
+
 def _issuer(env: Mapping[str, str], gateway_port: int) -> str:
     issuer = env.get("SMARTCITY_ISSUER") or f"http://localhost:{gateway_port}"
     if not issuer.startswith(("https://", "http://")) or issuer.endswith("/"):
@@ -116,11 +157,23 @@ class Settings:
     # NATS server's pid file, to tell it to reload (the embedded mode's; empty: not managed).
     nats_auth_file: str = ""
     nats_pid_file: str = ""
+    # How many servers of the JetStream cluster hold a copy of each stream.
+    stream_replicas: int = 1
+    # The demo variables the environment set (production refuses them: no demo accounts there).
+    demo_variables: tuple[str, ...] = ()
+    # Failure injection for rehearsals (runtime.faults reads it); refused in production.
+    faults: str = ""
     ports: Mapping[str, int] = field(default_factory=dict)
     hosts: Mapping[str, str] = field(default_factory=dict)
+    # Prometheus exposition per process (`SMARTCITY_METRICS=false`: none; OTLP is separate).
+    metrics: bool = True
+    metrics_ports: Mapping[str, int] = field(default_factory=dict)
 
     def port(self, name: str) -> int:
         return self.ports[name]
+
+    def metrics_port(self, name: str) -> int:
+        return self.metrics_ports.get(name, DEFAULT_METRICS_PORTS[name])
 
     def grpc_target(self, service: str) -> str:
         """Where a service's gRPC server listens (`SMARTCITY_<NAME>_ADDR` overrides)."""
@@ -154,6 +207,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     # Demo accounts exist only in the embedded mode: never in production, never on PostgreSQL.
     demo_default = not production and database_url is None
     demo = _bool(env, "SMARTCITY_DEMO", demo_default) and demo_default
+    demo_variables = tuple(
+        name
+        for name, given in (
+            ("SMARTCITY_DEMO", _bool(env, "SMARTCITY_DEMO", False)),
+            ("SMARTCITY_DEMO_PASSWORD", bool(env.get("SMARTCITY_DEMO_PASSWORD"))),
+        )
+        if given
+    )
     level = (env.get("SMARTCITY_LOG_LEVEL") or "info").lower()
     if level not in ("debug", "info", "warning", "error"):
         raise ConfigError(
@@ -161,7 +222,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         )
     return Settings(
         data_dir=data_dir,
-        nats_url=env.get("SMARTCITY_NATS_URL") or f"nats://127.0.0.1:{ports['nats']}",
+        nats_url=env.get("SMARTCITY_NATS_URL") or _embedded_nats_url(ports["nats"]),
         database_url=database_url,
         production=production,
         demo=demo,
@@ -180,6 +241,72 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         webhook_attempts=_positive(env, "SMARTCITY_WEBHOOK_ATTEMPTS", 8),
         nats_auth_file=env.get("SMARTCITY_NATS_AUTH_FILE") or "",
         nats_pid_file=env.get("SMARTCITY_NATS_PID_FILE") or "",
+        stream_replicas=_bounded(
+            env, "SMARTCITY_STREAM_REPLICAS", 1, low=1, high=MAX_STREAM_REPLICAS
+        ),
+        demo_variables=demo_variables,
+        faults=env.get("SMARTCITY_FAULTS") or "",
         ports=ports,
         hosts=hosts,
+        metrics=_bool(env, "SMARTCITY_METRICS", True),
+        metrics_ports={
+            name: _port(env, f"SMARTCITY_{name.upper()}_METRICS_PORT", p)
+            for name, p in DEFAULT_METRICS_PORTS.items()
+        },
+    )
+
+
+def check_production(settings: Settings, *, process: str) -> None:
+    """In production mode, refuse what only the embedded mode may use: raise one ConfigError
+    with a line per problem, each naming the variable to set. Outside production: nothing."""
+    if not settings.production:
+        return
+    problems = [f"production mode: {process}: {p}" for p in _production_problems(settings, process)]
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def _production_problems(settings: Settings, process: str) -> list[str]:
+    """What `process` (a service's name, or "gateway") lacks for production, in words."""
+    service = process in SERVICES
+    problems: list[str] = []
+    if service and (settings.database_url or "sqlite").startswith("sqlite"):
+        problems.append(
+            "set SMARTCITY_DATABASE_URL to a postgresql+asyncpg:// URL (SQLite is for the "
+            "embedded mode only)"
+        )
+    if settings.faults:
+        problems.append("unset SMARTCITY_FAULTS (failure injection is for rehearsals)")
+    if settings.demo or settings.demo_variables:
+        given = " and ".join(settings.demo_variables) or "SMARTCITY_DEMO"
+        problems.append(f"unset {given} (demo accounts never exist in production)")
+    if process in SEALS_DATA and not _usable_master_key(settings.master_key):
+        problems.append("set SMARTCITY_MASTER_KEY (32 hex digits, not a known example)")
+    if service and settings.stream_replicas < PRODUCTION_MIN_REPLICAS:
+        problems.append(
+            f"set SMARTCITY_STREAM_REPLICAS={PRODUCTION_MIN_REPLICAS} (a replicated JetStream "
+            f"cluster; now {settings.stream_replicas})"
+        )
+    if not settings.issuer.startswith("https://"):
+        problems.append(
+            f"set SMARTCITY_ISSUER to the gateway's public https:// URL (tokens' issuer; now "
+            f"{settings.issuer})"
+        )
+    if settings.nats_url == _embedded_nats_url(settings.ports.get("nats", DEFAULT_PORTS["nats"])):
+        problems.append("set SMARTCITY_NATS_URL (the default is the embedded NATS server)")
+    if process in CALLS_AS_ITSELF and not settings.service_secret:
+        problems.append(
+            f"set SMARTCITY_SERVICE_SECRET (the secret of the service client {process!r}; "
+            f"create it with POST /office/v1/clients, kind service)"
+        )
+    return problems
+
+
+def _usable_master_key(raw: str | None) -> bool:
+    """32 hex digits, not all alike (fewer than 8 distinct digits), not a documented example."""
+    key = (raw or "").lower()
+    return (
+        re.fullmatch(r"[0-9a-f]{32}", key) is not None
+        and len(set(key)) >= 8
+        and key not in EXAMPLE_MASTER_KEYS
     )

@@ -13,8 +13,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
-from runtime import auth, errors, logs, telemetry
+from runtime import auth, errors, logs, metrics, telemetry
 from runtime.auth import Policy, TokenVerifier
+from runtime.faults import Faults
 
 log = logs.get(__name__)
 
@@ -36,12 +37,22 @@ _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Continues the caller's trace in a server span, authenticates the caller, enforces the
-    method's policy, maps domain errors to rich statuses, hides unexpected exceptions behind
-    INTERNAL, and logs one line per call."""
+    method's policy, injects the faults `SMARTCITY_FAULTS` asks for, maps domain errors to rich
+    statuses, hides unexpected exceptions behind INTERNAL, logs one line per call and records
+    its duration (`rpc.server.duration`)."""
 
-    def __init__(self, *, policies: Mapping[str, Policy], verifier: TokenVerifier) -> None:
+    def __init__(
+        self,
+        *,
+        policies: Mapping[str, Policy],
+        verifier: TokenVerifier,
+        service: str = "",
+        faults: Faults | None = None,
+    ) -> None:
         self._policies = policies
         self._verifier = verifier
+        self._service = service
+        self._faults = faults
         # One wrapped handler per method, built on first use rather than on every call.
         self._wrapped: dict[str, Any] = {}
 
@@ -76,13 +87,22 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         policy.check(principal)
         return auth.set_principal(principal)
 
+    def _bound(self, method: str) -> tuple[metrics.RpcRecorder, Any]:
+        """What a method's calls share: its metric recorder and its injected faults (None, the
+        default: one `is None` per call)."""
+        faults = self._faults.for_method(self._service, method) if self._faults else None
+        return metrics.RpcRecorder(method), faults
+
     def _wrap(self, method: str, handler: Any) -> Any:
         inner = handler.unary_unary
+        recorder, faults = self._bound(method)
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with _Call(method, context) as current:
+            with _Call(method, context, recorder) as current:
                 try:
                     current.reset = await self._authorise(method, current.metadata)
+                    if faults is not None:
+                        await faults.apply(current.span)
                     return await inner(request, context)
                 except Exception as exc:
                     await current.failed(exc)
@@ -97,11 +117,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         """The same for a server-streaming method, written as an async generator (context.write
         breaks under tracing: DESIGN.md's pitfalls)."""
         inner = handler.unary_stream
+        recorder, faults = self._bound(method)
 
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            with _Call(method, context) as current:
+            with _Call(method, context, recorder) as current:
                 try:
                     current.reset = await self._authorise(method, current.metadata)
+                    if faults is not None:
+                        await faults.apply(current.span)
                     async for item in inner(request, context):
                         yield item
                 except Exception as exc:
@@ -115,10 +138,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 class _Call:
-    """One call's span, outcome and log line, and the mapping of its errors to a status."""
+    """One call's span, outcome, duration and log line, and the mapping of its errors to a
+    status."""
 
-    def __init__(self, method: str, context: grpc.aio.ServicerContext) -> None:
+    def __init__(
+        self, method: str, context: grpc.aio.ServicerContext, recorder: metrics.RpcRecorder
+    ) -> None:
         self.method = method
+        self.recorder = recorder
         self.context = context
         self.metadata = {item.key: str(item.value) for item in context.invocation_metadata() or ()}
         self.outcome = grpc.StatusCode.OK
@@ -155,21 +182,32 @@ class _Call:
             self.span.set_status(trace.StatusCode.ERROR, self.outcome.name)
         # The gateway logs every request; services log calls that failed, and every call only
         # at debug, so a busy service's log does not grow per read.
+        elapsed_ms = (time.perf_counter() - self._started) * 1000
+        self.recorder.record(self.outcome.value[0], elapsed_ms)
         report = log.debug if self.outcome is grpc.StatusCode.OK else log.info
         report(
             "call",
             method=self.method,
             code=self.outcome.name,
-            duration_ms=round((time.perf_counter() - self._started) * 1000, 3),
+            duration_ms=round(elapsed_ms, 3),
         )
         telemetry.finish(self.span, self._span_token)
 
 
-def create_server(*, policies: Mapping[str, Policy], verifier: TokenVerifier) -> grpc.aio.Server:
-    """One interceptor does tracing, auth, error mapping and logging: each extra gRPC aio
-    interceptor layer costs a measurable share of a request (see bench/)."""
+def create_server(
+    *,
+    policies: Mapping[str, Policy],
+    verifier: TokenVerifier,
+    service: str = "",
+    faults: Faults | None = None,
+) -> grpc.aio.Server:
+    """One interceptor does tracing, auth, faults, error mapping, logging and metrics: each extra
+    gRPC aio interceptor layer costs a measurable share of a request (see bench/)."""
+    interceptor = CallInterceptor(
+        policies=policies, verifier=verifier, service=service, faults=faults
+    )
     return grpc.aio.server(
-        interceptors=[CallInterceptor(policies=policies, verifier=verifier)],
+        interceptors=[interceptor],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
 

@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
-from runtime import audit, config, grpcclient, logs, loop, service_credentials, telemetry
+from runtime import (
+    audit,
+    config,
+    faults,
+    grpcclient,
+    logs,
+    loop,
+    metrics,
+    service_credentials,
+    telemetry,
+)
 from runtime.auth import KEY_ROTATED_SUBJECT, JwksFetcher, Policy, Principal, TokenVerifier
 from runtime.bus import consumer as bus_consumer
 from runtime.bus import nats as bus_nats
@@ -147,7 +158,7 @@ async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
             if definition.publishes:
                 streams.add(rt.name)
             for service in sorted(streams):
-                await bus_nats.ensure_stream(js, service)
+                await bus_nats.ensure_stream(js, service, replicas=rt.settings.stream_replicas)
             await bus_nats.follow(nc, handlers)
             log.info("bus_connected", streams=sorted(streams))
             backoff = 0.2
@@ -172,8 +183,11 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     """Run the service until SIGTERM or SIGINT."""
     settings = settings or config.load()
     name = definition.name
+    config.check_production(settings, process=name)  # before any database or network
+    injected = faults.load()  # SMARTCITY_FAULTS: none unless an SRE rehearses an incident
     logs.configure(service=name, level=settings.log_level)
     provider = telemetry.configure(service=name, settings=settings)
+    exposition = metrics.configure(service=name, settings=settings)
     db = Database(settings.database_url_for(name), service=name)
     migrations = list(definition.migrations)
     if definition.publishes:
@@ -190,10 +204,15 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     if secret:
         rt.credentials = ServiceCredentials(service=name, secret=secret, login=login)
     if definition.publishes:
-        rt.relay = OutboxRelay(db, source=f"/smartcity/{name}")
+        rt.relay = OutboxRelay(
+            db, source=f"/smartcity/{name}", stall_seconds=injected.nats_stall_seconds
+        )
+        rt.background(rt.relay.watch_backlog(), name=f"{name}-outbox-backlog")
     rt.consumers = [Consumer(db, s) for s in definition.subscriptions]
 
-    server = create_server(policies=definition.policies, verifier=rt.verifier)
+    server = create_server(
+        policies=definition.policies, verifier=rt.verifier, service=name, faults=injected
+    )
     definition.add_servicers(server, rt)
     health = await add_health_and_reflection(server, definition.grpc_services)
     bind = settings.bind_address
@@ -219,9 +238,15 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
             await task
     await db.close()
     provider.shutdown()
+    exposition.shutdown()
     log.info("service_stopped")
 
 
 def run(definition: ServiceDefinition) -> None:
-    """Entry point of `python -m services.<name>`."""
-    loop.run(serve(definition))
+    """Entry point of `python -m services.<name>`: a configuration error is a message and exit
+    code 2, not a traceback."""
+    try:
+        loop.run(serve(definition))
+    except config.ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None

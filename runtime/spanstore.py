@@ -8,6 +8,10 @@ trace as a tree across processes.
 Files are bounded: once a file has grown past ``MAX_FILE_BYTES`` (64 MiB) the exporter continues in
 ``<service>-<pid>-1.jsonl``, ``-2`` and so on. Nothing is deleted here; old files can be removed
 whenever the operator likes, a missing span only shows up as ``(parent missing)`` in the tree.
+
+``load_logs`` reads the processes' JSON log lines of one trace back from ``<data dir>/logs`` and
+groups them by ``span_id`` (``runtime.logs`` writes both ids on every line), so that the tree can
+show under each span what that hop said.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 __all__ = [
     "MAX_FILE_BYTES",
     "JsonlSpanExporter",
+    "LogLine",
     "SpanEvent",
     "SpanRecord",
     "TraceSummary",
+    "load_logs",
     "load_trace",
     "normalize_trace_id",
     "recent_traces",
@@ -426,6 +432,76 @@ def load_trace(directory: Path, trace_id: str) -> list[SpanRecord]:
     return spans
 
 
+@dataclass(frozen=True)
+class LogLine:
+    """One JSON log line of a span: its time, level and event, and its other fields (without
+    the trace and span ids, which place it)."""
+
+    time: str
+    level: str
+    event: str
+    fields: dict[str, object] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"time": self.time, "level": self.level, "event": self.event, **self.fields}
+
+    def render(self) -> str:
+        clock = self.time.partition("T")[2][:12] or self.time  # HH:MM:SS.mmm of the ISO time
+        extra = " ".join(f"{key}={_field(value)}" for key, value in self.fields.items())
+        return _clean(f"{clock} {self.level} {self.event} {extra}".rstrip())
+
+
+# Placed by the span, or shown by it: not repeated under it.
+_LOG_PLACEMENT = frozenset({"trace_id", "span_id", "time", "level", "event", "service"})
+
+
+def _field(value: object) -> str:
+    if isinstance(value, str):
+        return value if value and not any(c.isspace() for c in value) else repr(value)
+    return orjson.dumps(value, default=str).decode()
+
+
+def load_logs(directory: Path, trace_id: str) -> dict[str, list[LogLine]]:
+    """The log lines of one trace in ``directory/*.log``, by span id, each span's in time order.
+
+    Lines that are not JSON (the NATS server's) or name no span are skipped. Raises ValueError
+    for a malformed trace id, like ``load_trace``.
+    """
+    wanted = normalize_trace_id(trace_id)
+    needle = wanted.encode()
+    found: dict[str, list[LogLine]] = defaultdict(list)
+    directory = Path(directory)
+    files = sorted(directory.glob("*.log")) if directory.is_dir() else []
+    for path in files:
+        try:
+            with path.open("rb") as handle:
+                for raw in handle:
+                    if needle not in raw:
+                        continue
+                    try:
+                        data = orjson.loads(raw)
+                    except ValueError:
+                        continue
+                    if not isinstance(data, dict) or data.get("trace_id") != wanted:
+                        continue
+                    span_id = data.get("span_id")
+                    if not isinstance(span_id, str):
+                        continue
+                    found[span_id].append(
+                        LogLine(
+                            time=str(data.get("time", "")),
+                            level=str(data.get("level", "")),
+                            event=str(data.get("event", "")),
+                            fields={k: v for k, v in data.items() if k not in _LOG_PLACEMENT},
+                        )
+                    )
+        except OSError:
+            continue
+    for lines in found.values():
+        lines.sort(key=lambda line: line.time)
+    return dict(found)
+
+
 def recent_traces(
     directory: Path, *, limit: int = 20, only_errors: bool = False
 ) -> list[TraceSummary]:
@@ -476,11 +552,18 @@ def _ms(nanoseconds: float) -> str:
     return f"{nanoseconds / 1e6:.1f} ms"
 
 
-def render_tree(spans: list[SpanRecord]) -> str:
-    """One trace as a tree of spans, children under their parent, siblings by start time.
+FAULT_ATTRIBUTE = "smartcity.fault.injected"
+
+
+def render_tree(
+    spans: list[SpanRecord], *, logs: Mapping[str, Sequence[LogLine]] | None = None
+) -> str:
+    """One trace as a tree of spans, children under their parent, siblings by start time, and
+    under each span its log lines when ``logs`` (by span id) is given.
 
     Spans whose parent is not in ``spans`` (not flushed yet, or in a deleted file) are shown as
-    further roots marked ``(parent missing)``.
+    further roots marked ``(parent missing)``. A span with an injected fault (runtime.faults)
+    says so.
     """
     if not spans:
         return "(no spans)"
@@ -505,7 +588,7 @@ def render_tree(spans: list[SpanRecord]) -> str:
         else:
             roots.append(span)
 
-    rows: list[tuple[str, SpanRecord, str]] = []  # (tree prefix, span, marker)
+    rows: list[tuple[str, SpanRecord, str, str]] = []  # (tree prefix, span, marker, indent)
     visited: set[str] = set()
 
     def walk(root: SpanRecord, marker: str) -> None:
@@ -516,8 +599,9 @@ def render_tree(spans: list[SpanRecord]) -> str:
             if span.span_id in visited:
                 continue
             visited.add(span.span_id)
-            rows.append((branch, span, marker if span is root else ""))
             kids = children.get(span.span_id, [])
+            below = indent + ("│  " if kids else "   ")
+            rows.append((branch, span, marker if span is root else "", below))
             for position, kid in reversed(list(enumerate(kids))):
                 last = position == len(kids) - 1
                 stack.append(
@@ -531,18 +615,23 @@ def render_tree(spans: list[SpanRecord]) -> str:
         if span.span_id not in visited:
             walk(span, "  (parent cycle)")
 
-    labels = [f"{branch}{_clean(span.service)}  {_clean(span.name)}" for branch, span, _ in rows]
+    labels = [f"{branch}{_clean(span.service)}  {_clean(span.name)}" for branch, span, _, _ in rows]
     width = max(len(label) for label in labels)
-    durations = [_ms(span.end_ns - span.start_ns) for _, span, _ in rows]
+    durations = [_ms(span.end_ns - span.start_ns) for _, span, _, _ in rows]
     duration_width = max(len(text) for text in durations)
     lines = [header]
-    for label, duration, (_, span, marker) in zip(labels, durations, rows, strict=True):
+    for label, duration, (_, span, marker, below) in zip(labels, durations, rows, strict=True):
         if span.is_error:
             status = "ERROR: " + _clean(span.status_description or "(no description)")
         else:
             status = "ok"
         offset = "+" + _ms(span.start_ns - trace_start)
+        fault = span.attributes.get(FAULT_ATTRIBUTE)
+        if fault is not None:
+            marker += f"  [fault injected: {_clean(str(fault))}]"
         lines.append(
             f"{label.ljust(width)}  {duration.rjust(duration_width)}  {status}  {offset}{marker}"
         )
+        if logs is not None:
+            lines.extend(f"{below}  · {line.render()}" for line in logs.get(span.span_id, ()))
     return "\n".join(lines)

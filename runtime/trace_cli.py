@@ -2,6 +2,9 @@
 
 Spans live under ``<data dir>/traces`` (see ``runtime.spanstore``); the data directory is
 ``--data-dir``, else ``$SMARTCITY_DATA_DIR``, else ``./var``, the same default the services use.
+With ``--logs``, each span is followed by the log lines its process wrote in it (``DIR/logs``,
+matched by span id): ``smartcity trace --recent 5 --errors --logs`` shows the last failing
+requests with what every hop said.
 Exit status: 0 on success, 1 when the trace has no stored span, 2 on a usage error or a malformed
 trace id.
 """
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from runtime.spanstore import find_request, load_trace, recent_traces, render_tree
+from runtime.spanstore import find_request, load_logs, load_trace, recent_traces, render_tree
 
 __all__ = ["build_parser", "run"]
 
@@ -62,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the trace of the request the gateway answered with this X-Request-Id",
     )
     parser.add_argument("--errors", action="store_true", help="list only traces with an error")
+    parser.add_argument(
+        "--logs",
+        action="store_true",
+        help="under each span, its log lines (from DIR/logs); with --recent, every listed "
+        "trace's tree",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     return parser
 
@@ -76,7 +85,9 @@ def _iso(start_ns: int) -> str:
     return datetime.fromtimestamp(start_ns / 1e9, tz=UTC).isoformat(timespec="milliseconds")
 
 
-def _show_trace(traces_dir: Path, trace_id: str, *, as_json: bool) -> int:
+def _show_trace(
+    traces_dir: Path, trace_id: str, *, as_json: bool, logs_dir: Path | None = None
+) -> int:
     try:
         spans = load_trace(traces_dir, trace_id)
     except ValueError as exc:
@@ -89,19 +100,36 @@ def _show_trace(traces_dir: Path, trace_id: str, *, as_json: bool) -> int:
             file=sys.stderr,
         )
         return 1
+    logs = load_logs(logs_dir, trace_id) if logs_dir is not None else None
     if as_json:
         for span in spans:
-            print(orjson.dumps(span.to_dict()).decode())
+            record = span.to_dict()
+            if logs is not None:
+                record["logs"] = [line.to_dict() for line in logs.get(span.span_id, ())]
+            print(orjson.dumps(record).decode())
     else:
-        print(render_tree(spans))
+        print(render_tree(spans, logs=logs))
     return 0
 
 
-def _list_recent(traces_dir: Path, *, limit: int, only_errors: bool, as_json: bool) -> int:
+def _list_recent(
+    traces_dir: Path,
+    *,
+    limit: int,
+    only_errors: bool,
+    as_json: bool,
+    logs_dir: Path | None = None,
+) -> int:
     summaries = recent_traces(traces_dir, limit=limit, only_errors=only_errors)
     if not summaries:
         kind = "failing traces" if only_errors else "traces"
         print(f"smartcity trace: no {kind} under {traces_dir}", file=sys.stderr)
+        return 0
+    if logs_dir is not None:  # each trace in full, newest first
+        for position, summary in enumerate(summaries):
+            if position and not as_json:
+                print()
+            _show_trace(traces_dir, summary.trace_id, as_json=as_json, logs_dir=logs_dir)
         return 0
     for summary in summaries:
         if as_json:
@@ -125,6 +153,7 @@ def run(argv: list[str]) -> int:
         # argparse exits on --help (0) and usage errors (2); the caller wants a status instead.
         return exc.code if isinstance(exc.code, int) else 2
     traces_dir = _data_dir(args.data_dir) / "traces"
+    logs_dir = _data_dir(args.data_dir) / "logs" if args.logs else None
     if args.request_id is not None:
         if args.trace_id is not None:
             print("smartcity trace: give a TRACE_ID or --request-id, not both", file=sys.stderr)
@@ -136,7 +165,7 @@ def run(argv: list[str]) -> int:
                 file=sys.stderr,
             )
             return 1
-        return _show_trace(traces_dir, found, as_json=args.json)
+        return _show_trace(traces_dir, found, as_json=args.json, logs_dir=logs_dir)
     if args.trace_id is not None:
         if args.recent is not None or args.errors:
             print(
@@ -144,10 +173,11 @@ def run(argv: list[str]) -> int:
                 file=sys.stderr,
             )
             return 2
-        return _show_trace(traces_dir, args.trace_id, as_json=args.json)
+        return _show_trace(traces_dir, args.trace_id, as_json=args.json, logs_dir=logs_dir)
     return _list_recent(
         traces_dir,
         limit=args.recent or _DEFAULT_RECENT,
         only_errors=args.errors,
         as_json=args.json,
+        logs_dir=logs_dir,
     )

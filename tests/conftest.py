@@ -35,6 +35,8 @@ BASE_ENV = {
     "SMARTCITY_LOG_LEVEL": "info",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "",
     **{f"SMARTCITY_{name.upper()}_PORT": "0" for name in ("nats", *config.SERVICES, "gateway")},
+    # Prometheus endpoints on free ports too: several platforms run at once (runtime.metrics).
+    **{f"SMARTCITY_{name.upper()}_METRICS_PORT": "0" for name in (*config.SERVICES, "gateway")},
     **{f"SMARTCITY_{name.upper()}_ADDR": "" for name in config.SERVICES},
     "SMARTCITY_NATS_URL": "",
     "SMARTCITY_ISSUER": "",

@@ -2,7 +2,8 @@
 
 Each consumer is a durable pull consumer. Every message is handled in one local transaction that
 also records its event id in `processed_events`; the message is acknowledged after that commit.
-A redelivered event finds its id recorded and has no second effect.
+A redelivered event finds its id recorded and has no second effect. While it runs, a consumer
+reads its lag from JetStream every few seconds for the metrics (`smartcity.consumer.lag`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from opentelemetry import trace
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import logs, telemetry
+from runtime import logs, metrics, telemetry
 from runtime.bus.events import EventType, stream_name
 from runtime.storage import Database, Migration, create_tables, now_us
 
@@ -91,14 +92,34 @@ class Consumer:
                 ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=self._max_deliver
             ),
         )
+        lag = asyncio.create_task(self._watch_lag(psub), name=f"lag-{self._sub.durable}")
+        try:
+            while True:
+                try:
+                    msgs = await psub.fetch(self._batch, timeout=1.0)
+                except (NatsTimeout, TimeoutError):
+                    continue
+                # In order: a subject's events apply in the order the stream holds them.
+                for msg in msgs:
+                    await self._handle(msg)
+        finally:
+            lag.cancel()
+            metrics.consumer_lag(self._sub.durable, None)
+
+    async def _watch_lag(self, psub: Any, *, interval: float = metrics.POLL_SECONDS) -> None:
+        """The consumer's lag: events of the stream not yet delivered to it, and those delivered
+        but not acknowledged yet (being handled, or waiting for a redelivery)."""
         while True:
             try:
-                msgs = await psub.fetch(self._batch, timeout=1.0)
-            except (NatsTimeout, TimeoutError):
-                continue
-            # In order: a subject's events apply in the order the stream holds them.
-            for msg in msgs:
-                await self._handle(msg)
+                info = await psub.consumer_info()
+                metrics.consumer_lag(
+                    self._sub.durable, int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                metrics.consumer_lag(self._sub.durable, None)  # unknown, rather than stale
+            await asyncio.sleep(interval)
 
     async def _handle(self, msg: Any) -> None:
         headers: dict[str, str] = msg.headers or {}
@@ -116,6 +137,8 @@ class Consumer:
             },
         ) as span:
             event_id = headers.get("ce-id")
+            if msg.metadata.num_delivered > 1:
+                metrics.consumer_redelivered(self._sub.durable)
             if not event_id:
                 log.error("event_without_id", subject=msg.subject)
                 await msg.term()  # cannot be made idempotent: never redeliver
@@ -147,6 +170,7 @@ class Consumer:
                         stream_sequence=msg.metadata.sequence.stream,
                     )
                     self.parked += 1
+                    metrics.consumer_parked(self._sub.durable)
                     await msg.term()
                     return
                 await msg.nak(delay=min(2.0 * delivered, 30.0))

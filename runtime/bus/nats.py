@@ -27,7 +27,8 @@ async def connect(url: str, *, name: str) -> Any:
         log.warning("nats_error", error=type(exc).__name__)
 
     return await nats.connect(
-        servers=[url],
+        # a cluster: several URLs, comma-separated; the client also learns the others from it
+        servers=[u.strip() for u in url.split(",") if u.strip()],
         name=name,
         connect_timeout=2,
         max_reconnect_attempts=-1,
@@ -39,9 +40,10 @@ async def connect(url: str, *, name: str) -> Any:
 
 
 async def ensure_stream(js: Any, service: str, *, replicas: int = 1) -> None:
-    """Create or update the service's stream (file storage, 2-minute duplicate window)."""
+    """Create the service's stream (file storage, 2-minute duplicate window, `replicas` copies
+    across the JetStream cluster), or raise an existing one's replicas up to `replicas`."""
     from nats.js.api import StorageType, StreamConfig
-    from nats.js.errors import BadRequestError, NotFoundError
+    from nats.js.errors import APIError, BadRequestError, NotFoundError
 
     config = StreamConfig(
         name=stream_name(service),
@@ -51,13 +53,27 @@ async def ensure_stream(js: Any, service: str, *, replicas: int = 1) -> None:
         duplicate_window=120.0,
     )
     try:
-        await js.stream_info(config.name)
+        info = await js.stream_info(config.name)
     except NotFoundError:
-        try:
-            await js.add_stream(config)
-            log.info("stream_created", stream=config.name)
-        except BadRequestError:
-            pass  # created concurrently by another service: same name, same subjects
+        info = None
+    try:
+        if info is None:
+            try:
+                await js.add_stream(config)
+                log.info("stream_created", stream=config.name, replicas=replicas)
+            except BadRequestError:
+                pass  # created concurrently by another service: same name, same subjects
+        # Only up: a process still configured for fewer copies must not shrink the stream.
+        elif (info.config.num_replicas or 1) < replicas:
+            info.config.num_replicas = replicas
+            await js.update_stream(info.config)
+            log.info("stream_replicas_raised", stream=config.name, replicas=replicas)
+    except APIError as exc:
+        # e.g. "replicas > 1 not supported in non-clustered mode": the reason, not just the type
+        log.error(
+            "stream_not_ensured", stream=config.name, replicas=replicas, error=exc.description
+        )
+        raise
 
 
 Handler = Callable[[bytes], Awaitable[None]]

@@ -4,12 +4,14 @@
 with the request's trace context. `OutboxRelay` publishes pending rows to JetStream in batches,
 awaiting the acks together, with `Nats-Msg-Id` = event id so that a re-publish after a crash is
 dropped by the stream's duplicate window; rows are deleted once the stream has acknowledged them.
+`watch_backlog` reads how many rows wait and how old the oldest is, for the metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +21,7 @@ from google.protobuf.message import Message
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import logs, telemetry
+from runtime import faults, logs, metrics, telemetry
 from runtime.bus.events import EventType, cloudevent_headers
 from runtime.storage import SEQUENCE, Database, Migration, create_tables, now_us
 
@@ -65,7 +67,14 @@ class OutboxRelay:
     """Publishes the outbox to JetStream; woken after each commit, and polling as a safety net."""
 
     def __init__(
-        self, db: Database, *, source: str, batch_size: int = 256, poll_seconds: float = 1.0
+        self,
+        db: Database,
+        *,
+        source: str,
+        batch_size: int = 256,
+        poll_seconds: float = 1.0,
+        stall_seconds: float = 0.0,
+        stall_every: float = faults.STALL_EVERY_SECONDS,
     ) -> None:
         self._db = db
         self._source = source
@@ -73,6 +82,10 @@ class OutboxRelay:
         self._poll = poll_seconds
         self._wake = asyncio.Event()
         self.published = 0
+        # `nats:stall` of SMARTCITY_FAULTS (runtime.faults): 0, the default, never stalls.
+        self._stall = stall_seconds
+        self._stall_every = stall_every
+        self._next_stall = time.monotonic() + stall_every
 
     def notify(self) -> None:
         """Call after a commit that enqueued events, to publish them without waiting for a poll."""
@@ -85,6 +98,9 @@ class OutboxRelay:
             # cleared before reading: a commit during the batch's publish wakes the next round
             # at once, rather than after the poll (bench/README.md, partners)
             self._wake.clear()
+            if self._stall and time.monotonic() >= self._next_stall:
+                await faults.stall_nats(self._stall, service=self._source.rpartition("/")[2])
+                self._next_stall = time.monotonic() + self._stall_every
             try:
                 sent = await self.publish_pending(js)
                 backoff = 0.1
@@ -99,6 +115,26 @@ class OutboxRelay:
                 continue  # more waiting: no sleep
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+
+    async def backlog(self) -> tuple[int, int | None]:
+        """How many events wait, and when the oldest was committed (µs since the epoch)."""
+        query = sa.select(sa.func.count(), sa.func.min(outbox.c.created_us)).select_from(outbox)
+        async with self._db.read() as reader:
+            row: Any = (await reader.execute(query)).one()
+        pending, oldest = row
+        return int(pending), None if oldest is None else int(oldest)
+
+    async def watch_backlog(self, *, interval: float = metrics.POLL_SECONDS) -> None:
+        """Keep the outbox gauges current until cancelled; runs while NATS is down too, which is
+        when the backlog grows."""
+        while True:
+            try:
+                metrics.outbox_backlog(*await self.backlog())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox_backlog_unread", error=type(exc).__name__)
+            await asyncio.sleep(interval)
 
     async def publish_pending(self, js: Any) -> int:
         """Publish one batch; return how many rows it held."""
@@ -131,6 +167,7 @@ class OutboxRelay:
             async with self._db.begin() as own:
                 await own.execute(delete)
         self.published += len(rows)
+        metrics.outbox_published(len(rows))
 
     async def _publish(self, js: Any, row: Any) -> None:
         parent = telemetry.extract({"traceparent": row.traceparent} if row.traceparent else {})

@@ -58,7 +58,7 @@ class FanOut:
         from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig
 
-        await bus_nats.ensure_stream(js, service)
+        await bus_nats.ensure_stream(js, service, replicas=self._rt.settings.stream_replicas)
         psub = await js.pull_subscribe(
             subjects[0],
             durable=f"partners-fanout-{service}",
