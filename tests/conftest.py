@@ -184,8 +184,11 @@ async def audit_records(platform: Platform, token: str, resource_id: str) -> lis
     return list(page["records"])
 
 
-async def start_platform(data_dir: Path) -> tuple[Settings, dict[str, str], Supervisor]:
-    env = {**BASE_ENV, "SMARTCITY_DATA_DIR": str(data_dir)}
+async def start_platform(
+    data_dir: Path, **extra_env: str
+) -> tuple[Settings, dict[str, str], Supervisor]:
+    """Every process of the platform on free ports, with `extra_env` on top of BASE_ENV."""
+    env = {**BASE_ENV, "SMARTCITY_DATA_DIR": str(data_dir), **extra_env}
     env.update(resolve_ports({**os.environ, **env}))
     settings = config.load(env)
     supervisor = Supervisor(restart=False)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -19,10 +18,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from conftest import BASE_ENV, NatsServer, Platform, eventually
+from conftest import NatsServer, Platform, eventually, start_platform
 from runtime import config, trace_cli
-from runtime.launcher import platform_specs, resolve_ports
-from runtime.processes import Supervisor, free_port
+from runtime.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -33,18 +31,12 @@ METRICS_PROCESSES = (*config.SERVICES, "gateway")
 
 @pytest_asyncio.fixture(scope="module")
 async def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
-    env = {
-        **BASE_ENV,
-        "SMARTCITY_DATA_DIR": str(tmp_path_factory.mktemp("rehearsal")),
-        "SMARTCITY_FAULTS": FAULTS,
+    settings, env, supervisor = await start_platform(
+        tmp_path_factory.mktemp("rehearsal"),
+        SMARTCITY_FAULTS=FAULTS,
         **{f"SMARTCITY_{n.upper()}_METRICS_PORT": str(free_port()) for n in METRICS_PROCESSES},
-    }
-    env.update(resolve_ports({**os.environ, **env}))
-    settings = config.load(env)
-    supervisor = Supervisor(restart=False)
+    )
     try:
-        for spec in platform_specs(settings, env):
-            await supervisor.start(spec)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
             yield Platform(settings, env, supervisor, http)
     finally:
