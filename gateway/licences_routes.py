@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from urllib.parse import quote
 
 from aiohttp import web
@@ -140,8 +141,7 @@ async def list_uses(call: Call) -> web.StreamResponse:
     return message_response(await call.rpc(call.upstream.licences.ListLicenceUses, request))
 
 
-def _route(**kwargs: object) -> Route:
-    return Route(tag="licences", **kwargs)  # type: ignore[arg-type]
+_route = functools.partial(Route, tag="licences")
 
 
 _VERIFY = _route(

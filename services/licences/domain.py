@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from runtime.auth import CITIZEN, ENTERPRISE_AGENT, PARTNER, SERVICE, STAFF, Principal
 from runtime.departments import DEPARTMENTS
@@ -242,7 +242,3 @@ def grant_state(*, not_before_us: int, not_after_us: int, withdrawn: bool, now_u
     if now_us >= not_after_us:
         return "expired"
     return "active"
-
-
-def utc_seconds(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1e6, UTC)

@@ -33,11 +33,6 @@ USE_KINDS = {
 }
 
 
-def _us(ts: object) -> int:
-    seconds, nanos = getattr(ts, "seconds", 0), getattr(ts, "nanos", 0)
-    return int(seconds) * 1_000_000 + int(nanos) // 1000
-
-
 def to_message(row: store.Row, *, now: int) -> pb.UseGrant:
     state = domain.grant_state(
         not_before_us=row.not_before_us,
@@ -94,8 +89,8 @@ class UseGrants:
         window = domain.check_grant(
             grantee=request.grantee,
             purpose=request.purpose,
-            not_before_us=_us(request.not_before),
-            not_after_us=_us(request.not_after),
+            not_before_us=request.not_before.ToMicroseconds(),
+            not_after_us=request.not_after.ToMicroseconds(),
             now_us=now,
         )
         if not claims:
