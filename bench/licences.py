@@ -295,13 +295,7 @@ def password_login(base: str, entry: str, username: str) -> Token:
     reply = http("POST", f"{base}/{entry}/v1/login", json_body=body)
     if reply.status != 200:
         raise TargetError(f"{entry} login {username}: HTTP {reply.status}: {reply.body[:300]!r}")
-    data = reply.json()
-    return Token(
-        value=str(data["access_token"]),
-        username=username,
-        obtained_at=time.monotonic(),
-        lifetime_s=float(data.get("expires_in") or 300),
-    )
+    return Token.from_login(reply.json(), username=username)
 
 
 def _json_headers(token: Token) -> dict[str, str]:

@@ -319,6 +319,16 @@ class Token:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.value}"}
 
+    @classmethod
+    def from_login(cls, data: dict[str, Any], *, username: str) -> Token:
+        """The token of a login's JSON answer, obtained now."""
+        return cls(
+            value=str(data["access_token"]),
+            username=username,
+            obtained_at=time.monotonic(),
+            lifetime_s=float(data.get("expires_in") or 300),
+        )
+
 
 class StaffLogins:
     """Staff sign-in at ``/office/v1/login`` with the demo TOTP.
@@ -364,13 +374,7 @@ class StaffLogins:
         reply = http("POST", f"{self.base}/office/v1/login", json_body=body)
         if reply.status != 200:
             raise TargetError(f"staff login {name}: HTTP {reply.status}: {reply.body[:500]!r}")
-        data = reply.json()
-        return Token(
-            value=str(data["access_token"]),
-            username=name,
-            obtained_at=time.monotonic(),
-            lifetime_s=float(data.get("expires_in") or 300),
-        )
+        return Token.from_login(reply.json(), username=name)
 
 
 class PlatformProcess:
