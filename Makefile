@@ -5,17 +5,38 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# uv itself, pinned with its hashes in deploy/uv-bootstrap.txt, lives beside the environment it
+# manages (not inside its site-packages, which `uv sync` keeps exactly equal to uv.lock).
+UV     := $(VENV)/uv/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install proto proto-check lint test test-unit run bench clean
+.PHONY: install lock lock-check proto proto-check lint test test-unit run bench clean
 
-$(STAMP): pyproject.toml
+# Installs exactly uv.lock (every package at its locked version, checked against its hashes);
+# `--locked` refuses to run when pyproject.toml and uv.lock disagree.
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --quiet --locked --extra dev --python $(PY)
+	@touch $@
+
+$(UV): deploy/uv-bootstrap.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed" or 0)'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+	  --upgrade --target $(VENV)/uv -r deploy/uv-bootstrap.txt
 	@touch $@
 
 install: $(STAMP)
+
+# Updates uv.lock to the newest versions that pyproject.toml allows; commit the result.
+lock: $(UV)
+	$(UV) lock --upgrade
+
+# Fails when uv.lock does not satisfy pyproject.toml (a dependency added or a bound changed
+# without `make lock`). Needs no network.
+lock-check: $(UV)
+	@$(UV) lock --check --offline --quiet && echo "uv.lock matches pyproject.toml" \
+	  || { echo "uv.lock is out of date with pyproject.toml: run 'make lock' and commit"; exit 1; }
 
 # Regenerate the Python code of proto/ (never edit smartcity/ by hand), then the AsyncAPI
 # document of the events (proto/asyncapi.json) from proto/ and the services' event registry.
@@ -35,13 +56,13 @@ proto-check: install
 	    || { echo "proto/asyncapi.json drifted from proto/ and the event registry: run 'make proto' and commit"; exit 1; }; } \
 	  && echo "proto/asyncapi.json matches proto/ and the event registry"
 
-lint: install proto-check
+lint: install lock-check proto-check
 	$(PY) proto/lint.py
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: install proto-check
+test: install lock-check proto-check
 	$(VENV)/bin/pytest
 
 test-unit: install

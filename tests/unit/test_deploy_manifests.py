@@ -469,3 +469,15 @@ def test_the_containerfile_exposes_every_port_and_sets_only_read_variables() -> 
     assert {int(p) for p in exposed.split()} == {config.DEFAULT_PORTS[p] for p in PROCESSES}
     variables = set(re.findall(r"\b(SMARTCITY_[A-Z0-9_]+)=", text))
     assert variables and all(_read_by_code(v) for v in variables), variables
+
+
+def test_the_image_installs_the_same_lock_as_make_install() -> None:
+    # Every pip or uv install in the image is pinned and hash-checked: the lock, or uv's own pin.
+    text = (DEPLOY / "Containerfile").read_text()
+    installs = re.findall(r"^RUN (?:.*\s)?((?:pip|uv) (?:install|sync)\b.*)$", text, re.MULTILINE)
+    assert installs, "the image installs nothing?"
+    for line in installs:
+        assert "--locked" in line or "--require-hashes" in line, line
+    assert "COPY pyproject.toml uv.lock" in text
+    makefile = (DEPLOY.parent / "Makefile").read_text()
+    assert "deploy/uv-bootstrap.txt" in makefile and "--locked" in makefile

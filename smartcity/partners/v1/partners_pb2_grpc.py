@@ -5,7 +5,7 @@ import warnings
 
 from smartcity.partners.v1 import partners_pb2 as smartcity_dot_partners_dot_v1_dot_partners__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
