@@ -16,7 +16,8 @@ commands:
            smartcity licence verify [--offline --trust-list F --status-list F] TEXT|-
            (exit 1 when not valid); smartcity licence fetch --out DIR saves both lists
   totp     print the current TOTP code of a base32 secret (smartcity totp SECRET), as an
-           authenticator app would: for the demo staff accounts and for scripts
+           authenticator app would: for the demo staff accounts and for scripts;
+           smartcity totp --demo USERNAME finds a demo officer's secret (embedded mode)
 """
 
 
@@ -56,13 +57,23 @@ def main(argv: list[str] | None = None) -> int:
 def _totp(args: list[str]) -> int:
     import time
 
-    from services.identity import totp
+    from runtime import config
+    from services.identity import demo, totp
 
-    if len(args) != 1:
-        print("usage: smartcity totp SECRET", file=sys.stderr)
-        return 2
+    if len(args) == 2 and args[0] == "--demo":
+        # embedded mode only: a demo officer's secret is derived from the demo password
+        settings = config.load()
+        if settings.production:
+            print("smartcity totp: --demo has no demo accounts in production", file=sys.stderr)
+            return 2
+        secret = demo.totp_secret(settings.demo_password, args[1])
+    elif len(args) == 1 and not args[0].startswith("-"):
+        secret = args[0]
+    else:
+        print("usage: smartcity totp SECRET | smartcity totp --demo USERNAME", file=sys.stderr)
+        return 0 if args in (["-h"], ["--help"]) else 2
     try:
-        print(totp.code_at(args[0], time.time()))
+        print(totp.code_at(secret, time.time()))
     except ValueError as exc:
         print(f"smartcity totp: {exc}", file=sys.stderr)
         return 2
