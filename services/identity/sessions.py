@@ -32,7 +32,15 @@ from smartcity.identity.v1 import events_pb2
 
 log = logs.get(__name__)
 
+# One answer for an unknown account, a wrong password, a wrong TOTP code and the wrong entry
+# point, at about the same cost (the password hash is always computed): a guesser learns nothing,
+# not even that a password was right. The log says which it was.
 WRONG_CREDENTIALS = "wrong username or password"
+WRONG_STAFF_CREDENTIALS = "wrong username, password or TOTP code"
+
+
+def wrong_credentials(audience: str) -> Unauthenticated:
+    return Unauthenticated(WRONG_STAFF_CREDENTIALS if audience == "office" else WRONG_CREDENTIALS)
 
 
 @dataclass(frozen=True)
@@ -70,19 +78,21 @@ class Sessions:
             if account is not None:
                 await self._record_failure(account)
             log.info("login_failed", reason="credentials")
-            raise Unauthenticated(WRONG_CREDENTIALS)
-        # The password is right: from here on, saying why is no help to a guesser.
+            raise wrong_credentials(audience)
         if account.state != domain.ACTIVE:
-            raise Unauthenticated("the account is disabled")
+            log.info("login_failed", reason="disabled", account_id=account.id)
+            raise wrong_credentials(audience)
         if domain.AUDIENCE_OF_KIND[account.kind] != audience:
-            where = domain.AUDIENCE_OF_KIND[account.kind]
-            raise PermissionDenied(f"{account.kind} accounts sign in at the {where} entry point")
+            log.info("login_failed", reason="entry_point", account_id=account.id)
+            raise wrong_credentials(audience)
         pending = False
         if account.kind == domain.STAFF:
             if row.totp_sealed is None:
                 pending = True
             else:
-                await self._check_totp(account, row.totp_sealed, row.totp_last_step, totp_code)
+                await self._check_totp(
+                    account, row.totp_sealed, row.totp_last_step, totp_code, audience=audience
+                )
         if enterprise_id:
             async with self._rt.db.read() as conn:
                 allowed = account.kind == domain.CITIZEN and await store.may_act_for(
@@ -99,7 +109,7 @@ class Sessions:
         return tokens
 
     async def _check_totp(
-        self, account: Account, sealed: bytes, last_step: int | None, code: str
+        self, account: Account, sealed: bytes, last_step: int | None, code: str, *, audience: str
     ) -> None:
         if not code:
             raise SecondFactorRequired("a TOTP code from the enrolled authenticator is required")
@@ -107,8 +117,8 @@ class Sessions:
         step = totp.verify(secret, code, at=time.time(), last_used_step=last_step)
         if step is None:
             await self._record_failure(account)
-            log.info("login_failed", reason="totp")
-            raise Unauthenticated("wrong or already used TOTP code")
+            log.info("login_failed", reason="totp", account_id=account.id)
+            raise wrong_credentials(audience)
         async with self._rt.db.begin() as conn:
             await store.update_account(conn, account.id, totp_last_step=step)
 
