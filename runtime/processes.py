@@ -1,7 +1,9 @@
 """Supervising the platform's OS processes: start, wait until ready, restart, stop.
 
 Used by `smartcity up` and by the integration tests, which need to SIGKILL a process and
-bring it back; every wait is bounded.
+bring it back; every wait is bounded. A process that dies is restarted within a second, later
+and later while it keeps dying soon after each start, and within a second again once it has
+stayed up for a while (`RestartBackoff`): an occasional crash never pays for old ones.
 """
 
 from __future__ import annotations
@@ -78,6 +80,29 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 @dataclass
+class RestartBackoff:
+    """How long to wait before restarting a process that died.
+
+    `first_delay` after a run of `stable_seconds` or more (or the first crash), then doubling for
+    each crash that follows soon after a start, up to `max_delay`: a crash loop does not spin,
+    and a process that has been up for a while comes back at once.
+    """
+
+    stable_seconds: float = 60.0
+    first_delay: float = 0.5
+    max_delay: float = 30.0
+    crashes: int = 0  # in a row, each within `stable_seconds` of its start
+
+    def delay_after(self, uptime: float) -> float:
+        """The wait before the next start of a process that died after `uptime` seconds."""
+        if uptime >= self.stable_seconds:
+            self.crashes = 0
+        delay = min(self.first_delay * 2.0**self.crashes, self.max_delay)
+        self.crashes += 1
+        return delay
+
+
+@dataclass
 class ProcessSpec:
     """How to run one process of the platform and how to tell that it is ready."""
 
@@ -99,14 +124,21 @@ class _Running:
 
 
 class Supervisor:
-    """Starts processes in order and, when `restart` is on, brings back any that die."""
+    """Starts processes in order and, when `restart` is on, brings back any that die (with a
+    `RestartBackoff` per process that forgets earlier crashes after `stable_seconds` up)."""
 
     def __init__(
-        self, *, restart: bool = False, on_restart: Callable[[], None] | None = None
+        self,
+        *,
+        restart: bool = False,
+        on_restart: Callable[[], None] | None = None,
+        stable_seconds: float = 60.0,
     ) -> None:
         self._restart = restart
         self._on_restart = on_restart
+        self._stable_seconds = stable_seconds
         self._running: dict[str, _Running] = {}
+        self._stopped: set[str] = set()  # stopped on purpose: not restarted
         self._stopping = False
 
     def pid(self, name: str) -> int:
@@ -118,6 +150,7 @@ class Supervisor:
     async def start(self, spec: ProcessSpec) -> None:
         """Start a process and wait until its ready check passes (or raise ProcessFailed)."""
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._stopped.discard(spec.name)
         log_file = open(spec.log_path, "ab")  # noqa: SIM115, ASYNC230 - closed when the process ends
         proc = await asyncio.create_subprocess_exec(
             *spec.argv,
@@ -162,6 +195,7 @@ class Supervisor:
         running = self._running.get(name)
         if running is None:
             return
+        self._stopped.add(name)
         proc = running.proc
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -182,24 +216,36 @@ class Supervisor:
             await self.stop(name)
 
     async def watch(self) -> None:
-        """Restart processes that die, with backoff; runs until cancelled."""
-        while not self._stopping:
-            for name, running in list(self._running.items()):
-                code = running.proc.returncode
-                if code is None or not self._restart or self._stopping:
-                    continue
-                running.log_file.close()
-                running.restarts += 1
-                # Back off when a process keeps crashing right after start.
-                quick = time.monotonic() - running.started_at < 10
-                delay = min(2.0 ** min(running.restarts, 5), 30.0) if quick else 0.5
-                log.warning("process_exited", process=name, code=code, restart_in=delay)
-                await asyncio.sleep(delay)
-                try:
-                    await self.start(running.spec)
-                except ProcessFailed as exc:
-                    log.error("process_restart_failed", process=name, error=str(exc)[:500])
-                    continue
-                if self._on_restart is not None:
-                    self._on_restart()
-            await asyncio.sleep(0.5)
+        """Restart processes that die, each with its own backoff; runs until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for name in list(self._running):
+                group.create_task(self._keep_running(name), name=f"watch-{name}")
+
+    async def _keep_running(self, name: str) -> None:
+        backoff = RestartBackoff(stable_seconds=self._stable_seconds)
+        while True:
+            running = self._running[name]
+            code = await running.proc.wait()
+            if not self._restart or self._stopping or name in self._stopped:
+                return
+            running.log_file.close()
+            running.restarts += 1
+            delay = backoff.delay_after(time.monotonic() - running.started_at)
+            log.warning(
+                "process_exited",
+                process=name,
+                code=code,
+                restart_in=delay,
+                crashes_in_a_row=backoff.crashes,
+            )
+            await asyncio.sleep(delay)
+            if self._stopping or name in self._stopped:
+                return
+            try:
+                await self.start(running.spec)
+            except ProcessFailed as exc:
+                log.error("process_restart_failed", process=name, error=str(exc)[:500])
+                self.kill(name)  # one that never became ready gets another try, later
+                continue
+            if self._on_restart is not None:
+                self._on_restart()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -19,6 +20,9 @@ import orjson
 import pytest
 
 from conftest import BASE_ENV, DEMO_PASSWORD, eventually
+from runtime import config
+from runtime.launcher import platform_specs, resolve_ports
+from runtime.processes import Supervisor, tcp_open
 from services.identity import totp
 
 pytestmark = pytest.mark.integration
@@ -178,3 +182,45 @@ async def test_a_killed_launcher_leaves_no_process_behind(
         return not [pid for pid in children if _alive(pid)]
 
     await eventually(all_gone, timeout=20)
+
+
+async def test_nats_killed_three_times_a_stable_window_apart_is_back_within_two_seconds_each_time(
+    tmp_path: Path,
+) -> None:
+    # given the launcher's supervisor running a real nats-server, with a 2 s stable window (the
+    # launcher's is 60 s): before the window reset, the third restart waited 8 s, the fourth 16 s
+    stable_seconds = 2.0
+    env = {**BASE_ENV, "SMARTCITY_DATA_DIR": str(tmp_path)}
+    env.update(resolve_ports({**os.environ, **env}))
+    settings = config.load(env)
+    nats = next(s for s in platform_specs(settings, env) if s.name == "nats")
+    port = settings.port("nats")
+    restarted: list[int] = []
+    supervisor = Supervisor(
+        restart=True,
+        stable_seconds=stable_seconds,
+        on_restart=lambda: restarted.append(supervisor.pid("nats")),
+    )
+    await supervisor.start(nats)
+    watcher = asyncio.create_task(supervisor.watch())
+    try:
+        for kill in range(3):
+            # when it has stayed up for the window and is killed, as a crash would
+            await asyncio.sleep(stable_seconds + 0.5)
+            pid = supervisor.pid("nats")
+            killed_at = time.monotonic()
+            os.kill(pid, signal.SIGKILL)
+
+            # then a new nats-server accepts connections within 2 s
+            async def back(restarts: int = kill + 1) -> bool:
+                return len(restarted) == restarts and await tcp_open(port)
+
+            await eventually(back, timeout=10, interval=0.05)
+            took = time.monotonic() - killed_at
+            assert took < 2.0, f"kill {kill + 1}: nats-server back after {took:.1f}s"
+            assert restarted[-1] != pid and _alive(restarted[-1])
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await supervisor.stop_all()
