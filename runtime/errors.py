@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 DETAILS_KEY = "grpc-status-details-bin"
@@ -93,6 +94,12 @@ class PermissionDenied(DomainError):
     reason = "PERMISSION_DENIED"
 
 
+class RoleNotPermitted(PermissionDenied):
+    """The caller's roles do not include the operation (the role table, `runtime.roles`)."""
+
+    reason = "ROLE_NOT_PERMITTED"
+
+
 class FailedPrecondition(DomainError):
     """The request is valid but the state it acts on does not allow it."""
 
@@ -105,6 +112,81 @@ class Unavailable(DomainError):
 
     code = grpc.StatusCode.UNAVAILABLE
     reason = "UNAVAILABLE"
+
+
+# A 503 names the service that is actually down, however many hops away: the service that
+# observes the failure puts its name in the status (`google.rpc.ErrorInfo` metadata under this
+# key, and a `google.rpc.ResourceInfo` of type `SERVICE_RESOURCE`); services in between pass the
+# status on unchanged (`from_upstream`) and the gateway shows it (`upstream_service`).
+SERVICE_KEY = "service"
+SERVICE_RESOURCE = "smartcity.service"
+
+
+class _NamesService(Unavailable):
+    def __init__(self, message: str, *, service: str, cause: str) -> None:
+        super().__init__(message)
+        self.service = service
+        self.cause = cause
+
+    def details(self) -> list[any_pb2.Any]:
+        info = error_details_pb2.ErrorInfo(
+            reason=self.reason, domain=DOMAIN, metadata={SERVICE_KEY: self.service}
+        )
+        resource = error_details_pb2.ResourceInfo(
+            resource_type=SERVICE_RESOURCE, resource_name=self.service, description=self.cause
+        )
+        return [_pack(info), _pack(resource)]
+
+
+class UpstreamUnavailable(_NamesService):
+    """`service` (another platform service) does not answer, or answers that it cannot serve."""
+
+    reason = "UPSTREAM_UNAVAILABLE"
+
+    def __init__(self, service: str, *, cause: str = "") -> None:
+        cause = cause.removesuffix("; retry shortly").removesuffix("; retry")
+        said = f"is unavailable: {cause}" if cause else "is not answering"
+        super().__init__(
+            f"the {service} service {said}; retry shortly",
+            service=service,
+            cause=cause or "not answering",
+        )
+
+
+class ServiceUnauthenticated(_NamesService):
+    """`service` cannot authenticate to the platform: its own client credentials or token were
+    refused (a 503 for the caller, whose own credentials are fine; an operator must act)."""
+
+    reason = "SERVICE_UNAUTHENTICATED"
+
+    def __init__(self, service: str, *, cause: str) -> None:
+        super().__init__(
+            f"the {service} service cannot authenticate: {cause}; check its client secret "
+            f"(SMARTCITY_SERVICE_SECRET) and that its service account {service!r} is enabled",
+            service=service,
+            cause=cause,
+        )
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class Relayed(DomainError):
+    """A callee's error passed on as it came: it already names the service that failed."""
+
+    def __init__(self, status: status_pb2.Status) -> None:
+        super().__init__(status.message)
+        self.code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+        self._status = status
+
+    def details(self) -> list[any_pb2.Any]:
+        return list(self._status.details)
+
+
+def _pack(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
 
 
 class SecondFactorRequired(Unauthenticated):
@@ -175,6 +257,50 @@ def retry_after(status: status_pb2.Status) -> int | None:
             detail.Unpack(info)
             return max(1, int(info.retry_delay.seconds) + (1 if info.retry_delay.nanos else 0))
     return None
+
+
+def upstream_service(status: status_pb2.Status) -> str:
+    """The service a status names as the one that failed (`SERVICE_KEY`), or empty."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.domain == DOMAIN and info.metadata.get(SERVICE_KEY):
+                return str(info.metadata[SERVICE_KEY])
+    return ""
+
+
+def answered(status: status_pb2.Status) -> bool:
+    """Whether a platform service sent this status on purpose (a domain error with its
+    `google.rpc.ErrorInfo`), rather than the transport failing on the way to it."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.domain == DOMAIN:
+                return True
+    return False
+
+
+# Codes that mean "not now" rather than "no": the callee is down, slow or going away.
+TRANSIENT = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+
+
+def from_upstream(error: grpc.aio.AioRpcError, *, service: str) -> DomainError | None:
+    """What a failed call to another platform `service` means for this service's own caller:
+    a failure the callee already pinned on a service is passed on unchanged; `service` not
+    answering (or answering that it cannot serve) is named; None for any other error, which
+    the calling code maps in its own terms (a NOT_FOUND, say)."""
+    if error.code() not in TRANSIENT:
+        return None
+    status = status_from_error(error)
+    if upstream_service(status):
+        return Relayed(status)
+    if answered(status):
+        return UpstreamUnavailable(service, cause=status.message)
+    return UpstreamUnavailable(service)
 
 
 def reason(status: status_pb2.Status) -> str:

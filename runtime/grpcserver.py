@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
-from runtime import auth, errors, logs, metrics, telemetry
+from runtime import auth, errors, logs, metrics, roles, telemetry, text
 from runtime.auth import Policy, TokenVerifier
 from runtime.faults import Faults
 
@@ -37,7 +37,8 @@ _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Continues the caller's trace in a server span, authenticates the caller, enforces the
-    method's policy, injects the faults `SMARTCITY_FAULTS` asks for, maps domain errors to rich
+    method's policy, refuses text with control characters in any field (`runtime.text`),
+    injects the faults `SMARTCITY_FAULTS` asks for, maps domain errors to rich
     statuses, hides unexpected exceptions behind INTERNAL, logs one line per call and records
     its duration (`rpc.server.duration`)."""
 
@@ -85,6 +86,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if policy is None:
             raise errors.PermissionDenied(f"{method} has no access policy")
         policy.check(principal)
+        if principal is not None and principal.kind == auth.STAFF and not policy.anonymous:
+            roles.check(principal.roles, method)
         return auth.set_principal(principal)
 
     def _bound(self, method: str) -> tuple[metrics.RpcRecorder, Any]:
@@ -101,6 +104,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             with _Call(method, context, recorder) as current:
                 try:
                     current.reset = await self._authorise(method, current.metadata)
+                    text.check(request)
                     if faults is not None:
                         await faults.apply(current.span)
                     return await inner(request, context)
@@ -123,6 +127,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             with _Call(method, context, recorder) as current:
                 try:
                     current.reset = await self._authorise(method, current.metadata)
+                    text.check(request)
                     if faults is not None:
                         await faults.apply(current.span)
                     async for item in inner(request, context):
