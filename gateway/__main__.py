@@ -7,7 +7,7 @@ import sys
 from aiohttp import web
 
 from gateway.app import create_app
-from runtime import config, logs, loop, telemetry
+from runtime import config, entrypoint, logs, loop, telemetry
 
 log = logs.get(__name__)
 
@@ -32,6 +32,7 @@ async def serve() -> None:
 
 
 if __name__ == "__main__":
+    entrypoint.parser("gateway", prog="python -m gateway", description=__doc__).parse_args()
     try:
         loop.run(serve())
     except config.ConfigError as exc:  # a message and exit code 2, not a traceback

@@ -197,7 +197,8 @@ async def up() -> int:
     state = settings.data_dir / "run" / "platform.json"
 
     def write_state() -> None:
-        """Ports and pids for tools and tests; rewritten when a process is restarted."""
+        """Ports and pids for tools (the `smartcity` commands find the gateway here:
+        runtime.command_line) and tests; rewritten when a process is restarted."""
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_bytes(orjson.dumps({"ports": dict(settings.ports), "pids": supervisor.pids()}))
 

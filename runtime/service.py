@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from sqlalchemy.exc import SQLAlchemyError
 
 from runtime import (
     audit,
+    command_line,
     config,
+    entrypoint,
     faults,
     grpcclient,
     logs,
@@ -92,6 +95,16 @@ class ServiceRuntime:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceCommand:
+    """A one-off task that `python -m services.<name> COMMAND ARGUMENT` runs instead of the
+    service, e.g. identity's `create-admin USERNAME`; returns the exit status."""
+
+    help: str
+    argument: str  # the one positional argument's name, as usage shows it
+    run: Callable[[str], Coroutine[Any, Any, int]]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServiceDefinition:
     """Everything that makes one service different from another."""
 
@@ -107,6 +120,8 @@ class ServiceDefinition:
     on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
     # Called when identity announces a new signing key, after the verifier has refreshed.
     on_key_rotation: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+    # One-off tasks run instead of the service, by name (`python -m services.<name> --help`).
+    commands: Mapping[str, ServiceCommand] = field(default_factory=dict)
 
 
 def identity_client(settings: Settings) -> tuple[JwksFetcher, Login]:
@@ -242,11 +257,44 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     log.info("service_stopped")
 
 
-def run(definition: ServiceDefinition) -> None:
-    """Entry point of `python -m services.<name>`: a configuration error is a message and exit
-    code 2, not a traceback."""
+def run(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> None:
+    """Entry point of `python -m services.<name>`: `--help` says what it runs and exits before
+    anything starts; a configuration error is a message and exit code 2, not a traceback."""
+    name = definition.name
+    parser = entrypoint.parser(
+        name,
+        prog=f"python -m services.{name}",
+        description=(
+            f"Run the {name} service alone: its gRPC server, its own database and its events "
+            "(`smartcity up` runs it with every other process of the platform)."
+        ),
+    )
+    if definition.commands:
+        choices = " | ".join(f"{n} {c.argument}" for n, c in definition.commands.items())
+        parser.usage = f"%(prog)s [-h] [{choices}]"
+        commands = parser.add_subparsers(
+            dest="command", metavar="COMMAND", help="instead of running the service:"
+        )
+        for command_name, command in definition.commands.items():
+            sub = commands.add_parser(command_name, help=command.help, description=command.help)
+            sub.add_argument("argument", metavar=command.argument)
+    args = parser.parse_args(argv)
+    chosen = definition.commands.get(getattr(args, "command", None) or "")
     try:
+        if chosen is not None:
+            raise SystemExit(_run_command(chosen, f"{parser.prog} {args.command}", args.argument))
         loop.run(serve(definition))
     except config.ConfigError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _run_command(command: ServiceCommand, title: str, argument: str) -> int:
+    """A one-off task's exit status; a database it cannot use is one line, not a traceback."""
+    try:
+        return loop.run(command.run(argument))
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"{title}: cannot use the database: {command_line.reason(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # at a password prompt
+        return 130

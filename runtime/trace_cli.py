@@ -1,7 +1,8 @@
 """``smartcity trace``: print one trace from the local span store, or list the recent ones.
 
 Spans live under ``<data dir>/traces`` (see ``runtime.spanstore``); the data directory is
-``--data-dir``, else ``$SMARTCITY_DATA_DIR``, else ``./var``, the same default the services use.
+``--data-dir``, else ``$SMARTCITY_DATA_DIR``, else ``./var``, the same default the services use
+(``runtime.command_line``). Nothing is created there: the command only reads.
 With ``--logs``, each span is followed by the log lines its process wrote in it (``DIR/logs``,
 matched by span id): ``smartcity trace --recent 5 --errors --logs`` shows the last failing
 requests with what every hop said.
@@ -12,13 +13,13 @@ trace id.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
+from runtime import command_line
 from runtime.spanstore import find_request, load_logs, load_trace, recent_traces, render_tree
 
 __all__ = ["build_parser", "run"]
@@ -47,12 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "trace_id", nargs="?", metavar="TRACE_ID", help="32 hex digits, e.g. from a log line"
     )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="DIR",
-        help="data directory (default: $SMARTCITY_DATA_DIR or ./var); spans are in DIR/traces",
-    )
+    command_line.add_data_dir(parser, holds="spans are in DIR/traces, logs in DIR/logs")
     parser.add_argument(
         "--recent",
         type=_positive_int,
@@ -73,12 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     return parser
-
-
-def _data_dir(option: Path | None) -> Path:
-    if option is not None:
-        return option
-    return Path(os.environ.get("SMARTCITY_DATA_DIR") or "var")
 
 
 def _iso(start_ns: int) -> str:
@@ -123,7 +113,8 @@ def _list_recent(
     summaries = recent_traces(traces_dir, limit=limit, only_errors=only_errors)
     if not summaries:
         kind = "failing traces" if only_errors else "traces"
-        print(f"smartcity trace: no {kind} under {traces_dir}", file=sys.stderr)
+        hint = "" if traces_dir.is_dir() else f" ({command_line.NOT_RUNNING_HINT})"
+        print(f"smartcity trace: no {kind} under {traces_dir}{hint}", file=sys.stderr)
         return 0
     if logs_dir is not None:  # each trace in full, newest first
         for position, summary in enumerate(summaries):
@@ -147,13 +138,12 @@ def _list_recent(
 def run(argv: list[str]) -> int:
     """Run ``smartcity trace`` with the arguments after the subcommand; returns the exit status."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        # argparse exits on --help (0) and usage errors (2); the caller wants a status instead.
-        return exc.code if isinstance(exc.code, int) else 2
-    traces_dir = _data_dir(args.data_dir) / "traces"
-    logs_dir = _data_dir(args.data_dir) / "logs" if args.logs else None
+    args = command_line.parse(parser, argv)
+    if isinstance(args, int):  # argparse answered --help (0) or a usage error (2)
+        return args
+    data_dir = command_line.data_dir(args.data_dir)
+    traces_dir = data_dir / "traces"
+    logs_dir = data_dir / "logs" if args.logs else None
     if args.request_id is not None:
         if args.trace_id is not None:
             print("smartcity trace: give a TRACE_ID or --request-id, not both", file=sys.stderr)

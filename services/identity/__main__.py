@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import sys
 
 import grpc
 
-from runtime import config, crypto, logs, loop
-from runtime.service import ServiceDefinition, ServiceRuntime, run
+from runtime import config, crypto, logs
+from runtime.service import ServiceCommand, ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database
 from services.identity import demo, store
+from services.identity.bootstrap import create_admin
 from services.identity.personal import PersonalData
 from services.identity.servicer import POLICIES, SERVICE, IdentityServicer, add_to_server
 from services.identity.signing import SigningKeys
@@ -72,11 +72,15 @@ DEFINITION = ServiceDefinition(
     jwks_fetcher=lambda db: _signing_keys(db).jwks_json,
     on_start=_start,
     on_key_rotation=_key_rotated,
+    commands={
+        "create-admin": ServiceCommand(
+            help="create the first administrator of a deployment (its password from "
+            "SMARTCITY_BOOTSTRAP_PASSWORD, else asked for)",
+            argument="USERNAME",
+            run=create_admin,
+        )
+    },
 )
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["create-admin"] and len(sys.argv) == 3:
-        from services.identity.bootstrap import create_admin
-
-        sys.exit(loop.run(create_admin(sys.argv[2])))
     run(DEFINITION)

@@ -2,58 +2,69 @@
 service running (an auditor's own check). Exit status 0 when intact, 1 when broken.
 
 `smartcity assessment`: the cryptographic assessment of the keys service's keys, as JSON, from
-the same database (an assessor's own copy, without going through the office entry point)."""
+the same database (an assessor's own copy, without going through the office entry point).
+
+Both read `DIR/keys/keys.db` under `--data-dir` (or `SMARTCITY_DATABASE_URL`), never create it:
+a database that is not there is one line naming where it was looked for, and exit status 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import orjson
 from google.protobuf import json_format
 
-from runtime import config, loop
-from runtime.storage import Database, now_us
+from runtime import command_line, loop
+from runtime.storage import now_us
 from services.keys import assessment, audit, store
 
+_DATA_DIR_HOLDS = "the keys service's database is DIR/keys/keys.db"
 
-async def _verify() -> audit.Verdict:
-    settings = config.load()
-    db = Database(settings.database_url_for("keys"), service="keys")
-    try:
+
+async def _verify(data_dir: Path | None) -> audit.Verdict:
+    settings = command_line.settings(data_dir)
+    async with command_line.reading_database(settings, "keys") as db:
         return await audit.verify_chain(db)
-    finally:
-        await db.close()
 
 
-async def _assess() -> str:
-    settings = config.load()
-    db = Database(settings.database_url_for("keys"), service="keys")
-    try:
-        async with db.read() as conn:
-            found, versions = await store.every_key(conn)
-    finally:
-        await db.close()
+async def _assess(data_dir: Path | None) -> str:
+    settings = command_line.settings(data_dir)
+    async with command_line.reading_database(settings, "keys") as db, db.read() as conn:
+        found, versions = await store.every_key(conn)
     report = assessment.assess(found, versions, now_us=now_us())
     return json_format.MessageToJson(report, preserving_proto_field_name=True)
 
 
 def assess(args: list[str]) -> int:
-    if args:
-        print("usage: smartcity assessment", file=sys.stderr)
-        return 2
-    print(loop.run(_assess()))
+    parser = argparse.ArgumentParser(
+        prog="smartcity assessment",
+        description="The cryptographic assessment of every key of the keys service (Art. 39), "
+        "as JSON, read from its database.",
+    )
+    command_line.add_data_dir(parser, holds=_DATA_DIR_HOLDS)
+    parsed = command_line.parse(parser, args)
+    if isinstance(parsed, int):
+        return parsed
+    print(loop.run(_assess(parsed.data_dir)))
     return 0
 
 
 def run(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="smartcity audit", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="smartcity audit",
+        description="Check the audit chain from the keys service's database, without the "
+        "service running. Exit status 0 when intact, 1 when broken.",
+    )
     parser.add_argument("command", choices=["verify"])
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
-    parsed = parser.parse_args(args)
-    if parsed.command != "verify":
-        return 2
-    verdict = loop.run(_verify())
+    command_line.add_data_dir(parser, holds=_DATA_DIR_HOLDS)
+    parsed = command_line.parse(parser, args)
+    if isinstance(parsed, int):
+        return parsed
+    verdict = loop.run(_verify(parsed.data_dir))
     if parsed.json:
         print(orjson.dumps(verdict.__dict__).decode())
     elif verdict.intact:

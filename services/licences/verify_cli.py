@@ -1,14 +1,17 @@
 """`smartcity licence`: verify a licence presentation (the text of its QR code) as any verifier
 would, and fetch the public trust list and status list for later offline use.
 
-    smartcity licence verify [--gateway URL] [--trust-list FILE] [--status-list FILE]
-                             [--offline] [--no-status] [--json] PRESENTATION|-
-    smartcity licence fetch [--gateway URL] --out DIR
+    smartcity licence verify [--gateway URL] [--data-dir DIR] [--trust-list FILE]
+                             [--status-list FILE] [--offline] [--no-status] [--json]
+                             PRESENTATION|-
+    smartcity licence fetch [--gateway URL] [--data-dir DIR] --out DIR
 
 `verify` takes the trust list and the status list from the files given; each one not given is
 fetched from the gateway (`/public/v1/licences/trust-list` and `.../status-list`), unless
 `--offline` forbids the network. With both files it is fully offline. The algorithm is
-`services.licences.credential.verify_offline`.
+`services.licences.credential.verify_offline`. The gateway is `--gateway`, else the running
+platform's (`runtime.command_line.gateway`: the one `make run` started for `--data-dir`, else
+`$SMARTCITY_ISSUER`, else `http://localhost:$SMARTCITY_GATEWAY_PORT`).
 
 Exit status: 0 when the licence is valid, 1 when it is not (the result says why), 2 on a usage
 error, an unreadable file or an unreachable gateway (the message names the URL).
@@ -29,12 +32,13 @@ from typing import Any
 
 import orjson
 
+from runtime import command_line
+from runtime.command_line import CommandFailed, Gateway
 from services.licences import credential
 from services.licences.credential import CredentialError, TrustList, Verification
 
 __all__ = ["run"]
 
-DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 TRUST_LIST_PATH = "/public/v1/licences/trust-list"
 STATUS_LIST_PATH = "/public/v1/licences/status-list"
 TRUST_LIST_FILE = "trust-list.json"
@@ -43,8 +47,11 @@ TIMEOUT_SECONDS = 5.0
 MAX_TRUST_LIST_BYTES = 4 * 1024 * 1024
 
 
-class UsageError(Exception):
+class UsageError(CommandFailed):
     """Exit status 2: the message says what to fix (an argument, a file, a URL)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=2)
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser("verify", help="verify a presentation (a QR code's text)")
     verify.add_argument("presentation", help="the presentation text, or - to read stdin")
-    verify.add_argument("--gateway", default=DEFAULT_GATEWAY, help="the gateway's base URL")
+    _add_platform_options(verify)
     verify.add_argument("--trust-list", type=Path, help="a trust list JSON file")
     verify.add_argument("--status-list", type=Path, help="a signed status list file")
     verify.add_argument("--offline", action="store_true", help="never use the network")
@@ -72,9 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--json", action="store_true", help="print the verification as JSON")
     fetch = commands.add_parser("fetch", help="save the trust list and status list to a folder")
-    fetch.add_argument("--gateway", default=DEFAULT_GATEWAY, help="the gateway's base URL")
+    _add_platform_options(fetch)
     fetch.add_argument("--out", type=Path, required=True, help="the folder to write to")
     return parser
+
+
+def _add_platform_options(parser: argparse.ArgumentParser) -> None:
+    command_line.add_gateway(parser)
+    command_line.add_data_dir(parser, holds="used to find the gateway make run started")
 
 
 def run(args: list[str]) -> int:
@@ -85,11 +97,15 @@ def run(args: list[str]) -> int:
         return int(exc.code or 0)
     try:
         if parsed.command == "fetch":
-            return _fetch(gateway=parsed.gateway, out=parsed.out)
+            return _fetch(gateway=_gateway(parsed), out=parsed.out)
         return _verify(parsed)
-    except UsageError as exc:
-        print(f"smartcity licence: {exc}", file=sys.stderr)
-        return 2
+    except CommandFailed as exc:
+        print(f"smartcity licence: {exc.message}", file=sys.stderr)
+        return exc.status
+
+
+def _gateway(parsed: argparse.Namespace) -> Gateway:
+    return command_line.gateway(parsed.gateway, parsed.data_dir)
 
 
 # --- verify ---------------------------------------------------------------------------------
@@ -118,8 +134,8 @@ def _sources(parsed: argparse.Namespace) -> _Sources:
     elif parsed.offline:
         raise UsageError("--offline needs --trust-list FILE (see smartcity licence fetch)")
     else:
-        trust_json = _get(parsed.gateway, TRUST_LIST_PATH, limit=MAX_TRUST_LIST_BYTES)
-    trust = _trust_list(trust_json, origin=str(parsed.trust_list or parsed.gateway))
+        trust_json = _get(_gateway(parsed), TRUST_LIST_PATH, limit=MAX_TRUST_LIST_BYTES)
+    trust = _trust_list(trust_json, origin=str(parsed.trust_list or _gateway(parsed).url))
     status_list: str | None
     if parsed.status_list is not None:
         status_list = _read(parsed.status_list).decode("utf-8", errors="replace")
@@ -127,7 +143,7 @@ def _sources(parsed: argparse.Namespace) -> _Sources:
         status_list = None
     else:
         status_list = _get(
-            parsed.gateway, STATUS_LIST_PATH, limit=credential.MAX_STATUS_LIST_CHARS
+            _gateway(parsed), STATUS_LIST_PATH, limit=credential.MAX_STATUS_LIST_CHARS
         ).decode("utf-8", errors="replace")
     return _Sources(trust=trust, status_list=status_list)
 
@@ -148,10 +164,10 @@ def _read(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _get(gateway: str, path: str, *, limit: int) -> bytes:
-    url = gateway.rstrip("/") + path
+def _get(gateway: Gateway, path: str, *, limit: int) -> bytes:
+    url = gateway.url + path
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise UsageError(f"--gateway must be an http or https URL, not {gateway!r}")
+        raise UsageError(f"the gateway must be an http or https URL, not {gateway.url!r}")
     # S310 warns of file: and custom schemes; the scheme is checked just above.
     request = urllib.request.Request(url, headers={"Accept": "application/json, text/plain"})  # noqa: S310
     try:
@@ -160,9 +176,9 @@ def _get(gateway: str, path: str, *, limit: int) -> bytes:
     except urllib.error.HTTPError as exc:
         raise UsageError(f"GET {url} failed: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
-        raise UsageError(f"cannot reach {url}: {exc.reason}") from None
+        raise gateway.unreachable(url, exc.reason) from None
     except (TimeoutError, OSError) as exc:
-        raise UsageError(f"cannot reach {url}: {exc}") from None
+        raise gateway.unreachable(url, exc) from None
     if len(body) > limit:
         raise UsageError(f"GET {url} returned more than {limit} bytes")
     return body
@@ -206,14 +222,14 @@ def _as_text(verification: Verification) -> str:
 # --- fetch ----------------------------------------------------------------------------------
 
 
-def _fetch(*, gateway: str, out: Path) -> int:
+def _fetch(*, gateway: Gateway, out: Path) -> int:
     trust_json = _get(gateway, TRUST_LIST_PATH, limit=MAX_TRUST_LIST_BYTES)
-    trust = _trust_list(trust_json, origin=gateway)
+    trust = _trust_list(trust_json, origin=gateway.url)
     status_bytes = _get(gateway, STATUS_LIST_PATH, limit=credential.MAX_STATUS_LIST_CHARS)
     # Refuse to save a list that would only ever verify as "unknown status" later.
     problem = _status_list_problem(status_bytes.decode("utf-8", errors="replace"), trust)
     if problem is not None:
-        raise UsageError(f"the status list from {gateway} is not usable: {problem}")
+        raise UsageError(f"the status list from {gateway.url} is not usable: {problem}")
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / TRUST_LIST_FILE).write_bytes(trust_json)  # as served, byte for byte

@@ -137,6 +137,22 @@ async def test_up_serves_demo_data_restarts_a_crashed_service_and_stops_everythi
     await eventually(state_names_the_new_catalog, timeout=10)
     state = orjson.loads(state_file.read_bytes())
 
+    # the tools find the platform it runs: its gateway from its state, with only --data-dir
+    shell = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
+    smartcity = str(Path(sys.executable).parent / "smartcity")
+    lists = data_dir / "lists"
+    fetched = await asyncio.to_thread(
+        subprocess.run,
+        [smartcity, "licence", "fetch", "--data-dir", str(data_dir), "--out", str(lists)],
+        env=shell,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert (lists / "trust-list.json").exists()
+
     # Ctrl-C stops every process it started
     children = list(state["pids"].values())
     proc.send_signal(signal.SIGINT)
