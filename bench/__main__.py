@@ -13,19 +13,23 @@ Scenarios (default: all, in this order):
             issuance and presentation rates
   partners  committed licence changes delivered to a partner by NATS and webhook against raw
             JetStream publish and consume: throughput, p50/p99 at a steady rate, no loss
+
+--smoke: every scenario asked for (default: all) on tiny data and short runs, on one shared
+platform, each within a time limit: it checks that the scenarios still work (no errors) and
+prints their ratios and CPU per operation, but judges no timing.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime as dt
 import os
 import platform
 import signal
 import sys
 import tempfile
+import time
 import types
 from pathlib import Path
 from typing import Any, NoReturn
@@ -34,9 +38,16 @@ import orjson
 
 from bench import authcodes, catalog, exchange, gateway, identity, keys, licences, partners
 from bench._common import KEY_OPS
-from bench.loadtool import LoadTool, choose_tool
-from bench.runner import LoadSettings, Outcome
-from bench.targets import ROOT
+from bench.loadtool import choose_tool
+from bench.runner import (
+    SMOKE_OPTIONS,
+    SMOKE_TIME_LIMIT_S,
+    LoadSettings,
+    Outcome,
+    print_summary,
+    time_limit,
+)
+from bench.targets import ROOT, shared_platform
 
 SCENARIOS = (
     "gateway",
@@ -75,14 +86,21 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="gateway: comma-separated targets to run, from bare,hop,real (default: all)",
     )
     parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a smoke run: tiny data, short runs, one shared platform, a time limit per scenario; "
+        "fails on errors, judges no timing (options given explicitly still apply)",
+    )
+    parser.add_argument(
         "--duration",
-        type=int,
+        type=float,
         help=f"measured seconds per run (default: {DEFAULT_DURATION_S}; "
-        f"keys {keys.DEFAULT_DURATION_S})",
+        f"keys {keys.DEFAULT_DURATION_S}; licences' raw runs {licences.RAW_DURATION_S:g}; "
+        f"authcodes {authcodes.DURATION_S:g})",
     )
     parser.add_argument(
         "--warmup",
-        type=int,
+        type=float,
         help=f"warm-up seconds per run, 0: none (default: {DEFAULT_WARMUP_S}; "
         f"keys {keys.DEFAULT_WARMUP_S})",
     )
@@ -140,13 +158,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--exchange-records",
         type=int,
         help=f"exchange: records pushed before the runs (default: {exchange.DEFAULT_RECORDS})",
-    )
-    parser.add_argument(
-        "--exchange-quick",
-        action="store_true",
-        help=f"exchange: a smoke test: {exchange.QUICK_ROUNDS} round of "
-        f"{exchange.QUICK_WARMUP_S}s + {exchange.QUICK_DURATION_S}s, "
-        f"{exchange.QUICK_RECORDS} records (options given explicitly still apply)",
     )
     parser.add_argument(
         "--licences-count",
@@ -224,6 +235,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results JSON path")
     args = parser.parse_args(argv)
+    if args.smoke:  # the smoke run's settings as defaults: options given explicitly still win
+        parser.set_defaults(**SMOKE_OPTIONS)
+        args = parser.parse_args(argv)
     unknown = sorted(set(args.scenarios) - set(SCENARIOS))
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}: choose from {', '.join(SCENARIOS)}")
@@ -238,8 +252,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown or not ops:
         parser.error(f"--keys-ops: unknown or empty operation list {unknown or ops}")
     args.keys_ops = tuple(o for o in KEY_OPS if o in ops)
-    if args.duration is not None and args.duration < 1:
-        parser.error("--duration must be >= 1")
+    if args.duration is not None and args.duration <= 0:
+        parser.error("--duration must be > 0")
     for name in (
         "connections",
         "threads",
@@ -282,30 +296,6 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def _run_exchange(
-    args: argparse.Namespace, tool: LoadTool, load: LoadSettings, workdir: Path, logs_dest: Path
-) -> Outcome:
-    """The exchange scenario, with --exchange-quick's settings where none was given."""
-    quick = args.exchange_quick
-    if quick:
-        load = dataclasses.replace(
-            load,
-            duration_s=args.duration if args.duration is not None else exchange.QUICK_DURATION_S,
-            warmup_s=args.warmup if args.warmup is not None else exchange.QUICK_WARMUP_S,
-        )
-    default_rounds = exchange.QUICK_ROUNDS if quick else exchange.DEFAULT_ROUNDS
-    default_records = exchange.QUICK_RECORDS if quick else exchange.DEFAULT_RECORDS
-    return exchange.run(
-        tool,
-        load,
-        workdir=workdir,
-        rounds=args.rounds or default_rounds,
-        records=args.exchange_records or default_records,
-        ready_timeout=args.ready_timeout,
-        logs_dest=logs_dest,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     # The keys scenario brings its own gRPC clients: no HTTP load tool to find (or install).
     tool = None
@@ -320,10 +310,16 @@ def run(args: argparse.Namespace) -> int:
     )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     outcomes: dict[str, Outcome] = {}
+    seconds: dict[str, float] = {}
+    limit = SMOKE_TIME_LIMIT_S if args.smoke else None
     for scenario in args.scenarios:
         # A platform that fails to start leaves its logs here (its data dir is temporary).
         logs_dest = RESULTS / f"failed-{scenario}-{stamp}"
-        with tempfile.TemporaryDirectory(prefix=f"smartcity-bench-{scenario}-") as tmp:
+        started = time.monotonic()
+        with (
+            tempfile.TemporaryDirectory(prefix=f"smartcity-bench-{scenario}-") as tmp,
+            time_limit(scenario, limit, outcomes),
+        ):
             workdir = Path(tmp)
             if scenario == "gateway":
                 assert tool is not None
@@ -350,7 +346,15 @@ def run(args: argparse.Namespace) -> int:
                 )
             elif scenario == "exchange":
                 assert tool is not None
-                outcomes[scenario] = _run_exchange(args, tool, load, workdir, logs_dest)
+                outcomes[scenario] = exchange.run(
+                    tool,
+                    load,
+                    workdir=workdir,
+                    rounds=args.rounds or exchange.DEFAULT_ROUNDS,
+                    records=args.exchange_records or exchange.DEFAULT_RECORDS,
+                    ready_timeout=args.ready_timeout,
+                    logs_dest=logs_dest,
+                )
             elif scenario == "licences":
                 outcomes[scenario] = licences.run(
                     licences.LicencesSettings(
@@ -359,6 +363,7 @@ def run(args: argparse.Namespace) -> int:
                         rounds=args.rounds or licences.DEFAULT_ROUNDS,
                         concurrency=args.licences_concurrency,
                         verify_concurrency=args.connections,
+                        raw_duration_s=args.duration or licences.RAW_DURATION_S,
                     ),
                     workdir=workdir,
                     ready_timeout=args.ready_timeout,
@@ -380,8 +385,7 @@ def run(args: argparse.Namespace) -> int:
                     logs_dest=logs_dest,
                 )
             elif scenario == "authcodes":
-                result = authcodes.run()
-                outcomes[scenario] = Outcome(result, 0 if result["meets_target"] else 2)
+                outcomes[scenario] = authcodes.run(args.duration or authcodes.DURATION_S)
             elif scenario == "keys":
                 settings = keys.KeysSettings(
                     ops=args.keys_ops,
@@ -410,6 +414,7 @@ def run(args: argparse.Namespace) -> int:
                     login_duration=args.login_duration,
                     logs_dest=logs_dest,
                 )
+        seconds[scenario] = time.monotonic() - started
     payload = {
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -418,10 +423,14 @@ def run(args: argparse.Namespace) -> int:
             "platform": platform.platform(),
         },
         "tool": {"kind": tool.kind, "version": tool.version} if tool is not None else None,
+        "smoke": args.smoke,
         "scenarios": {name: o.payload for name, o in outcomes.items()},
         "exit_status": {name: o.exit_status for name, o in outcomes.items()},
+        "headline": {name: o.headline for name, o in outcomes.items()},
+        "seconds": seconds,
     }
     _write_json(args.output, payload)
+    print_summary(outcomes, seconds)
     print(f"\nresults: {args.output}")
     # The worst scenario decides: 2 a target failed, 1 errors under load; targets never fail it.
     return max(o.exit_status for o in outcomes.values())
@@ -431,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return run(args)
+        if not args.smoke:
+            return run(args)
+        with shared_platform(args.ready_timeout):  # every scenario's, in a smoke run
+            return run(args)
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130

@@ -51,7 +51,7 @@ from bench.runner import (
     platform_failed,
     stop_quietly,
 )
-from bench.targets import ROOT, PlatformProcess, TargetError, http
+from bench.targets import ROOT, TargetError, http, platform_for
 from runtime import config
 from runtime.loop import run as run_loop
 from runtime.pagination import page_size
@@ -365,7 +365,7 @@ def run(
     ready_timeout: float,
     logs_dest: Path,
 ) -> Outcome:
-    platform = PlatformProcess(workdir, ready_timeout, name="catalog-platform")
+    platform = platform_for(workdir, ready_timeout, name="catalog-platform")
     runs: dict[str, list[LoadResult]] = {"direct": [], "gateway": []}
     extras: dict[str, list[dict[str, Any]]] = {"direct": [], "gateway": []}
     plan = [*(["direct", "gateway"] * rounds), "direct"]
@@ -424,7 +424,10 @@ def run(
         "target": {"rule": f"gateway >= {TARGET_RPS:.0f} req/s", "verdict": verdict},
     }
     failed = summary["gateway"]["errors"] > 0
-    return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK)
+    used = {**cpu["direct"], **cpu["gateway"]}
+    shown = ", ".join(f"{k} {used[k]:.0f}" for k in ("direct", *CPU_PROCESSES) if k in used)
+    headline = f"gateway/direct {pct(ratios['gateway/direct'])}; CPU µs/search {shown or '-'}"
+    return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK, headline)
 
 
 def _progress(done: int, total: int, name: str, res: LoadResult, cpu: dict[str, float]) -> None:

@@ -17,9 +17,12 @@ from bench.runner import (
     EXIT_TARGET_FAILED,
     LoadSettings,
     Outcome,
+    cpu_median,
+    cpu_seconds,
     error_banner,
-    measure,
+    measured_run,
     median,
+    warm_up,
 )
 from bench.targets import (
     BareTarget,
@@ -40,7 +43,28 @@ class Target(Protocol):
 
     def start(self) -> None: ...
     def endpoint(self) -> Endpoint: ...
+    def pids(self) -> dict[str, int]: ...
     def stop(self) -> None: ...
+
+
+def _measure(
+    tool: LoadTool, name: str, target: Target, load: LoadSettings
+) -> tuple[LoadResult, dict[str, float]]:
+    """Probe, warm up, then the measured run, with the CPU time the target's processes spent
+    during it in microseconds per request (and their sum as ``all``)."""
+    ep = target.endpoint()
+    warm_up(tool, name, ep, load)
+    pids = target.pids()
+    before = {proc: cpu_seconds(pid) for proc, pid in pids.items()}
+    res = measured_run(tool, ep, load)
+    cpu: dict[str, float] = {}
+    for proc, start in before.items():
+        end = cpu_seconds(pids[proc])
+        if start is not None and end is not None and res.requests > 0:
+            cpu[proc] = (end - start) / res.requests * 1e6
+    if cpu and len(cpu) == len(pids):
+        cpu["all"] = sum(cpu.values())
+    return res, cpu
 
 
 def _ratios(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -58,6 +82,7 @@ def _report(
     body_note: str,
     summary: dict[str, dict[str, Any]],
     ratios: dict[str, float],
+    cpu: dict[str, dict[str, float]],
 ) -> str | None:
     print()
     print("== gateway: GET /office/v1/catalog/resources/<id> against bare and hop ==")
@@ -69,6 +94,13 @@ def _report(
         print(
             f"{name:<8}{s['rps']:>12.1f}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}{s['errors']:>10d}"
         )
+    if any(cpu.values()):
+        print()
+        print("CPU time per request, medians (µs; /proc/<pid>/stat around each measured run):")
+        for name, used in cpu.items():
+            parts = ", ".join(f"{proc} {us:.0f}" for proc, us in used.items() if proc != "all")
+            if "all" in used:
+                print(f"  {name:<6}{used['all']:>7.0f}  ({parts})")
     if ratios:
         print()
         print("ratios (requests/s):")
@@ -96,6 +128,7 @@ def run(
     logs_dest: Path,
 ) -> Outcome:
     results: dict[str, list[LoadResult]] = {name: [] for name in targets_wanted}
+    cpus: dict[str, list[dict[str, float]]] = {name: [] for name in targets_wanted}
     started: list[Target] = []
     body = b""
     body_note = ""
@@ -130,12 +163,14 @@ def run(
 
         for rnd in range(1, rounds + 1):
             for name in targets_wanted:
-                res = measure(tool, name, targets[name].endpoint(), load)
+                res, used = _measure(tool, name, targets[name], load)
                 results[name].append(res)
+                cpus[name].append(used)
                 flag = f"  ERRORS: {res.errors}" if res.errors else ""
+                cpu_note = f"  cpu µs/req {used['all']:.0f}" if "all" in used else ""
                 print(
                     f"bench: gateway round {rnd}/{rounds} {name:<4} {res.rps:10.1f} req/s  "
-                    f"p50 {res.p50_ms:.2f} ms  p99 {res.p99_ms:.2f} ms{flag}",
+                    f"p50 {res.p50_ms:.2f} ms  p99 {res.p99_ms:.2f} ms{cpu_note}{flag}",
                     file=sys.stderr,
                 )
     except TargetError as exc:
@@ -152,17 +187,31 @@ def run(
                 print(f"bench: stopping {started_target.name}: {exc}", file=sys.stderr)
 
     summary = {name: median(rs) for name, rs in results.items()}
+    cpu = {name: cpu_median(cs) for name, cs in cpus.items()}
     ratios = _ratios(summary)
-    verdict = _report(tool, load, rounds, body_note, summary, ratios)
+    verdict = _report(tool, load, rounds, body_note, summary, ratios, cpu)
     payload = {
         "benchmark": "catalog GET /office/v1/catalog/resources/<id> vs bare and hop baselines",
         "config": {**load.to_json(), "targets": targets_wanted, "rounds": rounds},
         "body": {"bytes": len(body), "source": body_note},
-        "runs": {name: [r.to_json() for r in rs] for name, rs in results.items()},
+        "runs": {
+            name: [
+                {**r.to_json(), "cpu_us_per_request": c}
+                for r, c in zip(rs, cpus[name], strict=True)
+            ]
+            for name, rs in results.items()
+        },
         "median": summary,
+        "cpu_us_per_request": cpu,
         "ratios": ratios,
         "target": {"rule": f"real >= {TARGET_RATIO:.0%} of hop", "verdict": verdict},
     }
     # Only errors fail the run: the ratio target is informative.
     failed = any(s["errors"] for s in summary.values())
-    return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK)
+    return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK, _headline(ratios, cpu))
+
+
+def _headline(ratios: dict[str, float], cpu: dict[str, dict[str, float]]) -> str:
+    shown = ", ".join(f"{k} {v * 100:.1f}%" for k, v in ratios.items())
+    used = ", ".join(f"{name} {c['all']:.0f}" for name, c in cpu.items() if "all" in c)
+    return f"{shown or 'no ratio (one target)'}; CPU µs/request {used or '-'}"

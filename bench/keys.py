@@ -52,7 +52,7 @@ from bench.runner import (
     platform_failed,
     stop_quietly,
 )
-from bench.targets import ROOT, PlatformProcess, TargetError, Token, http
+from bench.targets import ROOT, PlatformProcess, TargetError, Token, http, platform_for
 from runtime import grpcclient
 from smartcity.keys.v1 import keys_pb2, keys_pb2_grpc
 
@@ -620,8 +620,8 @@ class Profiler:
 class KeysSettings:
     ops: tuple[str, ...]
     rounds: int
-    warmup_s: int
-    duration_s: int
+    warmup_s: float
+    duration_s: float
     concurrency: int
     clients: int
     profile: str | None  # None, "python" or "native"
@@ -821,7 +821,7 @@ def _print_profile(
 
 
 def run(settings: KeysSettings, *, workdir: Path, ready_timeout: float, logs_dest: Path) -> Outcome:
-    platform = PlatformProcess(workdir, ready_timeout, name="keys-platform")
+    platform = platform_for(workdir, ready_timeout, name="keys-platform")
     raw: dict[str, dict[int, list[RawRun]]] = {
         op: {n: [] for n in RAW_WORKERS} for op in settings.ops
     }
@@ -948,4 +948,13 @@ def run(settings: KeysSettings, *, workdir: Path, ready_timeout: float, logs_des
         },
     }
     failed = any(s["errors"] for s in summary.values())
-    return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK)
+    return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK, _headline(summary))
+
+
+def _headline(summary: dict[str, dict[str, Any]]) -> str:
+    ratios = ", ".join(f"{op} {_pct(s['service/raw_x1'])}" for op, s in summary.items())
+    cpu = ", ".join(
+        f"{op} {_num(s['service_cpu_us_per_op'], 1, 0).strip()} ({s['raw_cpu_us_per_op']:.0f})"
+        for op, s in summary.items()
+    )
+    return f"service/raw x1: {ratios}; CPU µs/op service (raw): {cpu}"

@@ -66,6 +66,7 @@ from bench.targets import (
     TargetError,
     Token,
     http,
+    platform_for,
 )
 from services.identity.demo import CITIZEN
 from services.keys import algorithms
@@ -603,7 +604,7 @@ def _report(
 def run(
     settings: LicencesSettings, *, workdir: Path, ready_timeout: float, logs_dest: Path
 ) -> Outcome:
-    platform = PlatformProcess(workdir, ready_timeout, name="licences-platform")
+    platform = platform_for(workdir, ready_timeout, name="licences-platform")
     runs = Runs()
     started = time.monotonic()
     try:
@@ -640,7 +641,13 @@ def run(
         "target": {"rule": f"gateway verify >= {pct(TARGET_RATIO)} of raw", "verdict": verdict},
     }
     failed = bool(runs.verdicts) or summary["verify"]["errors"] > 0
-    return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK)
+    headline = (
+        f"gateway verify/raw {pct(summary['gateway/raw'])}, issue/raw sign "
+        f"{pct(summary['issue/raw_sign'])}; CPU µs/verification "
+        f"{_cpu_line(summary['verify']['cpu_us_per_request']) or '-'} "
+        f"(raw {summary['raw_verify']['cpu_us_per_op']:,.0f})"
+    )
+    return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK, headline)
 
 
 if __name__ == "__main__":

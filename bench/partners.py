@@ -57,7 +57,14 @@ from bench.runner import (
     platform_failed,
     stop_quietly,
 )
-from bench.targets import HOST, PlatformProcess, TargetError, Token
+from bench.targets import (
+    HOST,
+    LOOPBACK_WEBHOOKS,
+    PlatformProcess,
+    TargetError,
+    Token,
+    platform_for,
+)
 from runtime import natsauth
 from runtime.bus.events import cloudevent_headers
 from runtime.storage import now_us
@@ -801,7 +808,7 @@ async def _measure(
                 await _raw_setup(nc.jetstream())
             finally:
                 await nc.close()
-            await raw_run(nats_url, RAW_WARMUP)
+            await raw_run(nats_url, min(RAW_WARMUP, settings.raw_messages))
             runs.raw.append(await raw_run(nats_url, settings.raw_messages))
             _progress(f"raw JetStream {runs.raw[-1].rate:,.0f} msg/s")
 
@@ -842,7 +849,8 @@ async def _measure(
             steady.rate_asked = rate
             runs.phases["steady"] = steady
             _progress(f"steady at {rate:,.1f}/s: {_phase_line(steady)}")
-            runs.raw_steady = await raw_run(nats_url, max(1, round(rate * RAW_STEADY_S)), rate=rate)
+            steady_messages = max(1, round(rate * min(RAW_STEADY_S, settings.steady_s)))
+            runs.raw_steady = await raw_run(nats_url, steady_messages, rate=rate)
             _progress(
                 f"raw JetStream at {rate:,.1f}/s: p50 {runs.raw_steady.p50_ms:.1f} ms, "
                 f"p99 {runs.raw_steady.p99_ms:.1f} ms"
@@ -1025,7 +1033,9 @@ def _report(
 def run(
     settings: PartnersSettings, *, workdir: Path, ready_timeout: float, logs_dest: Path
 ) -> Outcome:
-    platform = PlatformProcess(workdir, ready_timeout, name="partners-platform")
+    platform = platform_for(
+        workdir, ready_timeout, name="partners-platform", extra_env=LOOPBACK_WEBHOOKS
+    )
     runs = Runs()
     started = time.monotonic()
     prepared: dict[str, Any] = {}
@@ -1069,4 +1079,10 @@ def run(
             "latency": "PASS" if summary["latency_ok"] else "FAIL",
         },
     }
-    return Outcome(payload, EXIT_LOAD_ERRORS if lost or errors else EXIT_OK)
+    used = runs.phases["most"].cpu_us
+    shown = ", ".join(f"{n} {used[n]:,.0f}" for n in (*CPU_PROCESSES, CLIENT) if n in used)
+    headline = (
+        f"deliveries/raw JetStream: nats {pct(summary['nats/raw'])}, webhook "
+        f"{pct(summary['webhook/raw'])}, lost {lost}; CPU µs/change {shown or '-'}"
+    )
+    return Outcome(payload, EXIT_LOAD_ERRORS if lost or errors else EXIT_OK, headline)

@@ -1,12 +1,21 @@
 """What every scenario shares: the load settings, one measurement (probe, warm-up, run), medians,
-the loud error banner, and the scenario's outcome."""
+the loud error banner, the scenario's outcome, and the smoke run.
+
+The smoke run (``python -m bench --smoke``) is every scenario end to end on tiny data and short
+runs, on one shared platform (:func:`bench.targets.shared_platform`), each under a time limit:
+it proves that the scenarios still work (every request answered as expected, no errors) and
+prints their ratios and CPU per operation, but its figures mean nothing and no target is judged.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import statistics
 import sys
-from collections.abc import Mapping
+import types
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,18 +33,18 @@ EXIT_TARGET_FAILED = 2
 class LoadSettings:
     """How each measured run is made."""
 
-    duration_s: int
-    warmup_s: int
+    duration_s: float
+    warmup_s: float
     connections: int
     threads: int
 
     def describe(self) -> str:
         return (
             f"{self.connections} connections, {self.threads} thread(s), "
-            f"{self.warmup_s}s warm-up + {self.duration_s}s measured"
+            f"{self.warmup_s:g}s warm-up + {self.duration_s:g}s measured"
         )
 
-    def to_json(self) -> dict[str, int]:
+    def to_json(self) -> dict[str, float]:
         return {
             "duration_s": self.duration_s,
             "warmup_s": self.warmup_s,
@@ -46,10 +55,84 @@ class LoadSettings:
 
 @dataclass
 class Outcome:
-    """A scenario's results (the JSON section) and its exit status."""
+    """A scenario's results (the JSON section), its exit status, and its headline: the ratio
+    and the CPU per operation in one line (empty when it failed before measuring)."""
 
     payload: dict[str, Any]
     exit_status: int
+    headline: str = ""
+
+
+# --- the smoke run -------------------------------------------------------------------------------
+
+# The options of a smoke run where none is given (by their argparse names): one round of short
+# runs, a few connections, and each scenario's data just large enough for what it checks.
+SMOKE_OPTIONS: dict[str, Any] = {
+    "rounds": 1,
+    "duration": 0.3,  # measured seconds per run (wrk rounds up to 1)
+    "warmup": 0.0,
+    "connections": 4,
+    "login_connections": 2,
+    "login_duration": 1,
+    "keys_concurrency": 4,
+    # The fewest generated resources in which every query of the mix matches something is 243.
+    "catalog_resources": 300,
+    "exchange_records": 20,
+    "licences_count": 8,
+    "licences_verifies": 32,
+    "licences_concurrency": 4,
+    "partners_licences": 8,
+    "partners_changes": 32,
+    "partners_concurrency": 4,
+    "partners_backlog": 16,
+    "partners_steady": 1.0,
+    "partners_raw": 256,
+}
+# Each scenario of a smoke run takes 2 to 15 s here (the shared platform's start comes on top
+# for the first): past this it is stopped and counted as failed.
+SMOKE_TIME_LIMIT_S = 90.0
+
+
+class ScenarioTimeout(KeyboardInterrupt):
+    """A scenario ran past its time limit. A KeyboardInterrupt, so that event loops let it out
+    as they let Ctrl-C out, and the finally blocks stop every child as on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def time_limit(
+    scenario: str, seconds: float | None, outcomes: dict[str, Outcome]
+) -> Iterator[None]:
+    """Run the block for at most ``seconds`` (None: no limit); past it, the scenario's outcome
+    is a failure and the run goes on with the next one."""
+    if seconds is None:
+        yield
+        return
+
+    def expired(_signum: int, _frame: types.FrameType | None) -> None:
+        raise ScenarioTimeout
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except ScenarioTimeout:
+        message = f"{scenario}: no result within the time limit of {seconds:.0f} s"
+        print(f"bench: {message}", file=sys.stderr)
+        outcomes[scenario] = Outcome({"error": message}, EXIT_TARGET_FAILED)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def print_summary(outcomes: Mapping[str, Outcome], seconds: Mapping[str, float]) -> None:
+    """One line per scenario: ok or what failed, its time, and its headline."""
+    print()
+    print("summary:")
+    for name, outcome in outcomes.items():
+        status = {EXIT_OK: "ok", EXIT_LOAD_ERRORS: "ERRORS"}.get(outcome.exit_status, "FAILED")
+        took = f"{seconds[name]:5.1f} s" if name in seconds else ""
+        line = outcome.headline or str(outcome.payload.get("error", ""))[:200]
+        print(f"  {name:<10}{status:<8}{took:>8}  {line}")
 
 
 def probe(name: str, ep: Endpoint, expect_status: int | None = None) -> bytes:

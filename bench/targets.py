@@ -7,7 +7,8 @@
   ``GET /office/v1/catalog/resources/<id>``.
 
 :class:`PlatformProcess` (the launcher) and :class:`StaffLogins` (staff sign-in with the demo
-TOTP) are shared with the identity scenario (:mod:`bench.identity`).
+TOTP) are shared with the other scenarios; :func:`platform_for` gives a scenario its platform:
+its own, or in a smoke run the one platform every scenario shares (:func:`shared_platform`).
 
 Every child runs in its own session so its whole process group can be killed; every wait
 is bounded.
@@ -26,7 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 import orjson
 
 from runtime import config
+from services.catalog.demo import DEPARTMENT_CODES
 from services.identity import demo, totp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,12 +52,26 @@ DEMO_PASSWORD = "smartcity-demo"
 # 30-second step, so several sign-ins in a row take turns.
 STAFF_ACCOUNTS = ("bdb.admin", "bdb.auditor", "psb.officer", "hrss.officer", "msa.officer")
 REAL_ACCOUNT = "psb.officer"  # a catalog officer of the resource's department
-RESOURCE = {
-    "code": "BENCH-0001",
+# Without these the gateway answers 429 after a handful of logins (30/min per client, 5/min per
+# account): the identity scenario's login run would measure the limiter, and a smoke run signs
+# in many times from one address.
+RELAXED_LOGIN_LIMITS = {
+    "SMARTCITY_RATE_LOGIN_PER_CLIENT": "10000/s",
+    "SMARTCITY_RATE_LOGIN_PER_ACCOUNT": "10000/s",
+}
+# The partners scenario's webhook receiver listens on loopback, which a platform refuses to post
+# to unless told (webhooks to private addresses are an SSRF vector).
+LOOPBACK_WEBHOOKS = {"SMARTCITY_WEBHOOK_ALLOW_PRIVATE": "true"}
+# A draft the catalog accepts; its code is set by the server (a code sent would be refused).
+RESOURCE: dict[str, Any] = {
     "name": "Bench resource",
     "provider_department": "psb",
+    "provider_code": DEPARTMENT_CODES["psb"],
+    "classification": {"category": "3", "item": "01", "sub_item": "001"},
     "summary": "for the benchmark",
+    "format": "database",
     "share_type": "unconditional",
+    "share_methods": ["interface"],
     "open_type": "not_open",
     "update_cycle": "daily",
     "data_grade": "internal",
@@ -249,6 +265,9 @@ class BareTarget:
     def endpoint(self) -> Endpoint:
         return Endpoint(f"http://{HOST}:{self.port}/bench")
 
+    def pids(self) -> dict[str, int]:
+        return {"bare": self.proc.proc.pid} if self.proc.proc is not None else {}
+
     def stop(self) -> None:
         self.proc.stop()
 
@@ -296,6 +315,10 @@ class HopTarget:
     def endpoint(self) -> Endpoint:
         return Endpoint(f"http://{HOST}:{self.port}/bench")
 
+    def pids(self) -> dict[str, int]:
+        procs = {"hop": self.hop.proc, "echo": self.echo.proc}
+        return {name: proc.pid for name, proc in procs.items() if proc is not None}
+
     def stop(self) -> None:
         try:
             self.hop.stop()
@@ -336,17 +359,36 @@ class StaffLogins:
     A code is accepted once per account and 30-second step (replays are refused), so this
     remembers the step each account last used: asked for any account, it takes the next one
     in turn that has not used the current step; asked for one account (or when all have), it
-    waits for the next step.
+    waits for the next step. With ``reuse``, a token obtained less than half its lifetime ago
+    is given again instead (a smoke run's scenarios share one platform and would otherwise wait
+    for a step at almost every sign-in).
     """
 
     def __init__(
-        self, base: str, *, password: str = DEMO_PASSWORD, accounts: Sequence[str] = STAFF_ACCOUNTS
+        self,
+        base: str,
+        *,
+        password: str = DEMO_PASSWORD,
+        accounts: Sequence[str] = STAFF_ACCOUNTS,
+        reuse: bool = False,
     ) -> None:
         self.base = base
         self.password = password
         self.accounts = tuple(accounts)
+        self.reuse = reuse
         self._last_step: dict[str, int] = {}
         self._turn = 0
+        self._tokens: dict[str, Token] = {}
+
+    def _reusable(self, username: str | None) -> Token | None:
+        if not self.reuse:
+            return None
+        names = [username] if username is not None else list(self.accounts)
+        for name in names:
+            token = self._tokens.get(name)
+            if token is not None and token.age_s < token.lifetime_s / 2.0:
+                return token
+        return None
 
     def _pick(self, username: str | None, step: int) -> str | None:
         if username is not None:
@@ -360,6 +402,9 @@ class StaffLogins:
 
     def login(self, username: str | None = None) -> Token:
         """A fresh access token for ``username``, or for the next demo staff account."""
+        reusable = self._reusable(username)
+        if reusable is not None:
+            return reusable
         while True:
             now = time.time()
             step = int(now // totp.STEP_SECONDS)
@@ -374,7 +419,9 @@ class StaffLogins:
         reply = http("POST", f"{self.base}/office/v1/login", json_body=body)
         if reply.status != 200:
             raise TargetError(f"staff login {name}: HTTP {reply.status}: {reply.body[:500]!r}")
-        return Token.from_login(reply.json(), username=name)
+        token = Token.from_login(reply.json(), username=name)
+        self._tokens[name] = token
+        return token
 
 
 class PlatformProcess:
@@ -388,6 +435,7 @@ class PlatformProcess:
         *,
         name: str = "launcher",
         extra_env: Mapping[str, str] | None = None,
+        reuse_tokens: bool = False,
     ) -> None:
         self.name = name
         self.ready_timeout = ready_timeout
@@ -411,7 +459,8 @@ class PlatformProcess:
         self.proc = ManagedProcess(
             name, [sys.executable, "-m", "runtime.cli", "up"], self.launcher_log, env
         )
-        self.logins = StaffLogins(self.base)
+        self.extra_env = dict(extra_env or {})
+        self.logins = StaffLogins(self.base, reuse=reuse_tokens)
 
     @property
     def base(self) -> str:
@@ -463,13 +512,85 @@ class PlatformProcess:
         self.proc.stop(signal.SIGINT)
 
 
+class SharedPlatform(PlatformProcess):
+    """The platform every scenario of a smoke run uses: started by the first scenario that
+    asks, stopped once at the end of the run (a scenario's ``stop()`` leaves it running). It has
+    every scenario's settings (login limits relaxed, webhooks to loopback allowed), and reuses
+    staff tokens (:class:`StaffLogins`)."""
+
+    def __init__(self, workdir: Path, ready_timeout: float) -> None:
+        super().__init__(
+            workdir,
+            ready_timeout,
+            name="shared-platform",
+            extra_env={**RELAXED_LOGIN_LIMITS, **LOOPBACK_WEBHOOKS},
+            reuse_tokens=True,
+        )
+        self.started = False
+        self.failed: TargetError | None = None
+
+    def serves(self, extra_env: Mapping[str, str] | None) -> bool:
+        """Whether a scenario asking for these settings may use this platform."""
+        return all(self.extra_env.get(k) == v for k, v in (extra_env or {}).items())
+
+    def start(self) -> None:
+        if self.failed is not None:  # one wait for /readyz is enough: fail the others at once
+            raise TargetError(f"the shared platform did not start: {self.failed}")
+        if self.started:
+            return
+        try:
+            super().start()
+        except TargetError as exc:
+            self.failed = exc
+            raise
+        self.started = True
+
+    def stop(self) -> None:
+        """Left running for the next scenario: :meth:`close` stops it."""
+
+    def close(self) -> None:
+        super().stop()
+
+
+_shared: SharedPlatform | None = None
+
+
+@contextlib.contextmanager
+def shared_platform(ready_timeout: float) -> Iterator[SharedPlatform]:
+    """While open, :func:`platform_for` gives every scenario one platform, started on first use
+    and stopped on leaving (its data dir is temporary)."""
+    global _shared
+    with tempfile.TemporaryDirectory(prefix="smartcity-bench-shared-") as tmp:
+        platform = SharedPlatform(Path(tmp), ready_timeout)
+        _shared = platform
+        try:
+            yield platform
+        finally:
+            _shared = None
+            platform.close()
+
+
+def platform_for(
+    workdir: Path,
+    ready_timeout: float,
+    *,
+    name: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> PlatformProcess:
+    """A scenario's platform: the shared one when a smoke run opened one and it has the settings
+    the scenario asks for, otherwise a platform of its own under ``workdir``."""
+    if _shared is not None and _shared.serves(extra_env):
+        return _shared
+    return PlatformProcess(workdir, ready_timeout, name=name, extra_env=extra_env)
+
+
 class RealTarget:
     """The real platform, measured with an authenticated catalog read."""
 
     name = "real"
 
     def __init__(self, workdir: Path, ready_timeout: float) -> None:
-        self.platform = PlatformProcess(workdir, ready_timeout)
+        self.platform = platform_for(workdir, ready_timeout, name="launcher")
         self.token: Token | None = None
         self.resource_id = ""
 
@@ -480,7 +601,7 @@ class RealTarget:
     def start(self) -> None:
         self.platform.start()
         self._login()
-        self.resource_id = self._ensure_resource()
+        self.resource_id = self._create_resource()
 
     def _login(self) -> None:
         self.token = self.platform.logins.login(REAL_ACCOUNT)
@@ -492,20 +613,13 @@ class RealTarget:
         assert self.token is not None
         return self.token.headers()
 
-    def _ensure_resource(self) -> str:
+    def _create_resource(self) -> str:
+        """The resource read in the measured request (the data dir is fresh: it is new)."""
         url = f"{self.base}/office/v1/catalog/resources"
         reply = http("POST", url, headers=self._auth(), json_body=RESOURCE)
-        if reply.status == 201:
-            return str(reply.json()["id"])
-        if reply.status != 409:
+        if reply.status != 201:
             raise TargetError(f"create resource: HTTP {reply.status}: {reply.body[:500]!r}")
-        listing = http("GET", url, headers=self._auth())
-        if listing.status != 200:
-            raise TargetError(f"list resources: HTTP {listing.status}: {listing.body[:500]!r}")
-        first = _first_item(listing.json())
-        if first is None:
-            raise TargetError(f"list resources: no item with an id in {listing.body[:500]!r}")
-        return str(first["id"])
+        return str(reply.json()["id"])
 
     def fetch_body(self) -> HttpReply:
         """The measured request, once: its body is what the baselines return."""
@@ -518,23 +632,12 @@ class RealTarget:
     def endpoint(self) -> Endpoint:
         return Endpoint(f"{self.base}/office/v1/catalog/resources/{self.resource_id}", self._auth())
 
+    def pids(self) -> dict[str, int]:
+        """The processes the measured request crosses."""
+        return {k: v for k, v in self.platform.pids().items() if k in ("gateway", "catalog")}
+
     def stop(self) -> None:
         self.platform.stop()
-
-
-def _first_item(listing: Any) -> dict[str, Any] | None:
-    """The first resource of a listing, whether a bare list or wrapped in an object."""
-    candidates: list[Any] = []
-    if isinstance(listing, list):
-        candidates = listing
-    elif isinstance(listing, dict):
-        for value in listing.values():
-            if isinstance(value, list):
-                candidates.extend(value)
-    for item in candidates:
-        if isinstance(item, dict) and "id" in item:
-            return item
-    return None
 
 
 def synthetic_body() -> bytes:
