@@ -539,7 +539,9 @@ class SharedPlatform(PlatformProcess):
         if self.started:
             return
         try:
-            super().start()
+            if self.proc.proc is None:  # else a start cut short (a time limit) left it starting
+                self.proc.start()
+            wait_http_ok(f"{self.base}/readyz", self.ready_timeout, self.proc)
         except TargetError as exc:
             self.failed = exc
             raise
