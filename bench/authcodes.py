@@ -10,6 +10,7 @@ second or more, is informative like the other scenarios'; a check that fails is 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import time
@@ -88,4 +89,9 @@ def run(duration: float = DURATION_S) -> Outcome:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(
+        prog="python -m bench.authcodes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args()
     run()
