@@ -67,7 +67,9 @@ class Policy:
     """Who may call a method. Methods without a policy are denied (denial is the default)."""
 
     audiences: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()  # any one of these, when given
+    # Any one of these, when given, for callers that are not staff (service clients): staff are
+    # judged by the role table (runtime/roles.py), which the gRPC server applies per method.
+    roles: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()  # subject types, when given
     anonymous: bool = False
     # Methods a member of staff needs before enrolling a second factor (enrol, who am I, logout).
@@ -84,7 +86,11 @@ class Policy:
             raise PermissionDenied("enrol a second factor (TOTP) first")
         if self.kinds and principal.kind not in self.kinds:
             raise PermissionDenied(f"callers of type {principal.kind!r} may not call this")
-        if self.roles and not any(principal.has_role(r) for r in self.roles):
+        if (
+            self.roles
+            and principal.kind != STAFF
+            and not any(principal.has_role(r) for r in self.roles)
+        ):
             raise PermissionDenied("requires one of the roles: " + ", ".join(self.roles))
 
     def but(self, **changes: Any) -> Policy:

@@ -101,6 +101,7 @@ OVERSIGHT = _ops(
     "keys.GetIncident",
     "keys.GetIncidentReport",
     "keys.ListAuthorisationCodes",
+    "keys.ListKeyUsage",
     "exchange.ListShareRequests",
     "exchange.GetShareRequest",
     "exchange.ListGrants",

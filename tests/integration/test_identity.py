@@ -561,7 +561,8 @@ async def test_an_administrator_disables_an_account_and_its_sessions_end(
         platform, "public", {"username": citizen["username"], "password": PASSWORD}
     )
     assert_problem(status, problem, 401)
-    assert "disabled" in problem["detail"]
+    # a disabled account is refused as a wrong password is: the refusal confirms no password
+    assert problem["detail"] == "wrong username or password"
     status, account, _ = await platform.request(
         "POST", f"/office/v1/accounts/{citizen['id']}/enable", token=admin
     )

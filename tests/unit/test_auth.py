@@ -508,13 +508,18 @@ def test_a_policy_refuses_a_principal_of_another_audience() -> None:
     Policy(audiences=("office", "service")).check(principal("service"))  # admitted
 
 
-def test_a_policy_with_roles_requires_any_one_of_them() -> None:
-    policy = Policy(audiences=("office",), roles=("bdb_admin", "catalog_officer"))
-    policy.check(principal(roles=("catalog_officer",)))  # admitted
-    with pytest.raises(PermissionDenied, match="bdb_admin, catalog_officer"):
-        policy.check(principal(roles=("auditor",)))
+def test_a_policy_with_roles_requires_any_one_of_them_of_a_service_client() -> None:
+    policy = Policy(audiences=("service",), roles=("licence_issuer",))
+    policy.check(principal("service", roles=("licence_issuer",), kind=auth.SERVICE))  # admitted
+    with pytest.raises(PermissionDenied, match="licence_issuer"):
+        policy.check(principal("service", roles=("auditor",), kind=auth.SERVICE))
     with pytest.raises(PermissionDenied):
-        policy.check(principal(roles=()))
+        policy.check(principal("service", kind=auth.SERVICE))
+
+
+def test_staff_are_judged_by_the_role_table_not_the_policys_roles() -> None:
+    # the gRPC server applies runtime.roles per method; the policy's roles are for clients
+    Policy(audiences=("office",), roles=("licence_issuer",)).check(principal(roles=("auditor",)))
 
 
 def test_a_policy_with_kinds_admits_only_those_subject_types() -> None:
