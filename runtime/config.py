@@ -153,6 +153,9 @@ class Settings:
     # attempts before a delivery is parked.
     webhook_retry_ms: int = 1000
     webhook_attempts: int = 8
+    # Webhooks to private, loopback and other non-public addresses, and plain http: for local
+    # testing only (a receiver on this machine); refused in production.
+    webhook_allow_private: bool = False
     # The NATS authorization file the partners service writes for the partners' NKEYs, and the
     # NATS server's pid file, to tell it to reload (the embedded mode's; empty: not managed).
     nats_auth_file: str = ""
@@ -239,6 +242,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         evidence_retention_days=_positive(env, "SMARTCITY_EVIDENCE_RETENTION_DAYS", 180),
         webhook_retry_ms=_positive(env, "SMARTCITY_WEBHOOK_RETRY_MS", 1000),
         webhook_attempts=_positive(env, "SMARTCITY_WEBHOOK_ATTEMPTS", 8),
+        webhook_allow_private=_bool(env, "SMARTCITY_WEBHOOK_ALLOW_PRIVATE", False),
         nats_auth_file=env.get("SMARTCITY_NATS_AUTH_FILE") or "",
         nats_pid_file=env.get("SMARTCITY_NATS_PID_FILE") or "",
         stream_replicas=_bounded(
@@ -277,6 +281,11 @@ def _production_problems(settings: Settings, process: str) -> list[str]:
         )
     if settings.faults:
         problems.append("unset SMARTCITY_FAULTS (failure injection is for rehearsals)")
+    if settings.webhook_allow_private:
+        problems.append(
+            "unset SMARTCITY_WEBHOOK_ALLOW_PRIVATE (webhooks to private addresses and plain http "
+            "are for local testing)"
+        )
     if settings.demo or settings.demo_variables:
         given = " and ".join(settings.demo_variables) or "SMARTCITY_DEMO"
         problems.append(f"unset {given} (demo accounts never exist in production)")

@@ -180,7 +180,7 @@ class Access:
     # --- webhooks (the partner itself) -----------------------------------------------------
 
     async def create_webhook(self, principal: Principal, url: str) -> pb.CreateWebhookResponse:
-        domain.check_webhook_url(url, production=self._rt.settings.production)
+        await self._webhooks.destinations.check(url)
         js = self._webhooks.js
         if js is None:
             raise Unavailable("the event bus is not connected yet; retry")

@@ -9,7 +9,8 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+
+from yarl import URL
 
 from runtime.errors import FieldViolation, InvalidArgument
 from services.partners.catalog import ALL, GRANTED, OWN, PARTNER_EVENTS, PartnerEvent
@@ -145,45 +146,103 @@ def encode_nkey(raw_public_key: bytes) -> str:
 # --- webhooks ------------------------------------------------------------------------------------
 
 MAX_URL = 2000
+# Cloud instance metadata services answer the machine's own credentials to whoever asks: AWS,
+# GCP, Huawei and OpenStack (169.254.169.254, fd00:ec2::254), AWS containers (169.254.170.2,
+# .23, fd00:ec2::23), Alibaba Cloud (100.100.100.200), Tencent Cloud (169.254.0.23), Azure's
+# wire server (168.63.129.16, an address in a public range) and Oracle Cloud (192.0.0.192).
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "169.254.170.23",
+        "169.254.0.23",
+        "100.100.100.200",
+        "168.63.129.16",
+        "192.0.0.192",
+        "fd00:ec2::254",
+        "fd00:ec2::23",
+    )
+)
+# Private ranges that `ipaddress` does not call private: shared address space (carrier-grade
+# NAT, where Alibaba Cloud's metadata service lives) and IPv6's deprecated site-local range.
+_PRIVATE = (
+    ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_network("172.16.0.0/12"),
+    ipaddress.ip_network("192.168.0.0/16"),
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("fec0::/10"),
+)
+_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def check_webhook_url(url: str, *, production: bool) -> str:
-    """An HTTPS endpoint on the internet. Outside production, plain HTTP to this machine is
-    allowed too (the embedded mode and its tests)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+def webhook_host(url: str, *, allow_http: bool) -> str:
+    """The host of a webhook endpoint, as aiohttp will resolve or connect to it: the URL must be
+    absolute, https:// (plain http too when `allow_http`, local testing only) and without
+    credentials, or InvalidArgument names `url`. Where the host points is checked on its
+    addresses (`address_refusal`), by the caller that resolves them."""
+    try:
+        parts = URL(url)
+    except (TypeError, ValueError):
+        parts = URL()
     problem = ""
-    if len(url) > MAX_URL or not host or parts.username or parts.password:
+    credentials = parts.user is not None or parts.password is not None
+    if len(url) > MAX_URL or not parts.absolute or not parts.raw_host or credentials:
         problem = "is not an absolute URL without credentials"
-    elif parts.scheme == "https":
-        if production and _internal(host):
-            problem = "names an internal address"
-    elif parts.scheme == "http" and not production and _loopback(host):
-        pass
-    else:
+    elif parts.scheme != "https" and not (allow_http and parts.scheme == "http"):
         problem = "must be an https:// URL"
     if problem:
         raise InvalidArgument([FieldViolation("url", problem, "webhook-url")])
-    return url
+    return parts.raw_host or ""
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def is_address_literal(host: str) -> bool:
+    """Whether aiohttp takes this URL host for an IP address and connects to it without
+    resolving it (its own test: a colon, or nothing but digits and dots)."""
+    return ":" in host or host.replace(".", "").isdigit()
+
+
+def address_refusal(host: str) -> str:
+    """Why webhooks never go to this IP address: "cloud metadata", "unspecified", "loopback",
+    "link-local", "multicast", "unique-local", "private" or "reserved"; "" for a public unicast
+    address. An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4) is judged by
+    the IPv4 address it carries; anything else that is not a canonical IP address is "reserved"
+    (aiohttp refuses such forms as 127.1 or 2130706433 too, and the platform never guesses)."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address: IPAddress = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return "reserved"
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = address.ipv4_mapped or address.sixtofour
+        if carried is None and address in _NAT64:
+            carried = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if carried is not None:
+            refusal = _refusal(carried)
+            if refusal or address.sixtofour is None:
+                return refusal  # a mapped or NAT64 form of a public address reaches only it
+    return _refusal(address)
 
 
-def _internal(host: str) -> bool:
-    if host == "localhost" or host.endswith(".internal") or host.endswith(".local"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
+def _refusal(address: IPAddress) -> str:
+    if address in METADATA_ADDRESSES:
+        return "cloud metadata"
+    if address.is_unspecified:
+        return "unspecified"  # 0.0.0.0 and :: reach this machine
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_multicast:
+        return "multicast"
+    if address in _UNIQUE_LOCAL:
+        return "unique-local"
+    if any(address in network for network in _PRIVATE):
+        return "private"
+    if address.is_reserved or address.is_private or not address.is_global:
+        return "reserved"  # documentation, benchmarking, protocol assignments, 240/4, ...
+    return ""
 
 
 def retry_delay(attempt: int, *, base_seconds: float) -> float:

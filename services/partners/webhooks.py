@@ -8,6 +8,7 @@ after the delay), and after the configured number of attempts it is parked: no m
 the failure stays in the partner's delivery log, and a replay delivers it again. Deliveries are
 at least once; an endpoint deduplicates by `webhook-id`. Order holds while deliveries succeed.
 Every replica runs the workers of every endpoint: JetStream shares each consumer's messages.
+Every connection goes to a public address only (`destinations`: no SSRF, no DNS rebinding).
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from runtime import crypto, logs
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
 from services.partners import cloudevents, domain, signatures, store
+from services.partners.destinations import TIMEOUT_SECONDS, Destinations
 
 log = logs.get(__name__)
 
-TIMEOUT_SECONDS = 5.0
 BATCH = 16
 RECONCILE_SECONDS = 2.0
 DELIVERED, RETRYING, PARKED = "delivered", "retrying", "parked"
@@ -48,6 +49,7 @@ class Webhooks:
     def __init__(self, rt: ServiceRuntime, master_key: bytes) -> None:
         self._rt = rt
         self._key = master_key
+        self.destinations = Destinations(allow_private=rt.settings.webhook_allow_private)
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._changed = asyncio.Event()
         self.js: Any = None
@@ -72,10 +74,7 @@ class Webhooks:
     async def run(self, js: Any) -> None:
         """Keep one worker per live endpoint, until the bus disconnects."""
         self.js = js
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
-            connector=aiohttp.TCPConnector(limit_per_host=4),
-        ) as http:
+        async with self.destinations.client() as http:
             try:
                 while True:
                     await self._reconcile(js, http)
@@ -182,16 +181,9 @@ class Webhooks:
         }
         if headers.get("traceparent"):
             request_headers["traceparent"] = headers["traceparent"]
-        status, error = 0, ""
-        try:
-            async with http.post(row.url, data=body, headers=request_headers) as answer:
-                status = answer.status
-                if not 200 <= status < 300:
-                    error = f"the endpoint answered {status}"
-        except TimeoutError:
-            error = f"no answer within {TIMEOUT_SECONDS:.0f} s"
-        except aiohttp.ClientError as exc:
-            error = f"unreachable ({type(exc).__name__})"
+        status, error = await self.destinations.post(
+            http, row.url, body=body, headers=request_headers
+        )
         if not error:
             state = DELIVERED
         elif number >= self._rt.settings.webhook_attempts:

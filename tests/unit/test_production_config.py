@@ -85,6 +85,11 @@ def test_the_embedded_default_is_not_checked(process: str, tmp_path: Path) -> No
         (without("SMARTCITY_NATS_URL"), "exchange", "SMARTCITY_NATS_URL"),
         (without("SMARTCITY_SERVICE_SECRET"), "exchange", "SMARTCITY_SERVICE_SECRET"),
         (without("SMARTCITY_SERVICE_SECRET"), "licences", "SMARTCITY_SERVICE_SECRET"),
+        (
+            {**PRODUCTION, "SMARTCITY_WEBHOOK_ALLOW_PRIVATE": "true"},
+            "partners",
+            "SMARTCITY_WEBHOOK_ALLOW_PRIVATE",
+        ),
     ],
 )
 def test_each_rule_is_refused_naming_its_variable(
@@ -204,3 +209,11 @@ def test_failure_injection_is_refused_in_production() -> None:
     settings = config.load({**PRODUCTION, "SMARTCITY_FAULTS": "catalog:fail=1"})
     with pytest.raises(config.ConfigError, match="SMARTCITY_FAULTS"):
         config.check_production(settings, process="catalog")
+
+
+def test_webhooks_to_private_addresses_are_off_unless_local_testing_asks() -> None:
+    assert not config.load({}).webhook_allow_private
+    assert config.load({"SMARTCITY_WEBHOOK_ALLOW_PRIVATE": "true"}).webhook_allow_private
+    assert problems({**PRODUCTION, "SMARTCITY_WEBHOOK_ALLOW_PRIVATE": "false"}, "partners") == []
+    with pytest.raises(ConfigError, match="SMARTCITY_WEBHOOK_ALLOW_PRIVATE"):
+        config.load({"SMARTCITY_WEBHOOK_ALLOW_PRIVATE": "sometimes"})
