@@ -350,6 +350,16 @@ class Accounts:
     async def get_account(
         self, request: identity_pb2.GetAccountRequest
     ) -> identity_pb2.GetAccountResponse:
+        if request.username and not request.id:  # a client by its client id, say
+            row = None
+            if len(request.username) <= domain.MAX_USERNAME:
+                async with self._rt.db.read() as conn:
+                    row = await store.account_row(conn, username=request.username)
+            if row is None:
+                raise NotFound("account", request.username[: domain.MAX_USERNAME])
+            return identity_pb2.GetAccountResponse(
+                account=account_message(store.account_from_row(row))
+            )
         return identity_pb2.GetAccountResponse(
             account=account_message(await self._account(request.id))
         )

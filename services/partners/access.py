@@ -14,6 +14,7 @@ from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
 from services.partners import domain, events, signatures, store
 from services.partners.catalog import PARTNER_EVENTS
+from services.partners.upstream import Identity
 from services.partners.webhooks import Webhooks
 from smartcity.partners.v1 import events_pb2
 from smartcity.partners.v1 import partners_pb2 as pb
@@ -39,12 +40,14 @@ class Access:
     def __init__(self, rt: ServiceRuntime, webhooks: Webhooks) -> None:
         self._rt = rt
         self._webhooks = webhooks
+        self._identity = Identity(rt)
 
     # --- entitlements (the Bureau) ---------------------------------------------------------
 
     async def grant(self, principal: Principal, client_id: str, event_type: str) -> pb.Entitlement:
         domain.check_client(client_id)
         domain.partner_event(event_type)
+        await self._identity.require_partner(principal, client_id)
         now = now_us()
         async with self._rt.db.begin() as conn:
             await store.grant_entitlement(

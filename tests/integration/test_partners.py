@@ -473,6 +473,35 @@ async def test_only_the_bureau_entitles_and_only_to_partner_event_types(
     assert any(REVOKED in c["address"] for c in document["channels"].values())
 
 
+async def test_entitlements_are_granted_only_to_partner_clients_that_exist(
+    platform: Platform,
+) -> None:
+    admin = await platform.login("bdb.admin")
+    status, service, _ = await platform.request(
+        "POST",
+        "/office/v1/clients",
+        token=admin,
+        json={"client_id": f"svc-{uuid.uuid4().hex[:8]}", "kind": "service", "department": "msa"},
+    )
+    assert status == 201, service
+    remember_secret(service["client_secret"])
+    # an id nobody registered, a service client and a member of staff: none is a partner client
+    unknown = f"bank-{uuid.uuid4().hex[:8]}"
+    for client_id in (unknown, service["account"]["username"], "psb.officer"):
+        path = f"/office/v1/partners/{client_id}/entitlements"
+        status, body, _ = await platform.request(
+            "POST", path, token=admin, json={"event_type": REVOKED}
+        )
+        assert status == 404, (client_id, body)
+        assert client_id in body["detail"] and "partner client" in body["detail"], body
+        # and nothing was granted
+        status, listed, _ = await platform.request("GET", path, token=admin)
+        assert status == 200 and listed["entitlements"] == [], listed
+    # a partner client that exists is entitled
+    client_id, _token = await new_partner(platform)
+    await entitle(platform, client_id, REVOKED)
+
+
 # --- data changes reach only the partners whose grants cover them ------------------------------
 
 DATASET_UPDATED = "smartcity.exchange.dataset.updated"
