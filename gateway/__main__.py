@@ -6,6 +6,7 @@ import sys
 
 from aiohttp import web
 
+from gateway import connection
 from gateway.app import create_app
 from runtime import config, entrypoint, logs, loop, telemetry
 
@@ -18,7 +19,7 @@ async def serve() -> None:
     logs.configure(service="gateway", level=settings.log_level)
     provider = telemetry.configure(service="gateway", settings=settings)
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = connection.Runner(app, access_log=None, handle_signals=False)
     await runner.setup()
     port = settings.port("gateway")
     site = web.TCPSite(runner, settings.bind_address, port, backlog=1024)

@@ -18,11 +18,12 @@ from google.protobuf.message import Message
 from gateway import jsonmap
 from gateway.problems import Problem, from_domain, from_rpc_error
 from gateway.upstream import CALL_TIMEOUT, Upstream
-from runtime import grpcclient
+from runtime import grpcclient, text
 from runtime.auth import Principal, TokenVerifier, bearer_token
-from runtime.errors import DomainError
+from runtime.errors import DomainError, FieldViolation
 
 JSON = "application/json"
+IDEMPOTENCY_KEY = "Idempotency-Key"
 # The unified public service platform, the unified office platform, and the partners' (Art. 10).
 ENTRY_POINTS: tuple[str, ...] = ("public", "office", "partner")
 
@@ -35,6 +36,8 @@ class Call:
     upstream: Upstream
     principal: Principal | None
     body: Any
+    # The top-level keys of the JSON body: for a PATCH, the fields to change.
+    sent: frozenset[str] = frozenset()
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -45,7 +48,7 @@ class Call:
 
     async def update_mask(self) -> list[str]:
         """The fields a PATCH body sends are the fields to change (its top-level keys)."""
-        return sorted(await self.request.json())  # parsed and checked already: an object
+        return sorted(self.sent)
 
     async def rpc(self, method: Any, request: Any) -> Any:
         """Call a service on the caller's behalf: their token, this request's trace."""
@@ -107,32 +110,72 @@ def message_response(
     return json_response(jsonmap.render(message), status=status, headers=headers)
 
 
-def query_int(request: web.Request, name: str) -> int:
-    raw = request.query.get(name, "")
-    if raw == "":
-        return 0
-    try:
-        return int(raw)
-    except ValueError:
+# Methods whose body is the change itself: without one there is nothing to do.
+_BODY_REQUIRED = frozenset({"PATCH", "PUT"})
+
+
+def _absent_body(request: web.Request, body: type[Message]) -> tuple[Any, frozenset[str]]:
+    if request.method in _BODY_REQUIRED:
         raise Problem(
-            400, "Invalid query", f"query parameter {name!r} must be an integer"
-        ) from None
+            400,
+            "Missing body",
+            f"a {request.method} needs a JSON object body: what to change",
+            violations=[FieldViolation("body", "is required")],
+        )
+    # an action whose body is optional (a comment, say) may be sent without one
+    return jsonmap.parse({}, body), frozenset()
 
 
-async def _read_body(request: web.Request, route: Route) -> Any:
+async def _read_body(request: web.Request, route: Route) -> tuple[Any, frozenset[str]]:
+    """The route's body message and the top-level keys it was sent with."""
     if route.body is None:
-        return None
+        return None, frozenset()
     if not request.body_exists:
-        # an action whose body is optional (a comment, say) may be sent without one
-        return jsonmap.parse({}, route.body)
+        return _absent_body(request, route.body)
     if request.content_type != JSON:
         raise Problem(415, "Unsupported media type", "send the body as application/json")
     raw = await request.read()  # bounded by the app's client_max_size (413 beyond it)
+    if not raw.strip():  # chunked, or Content-Length given, and nothing in it
+        return _absent_body(request, route.body)
     try:
-        data = orjson.loads(raw)
+        data = jsonmap.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from None
-    return jsonmap.parse(data, route.body, read_only=route.read_only)
+    except jsonmap.DuplicateKey as exc:
+        raise Problem(
+            400,
+            "Duplicate key",
+            f"a JSON object names a key twice: {', '.join(exc.paths)}",
+            violations=[FieldViolation(path, "appears twice in its object") for path in exc.paths],
+        ) from None
+    if not isinstance(data, dict):
+        raise Problem(
+            400,
+            "Malformed body",
+            "the body must be a JSON object",
+            violations=[FieldViolation("body", "must be a JSON object")],
+        )
+    return jsonmap.parse(data, route.body, read_only=route.read_only), frozenset(data)
+
+
+def _check_headers(request: web.Request) -> None:
+    """The headers whose text reaches a token check or a request message: a byte that was not
+    UTF-8 (kept as a lone surrogate) would fail there, as a 500."""
+    if not request.headers.get("Authorization", "").isascii():  # RFC 6750: a b64token
+        raise Problem(
+            401,
+            "Unauthenticated",
+            "the Authorization header must be 'Bearer <token>', in ASCII",
+            headers={"WWW-Authenticate": 'Bearer realm="smartcity"'},
+        )
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    if key is not None and (character := text.unsafe_character(key)) is not None:
+        raise Problem(
+            400,
+            "Invalid header",
+            f"{IDEMPOTENCY_KEY} must not contain control characters (found {character})",
+            violations=[text.violation(IDEMPOTENCY_KEY, character)],
+        )
 
 
 def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> WebHandler:
@@ -141,6 +184,7 @@ def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> We
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
             principal = None
+            _check_headers(request)
             token = bearer_token(request.headers.get("Authorization"))
             if route.audience is not None:
                 if token is None:
@@ -151,8 +195,11 @@ def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> We
                         headers={"WWW-Authenticate": 'Bearer realm="smartcity"'},
                     )
                 principal = await verifier.verify(token, audiences=(route.audience,))
-            body = await _read_body(request, route)
-            return await route.handler(Call(request, upstream, principal, body))
+            body, sent = await _read_body(request, route)
+            return await route.handler(Call(request, upstream, principal, body, sent))
+        except jsonmap.OutOfRange as exc:
+            detail = "; ".join(f"{v.field} {v.description}" for v in exc.violations)
+            raise Problem(400, "Number out of range", detail, violations=exc.violations) from None
         except DomainError as exc:
             raise from_domain(exc) from None
         except grpc.aio.AioRpcError as exc:

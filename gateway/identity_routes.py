@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import jsonmap
 from gateway.endpoints import (
     ENTRY_POINTS,
     PAGE_QUERY,
@@ -18,7 +19,6 @@ from gateway.endpoints import (
     QueryParam,
     Route,
     message_response,
-    query_int,
 )
 from gateway.ratelimit import LoginLimits
 from smartcity.identity.v1 import identity_pb2
@@ -305,16 +305,12 @@ async def confirm_totp(call: Call) -> web.StreamResponse:
 
 
 async def list_accounts(call: Call) -> web.StreamResponse:
-    query = call.request.query
-    reply = await call.rpc(
-        call.upstream.identity.ListAccounts,
-        identity_pb2.ListAccountsRequest(
-            page_size=query_int(call.request, "page_size"),
-            page_token=query.get("page_token", ""),
-            kind=query.get("kind", ""),
-            department=query.get("department", ""),
-        ),
+    request = jsonmap.parse_query(
+        call.request.query,
+        identity_pb2.ListAccountsRequest,
+        names=("page_size", "page_token", "kind", "department"),
     )
+    reply = await call.rpc(call.upstream.identity.ListAccounts, request)
     return message_response(reply)
 
 

@@ -3,20 +3,28 @@
 Field names are the proto names (snake_case). Enums are written by their short lower-case name
 (`SHARE_TYPE_UNCONDITIONAL` is `"unconditional"`); timestamps are RFC 3339 strings; maps are
 JSON objects (`{"车牌号": "琼A12345"}`), their integer and boolean keys written as text.
+
+A value that breaks the contract is named by its path: InvalidArgument (422) for a value of the
+wrong type or a text with control characters (`runtime.text`), OutOfRange (400) for an integer
+its field's type cannot hold, whatever else is wrong. `loads` reads a request body: JSON with
+no key twice in one object.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from runtime import text
 from runtime.errors import FieldViolation, InvalidArgument
 
 _TIMESTAMP = Timestamp.DESCRIPTOR.full_name
@@ -28,7 +36,24 @@ _INT_RANGES = {
     FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
     FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
 }
-_INTEGER_KEY = re.compile(r"-?[0-9]+")
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+# Digits enough for any 64-bit integer; longer text is out of range without converting it.
+_MAX_INTEGER_DIGITS = 20
+_BEYOND_ANY_RANGE: int = 10**_MAX_INTEGER_DIGITS
+RANGE = "range"
+
+
+class OutOfRange(InvalidArgument):
+    """An integer that its field's type cannot hold (int32 2147483648): a request that cannot
+    be decoded into the contract's message, answered 400 like malformed JSON, not 422."""
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names a key twice; `paths` are where (`data_items[0].name`)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__(", ".join(paths))
+        self.paths = paths
 
 
 def _enum_prefix(enum: EnumDescriptor) -> str:
@@ -64,6 +89,9 @@ def _type_name(field: FieldDescriptor) -> str:
 def _scalar(field: FieldDescriptor, value: Any, path: str, out: list[FieldViolation]) -> Any:
     kind = field.type
     if kind == FieldDescriptor.TYPE_STRING and isinstance(value, str):
+        if (character := text.unsafe_character(value)) is not None:
+            out.append(text.violation(path, character))
+            return None
         return value
     if kind == FieldDescriptor.TYPE_BOOL and isinstance(value, bool):
         return value
@@ -71,7 +99,7 @@ def _scalar(field: FieldDescriptor, value: Any, path: str, out: list[FieldViolat
         low, high = _INT_RANGES[kind]
         if low <= value <= high:
             return value
-        out.append(FieldViolation(path, f"must be between {low} and {high}"))
+        out.append(FieldViolation(path, f"must be between {low} and {high}", RANGE))
         return None
     if kind == FieldDescriptor.TYPE_ENUM and isinstance(value, str):
         number = _enum_numbers(field.enum_type).get(value)
@@ -115,8 +143,8 @@ def _map_key(field: FieldDescriptor, key: Any, path: str, out: list[FieldViolati
             return key
         if field.type == FieldDescriptor.TYPE_BOOL and key in ("true", "false"):
             return key == "true"
-        if field.type in _INT_RANGES and _INTEGER_KEY.fullmatch(key):
-            return _scalar(field, int(key), path, out)
+        if field.type in _INT_RANGES and (number := _integer(key)) is not None:
+            return _scalar(field, number, path, out)
     out.append(FieldViolation(path, f"the key must be {_type_name(field)}"))
     return None
 
@@ -144,6 +172,9 @@ def _fill_map(
     key_field, value_field = entry
     is_message = value_field.type == FieldDescriptor.TYPE_MESSAGE
     for key, value in data.items():
+        if isinstance(key, str) and (character := text.unsafe_character(key)) is not None:
+            out.append(text.violation(path, character, key=True))  # not echoing the key
+            continue
         at = f"{path}[{key}]"
         converted_key = _map_key(key_field, key, at, out)
         if converted_key is None:
@@ -202,15 +233,30 @@ def _fill(
                 setattr(message, key, converted)
 
 
+def _integer(raw: str) -> int | None:
+    """The integer ASCII text `-?[0-9]+` writes (not `+1`, ` 1`, `1_000` or Arabic-Indic
+    digits, all of which int() takes); far too many digits read as a number out of any range."""
+    if not _INTEGER_TEXT.fullmatch(raw):
+        return None
+    if len(raw.lstrip("-")) > _MAX_INTEGER_DIGITS:
+        return -_BEYOND_ANY_RANGE if raw.startswith("-") else _BEYOND_ANY_RANGE
+    return int(raw)
+
+
+def _raise_if_any(out: list[FieldViolation]) -> None:
+    if out:
+        unreadable = any(v.rule == RANGE for v in out)
+        raise (OutOfRange if unreadable else InvalidArgument)(out)
+
+
 def parse(
     data: Any, message_type: type[Message], *, read_only: frozenset[str] = frozenset()
 ) -> Any:
-    """A message from decoded JSON, or InvalidArgument naming every bad field."""
+    """A message from decoded JSON, or InvalidArgument (OutOfRange) naming every bad field."""
     message = message_type()
     out: list[FieldViolation] = []
     _fill(message, data, "", out, read_only)
-    if out:
-        raise InvalidArgument(out)
+    _raise_if_any(out)
     return message
 
 
@@ -228,19 +274,106 @@ def parse_query(
             continue
         kind = fields[name].type
         if kind in _INT_RANGES:
-            try:
-                data[name] = int(raw)
-            except ValueError:
+            number = _integer(raw)
+            if number is None:
                 out.append(FieldViolation(name, "must be an integer"))
+            else:
+                data[name] = number
         elif kind == FieldDescriptor.TYPE_BOOL:
             if raw not in ("true", "false"):
                 out.append(FieldViolation(name, "must be true or false"))
             data[name] = raw == "true"
         else:
             data[name] = raw
-    if out:
-        raise InvalidArgument(out)
-    return parse(data, message_type)
+    message = message_type()
+    _fill(message, data, "", out, frozenset())
+    _raise_if_any(out)
+    return message
+
+
+_CONTAINERS = (dict, list)
+
+
+def _members(data: Any) -> int:
+    """How many key-value members the objects in decoded JSON hold, nested ones included."""
+    count = 0
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            count += len(value)
+            pending += [v for v in value.values() if isinstance(v, _CONTAINERS)]
+        elif isinstance(value, list):
+            pending += [v for v in value if isinstance(v, _CONTAINERS)]
+    return count
+
+
+def _colons_in_text(data: Any) -> int:
+    """How many `:` the keys and strings of decoded JSON hold."""
+    if isinstance(data, str):
+        return data.count(":")
+    count = 0
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            count += "".join(value).count(":")  # the keys
+            value = list(value.values())
+        count += "".join([v for v in value if isinstance(v, str)]).count(":")
+        pending += [v for v in value if isinstance(v, _CONTAINERS)]
+    return count
+
+
+def loads(raw: bytes) -> Any:
+    """Decoded JSON, or orjson.JSONDecodeError, or DuplicateKey naming every key that an object
+    holds twice (orjson, fast, lets the last one win).
+
+    Without duplicates, the text has one `:` per decoded member plus those inside its strings,
+    which are the colons of the decoded strings unless some were escaped (`\\u003a`): a count
+    and a walk or two settle it. Only a text that fails the count is parsed again, slowly, to
+    name the duplicates."""
+    data = orjson.loads(raw)
+    colons = raw.count(b":")
+    members = _members(data)
+    if colons == members:
+        return data
+    escaped = b"\\u003a" in raw or b"\\u003A" in raw
+    if not escaped and colons - _colons_in_text(data) == members:
+        return data
+    found: list[tuple[dict[str, Any], str]] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    found.append((obj, key))
+                    break
+                seen.add(key)
+        return obj
+
+    try:
+        tree = json.loads(raw, object_pairs_hook=pairs_hook)
+    except RecursionError:  # deeper than Python's stack, not than orjson's limit
+        raise DuplicateKey(["body"]) from None
+    if not found:
+        return data  # escaped colons, no duplicates
+    raise DuplicateKey([_path_of(tree, obj, key) for obj, key in found])
+
+
+def _path_of(tree: Any, target: dict[str, Any], key: str) -> str:
+    """The path of `key` in the object `target` (by identity) within `tree`."""
+    pending: list[tuple[str, Any]] = [("", tree)]
+    while pending:
+        path, value = pending.pop()
+        if value is target:
+            return f"{path}.{key}" if path else key
+        if isinstance(value, dict):
+            pending.extend((f"{path}.{k}" if path else k, v) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return key
 
 
 # How to render each field of a message type, worked out once per type: its name, whether it

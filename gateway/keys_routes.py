@@ -5,18 +5,31 @@ verify) is for services over gRPC, where the key's policy names them."""
 from __future__ import annotations
 
 import html
+from typing import TypeVar
 
 import orjson
 from aiohttp import web
+from google.protobuf.message import Message
 
-from gateway.endpoints import PAGE_QUERY, Call, QueryParam, Route, message_response, query_int
+from gateway import jsonmap
+from gateway.endpoints import PAGE_QUERY, Call, QueryParam, Route, message_response
 from smartcity.keys.v1 import keys_pb2
 
 BASE = "/office/v1/keys"
 
 
+_PAGE = ("page_size", "page_token")
+_M = TypeVar("_M", bound=Message)
+
+
 def _name(call: Call) -> str:
     return call.request.match_info["name"]
+
+
+def _query(call: Call, message_type: type[_M], names: tuple[str, ...] = _PAGE) -> _M:
+    """A request message from the query: integers checked against their field's range."""
+    request: _M = jsonmap.parse_query(call.request.query, message_type, names=names)
+    return request
 
 
 async def create_key(call: Call) -> web.StreamResponse:
@@ -25,13 +38,7 @@ async def create_key(call: Call) -> web.StreamResponse:
 
 
 async def list_keys(call: Call) -> web.StreamResponse:
-    reply = await call.rpc(
-        call.upstream.keys.ListKeys,
-        keys_pb2.ListKeysRequest(
-            page_size=query_int(call.request, "page_size"),
-            page_token=call.request.query.get("page_token", ""),
-        ),
-    )
+    reply = await call.rpc(call.upstream.keys.ListKeys, _query(call, keys_pb2.ListKeysRequest))
     return message_response(reply)
 
 
@@ -57,9 +64,8 @@ async def update_key(call: Call) -> web.StreamResponse:
 
 
 async def schedule_deletion(call: Call) -> web.StreamResponse:
-    request = keys_pb2.ScheduleKeyDeletionRequest(
-        name=_name(call), pending_days=query_int(call.request, "pending_days")
-    )
+    request = _query(call, keys_pb2.ScheduleKeyDeletionRequest, ("pending_days",))
+    request.name = _name(call)
     reply = await call.rpc(call.upstream.keys.ScheduleKeyDeletion, request)
     return message_response(reply.key)
 
@@ -72,9 +78,8 @@ async def cancel_deletion(call: Call) -> web.StreamResponse:
 
 
 async def public_key(call: Call) -> web.StreamResponse:
-    request = keys_pb2.GetPublicKeyRequest(
-        name=_name(call), version=query_int(call.request, "version")
-    )
+    request = _query(call, keys_pb2.GetPublicKeyRequest, ("version",))
+    request.name = _name(call)
     reply = await call.rpc(call.upstream.keys.GetPublicKey, request)
     return message_response(reply, headers={"Cache-Control": "public, max-age=300"})
 
@@ -90,11 +95,7 @@ async def issue_code(call: Call) -> web.StreamResponse:
 async def list_codes(call: Call) -> web.StreamResponse:
     reply = await call.rpc(
         call.upstream.keys.ListAuthorisationCodes,
-        keys_pb2.ListAuthorisationCodesRequest(
-            page_size=query_int(call.request, "page_size"),
-            page_token=call.request.query.get("page_token", ""),
-            consumer=call.request.query.get("consumer", ""),
-        ),
+        _query(call, keys_pb2.ListAuthorisationCodesRequest, (*_PAGE, "consumer")),
     )
     return message_response(reply)
 
@@ -116,16 +117,8 @@ async def revoke_code(call: Call) -> web.StreamResponse:
 
 
 async def audit_records(call: Call) -> web.StreamResponse:
-    query = call.request.query
-    reply = await call.rpc(
-        call.upstream.keys.ListAuditRecords,
-        keys_pb2.ListAuditRecordsRequest(
-            page_size=query_int(call.request, "page_size"),
-            page_token=query.get("page_token", ""),
-            actor_id=query.get("actor_id", ""),
-            resource_id=query.get("resource_id", ""),
-        ),
-    )
+    request = _query(call, keys_pb2.ListAuditRecordsRequest, (*_PAGE, "actor_id", "resource_id"))
+    reply = await call.rpc(call.upstream.keys.ListAuditRecords, request)
     return message_response(reply)
 
 
@@ -230,10 +223,7 @@ async def report_incident(call: Call) -> web.StreamResponse:
 async def list_incidents(call: Call) -> web.StreamResponse:
     reply = await call.rpc(
         call.upstream.keys.ListIncidents,
-        keys_pb2.ListIncidentsRequest(
-            page_size=query_int(call.request, "page_size"),
-            page_token=call.request.query.get("page_token", ""),
-        ),
+        _query(call, keys_pb2.ListIncidentsRequest),
     )
     return message_response(reply)
 

@@ -108,7 +108,7 @@ def _stream_request(call: Call) -> pb.StreamEventsRequest:
     request = pb.StreamEventsRequest()
     after = call.request.headers.get("Last-Event-ID") or call.request.query.get("after", "")
     if after:
-        if not after.isdigit() or len(after) > 18:
+        if not (after.isascii() and after.isdigit()) or len(after) > 18:  # "²".isdigit()
             raise Problem(400, "Invalid Last-Event-ID", "Last-Event-ID must be a sequence number")
         request.after_sequence = int(after)
     elif "from_time" in call.request.query:

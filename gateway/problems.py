@@ -37,7 +37,8 @@ class Problem(web.HTTPException):
         # The service's machine-readable reason (SECOND_FACTOR_REQUIRED): the problem type.
         self.problem_reason = reason
 
-    def to_json(self, instance: str) -> bytes:
+    def to_json(self, instance: str | None) -> bytes:
+        """The problem document; `instance` (the request's path) is left out when None."""
         name = self.problem_reason or self.title
         slug = name.lower().replace(" ", "-").replace("_", "-").replace(",", "")
         doc: dict[str, Any] = {
@@ -45,8 +46,9 @@ class Problem(web.HTTPException):
             "title": self.title,
             "status": self.status_code,
             "detail": self.detail,
-            "instance": instance,
         }
+        if instance is not None:
+            doc["instance"] = instance
         if self.violations:
             doc["errors"] = [
                 {"field": v.field, "detail": v.description, **({"rule": v.rule} if v.rule else {})}
@@ -58,7 +60,7 @@ class Problem(web.HTTPException):
         return orjson.dumps(doc)
 
 
-def response(problem: Problem, instance: str) -> web.Response:
+def response(problem: Problem, instance: str | None) -> web.Response:
     headers = {k: v for k, v in problem.headers.items() if k.lower() != "content-type"}
     return web.Response(
         status=problem.status_code,

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway import jsonmap
+from runtime import text
 from runtime.errors import FieldViolation, InvalidArgument
 from smartcity.catalog.v1 import catalog_pb2 as pb
 from smartcity.exchange.v1 import exchange_pb2
@@ -150,9 +151,12 @@ def test_int32_bounds_are_accepted(value: int) -> None:
 
 
 @pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 10**20])
-def test_an_int32_out_of_range_is_refused(value: int) -> None:
-    found = parse_errors({"page_size": value}, pb.ListResourcesRequest)
-    assert found == [FieldViolation("page_size", f"must be between {-(2**31)} and {2**31 - 1}")]
+def test_an_int32_out_of_range_is_refused_as_out_of_range(value: int) -> None:
+    with pytest.raises(jsonmap.OutOfRange) as caught:  # 400: the message cannot hold it
+        jsonmap.parse({"page_size": value}, pb.ListResourcesRequest)
+    assert caught.value.violations == [
+        FieldViolation("page_size", f"must be between {-(2**31)} and {2**31 - 1}", "range")
+    ]
 
 
 @pytest.mark.parametrize("value", [2**63, -(2**63) - 1])
@@ -267,7 +271,10 @@ def test_a_rendered_timestamp_parses_back() -> None:
 
 
 # Resources as the contract allows them (timestamps are covered above).
-texts = st.text(max_size=30)
+# Any text the platform accepts: no control or bidirectional formatting characters.
+texts = st.text(
+    alphabet=st.characters().filter(lambda c: text.unsafe_character(c) is None), max_size=30
+)
 enum_value = {
     name: st.sampled_from([v.number for v in enum.values])
     for name, enum in zip(ENUM_FIELD.values(), CATALOG_ENUMS, strict=True)
@@ -545,3 +552,133 @@ def test_any_map_of_any_shape_survives_render_then_parse(
         maps.items[key].name = name
     wire = orjson.loads(orjson.dumps(jsonmap.render(maps)))
     assert jsonmap.parse(wire, Maps) == maps
+
+
+# --- what no request may carry: control characters, numbers too large, keys twice -----------
+
+UNSAFE = ["a\x00b", "\x1b[2J", "\x7f", "\x85", "exe.\u202etxt", "\u2066x\u2069", "\u200f", "\u061c"]
+
+
+@pytest.mark.parametrize("value", UNSAFE)
+def test_control_and_bidi_characters_in_text_are_refused_naming_the_field(value: str) -> None:
+    body = {"name": "ok", "summary": value, "data_items": [{"name": value}], "keywords": [value]}
+    found = parse_errors(body)
+    assert [v.field for v in found] == ["summary", "data_items[0].name", "keywords[0]"]
+    assert {v.rule for v in found} == {"plain-text"}
+    assert f"U+{ord(next(c for c in value if not c.isprintable())):04X}" in found[0].description
+
+
+def test_text_may_hold_tabs_line_breaks_and_every_script() -> None:
+    summary = "第一行\r\n\tSecond line: ١٢٣ עברית العربية 👩\u200d👩\u200d👧 a\u3000b"
+    assert jsonmap.parse({"summary": summary}, pb.Resource).summary == summary
+
+
+def test_a_map_key_or_value_with_control_characters_is_refused_without_echoing_the_key() -> None:
+    body = {"parameters": {"ok": "a\u202eb", "k\x00": "v"}}
+    found = parse_errors(body, exchange_pb2.QueryInterfaceServiceRequest)
+    assert [(v.field, v.rule) for v in found] == [
+        ("parameters[ok]", "plain-text"),
+        ("parameters", "plain-text"),  # the key itself is not repeated back
+    ]
+    assert found[1].description.startswith("has a key with control")
+
+
+def test_a_query_parameter_with_control_characters_is_refused() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        jsonmap.parse_query(
+            {"page_token": "\u202e"}, pb.ListResourcesRequest, names=("page_token",)
+        )
+    assert [v.field for v in caught.value.violations] == ["page_token"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("20", 20), ("-3", -3), ("0007", 7), (str(2**31 - 1), 2**31 - 1)],
+)
+def test_an_integer_query_parameter_is_read_from_its_text(raw: str, expected: int) -> None:
+    request = jsonmap.parse_query({"page_size": raw}, pb.ListResourcesRequest, names=("page_size",))
+    assert request.page_size == expected
+
+
+@pytest.mark.parametrize("raw", [str(2**31), str(-(2**31) - 1), "9" * 30, "9" * 5000])
+def test_an_integer_query_parameter_out_of_range_is_out_of_range(raw: str) -> None:
+    # given ?version=2147483648 (int32) / then OutOfRange (400) naming the parameter, not a 500
+    with pytest.raises(jsonmap.OutOfRange) as caught:
+        jsonmap.parse_query({"version": raw}, keys_pb2.GetPublicKeyRequest, names=("version",))
+    assert [(v.field, v.rule) for v in caught.value.violations] == [("version", "range")]
+
+
+@pytest.mark.parametrize("raw", ["many", "+5", " 5", "5 ", "1_000", "\u0665", "1.5", "0x10", "²"])
+def test_an_integer_query_parameter_is_ascii_digits_only(raw: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        jsonmap.parse_query({"page_size": raw}, pb.ListResourcesRequest, names=("page_size",))
+    assert not isinstance(caught.value, jsonmap.OutOfRange)
+    assert caught.value.violations == [FieldViolation("page_size", "must be an integer")]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"name": 2147483648}', None),  # a string field: the wrong type, 422
+        (b'{"version": 9223372036854775808}', "version"),  # int64 + 1
+        (b'{"version": 9223372036854775808, "name": 5}', "version"),  # 400 wins; both named
+    ],
+)
+def test_one_number_out_of_range_makes_the_body_out_of_range(
+    body: bytes, expected: str | None
+) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        jsonmap.parse(jsonmap.loads(body), pb.Resource)
+    assert isinstance(caught.value, jsonmap.OutOfRange) == (expected is not None)
+    assert caught.value.violations[0].field == (expected or "name")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"name": "a", "name": "b"}',
+        b'{"name": "a:b", "summary": "c", "name": "d"}',  # colons in strings do not hide it
+        b'{"data_items": [{"name": "a"}, {"name": "b", "type": "x", "name": "c"}]}',
+        b'{"a\\u0062": 1, "ab": 2}',  # the same key, escaped once
+        b'{"x": {"y": {"z": 1, "z": 2}}}',
+    ],
+)
+def test_a_key_twice_in_one_object_is_refused_naming_where(raw: bytes) -> None:
+    with pytest.raises(jsonmap.DuplicateKey) as caught:
+        jsonmap.loads(raw)
+    path = caught.value.paths[0]
+    assert path in {"name", "data_items[1].name", "ab", "x.y.z"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"name": "a", "summary": "b"}',
+        b'{"time": "2026-01-31T08:00:00Z", "url": "https://a.example:8443/x"}',
+        b'{"a": {"name": 1}, "b": {"name": 2}, "c": [{"name": 3}, {"name": 4}]}',
+        b'{"q": "\\" : \\\\", "r": ":"}',  # escaped quotes and colons inside strings
+        b"[]",
+        b'"text: with a colon"',
+        b"{}",
+    ],
+)
+def test_json_without_repeated_keys_is_read_as_orjson_reads_it(raw: bytes) -> None:
+    assert jsonmap.loads(raw) == orjson.loads(raw)
+
+
+def test_a_repeated_key_deeper_than_the_python_stack_is_still_refused() -> None:
+    raw = b"[" * 1000 + b'{"a": 1, "a": 2}' + b"]" * 1000  # orjson reads 1024 levels
+    with pytest.raises(jsonmap.DuplicateKey):
+        jsonmap.loads(raw)
+
+
+@given(
+    st.recursive(
+        st.none() | st.integers(-(2**63), 2**63 - 1) | texts,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+        max_leaves=12,
+    )
+)
+def test_any_json_written_once_per_key_reads_back(value: Any) -> None:
+    raw = orjson.dumps(value)
+    assert jsonmap.loads(raw) == value
