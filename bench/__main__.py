@@ -45,7 +45,7 @@ from bench.runner import (
     LoadSettings,
     Outcome,
     print_summary,
-    time_limit,
+    scenario_guard,
 )
 from bench.targets import ROOT, shared_platform
 
@@ -318,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         with (
             tempfile.TemporaryDirectory(prefix=f"smartcity-bench-{scenario}-") as tmp,
-            time_limit(scenario, limit, outcomes),
+            scenario_guard(scenario, limit, outcomes),
         ):
             workdir = Path(tmp)
             if scenario == "gateway":

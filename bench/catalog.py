@@ -240,6 +240,8 @@ def _gateway_run(
             print(f"bench: catalog: {warm.errors} errors during warm-up", file=sys.stderr)
     before = {p: cpu_seconds(pids[p]) for p in CPU_PROCESSES if p in pids}
     res = run_load(tool, url, {}, duration_s=load.duration_s, **kwargs)
+    if res.requests == 0:
+        raise TargetError(f"GET {url}: no search completed in the run")
     cpu: dict[str, float] = {}
     for proc, start in before.items():
         end = cpu_seconds(pids[proc])

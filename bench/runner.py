@@ -14,6 +14,7 @@ import os
 import signal
 import statistics
 import sys
+import traceback
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ SMOKE_OPTIONS: dict[str, Any] = {
     "warmup": 0.0,
     "connections": 4,
     "login_connections": 2,
-    "login_duration": 1,
+    "login_duration": 2,  # a login costs identity about 0.25 s of CPU: a few in 2 s, busy or not
     "keys_concurrency": 4,
     # The fewest generated resources in which every query of the mix matches something is 243.
     "catalog_resources": 300,
@@ -99,29 +100,35 @@ class ScenarioTimeout(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def time_limit(
+def scenario_guard(
     scenario: str, seconds: float | None, outcomes: dict[str, Outcome]
 ) -> Iterator[None]:
-    """Run the block for at most ``seconds`` (None: no limit); past it, the scenario's outcome
-    is a failure and the run goes on with the next one."""
-    if seconds is None:
-        yield
-        return
+    """Run one scenario's block for at most ``seconds`` (None: no limit). Past the limit, or
+    when the scenario raises (a bug: its traceback is printed), its outcome is a failure and the
+    run goes on with the next scenario."""
+    previous = None
+    if seconds is not None:
 
-    def expired(_signum: int, _frame: types.FrameType | None) -> None:
-        raise ScenarioTimeout
+        def expired(_signum: int, _frame: types.FrameType | None) -> None:
+            raise ScenarioTimeout
 
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     except ScenarioTimeout:
         message = f"{scenario}: no result within the time limit of {seconds:.0f} s"
         print(f"bench: {message}", file=sys.stderr)
         outcomes[scenario] = Outcome({"error": message}, EXIT_TARGET_FAILED)
+    except Exception as exc:
+        traceback.print_exc()
+        message = f"{scenario}: {type(exc).__name__}: {exc}"
+        print(f"bench: {message}", file=sys.stderr)
+        outcomes[scenario] = Outcome({"error": message}, EXIT_TARGET_FAILED)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if seconds is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 def print_summary(outcomes: Mapping[str, Outcome], seconds: Mapping[str, float]) -> None:
@@ -180,7 +187,10 @@ def measured_run(
     tool: LoadTool, ep: Endpoint, load: LoadSettings, *, expect_status: int | None = None
 ) -> LoadResult:
     kwargs = _load_kwargs(ep, load, expect_status)
-    return run_load(tool, ep.url, ep.headers, duration_s=load.duration_s, **kwargs)
+    res = run_load(tool, ep.url, ep.headers, duration_s=load.duration_s, **kwargs)
+    if res.requests == 0:  # no error counted, and nothing checked either
+        raise TargetError(f"{ep.method} {ep.url}: no request completed in the run")
+    return res
 
 
 def measure(
