@@ -27,8 +27,14 @@ from runtime import logs, metrics, telemetry
 from runtime.auth import ALGORITHMS, KEY_ROTATED_SUBJECT, TokenVerifier
 from runtime.bus import nats as bus_nats
 from runtime.config import Settings
+from runtime.revocation import EndedSessions, from_identity
+from runtime.service_credentials import ServiceCredentials, secret_for
+from smartcity.identity.v1 import identity_pb2
 
 log = logs.get(__name__)
+
+# The gateway's own client id, to hear identity's feed of ended sessions (runtime.revocation).
+GATEWAY_CLIENT = "gateway"
 
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -188,9 +194,28 @@ async def jwks(request: web.Request) -> web.StreamResponse:
     )
 
 
+def ended_sessions(settings: Settings, upstream: Upstream) -> EndedSessions:
+    """The sessions whose tokens the gateway refuses: it hears identity's feed as the service
+    client `gateway` (SMARTCITY_SERVICE_SECRET; derived in the embedded mode), and fails closed
+    when it can neither hear nor ask identity."""
+
+    async def login(client_id: str, secret: str) -> tuple[str, int]:
+        request = identity_pb2.LoginRequest(username=client_id, password=secret, audience="service")
+        response = await upstream.identity.Login(request, timeout=5.0)
+        return str(response.access_token), int(response.expires_in)
+
+    secret = secret_for(settings, GATEWAY_CLIENT)
+    credentials = (
+        ServiceCredentials(service=GATEWAY_CLIENT, secret=secret, login=login) if secret else None
+    )
+    feed = from_identity(lambda: upstream.identity, credentials)
+    return EndedSessions(feed, stale_seconds=settings.revocation_stale_ms / 1000)
+
+
 def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.Application:
     upstream = upstream or Upstream.connect(settings)
-    verifier = TokenVerifier(upstream.fetch_jwks, issuer=settings.issuer)
+    sessions = ended_sessions(settings, upstream)
+    verifier = TokenVerifier(upstream.fetch_jwks, issuer=settings.issuer, sessions=sessions)
     keys = PublishedKeys(upstream)
     app = web.Application(
         middlewares=[
@@ -243,6 +268,14 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def hear_ended_sessions(app: web.Application) -> AsyncIterator[None]:
+        """Identity's feed of ended sessions, over gRPC: it needs no NATS."""
+        task = asyncio.create_task(sessions.follow())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def close_upstream(app: web.Application) -> None:
         await upstream.close()
 
@@ -254,6 +287,7 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
         metrics.shutdown()
 
     app.cleanup_ctx.append(serve_metrics)
+    app.cleanup_ctx.append(hear_ended_sessions)
     app.cleanup_ctx.append(follow_identity)
     app.on_cleanup.append(close_upstream)
     return app

@@ -2,8 +2,10 @@
 
 The gateway verifies every token and forwards it; each service verifies it again (zero trust).
 Verified tokens are cached until they expire, keyed by the token itself, so the signature check
-happens once per token and process rather than once per request. Every gRPC method declares who
-may call it with `@allow(...)` beside its implementation; a method without a policy is denied.
+happens once per token and process rather than once per request. A token whose session has ended
+is refused although it has not expired: see `runtime.revocation` for how a verifier knows, and
+how it fails closed when it cannot. Every gRPC method declares who may call it with
+`@allow(...)` beside its implementation; a method without a policy is denied.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import jwt
 import orjson
 
 from runtime.errors import PermissionDenied, Unauthenticated
+from runtime.revocation import EndedSessions
 
 ALGORITHMS = ["EdDSA"]
 AUDIENCES = ("public", "office", "partner", "service")
@@ -28,8 +31,6 @@ AUDIENCES = ("public", "office", "partner", "service")
 KEY_ROTATED_SUBJECT = "smartcity.identity.signing_key.rotated"
 # Identity announces ended sessions here; every verifier refuses their tokens from then on.
 SESSIONS_ENDED_SUBJECT = "smartcity.identity.session.ended"
-# How long a verifier remembers an ended session: longer than any access token lives.
-ENDED_SESSION_MEMORY_SECONDS = 3600.0
 # RFC 9068: an access token says so in its header, so no other JWT can pass for one.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 
@@ -164,7 +165,8 @@ JwksFetcher = Callable[[], Awaitable[str]]
 class TokenVerifier:
     """Verifies access tokens against the JWKS, fetched lazily, again when a token names a key
     not seen yet (at most once per `refetch_interval`: forged kids cannot flood identity), and
-    at once when identity announces a rotation (`refresh`)."""
+    at once when identity announces a rotation (`refresh`). Refuses the tokens of ended
+    `sessions` (without them: only of the sessions it hears end, trusting what it hears)."""
 
     def __init__(
         self,
@@ -174,6 +176,7 @@ class TokenVerifier:
         cache_size: int = 10_000,
         refetch_interval: float = 1.0,
         leeway: float = 30.0,
+        sessions: EndedSessions | None = None,
     ) -> None:
         self._fetch = fetch_jwks
         self._issuer = issuer
@@ -185,8 +188,7 @@ class TokenVerifier:
         self._last_fetch = -refetch_interval
         self._leeway = leeway
         self._lock = asyncio.Lock()
-        # session id -> when to forget it: by then every token of the session has expired.
-        self._ended: dict[str, float] = {}
+        self.sessions = sessions if sessions is not None else EndedSessions()
 
     @property
     def key_ids(self) -> frozenset[str]:
@@ -194,11 +196,7 @@ class TokenVerifier:
 
     def end_sessions(self, session_ids: Iterable[str]) -> None:
         """Refuse the tokens of these sessions from now on, though they have not expired."""
-        now = time.time()
-        if len(self._ended) > 100_000:
-            self._ended = {sid: t for sid, t in self._ended.items() if t > now}
-        for sid in session_ids:
-            self._ended[sid] = now + ENDED_SESSION_MEMORY_SECONDS
+        self.sessions.end(session_ids)
 
     def signal_handlers(self) -> dict[str, Callable[[bytes], Awaitable[None]]]:
         """What a verifier does on hearing identity's announcements (payloads from `proto/`)."""
@@ -270,8 +268,8 @@ class TokenVerifier:
         if cached is not None and cached[0].expires_at + self._leeway > time.time():
             if cached[0].audience not in wanted:
                 raise Unauthenticated("the access token is not for this entry point")
-            if self._ended and cached[0].session in self._ended:
-                raise Unauthenticated("the session of this access token has ended")
+            if cached[0].session:
+                await self._check_session(cached[0].session)
             return cached[0]
         try:
             header = jwt.get_unverified_header(token)
@@ -304,12 +302,20 @@ class TokenVerifier:
         except jwt.InvalidTokenError:
             raise Unauthenticated("the access token is invalid") from None
         principal = _principal(claims, token)
-        if self._ended and principal.session in self._ended:
-            raise Unauthenticated("the session of this access token has ended")
+        if principal.session:
+            await self._check_session(principal.session)
         self._cache[token] = (principal, kid)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return principal
+
+    async def _check_session(self, session: str) -> None:
+        """Unauthenticated when the session has ended; Unavailable when that cannot be told."""
+        sessions = self.sessions
+        if not sessions.live():
+            await sessions.catch_up()
+        if session in sessions.ended:
+            raise Unauthenticated("the session of this access token has ended")
 
 
 def _principal(claims: dict[str, Any], token: str) -> Principal:

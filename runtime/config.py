@@ -15,6 +15,10 @@ from pathlib import Path
 
 # One list of the services; adding a service is one line here (and its package).
 SERVICES: tuple[str, ...] = ("identity", "keys", "catalog", "exchange", "licences", "partners")
+# The processes that sign in to identity as service clients named after themselves: every
+# service, for the calls it makes as itself, and the gateway, to hear identity's feed of ended
+# sessions (runtime.revocation).
+PLATFORM_CLIENTS: tuple[str, ...] = (*SERVICES, "gateway")
 
 DEFAULT_PORTS: Mapping[str, int] = {
     "nats": 14222,
@@ -147,6 +151,9 @@ class Settings:
     # How long a replica may answer a repeated catalog search from memory (near-real-time
     # search, as a search engine's refresh interval); 0 turns the cache off.
     search_cache_ms: int = 1000
+    # How long a verifier trusts its list of ended sessions without hearing identity's heartbeat;
+    # after that it asks identity before it accepts a session's token (runtime.revocation).
+    revocation_stale_ms: int = 1500
     # How long the exchange keeps the evidence of each query.
     evidence_retention_days: int = 180
     # Webhook deliveries: the first retry's delay (doubling after each failure), and how many
@@ -239,6 +246,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         key_rotation_hours=_positive(env, "SMARTCITY_KEY_ROTATION_HOURS", 24),
         service_secret=env.get("SMARTCITY_SERVICE_SECRET") or None,
         search_cache_ms=_at_least_zero(env, "SMARTCITY_SEARCH_CACHE_MS", 1000),
+        revocation_stale_ms=_positive(env, "SMARTCITY_REVOCATION_STALE_MS", 1500),
         evidence_retention_days=_positive(env, "SMARTCITY_EVIDENCE_RETENTION_DAYS", 180),
         webhook_retry_ms=_positive(env, "SMARTCITY_WEBHOOK_RETRY_MS", 1000),
         webhook_attempts=_positive(env, "SMARTCITY_WEBHOOK_ATTEMPTS", 8),

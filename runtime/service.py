@@ -12,7 +12,7 @@ import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,8 +38,12 @@ from runtime.bus.consumer import Consumer, Subscription
 from runtime.bus.outbox import OutboxRelay
 from runtime.config import Settings
 from runtime.grpcserver import add_health_and_reflection, create_server
+from runtime.revocation import EndedSessions, Feed, from_identity
 from runtime.service_credentials import Login, ServiceCredentials
 from runtime.storage import Database, Migration
+
+if TYPE_CHECKING:
+    from smartcity.identity.v1 import identity_pb2_grpc
 
 log = logs.get(__name__)
 
@@ -117,6 +121,9 @@ class ServiceDefinition:
     subscriptions: Sequence[Subscription] = ()
     # How the service obtains the JWKS; by default over gRPC from the identity service.
     jwks_fetcher: Callable[[Database], JwksFetcher] | None = None
+    # Where the service's verifier hears which sessions have ended; by default identity's feed
+    # over gRPC, as this service (runtime.revocation).
+    ended_sessions: Callable[[Database], Feed] | None = None
     on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
     # Called when identity announces a new signing key, after the verifier has refreshed.
     on_key_rotation: Callable[[ServiceRuntime], Awaitable[None]] | None = None
@@ -124,9 +131,11 @@ class ServiceDefinition:
     commands: Mapping[str, ServiceCommand] = field(default_factory=dict)
 
 
-def identity_client(settings: Settings) -> tuple[JwksFetcher, Login]:
+def identity_client(
+    settings: Settings,
+) -> tuple[JwksFetcher, Login, Callable[[], identity_pb2_grpc.IdentityServiceStub]]:
     """Fetch the JWKS from the identity service, and sign in as a service client, over one
-    long-lived channel."""
+    long-lived channel; the stub, for other calls to identity."""
     from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 
     channel: grpc.aio.Channel | None = None
@@ -146,7 +155,7 @@ def identity_client(settings: Settings) -> tuple[JwksFetcher, Login]:
         response = await grpcclient.call(stub().Login, request, timeout=5.0)
         return str(response.access_token), int(response.expires_in)
 
-    return fetch, login
+    return fetch, login, stub
 
 
 async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
@@ -211,13 +220,20 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
         migrations = [*bus_consumer.MIGRATIONS, *migrations]
     await db.migrate(migrations)
 
-    remote_jwks, login = identity_client(settings)
+    remote_jwks, login, identity = identity_client(settings)
     fetcher = definition.jwks_fetcher(db) if definition.jwks_fetcher else remote_jwks
-    verifier = TokenVerifier(fetcher, issuer=settings.issuer)
-    rt = ServiceRuntime(name=name, settings=settings, db=db, verifier=verifier)
     secret = service_credentials.secret_for(settings, name)
-    if secret:
-        rt.credentials = ServiceCredentials(service=name, secret=secret, login=login)
+    credentials = ServiceCredentials(service=name, secret=secret, login=login) if secret else None
+    ended = (
+        definition.ended_sessions(db)
+        if definition.ended_sessions
+        else from_identity(identity, credentials)
+    )
+    sessions = EndedSessions(ended, stale_seconds=settings.revocation_stale_ms / 1000)
+    verifier = TokenVerifier(fetcher, issuer=settings.issuer, sessions=sessions)
+    rt = ServiceRuntime(
+        name=name, settings=settings, db=db, verifier=verifier, credentials=credentials
+    )
     if definition.publishes:
         rt.relay = OutboxRelay(
             db, source=f"/smartcity/{name}", stall_seconds=injected.nats_stall_seconds
@@ -237,6 +253,7 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     # Before serving: a service answers only once its keys and data are in place.
     if definition.on_start is not None:
         await definition.on_start(rt)
+    rt.background(sessions.follow(), name=f"{name}-ended-sessions")
     await server.start()
     bus = asyncio.create_task(_run_bus(rt, definition), name=f"{name}-bus")
     loop.settle_heap()

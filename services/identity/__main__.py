@@ -12,7 +12,7 @@ import grpc
 from runtime import config, crypto, logs
 from runtime.service import ServiceCommand, ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database
-from services.identity import demo, store
+from services.identity import demo, ended_sessions, store
 from services.identity.bootstrap import create_admin
 from services.identity.personal import PersonalData
 from services.identity.servicer import POLICIES, SERVICE, IdentityServicer, add_to_server
@@ -56,6 +56,7 @@ async def _start(rt: ServiceRuntime) -> None:
     if rt.settings.demo:
         await demo.seed(rt, PersonalData(crypto.master_key(rt.settings)))
     rt.background(_maintain_keys(rt, keys), name="identity-keys")
+    rt.background(ended_sessions.announcer(rt.db).run(), name="identity-ended-sessions")
 
 
 async def _key_rotated(rt: ServiceRuntime) -> None:
@@ -70,6 +71,7 @@ DEFINITION = ServiceDefinition(
     policies=POLICIES,
     publishes=True,
     jwks_fetcher=lambda db: _signing_keys(db).jwks_json,
+    ended_sessions=lambda db: ended_sessions.announcer(db).feed(),
     on_start=_start,
     on_key_rotation=_key_rotated,
     commands={

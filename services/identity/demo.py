@@ -119,8 +119,8 @@ async def seed(rt: ServiceRuntime, personal: PersonalData) -> None:
                 account_id=_account(AGENT.account).id,
                 authorised_by=_account(CITIZEN.account).id,
             )
-    # The platform's services, each a client of its own for the calls it makes for itself.
-    for service in config.SERVICES:
+    # The platform's processes, each a client of its own (runtime.config.PLATFORM_CLIENTS).
+    for service in config.PLATFORM_CLIENTS:
         account = _account(DemoAccount(service, domain.SERVICE, "bdb"))
         async with rt.db.begin() as conn:
             if await store.username_exists(conn, service):

@@ -7,6 +7,7 @@ method runs, and denies any method without one. The work happens in `sessions`, 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -26,7 +27,7 @@ from runtime.auth import (
     require_principal,
 )
 from runtime.service import ServiceRuntime
-from services.identity import domain, holders
+from services.identity import domain, ended_sessions, holders
 from services.identity.accounts import Accounts
 from services.identity.enterprises import Enterprises
 from services.identity.personal import PersonalData
@@ -250,6 +251,21 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._rt.events_committed()
         log.warning("signing_key_rotated_on_demand", kid=kid, by=require_principal().subject)
         return identity_pb2.RotateSigningKeyResponse(kid=kid, previous_kid=previous)
+
+    @allow(SERVICES_ONLY)
+    async def WatchEndedSessions(
+        self, request: identity_pb2.WatchEndedSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[identity_pb2.WatchEndedSessionsResponse]:
+        # Until the caller's token expires: it opens the feed again with a live one.
+        feed = ended_sessions.announcer(self._rt.db).watch(until=require_principal().expires_at)
+        async for beat in feed:
+            yield ended_sessions.response(beat)
+
+    @allow(SERVICES_ONLY)
+    async def ListEndedSessions(
+        self, request: identity_pb2.ListEndedSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.ListEndedSessionsResponse:
+        return await ended_sessions.announcer(self._rt.db).list_ended(request)
 
 
 POLICIES: dict[str, Policy] = policies_of(IdentityServicer, SERVICE)

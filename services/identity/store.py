@@ -87,6 +87,8 @@ sessions = sa.Table(
     sa.Column("expires_us", sa.BigInteger, nullable=False),
     sa.Column("ended_us", sa.BigInteger),
     sa.Column("end_reason", sa.String(40)),
+    # Read twice a second: the sessions ended lately (services/identity/ended_sessions.py).
+    sa.Index("ix_sessions_ended", "ended_us"),
 )
 
 refresh_tokens = sa.Table(
@@ -110,6 +112,7 @@ def _citizens_enterprises_sessions(conn: sa.Connection) -> None:
 MIGRATIONS = [
     Migration("identity-0001-accounts-and-keys", create_tables(accounts, signing_keys)),
     Migration("identity-0002-citizens-enterprises-sessions", _citizens_enterprises_sessions),
+    Migration("identity-0003-sessions-ended-index", add_missing_columns(sessions)),
 ]
 
 Row = sa.Row[Any]
@@ -325,6 +328,20 @@ async def end_sessions(
             .values(ended_us=now_us(), end_reason=reason)
         )
     return [str(i) for i in ids]
+
+
+async def sessions_ended_since(
+    conn: Reader, *, ended_after_us: int, after: tuple[int, str] | None, limit: int | None
+) -> list[tuple[int, str]]:
+    """(end time, id) of the sessions ended at or after `ended_after_us`, in the order they
+    ended, from after the key `after`; at most `limit` (None: all)."""
+    query = sa.select(sessions.c.ended_us, sessions.c.id).where(
+        sessions.c.ended_us >= ended_after_us
+    )
+    if after is not None:
+        query = query.where(sa.tuple_(sessions.c.ended_us, sessions.c.id) > sa.tuple_(*after))
+    rows = await conn.execute(query.order_by(sessions.c.ended_us, sessions.c.id).limit(limit))
+    return [(int(row.ended_us), str(row.id)) for row in rows.all()]
 
 
 async def add_refresh_token(conn: AsyncConnection, *, token_hash: str, session_id: str) -> None:

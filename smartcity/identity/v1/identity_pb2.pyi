@@ -1388,3 +1388,124 @@ class RotateSigningKeyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RotateSigningKeyResponse: _TypeAlias = RotateSigningKeyResponse  # noqa: Y015
+
+@_typing.final
+class WatchEndedSessionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEndedSessionsRequest: _TypeAlias = WatchEndedSessionsRequest  # noqa: Y015
+
+@_typing.final
+class WatchEndedSessionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_IDS_FIELD_NUMBER: _builtins.int
+    ENDED_AFTER_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sessions ended at or after `ended_after`, in the order they ended. The first list of a
+        watch may come in several messages: all but its last leave `as_of` unset.
+        """
+
+    @_builtins.property
+    def ended_after(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """Identity's clock when it read them: every session ended from `ended_after` whose end had
+        committed by then is in this message (or, for the first list, in it and those before it).
+        """
+
+    def __init__(
+        self,
+        *,
+        session_ids: _abc.Iterable[_builtins.str] | None = ...,
+        ended_after: _timestamp_pb2.Timestamp | None = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "ended_after", b"ended_after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "ended_after", b"ended_after", "session_ids", b"session_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEndedSessionsResponse: _TypeAlias = WatchEndedSessionsResponse  # noqa: Y015
+
+@_typing.final
+class ListEndedSessionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDED_AFTER_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most 10,000; default 1,000."""
+    page_token: _builtins.str
+    @_builtins.property
+    def ended_after(self) -> _timestamp_pb2.Timestamp:
+        """Only sessions ended at or after this time; unset: every session ended within an access
+        token's lifetime (and its verifiers' leeway), whose tokens may still be unexpired.
+        """
+
+    def __init__(
+        self,
+        *,
+        ended_after: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ended_after", b"ended_after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ended_after", b"ended_after", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEndedSessionsRequest: _TypeAlias = ListEndedSessionsRequest  # noqa: Y015
+
+@_typing.final
+class ListEndedSessionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_IDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    ENDED_AFTER_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def session_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """In the order they ended."""
+
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """Identity's clock when it read the first page: every session whose end had committed by
+        then is on this page or a later one.
+        """
+
+    @_builtins.property
+    def ended_after(self) -> _timestamp_pb2.Timestamp:
+        """Where the list starts (the default when the request left `ended_after` unset)."""
+
+    def __init__(
+        self,
+        *,
+        session_ids: _abc.Iterable[_builtins.str] | None = ...,
+        next_page_token: _builtins.str = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+        ended_after: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "ended_after", b"ended_after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "ended_after", b"ended_after", "next_page_token", b"next_page_token", "session_ids", b"session_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEndedSessionsResponse: _TypeAlias = ListEndedSessionsResponse  # noqa: Y015

@@ -171,6 +171,16 @@ class IdentityServiceStub:
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyRequest.SerializeToString,
                 response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyResponse.FromString,
                 _registered_method=True)
+        self.WatchEndedSessions = channel.unary_stream(
+                '/smartcity.identity.v1.IdentityService/WatchEndedSessions',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.WatchEndedSessionsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.WatchEndedSessionsResponse.FromString,
+                _registered_method=True)
+        self.ListEndedSessions = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ListEndedSessions',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -372,6 +382,25 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEndedSessions(self, request, context):
+        """WatchEndedSessions is the platform's verifiers' feed of ended sessions: first every session
+        whose access tokens may still be unexpired, then twice a second a heartbeat that repeats the
+        sessions ended in the last seconds (empty when none did), until the caller's token expires.
+        A verifier trusts its list only while it hears the heartbeat. For service callers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEndedSessions(self, request, context):
+        """ListEndedSessions lists the sessions ended at or after a time (by default: every session
+        whose access tokens may still be unexpired), for a verifier whose feed is silent to check
+        sessions before it trusts their tokens. For service callers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -509,6 +538,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.RotateSigningKey,
                     request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyRequest.FromString,
                     response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyResponse.SerializeToString,
+            ),
+            'WatchEndedSessions': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEndedSessions,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.WatchEndedSessionsRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.WatchEndedSessionsResponse.SerializeToString,
+            ),
+            'ListEndedSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEndedSessions,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1242,6 +1281,60 @@ class IdentityService:
             '/smartcity.identity.v1.IdentityService/RotateSigningKey',
             smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyRequest.SerializeToString,
             smartcity_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEndedSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/WatchEndedSessions',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.WatchEndedSessionsRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.WatchEndedSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEndedSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ListEndedSessions',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

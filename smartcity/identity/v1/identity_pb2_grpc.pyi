@@ -98,6 +98,17 @@ class IdentityServiceStub:
     """EndSessions ends every session of an account."""
     RotateSigningKey: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RotateSigningKeyRequest, _identity_pb2.RotateSigningKeyResponse]
     """RotateSigningKey starts signing with a new key now (security officers)."""
+    WatchEndedSessions: _grpc.UnaryStreamMultiCallable[_identity_pb2.WatchEndedSessionsRequest, _identity_pb2.WatchEndedSessionsResponse]
+    """WatchEndedSessions is the platform's verifiers' feed of ended sessions: first every session
+    whose access tokens may still be unexpired, then twice a second a heartbeat that repeats the
+    sessions ended in the last seconds (empty when none did), until the caller's token expires.
+    A verifier trusts its list only while it hears the heartbeat. For service callers only.
+    """
+    ListEndedSessions: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListEndedSessionsRequest, _identity_pb2.ListEndedSessionsResponse]
+    """ListEndedSessions lists the sessions ended at or after a time (by default: every session
+    whose access tokens may still be unexpired), for a verifier whose feed is silent to check
+    sessions before it trusts their tokens. For service callers only.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -169,6 +180,17 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """EndSessions ends every session of an account."""
     RotateSigningKey: _aio.UnaryUnaryMultiCallable[_identity_pb2.RotateSigningKeyRequest, _identity_pb2.RotateSigningKeyResponse]  # type: ignore[assignment]
     """RotateSigningKey starts signing with a new key now (security officers)."""
+    WatchEndedSessions: _aio.UnaryStreamMultiCallable[_identity_pb2.WatchEndedSessionsRequest, _identity_pb2.WatchEndedSessionsResponse]  # type: ignore[assignment]
+    """WatchEndedSessions is the platform's verifiers' feed of ended sessions: first every session
+    whose access tokens may still be unexpired, then twice a second a heartbeat that repeats the
+    sessions ended in the last seconds (empty when none did), until the caller's token expires.
+    A verifier trusts its list only while it hears the heartbeat. For service callers only.
+    """
+    ListEndedSessions: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListEndedSessionsRequest, _identity_pb2.ListEndedSessionsResponse]  # type: ignore[assignment]
+    """ListEndedSessions lists the sessions ended at or after a time (by default: every session
+    whose access tokens may still be unexpired), for a verifier whose feed is silent to check
+    sessions before it trusts their tokens. For service callers only.
+    """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """IdentityService registers accounts, signs them in, and publishes the keys that verify their
@@ -399,5 +421,28 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.RotateSigningKeyResponse, _abc.Awaitable[_identity_pb2.RotateSigningKeyResponse]]:
         """RotateSigningKey starts signing with a new key now (security officers)."""
+
+    @_abc_1.abstractmethod
+    def WatchEndedSessions(
+        self,
+        request: _identity_pb2.WatchEndedSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_identity_pb2.WatchEndedSessionsResponse], _abc.AsyncIterator[_identity_pb2.WatchEndedSessionsResponse]]:
+        """WatchEndedSessions is the platform's verifiers' feed of ended sessions: first every session
+        whose access tokens may still be unexpired, then twice a second a heartbeat that repeats the
+        sessions ended in the last seconds (empty when none did), until the caller's token expires.
+        A verifier trusts its list only while it hears the heartbeat. For service callers only.
+        """
+
+    @_abc_1.abstractmethod
+    def ListEndedSessions(
+        self,
+        request: _identity_pb2.ListEndedSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListEndedSessionsResponse, _abc.Awaitable[_identity_pb2.ListEndedSessionsResponse]]:
+        """ListEndedSessions lists the sessions ended at or after a time (by default: every session
+        whose access tokens may still be unexpired), for a verifier whose feed is silent to check
+        sessions before it trusts their tokens. For service callers only.
+        """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
