@@ -25,12 +25,11 @@ against the raw SM2 verify rate, in the same run; and the issuance and presentat
 Around every measured batch the CPU time of the gateway, licences (and its main thread), keys
 and identity processes and of this process (the client) is read from ``/proc``: µs per request.
 
-The raw loops run as ``python -m bench.licences --raw sign|verify --duration S --warmup S``.
+The raw loops run as ``python -m bench._licencesraw --raw sign|verify --duration S --warmup S``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import subprocess
@@ -46,7 +45,6 @@ import aiohttp
 import orjson
 import uvloop
 
-from bench._keysraw import measure
 from bench.keys import thread_cpu_seconds
 from bench.runner import (
     EXIT_LOAD_ERRORS,
@@ -69,8 +67,6 @@ from bench.targets import (
     platform_for,
 )
 from services.identity.demo import CITIZEN
-from services.keys import algorithms
-from services.licences.credential import sm3
 from services.licences.demo import sample_fields
 
 OFFICE = "/office/v1/licences"
@@ -89,8 +85,6 @@ DEFAULT_ROUNDS = 2  # B G B G B
 DEFAULT_CONCURRENCY = 8  # clients issuing and presenting
 DEFAULT_VERIFY_CONCURRENCY = 32  # requests in flight during the verification runs
 RAW_DURATION_S = 3.0
-RAW_WARMUP_S = 0.5
-RAW_MESSAGES = 64  # distinct digests, each with its pre-made signature
 TARGET_RATIO = 0.40  # the issue's goal: the gateway keeps >= 40% of the raw SM2 verify rate
 
 # The processes whose CPU is read around each batch; the licences main thread is the event loop.
@@ -102,43 +96,7 @@ RAW_TIMEOUT_S = 60.0
 STATE_TIMEOUT_S = 10.0
 
 
-# --- the raw loops (a process of their own) ----------------------------------------------------
-
-
-def _raw_main(argv: Sequence[str]) -> None:
-    """One raw SM2 loop: sign or verify 32-byte SM3 digests with one key, as the keys service and
-    the offline verifier call tongsuopy; prints ``ops``, ``seconds``, ``cpu_s`` as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m bench.licences")
-    parser.add_argument("--raw", choices=("sign", "verify"), required=True)
-    parser.add_argument("--duration", type=float, required=True)
-    parser.add_argument("--warmup", type=float, default=RAW_WARMUP_S)
-    args = parser.parse_args(argv)
-    material = algorithms.generate("sm2")
-    pem = algorithms.public_key_pem("sm2", material)
-    digests = [sm3(f"bench licence {i}".encode()) for i in range(RAW_MESSAGES)]
-    signatures = [algorithms.sign("sm2", material, d) for d in digests]
-    if not all(
-        algorithms.verify("sm2", pem, d, signature=s)
-        for d, s in zip(digests, signatures, strict=True)
-    ):
-        raise SystemExit("a pre-made SM2 signature does not verify")
-    turn = 0
-
-    def verify() -> object:
-        nonlocal turn
-        turn = (turn + 1) % RAW_MESSAGES
-        if not algorithms.verify("sm2", pem, digests[turn], signature=signatures[turn]):
-            raise SystemExit("an SM2 signature did not verify")
-        return None
-
-    def sign() -> object:
-        nonlocal turn
-        turn = (turn + 1) % RAW_MESSAGES
-        return algorithms.sign("sm2", material, digests[turn])
-
-    call = verify if args.raw == "verify" else sign
-    result = measure(call, time.time() + args.warmup, args.duration)
-    print(orjson.dumps({"op": args.raw, **result}).decode(), flush=True)
+# --- the raw loops (a process of their own: bench._licencesraw) -----------------------------
 
 
 @dataclass(frozen=True)
@@ -152,7 +110,7 @@ class RawRun:
 
 
 def raw_run(op: str, *, duration_s: float = RAW_DURATION_S) -> RawRun:
-    argv = [sys.executable, "-m", "bench.licences", "--raw", op, "--duration", str(duration_s)]
+    argv = [sys.executable, "-m", "bench._licencesraw", "--raw", op, "--duration", str(duration_s)]
     try:
         proc = subprocess.run(
             argv, cwd=ROOT, capture_output=True, timeout=duration_s + RAW_TIMEOUT_S, check=False
@@ -648,7 +606,3 @@ def run(
         f"(raw {summary['raw_verify']['cpu_us_per_op']:,.0f})"
     )
     return Outcome(payload, EXIT_LOAD_ERRORS if failed else EXIT_OK, headline)
-
-
-if __name__ == "__main__":
-    _raw_main(sys.argv[1:])
