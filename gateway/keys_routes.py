@@ -84,6 +84,13 @@ async def public_key(call: Call) -> web.StreamResponse:
     return message_response(reply, headers={"Cache-Control": "public, max-age=300"})
 
 
+async def key_usage(call: Call) -> web.StreamResponse:
+    request = _query(call, keys_pb2.ListKeyUsageRequest, (*_PAGE, "actor_id"))
+    request.name = _name(call)
+    reply = await call.rpc(call.upstream.keys.ListKeyUsage, request)
+    return message_response(reply)
+
+
 async def issue_code(call: Call) -> web.StreamResponse:
     reply = await call.rpc(
         call.upstream.keys.IssueAuthorisationCode,
@@ -349,6 +356,19 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         method="GET",
+        path=f"{BASE}/{{name}}/usage",
+        operation_id="listKeyUsage",
+        summary="Who used the key, through which service, for what and how often: its counted "
+        "uses and refusals, about a second behind (auditors, security officers, administrators).",
+        tag="keys",
+        handler=key_usage,
+        audience="office",
+        response=keys_pb2.ListKeyUsageResponse,
+        query=(*PAGE_QUERY, QueryParam(name="actor_id", description="Only this actor's.")),
+        errors=(400, *_MANAGED, 422),
+    ),
+    Route(
+        method="GET",
         path="/public/v1/keys/{name}/public-key",
         operation_id="getPublicKey",
         summary="A signing key's public key (PEM), to verify its signatures offline.",
@@ -364,7 +384,8 @@ ROUTES: tuple[Route, ...] = (
         path=CODES,
         operation_id="issueAuthorisationCode",
         summary="Issue an interface authorisation code to a consumer (Big Data Bureau "
-        "administrators, security officers); the code is shown once.",
+        "administrators, security officers); the code is shown once. expire_time defaults to "
+        "90 days ahead, rate_limit_per_minute to 600.",
         tag="keys",
         handler=issue_code,
         audience="office",

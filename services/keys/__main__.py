@@ -13,7 +13,7 @@ from runtime.bus.outbox import enqueue
 from runtime.errors import DomainError
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database, now_us
-from services.keys import audit, demo, domain, events, incidents, store
+from services.keys import audit, demo, domain, events, incidents, store, usage
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.keyring import Keyring
 from services.keys.servicer import (
@@ -42,7 +42,10 @@ def _keyring(db: Database) -> Keyring:
 
 def _add_servicers(server: grpc.aio.Server, rt: ServiceRuntime) -> None:
     codes = AuthorisationCodes(rt, master_key=crypto.master_key(rt.settings))
-    add_to_server(server, KeysServicer(rt, _keyring(rt.db), codes))
+    uses = usage.KeyUsage(rt)
+    # Cancelled after the server has stopped: the last counts are written then.
+    rt.background(uses.run(), name="keys-usage")
+    add_to_server(server, KeysServicer(rt, _keyring(rt.db), codes, uses))
 
 
 async def maintain(rt: ServiceRuntime, keyring: Keyring) -> None:
@@ -115,7 +118,7 @@ async def ensure_checkpoint_key(rt: ServiceRuntime, keyring: Keyring) -> None:
 DEFINITION = ServiceDefinition(
     name="keys",
     grpc_services=[SERVICE],
-    migrations=[*store.MIGRATIONS, *audit.MIGRATIONS, *incidents.MIGRATIONS],
+    migrations=[*store.MIGRATIONS, *audit.MIGRATIONS, *incidents.MIGRATIONS, *usage.MIGRATIONS],
     subscriptions=audit.subscriptions(),
     add_servicers=_add_servicers,
     policies=POLICIES,

@@ -1,5 +1,11 @@
 """Key rules: names, purposes and algorithms, policies, deletion, and the self-describing form of
-ciphertexts and signatures. Pure: no I/O."""
+ciphertexts and signatures. Pure: no I/O.
+
+Who uses a key is a `KeyCall`: the service the call comes through, if any, and the acting
+subject, the one that service acts for (named in `smartcity-subject-token`) or the caller
+itself. A key's policy may name the services through which alone it is used (`services`), and
+its grants match the calling service and the acting subject; a refusal names the rule.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,11 @@ import binascii
 import re
 from dataclasses import dataclass, field
 
-from runtime.auth import Principal
-from runtime.errors import FieldViolation, InvalidArgument, PermissionDenied
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2
+
+from runtime.auth import SERVICE, Principal
+from runtime.errors import DOMAIN, FieldViolation, InvalidArgument, PermissionDenied
 from services.keys import algorithms
 from smartcity.keys.v1 import keys_pb2
 
@@ -50,8 +59,63 @@ OPERATIONS_OF_PURPOSE = {
     MAC: {keys_pb2.KEY_OPERATION_MAC, keys_pb2.KEY_OPERATION_VERIFY_MAC},
 }
 
+# Operations by the names records and the JSON of the API use: "sign", "generate_data_key".
+OPERATION_NAMES: dict[int, str] = {
+    number: keys_pb2.KeyOperation.Name(number).removeprefix("KEY_OPERATION_").lower()
+    for number in keys_pb2.KeyOperation.values()
+}
+
+# The gRPC metadata entry in which a service names the subject it acts for (keys.proto).
+SUBJECT_TOKEN_METADATA = "smartcity-subject-token"  # noqa: S105 - a name, not a secret
+
+# The rules of a key's policy, as refusals and usage records name them.
+RULE_SERVICES = "policy.services"
+RULE_GRANTS = "policy.grants"
+RULE_SUBJECT_TOKEN = "subject_token"  # noqa: S105 - a rule's name, not a secret
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_CLIENT = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _PREFIX = "sc"
+
+
+@dataclass(frozen=True)
+class KeyCall:
+    """Who uses a key: `service`, the client id of the calling service ("" when the caller is
+    not a service), and `actor`, the subject the service acts for or else the caller itself.
+    `subject_named`: the caller named a subject (only services may)."""
+
+    service: str
+    actor: Principal
+    subject_named: bool = False
+
+
+def key_call(caller: Principal, subject: Principal | None = None) -> KeyCall:
+    """The call of `caller`, acting for `subject` when it named one."""
+    service = caller.client if caller.kind == SERVICE and caller.audience == "service" else ""
+    if subject is None:
+        return KeyCall(service=service, actor=caller)
+    # A person who names another subject stays the actor: the refusal is theirs.
+    return KeyCall(service=service, actor=subject if service else caller, subject_named=True)
+
+
+class KeyPolicyDenied(PermissionDenied):
+    """A key's policy refuses a call; `rule` names the rule that refused it (`RULE_*`), in the
+    message and in the status's `google.rpc.ErrorInfo` (metadata `key` and `rule`)."""
+
+    reason = "KEY_POLICY_DENIED"
+
+    def __init__(self, key: str, rule: str, message: str) -> None:
+        super().__init__(f"{message} (rule {rule} of key {key})")
+        self.key = key
+        self.rule = rule
+
+    def details(self) -> list[any_pb2.Any]:
+        info = error_details_pb2.ErrorInfo(
+            reason=self.reason, domain=DOMAIN, metadata={"key": self.key, "rule": self.rule}
+        )
+        packed = any_pb2.Any()
+        packed.Pack(info)
+        return [packed]
 
 
 @dataclass(frozen=True)
@@ -61,14 +125,17 @@ class Grant:
     roles: frozenset[str] = frozenset()
     operations: frozenset[int] = frozenset()
 
-    def admits(self, principal: Principal, operation: int) -> bool:
+    def admits(self, call: KeyCall, operation: int) -> bool:
+        """The calling service is one it names; the acting subject is of a department and
+        holds a role it names."""
         if operation not in self.operations:
             return False
-        if self.services and principal.client not in self.services:
+        if self.services and call.service not in self.services:
             return False
-        if self.departments and principal.department not in self.departments:
+        actor = call.actor
+        if self.departments and actor.department not in self.departments:
             return False
-        return not self.roles or any(principal.has_role(r) for r in self.roles)
+        return not self.roles or any(actor.has_role(r) for r in self.roles)
 
 
 @dataclass(frozen=True)
@@ -86,17 +153,37 @@ class KeyInfo:
     grants: tuple[Grant, ...] = field(default=())
     created_us: int = 0
     delete_after_us: int | None = None
+    # The services through which alone the key is used; empty: whoever the grants admit.
+    services: frozenset[str] = frozenset()
 
 
-def grants_from(
-    policy: keys_pb2.KeyPolicy, *, purpose: algorithms.Purpose, path: str
-) -> tuple[Grant, ...]:
-    """The policy's grants, or InvalidArgument naming each grant that is wrong."""
+@dataclass(frozen=True)
+class KeyPolicy:
+    grants: tuple[Grant, ...]
+    services: frozenset[str]
+
+
+def policy_from(policy: keys_pb2.KeyPolicy, *, purpose: algorithms.Purpose, path: str) -> KeyPolicy:
+    """The policy's grants and services, or InvalidArgument naming each part that is wrong."""
     violations: list[FieldViolation] = []
     grants: list[Grant] = []
     allowed = OPERATIONS_OF_PURPOSE[purpose]
+    for j, service in enumerate(policy.services):
+        if not _CLIENT.match(service):
+            violations.append(
+                FieldViolation(f"{path}.services[{j}]", "must be a service's client id")
+            )
     for i, grant in enumerate(policy.grants):
         at = f"{path}.grants[{i}]"
+        for j, service in enumerate(grant.services):
+            if policy.services and service not in policy.services:
+                violations.append(
+                    FieldViolation(
+                        f"{at}.services[{j}]",
+                        f"{service} is not among the policy's services: the grant would never "
+                        "apply",
+                    )
+                )
         if not (grant.services or grant.departments or grant.roles):
             violations.append(
                 FieldViolation(
@@ -125,7 +212,7 @@ def grants_from(
         )
     if violations:
         raise InvalidArgument(violations)
-    return tuple(grants)
+    return KeyPolicy(grants=tuple(grants), services=frozenset(policy.services))
 
 
 def new_key(key: keys_pb2.Key, *, owner_department: str) -> KeyInfo:
@@ -158,6 +245,7 @@ def new_key(key: keys_pb2.Key, *, owner_department: str) -> KeyInfo:
         )
     if violations:
         raise InvalidArgument(violations)
+    policy = policy_from(key.policy, purpose=purpose, path="key.policy")
     return KeyInfo(
         name=key.name,
         purpose=purpose,
@@ -167,18 +255,34 @@ def new_key(key: keys_pb2.Key, *, owner_department: str) -> KeyInfo:
         rotation_period_days=key.rotation_period_days,
         state=ENABLED,
         owner_department=owner_department,
-        grants=grants_from(key.policy, purpose=purpose, path="key.policy"),
+        grants=policy.grants,
+        services=policy.services,
     )
 
 
-def authorise(key: KeyInfo, principal: Principal, operation: int) -> None:
-    """PermissionDenied unless the key's policy grants this operation to the caller."""
+def authorise(key: KeyInfo, call: KeyCall, operation: int) -> None:
+    """KeyPolicyDenied, naming the rule, unless the key's policy grants this operation to the
+    call: through one of its services (when it names any), by a grant."""
     if operation not in OPERATIONS_OF_PURPOSE[key.purpose]:
         raise InvalidArgument.of(
             "name", f"{key.name} is a {key.purpose} key: it cannot be used for that"
         )
-    if not any(grant.admits(principal, operation) for grant in key.grants):
-        raise PermissionDenied(f"the policy of key {key.name} does not grant this to the caller")
+    if call.subject_named and not call.service:
+        raise KeyPolicyDenied(
+            key.name, RULE_SUBJECT_TOKEN, "only a service may act for another subject"
+        )
+    if key.services and call.service not in key.services:
+        raise KeyPolicyDenied(
+            key.name,
+            RULE_SERVICES,
+            "the key is used only through the services " + ", ".join(sorted(key.services)),
+        )
+    if not any(grant.admits(call, operation) for grant in key.grants):
+        raise KeyPolicyDenied(
+            key.name,
+            RULE_GRANTS,
+            f"no grant of the key allows {OPERATION_NAMES[operation]} to the caller",
+        )
 
 
 def pending_days(requested: int) -> int:

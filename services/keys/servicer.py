@@ -1,8 +1,10 @@
 """KeysService over gRPC: translate, authorise, delegate.
 
 Managing keys is for security officers. Using a key is decided by the key's own policy, checked
-on every call against the caller's token (a member of staff, or a service acting on its own);
-the `@allow` lines only say that a signed-in caller is needed at all.
+on every call against the caller's token (a member of staff, or a service acting on its own or,
+with `smartcity-subject-token`, for the subject it serves); the `@allow` lines only say that a
+signed-in caller is needed at all. Every use and every refusal is counted and audited
+(`services.keys.usage`).
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, page, timestamp
-from services.keys import algorithms, assessment, audit, domain, events, store
+from services.keys import algorithms, assessment, audit, domain, events, store, usage
 from services.keys.authcodes import AuthorisationCodes
-from services.keys.domain import KeyInfo
+from services.keys.domain import KeyCall, KeyInfo
 from services.keys.incidents import Incidents
 from services.keys.keyring import Keyring
+from services.keys.usage import KeyUsage
 from smartcity.keys.v1 import events_pb2, keys_pb2, keys_pb2_grpc
 
 log = logs.get(__name__)
@@ -51,6 +54,8 @@ ROLE_SECURITY_OFFICER = "security_officer"
 SECURITY_OFFICERS = OFFICE
 # Whoever the key's policy names: staff at the office, or services; checked per key.
 USERS = SIGNED_IN.but(audiences=("office", "service"))
+# Whom a service may act for (smartcity-subject-token): the same callers.
+SUBJECTS = USERS.audiences
 # The Big Data Bureau keeps interface authorisation codes (Art. 38).
 CODE_KEEPERS = OFFICE
 # Consumers present codes: departments' staff and services, and partners.
@@ -64,11 +69,21 @@ def _check_payload(field: str, data: bytes) -> None:
         raise InvalidArgument.of(field, f"is larger than {domain.MAX_PAYLOAD} bytes")
 
 
+def _subject_token(context: grpc.aio.ServicerContext) -> str:
+    for item in context.invocation_metadata() or ():
+        if item.key == domain.SUBJECT_TOKEN_METADATA:
+            return str(item.value)
+    return ""
+
+
 class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
-    def __init__(self, rt: ServiceRuntime, keyring: Keyring, codes: AuthorisationCodes) -> None:
+    def __init__(
+        self, rt: ServiceRuntime, keyring: Keyring, codes: AuthorisationCodes, uses: KeyUsage
+    ) -> None:
         self._rt = rt
         self._keyring = keyring
         self._codes = codes
+        self._uses = uses
         self._incidents = Incidents(rt)
 
     async def _message(self, key: KeyInfo) -> keys_pb2.Key:
@@ -89,6 +104,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             ],
             create_time=timestamp(key.created_us),
         )
+        message.policy.services.extend(sorted(key.services))
         for grant in key.grants:
             message.policy.grants.add(
                 services=sorted(grant.services),
@@ -176,27 +192,14 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
                 )
             values["rotation_period_days"] = changes.rotation_period_days
         if "policy" in paths:
-            values["grants"] = domain.grants_from(
-                changes.policy, purpose=key.purpose, path="key.policy"
-            )
+            policy = domain.policy_from(changes.policy, purpose=key.purpose, path="key.policy")
+            values["grants"], values["services"] = policy.grants, policy.services
         await self._change(key, "updated", **values)
         log.info("key_updated", key=key.name, fields=sorted(paths), by=require_principal().subject)
         return keys_pb2.UpdateKeyResponse(key=await self._fresh(key.name))
 
     async def _change(self, key: KeyInfo, change: str, **values: Any) -> None:
-        async with self._rt.db.begin() as conn:
-            await store.update_key(conn, key.name, **values)
-            await _audit(conn, f"keys.key.{change}", require_principal(), key.name)
-            await enqueue(
-                conn,
-                events.KEY_CHANGED,
-                events_pb2.KeyChanged(
-                    name=key.name, latest_version=key.latest_version, change=change
-                ),
-                entity_id=key.name,
-            )
-        self._rt.events_committed()
-        self._keyring.forget(key.name)
+        await reconfigure(self._rt, self._keyring, key, change, by=require_principal(), **values)
 
     @allow(SECURITY_OFFICERS)
     async def ScheduleKeyDeletion(
@@ -241,10 +244,30 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
 
     # --- using keys --------------------------------------------------------------------------
 
-    async def _for(self, name: str, operation: int, principal: Principal) -> KeyInfo:
+    async def _call(self, context: grpc.aio.ServicerContext) -> KeyCall:
+        """The caller, and the subject it acts for when a service names one."""
+        caller = require_principal()
+        token = _subject_token(context)
+        if not token:
+            return domain.key_call(caller)
+        if not domain.key_call(caller).service:
+            return domain.key_call(caller, caller)  # refused by the policy, and counted
+        subject = await self._rt.verifier.verify(token, audiences=SUBJECTS)
+        USERS.check(subject)
+        return domain.key_call(caller, subject)
+
+    async def _for(
+        self, name: str, operation: int, context: grpc.aio.ServicerContext
+    ) -> tuple[KeyInfo, KeyCall]:
+        """The key, if the call may use it for the operation; a refusal is counted."""
         key = await self._keyring.usable(name)
-        domain.authorise(key, principal, operation)
-        return key
+        call = await self._call(context)
+        try:
+            domain.authorise(key, call, operation)
+        except domain.KeyPolicyDenied as denied:
+            self._uses.denied(key.name, operation, call, denied.rule)
+            raise
+        return key, call
 
     async def _encrypt(self, key: KeyInfo, plaintext: bytes, associated_data: bytes) -> str:
         version = key.latest_version
@@ -257,47 +280,63 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         )
         return domain.wrap(key.name, version, blob)
 
-    async def _decrypt(self, key: KeyInfo, ciphertext: str, associated_data: bytes) -> bytes:
+    async def _decrypt(
+        self, key: KeyInfo, ciphertext: str, associated_data: bytes, *, use: tuple[int, KeyCall]
+    ) -> tuple[int, bytes]:
+        """The version and plaintext of a ciphertext; a failure is counted against `use`
+        (operation, call)."""
         version, blob = domain.unwrap(ciphertext, name=key.name, field_name="ciphertext")
         self._keyring.check_version(key, version, field_name="ciphertext")
         material = await self._keyring.material(key, version)
         try:
-            return algorithms.decrypt(
+            plaintext = algorithms.decrypt(
                 key.algorithm,
                 material,
                 blob,
                 associated_data=domain.associated_data(key.name, version, associated_data),
             )
         except algorithms.DecryptionFailed:
+            self._uses.failed(key.name, version, *use)
             raise InvalidArgument.of(
                 "ciphertext", "does not decrypt: tampered, or other associated data"
             ) from None
+        return version, plaintext
 
     @allow(USERS)
     async def Encrypt(
         self, request: keys_pb2.EncryptRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.EncryptResponse:
         _check_payload("plaintext", request.plaintext)
-        key = await self._for(request.name, keys_pb2.KEY_OPERATION_ENCRYPT, require_principal())
+        operation = keys_pb2.KEY_OPERATION_ENCRYPT
+        key, call = await self._for(request.name, operation, context)
         ciphertext = await self._encrypt(key, request.plaintext, request.associated_data)
+        self._uses.used(key.name, key.latest_version, operation, call)
         return keys_pb2.EncryptResponse(ciphertext=ciphertext)
 
     @allow(USERS)
     async def Decrypt(
         self, request: keys_pb2.DecryptRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.DecryptResponse:
-        key = await self._for(request.name, keys_pb2.KEY_OPERATION_DECRYPT, require_principal())
-        plaintext = await self._decrypt(key, request.ciphertext, request.associated_data)
+        operation = keys_pb2.KEY_OPERATION_DECRYPT
+        key, call = await self._for(request.name, operation, context)
+        version, plaintext = await self._decrypt(
+            key, request.ciphertext, request.associated_data, use=(operation, call)
+        )
+        self._uses.used(key.name, version, operation, call)
         return keys_pb2.DecryptResponse(plaintext=plaintext)
 
     @allow(USERS)
     async def Rewrap(
         self, request: keys_pb2.RewrapRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.RewrapResponse:
-        key = await self._for(request.name, keys_pb2.KEY_OPERATION_REWRAP, require_principal())
+        operation = keys_pb2.KEY_OPERATION_REWRAP
+        key, call = await self._for(request.name, operation, context)
         # The plaintext lives only in this process, between these two lines.
-        plaintext = await self._decrypt(key, request.ciphertext, request.associated_data)
+        version, plaintext = await self._decrypt(
+            key, request.ciphertext, request.associated_data, use=(operation, call)
+        )
         ciphertext = await self._encrypt(key, plaintext, request.associated_data)
+        self._uses.used(key.name, version, operation, call)
         return keys_pb2.RewrapResponse(ciphertext=ciphertext)
 
     @allow(USERS)
@@ -307,11 +346,11 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         length = request.length or domain.DATA_KEY_LENGTHS[0]
         if length not in domain.DATA_KEY_LENGTHS:
             raise InvalidArgument.of("length", "must be 16 (SM4) or 32 (AES-256)")
-        key = await self._for(
-            request.name, keys_pb2.KEY_OPERATION_GENERATE_DATA_KEY, require_principal()
-        )
+        operation = keys_pb2.KEY_OPERATION_GENERATE_DATA_KEY
+        key, call = await self._for(request.name, operation, context)
         data_key = os.urandom(length)
         ciphertext = await self._encrypt(key, data_key, request.associated_data)
+        self._uses.used(key.name, key.latest_version, operation, call)
         return keys_pb2.GenerateDataKeyResponse(
             plaintext=data_key if request.include_plaintext else b"", ciphertext=ciphertext
         )
@@ -321,10 +360,12 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.SignRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.SignResponse:
         _check_payload("message", request.message)
-        key = await self._for(request.name, keys_pb2.KEY_OPERATION_SIGN, require_principal())
+        operation = keys_pb2.KEY_OPERATION_SIGN
+        key, call = await self._for(request.name, operation, context)
         version = key.latest_version
         material = await self._keyring.material(key, version)
         signature = algorithms.sign(key.algorithm, material, request.message)
+        self._uses.used(key.name, version, operation, call)
         return keys_pb2.SignResponse(signature=domain.wrap(key.name, version, signature))
 
     @allow(USERS)
@@ -335,13 +376,15 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             raise InvalidArgument.of("messages", f"must hold 1 to {domain.MAX_BATCH} messages")
         if sum(len(m) for m in request.messages) > domain.MAX_BATCH_BYTES:
             raise InvalidArgument.of("messages", f"are over {domain.MAX_BATCH_BYTES} bytes in all")
-        key = await self._for(request.name, keys_pb2.KEY_OPERATION_SIGN, require_principal())
+        operation = keys_pb2.KEY_OPERATION_SIGN
+        key, call = await self._for(request.name, operation, context)
         version = key.latest_version
         material = await self._keyring.material(key, version)
         # A batch keeps the loop busy for long: off it, so other calls are answered meanwhile.
         signatures = await asyncio.to_thread(
             lambda: [algorithms.sign(key.algorithm, material, m) for m in request.messages]
         )
+        self._uses.used(key.name, version, operation, call, count=len(signatures))
         return keys_pb2.SignBatchResponse(
             signatures=[domain.wrap(key.name, version, s) for s in signatures]
         )
@@ -351,11 +394,13 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.VerifyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.VerifyResponse:
         _check_payload("message", request.message)
-        key = await self._for(request.name, keys_pb2.KEY_OPERATION_VERIFY, require_principal())
+        operation = keys_pb2.KEY_OPERATION_VERIFY
+        key, call = await self._for(request.name, operation, context)
         version, signature = domain.unwrap(request.signature, name=key.name, field_name="signature")
         self._keyring.check_version(key, version, field_name="signature")
         pem = await self._keyring.public_key_pem(key, version)
         valid = algorithms.verify(key.algorithm, pem, request.message, signature=signature)
+        self._uses.used(key.name, version, operation, call)
         return keys_pb2.VerifyResponse(valid=valid)
 
     @allow(USERS)
@@ -363,10 +408,12 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.ComputeMacRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ComputeMacResponse:
         _check_payload("message", request.message)
-        key = await self._for(request.name, keys_pb2.KEY_OPERATION_MAC, require_principal())
+        operation = keys_pb2.KEY_OPERATION_MAC
+        key, call = await self._for(request.name, operation, context)
         version = key.latest_version
         material = await self._keyring.material(key, version)
         tag = algorithms.mac(key.algorithm, material, request.message)
+        self._uses.used(key.name, version, operation, call)
         return keys_pb2.ComputeMacResponse(mac=domain.wrap(key.name, version, tag))
 
     @allow(USERS)
@@ -374,11 +421,13 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.VerifyMacRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.VerifyMacResponse:
         _check_payload("message", request.message)
-        key = await self._for(request.name, keys_pb2.KEY_OPERATION_VERIFY_MAC, require_principal())
+        operation = keys_pb2.KEY_OPERATION_VERIFY_MAC
+        key, call = await self._for(request.name, operation, context)
         version, tag = domain.unwrap(request.mac, name=key.name, field_name="mac")
         self._keyring.check_version(key, version, field_name="mac")
         material = await self._keyring.material(key, version)
         valid = algorithms.mac_verify(key.algorithm, material, request.message, tag=tag)
+        self._uses.used(key.name, version, operation, call)
         return keys_pb2.VerifyMacResponse(valid=valid)
 
     # --- interface authorisation codes (Art. 38) ------------------------------------------
@@ -507,6 +556,22 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             problem=verdict.problem,
         )
 
+    @allow(AUDITORS)
+    async def ListKeyUsage(
+        self, request: keys_pb2.ListKeyUsageRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ListKeyUsageResponse:
+        key = await self._keyring.key(request.name)
+        await self._uses.flush()  # this replica's latest counts too
+        async with self._rt.db.read() as conn:
+            found, after = await usage.list_usage(
+                conn,
+                key=key.name,
+                actor_id=request.actor_id,
+                after=decode_cursor(request.page_token),
+                limit=page_size(request.page_size),
+            )
+        return keys_pb2.ListKeyUsageResponse(usage=found, next_page_token=encode_cursor(after))
+
 
 def _public_pem(key: KeyInfo, material: bytes) -> str | None:
     if key.purpose != domain.SIGN:
@@ -556,6 +621,30 @@ async def create(
         return False  # created concurrently, by another request or replica
     rt.events_committed()
     return True
+
+
+async def reconfigure(
+    rt: ServiceRuntime,
+    keyring: Keyring,
+    key: KeyInfo,
+    change: str,
+    *,
+    by: Principal | None,
+    **values: Any,
+) -> None:
+    """Change a key's stored configuration; its announcement and audit record commit with it
+    (`by` None: the service itself)."""
+    async with rt.db.begin() as conn:
+        await store.update_key(conn, key.name, **values)
+        await _audit(conn, f"keys.key.{change}", by, key.name)
+        await enqueue(
+            conn,
+            events.KEY_CHANGED,
+            events_pb2.KeyChanged(name=key.name, latest_version=key.latest_version, change=change),
+            entity_id=key.name,
+        )
+    rt.events_committed()
+    keyring.forget(key.name)
 
 
 async def rotate(

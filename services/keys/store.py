@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.storage import Migration, Reader, create_tables, now_us, page
+from runtime.storage import Migration, Reader, add_missing_columns, create_tables, now_us, page
 from services.keys.algorithms import PURPOSES, Purpose
 from services.keys.domain import Grant, KeyInfo
 
@@ -30,6 +30,8 @@ keys = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("delete_after_us", sa.BigInteger),
     sa.Column("created_by", sa.String(36), nullable=False),
+    # The policy's services, through which alone the key is used (null: none named).
+    sa.Column("services", sa.JSON),
 )
 
 key_versions = sa.Table(
@@ -79,6 +81,7 @@ def _key(row: sa.Row[Any]) -> KeyInfo:
         grants=tuple(_grant(g) for g in m["grants"]),
         created_us=int(m["created_us"]),
         delete_after_us=m["delete_after_us"],
+        services=frozenset(m["services"] or ()),
     )
 
 
@@ -103,6 +106,7 @@ async def add_key(conn: AsyncConnection, key: KeyInfo, *, created_by: str) -> No
             state=key.state,
             owner_department=key.owner_department,
             grants=[_grant_json(g) for g in key.grants],
+            services=sorted(key.services),
             created_us=now_us(),
             created_by=created_by,
         )
@@ -112,6 +116,8 @@ async def add_key(conn: AsyncConnection, key: KeyInfo, *, created_by: str) -> No
 async def update_key(conn: AsyncConnection, name: str, **values: Any) -> None:
     if "grants" in values:
         values["grants"] = [_grant_json(g) for g in values["grants"]]
+    if "services" in values:
+        values["services"] = sorted(values["services"])
     await conn.execute(keys.update().where(keys.c.name == name).values(**values))
 
 
@@ -217,6 +223,7 @@ authorisation_codes = sa.Table(
 MIGRATIONS = [
     Migration("keys-0001-keys-and-versions", create_tables(keys, key_versions)),
     Migration("keys-0002-authorisation-codes", create_tables(authorisation_codes)),
+    Migration("keys-0005-policy-services", add_missing_columns(keys)),
 ]
 
 

@@ -1,8 +1,11 @@
 """The services licences calls: keys (signatures and public keys) and identity (holders).
 
-An issuer's licence is signed with the caller's own token, so the keys service checks once more,
-by its own key policy, that this person may sign with this department's key; the platform's
-signatures (presentations, the status list) are made as the licences service itself.
+An issuer's licence is signed by the licences service acting for the issuer: its own token in
+`authorization`, the issuer's in `smartcity-subject-token` (keys.proto), so the keys service
+checks once more, by the key's own policy, both that the call comes through this service and
+that this person may sign with this department's key; the issuer's own token alone cannot use
+the key. The platform's signatures (presentations, the status list) are made as the licences
+service itself.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 from smartcity.keys.v1 import keys_pb2, keys_pb2_grpc
 
 TIMEOUT = 5.0
+# Where the keys service reads the subject a service acts for (keys.proto, KeysService).
+SUBJECT_TOKEN_METADATA = "smartcity-subject-token"  # noqa: S105 - a name, not a secret
 # Answers that mean "not now" rather than "no": the caller may retry.
 _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -36,8 +41,9 @@ class Upstream:
         return await self._rt.credentials.metadata()
 
     async def sign_as(self, principal: Principal, *, key: str, message: bytes) -> str:
-        """Sign with `key` as the caller: the keys service applies its policy to them."""
-        metadata = (("authorization", f"Bearer {principal.token}"),)
+        """Sign with `key` for the caller: the keys service applies its policy to this service
+        and to them."""
+        metadata = (*await self._own(), (SUBJECT_TOKEN_METADATA, principal.token))
         return await self._sign(key, message, metadata)
 
     async def sign_as_platform(self, *, key: str, message: bytes) -> str:

@@ -68,6 +68,7 @@ ADMINISTRATION = {
     ("POST", "/office/v1/authorisation-codes/{id}/revoke"),
     # the audit chain is for auditors, security officers and administrators
     ("GET", "/office/v1/audit/records"),
+    ("GET", "/office/v1/keys/{name}/usage"),
     ("POST", "/office/v1/audit/verify"),
     ("GET", "/office/v1/crypto-assessment"),
     # incidents: security officers handle them, auditors and administrators read them

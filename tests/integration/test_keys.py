@@ -1,30 +1,39 @@
 """The keys service on the real platform: security officers manage keys at the office entry point;
 staff and services that a key's policy names sign, verify, encrypt and decrypt over gRPC; public
-keys verify signatures offline, with a second, independent SM2 implementation too."""
+keys verify signatures offline, with a second, independent SM2 implementation too. Keys of the
+platform's services are used only through them, and every use is counted where auditors read
+it."""
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import jwt
 import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from gmssl import sm2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2
 from tongsuopy.crypto import serialization as tongsuo_serialization
 
-from conftest import DEMO_PASSWORD, Platform
+from conftest import DEMO_PASSWORD, Platform, eventually
 from runtime import errors, grpcclient, service_credentials
 from runtime.service_credentials import ServiceCredentials
+from services.identity import demo as people
 from services.keys import algorithms
+from services.licences.demo import sample_fields
+from services.licences.upstream import SUBJECT_TOKEN_METADATA
 from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 from smartcity.keys.v1 import keys_pb2, keys_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
 ENVELOPE_NAMES = ["encrypt", "decrypt", "rewrap", "generate_data_key"]
+LICENCE_KEY = "psb.licence-signing"
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -34,8 +43,46 @@ async def keys(platform: Platform) -> AsyncIterator[keys_pb2_grpc.KeysServiceStu
     await channel.close()
 
 
+@pytest_asyncio.fixture(scope="module")
+async def identity(platform: Platform) -> AsyncIterator[identity_pb2_grpc.IdentityServiceStub]:
+    channel = grpcclient.channel(platform.settings.grpc_target("identity"))
+    yield identity_pb2_grpc.IdentityServiceStub(channel)
+    await channel.close()
+
+
 def as_caller(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
+
+
+def as_service(identity: identity_pb2_grpc.IdentityServiceStub, service: str) -> ServiceCredentials:
+    """A platform service's own credentials, as it signs in (the embedded mode's secret)."""
+
+    async def login(client_id: str, secret: str) -> tuple[str, int]:
+        reply = await identity.Login(
+            identity_pb2.LoginRequest(username=client_id, password=secret, audience="service")
+        )
+        return reply.access_token, reply.expires_in
+
+    secret = service_credentials.demo_secret(DEMO_PASSWORD, service)
+    return ServiceCredentials(service=service, secret=secret, login=login)
+
+
+async def acting_for(service: ServiceCredentials, token: str) -> tuple[tuple[str, str], ...]:
+    """A service's call for the subject of `token`, as the licences service signs a licence."""
+    return (*await service.metadata(), (SUBJECT_TOKEN_METADATA, token))
+
+
+def subject_of(token: str) -> str:
+    return str(jwt.decode(token, options={"verify_signature": False})["sub"])
+
+
+def refusal_rule(exc: grpc.aio.AioRpcError) -> dict[str, str]:
+    """The key and rule a key policy's refusal names in its google.rpc.ErrorInfo."""
+    for detail in errors.status_from_error(exc).details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and info.reason == "KEY_POLICY_DENIED":
+            return dict(info.metadata)
+    raise AssertionError(f"no key policy refusal in {exc!r}")
 
 
 async def create_key(platform: Platform, **key: Any) -> dict[str, Any]:
@@ -361,51 +408,205 @@ async def test_the_crypto_assessment_lists_every_key_as_json_and_as_a_page(
 
 
 async def test_services_sign_and_encrypt_for_themselves_with_their_own_credentials(
-    platform: Platform, keys: keys_pb2_grpc.KeysServiceStub
+    keys: keys_pb2_grpc.KeysServiceStub, identity: identity_pb2_grpc.IdentityServiceStub
 ) -> None:
-    channel = grpcclient.channel(platform.settings.grpc_target("identity"))
-    identity = identity_pb2_grpc.IdentityServiceStub(channel)
-
-    async def login(client_id: str, secret: str) -> tuple[str, int]:
-        reply = await identity.Login(
-            identity_pb2.LoginRequest(username=client_id, password=secret, audience="service")
-        )
-        return reply.access_token, reply.expires_in
-
-    def credentials(service: str) -> ServiceCredentials:
-        secret = service_credentials.demo_secret(DEMO_PASSWORD, service)
-        return ServiceCredentials(service=service, secret=secret, login=login)
-
-    try:
-        licences, exchange = credentials("licences"), credentials("exchange")
-        # the licences service signs with a department's licence key, as the demo policy grants
-        signed = await keys.Sign(
-            keys_pb2.SignRequest(name="psb.licence-signing", message=b"licence"),
+    licences, exchange = as_service(identity, "licences"), as_service(identity, "exchange")
+    # the licences service signs with the platform's own key, as the demo policy grants
+    signed = await keys.Sign(
+        keys_pb2.SignRequest(name="licences.platform-signing", message=b"status list"),
+        metadata=await licences.metadata(),
+    )
+    assert signed.signature.startswith("sc:licences.platform-signing:")
+    assert await licences.token() == await licences.token()  # reused until near expiry
+    # but not with a department's licence key for itself: only for one of its issuers
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await keys.Sign(
+            keys_pb2.SignRequest(name=LICENCE_KEY, message=b"licence"),
             metadata=await licences.metadata(),
         )
-        assert signed.signature.startswith("sc:psb.licence-signing:")
-        assert await licences.token() == await licences.token()  # reused until near expiry
-        # the exchange encrypts data at rest with its own key, and may not sign licences
-        wrapped = await keys.GenerateDataKey(
-            keys_pb2.GenerateDataKeyRequest(name="exchange.data-at-rest"),
+    assert refusal_rule(refused.value) == {"key": LICENCE_KEY, "rule": "policy.grants"}
+    # the exchange encrypts data at rest with its own key, and may not sign licences
+    wrapped = await keys.GenerateDataKey(
+        keys_pb2.GenerateDataKeyRequest(name="exchange.data-at-rest"),
+        metadata=await exchange.metadata(),
+    )
+    assert wrapped.ciphertext.startswith("sc:exchange.data-at-rest:")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await keys.Sign(
+            keys_pb2.SignRequest(name=LICENCE_KEY, message=b"x"),
             metadata=await exchange.metadata(),
         )
-        assert wrapped.ciphertext.startswith("sc:exchange.data-at-rest:")
-        code, _, _ = await call_error(
-            keys.Sign(
-                keys_pb2.SignRequest(name="psb.licence-signing", message=b"x"),
-                metadata=await exchange.metadata(),
-            )
+    assert refusal_rule(refused.value) == {"key": LICENCE_KEY, "rule": "policy.services"}
+
+
+async def test_a_licence_issuer_cannot_sign_with_the_licence_key_directly_and_is_audited(
+    platform: Platform, keys: keys_pb2_grpc.KeysServiceStub
+) -> None:
+    # given: psb's licence issuer, with their own token
+    issuer = await platform.login("psb.officer")
+    sign = keys_pb2.SignRequest(name=LICENCE_KEY, message=b"any bytes at all")
+    # when: they call Sign with their department's licence key directly
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await keys.Sign(sign, metadata=as_caller(issuer))
+    # then: refused, naming the rule: the key is used only through the licences service
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert refusal_rule(refused.value) == {"key": LICENCE_KEY, "rule": "policy.services"}
+    assert "licences" in (refused.value.details() or "")
+    # and naming themselves (or anyone) as the subject does not help: only services act for others
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await keys.Sign(sign, metadata=(*as_caller(issuer), (SUBJECT_TOKEN_METADATA, issuer)))
+    assert refusal_rule(refused.value)["rule"] == "subject_token"
+    # and: the refusals are in the audit chain, naming the person, the key and the rule
+    auditor = await platform.login("bdb.auditor")
+    me = subject_of(issuer)
+
+    async def refusals() -> dict[str, int]:
+        status, page, _ = await platform.request(
+            "GET",
+            "/office/v1/audit/records",
+            token=auditor,
+            params={"resource_id": LICENCE_KEY, "actor_id": me, "page_size": "100"},
         )
-        assert code == grpc.StatusCode.PERMISSION_DENIED
-    finally:
-        await channel.close()
+        assert status == 200, page
+        found: Counter[str] = Counter()
+        for chained in page["records"]:
+            record = chained["record"]
+            if record["action"] == "keys.key.used" and record["outcome"] == "denied":
+                assert record["actor_department"] == "psb" and record["resource_type"] == "key"
+                assert record["key_usage"]["service"] == ""  # called directly
+                found[record["key_usage"]["denied_by"]] += int(record["key_usage"]["count"])
+        return dict(found) if len(found) == 2 else {}
+
+    assert await eventually(refusals) == {"policy.services": 1, "subject_token": 1}
+    status, verdict, _ = await platform.request("POST", "/office/v1/audit/verify", token=auditor)
+    assert status == 200 and verdict["intact"], verdict
+
+
+async def test_every_use_of_a_key_is_counted_and_only_auditors_read_who_used_it(
+    platform: Platform,
+    keys: keys_pb2_grpc.KeysServiceStub,
+    identity: identity_pb2_grpc.IdentityServiceStub,
+) -> None:
+    # given: a key usable only through the licences service, for psb's licence issuers
+    name = f"psb.usage-{uuid.uuid4().hex[:8]}"
+    policy = {
+        "services": ["licences"],
+        "grants": [
+            {
+                "services": ["licences"],
+                "departments": ["psb"],
+                "roles": ["licence_issuer"],
+                "operations": ["sign", "verify"],
+            }
+        ],
+    }
+    created = await create_key(platform, name=name, purpose="sign", policy=policy)
+    assert created["policy"]["services"] == ["licences"]
+    issuer = await platform.login("psb.officer")
+    licences = as_service(identity, "licences")
+    for_issuer = await acting_for(licences, issuer)
+    # when: the licences service signs three messages and a batch of two for the issuer, and
+    # verifies one signature; the issuer tries once on their own
+    for i in range(3):
+        signed = await keys.Sign(
+            keys_pb2.SignRequest(name=name, message=f"licence {i}".encode()), metadata=for_issuer
+        )
+    await keys.SignBatch(
+        keys_pb2.SignBatchRequest(name=name, messages=[b"a", b"b"]), metadata=for_issuer
+    )
+    verified = await keys.Verify(
+        keys_pb2.VerifyRequest(name=name, message=b"licence 2", signature=signed.signature),
+        metadata=for_issuer,
+    )
+    assert verified.valid
+    with pytest.raises(grpc.aio.AioRpcError):
+        await keys.Sign(keys_pb2.SignRequest(name=name, message=b"x"), metadata=as_caller(issuer))
+    # then: an auditor reads who used the key, through which service, for what, how often
+    auditor = await platform.login("bdb.auditor")
+    status, page, _ = await platform.request("GET", f"/office/v1/keys/{name}/usage", token=auditor)
+    assert status == 200, page
+    me = subject_of(issuer)
+    totals: Counter[tuple[str, str, str, str, int]] = Counter()
+    for use in page["usage"]:
+        assert use["key"] == name and use["actor_department"] == "psb"
+        assert "licence_issuer" in use["actor_roles"] and use["actor_type"] == "staff"
+        assert use["window_start_time"] <= use["window_end_time"]
+        totals[
+            (use["operation"], use["outcome"], use["service"], use["actor_id"], use["key_version"])
+        ] += int(use["count"])
+    assert totals == {
+        ("sign", "succeeded", "licences", me, 1): 5,
+        ("verify", "succeeded", "licences", me, 1): 1,
+        ("sign", "denied", "", me, 0): 1,
+    }
+
+    # and: the same counts reach the audit chain, as records of the key
+    async def audited() -> int:
+        status, records, _ = await platform.request(
+            "GET",
+            "/office/v1/audit/records",
+            token=auditor,
+            params={"resource_id": name, "page_size": "100"},
+        )
+        assert status == 200, records
+        return sum(
+            int(r["record"]["key_usage"]["count"])
+            for r in records["records"]
+            if r["record"]["action"] == "keys.key.used"
+        )
+
+    async def all_audited() -> bool:
+        return await audited() == 7
+
+    assert await eventually(all_audited)
+    # but: a citizen, and staff without oversight, read nothing of it
+    citizen = await platform.login("demo.citizen", entry="public")
+    status, _, _ = await platform.request("GET", f"/office/v1/keys/{name}/usage", token=citizen)
+    assert status == 401
+    status, _, _ = await platform.request("GET", f"/office/v1/keys/{name}/usage", token=issuer)
+    assert status == 403
+    code, _, _ = await call_error(
+        keys.ListKeyUsage(keys_pb2.ListKeyUsageRequest(name=name), metadata=as_caller(citizen))
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_licence_issued_through_the_gateway_is_signed_through_the_licences_service(
+    platform: Platform,
+) -> None:
+    # given: psb's licence issuer at the office entry point
+    issuer = await platform.login("psb.officer")
+    fields = sample_fields("driving_licence", people.CITIZEN.resident_id)
+    # when: they issue a licence
+    status, licence, _ = await platform.request(
+        "POST",
+        "/office/v1/licences",
+        token=issuer,
+        json={"licence_type": "driving_licence", "fields": fields},
+    )
+    assert status == 201, licence
+    # then: the department's key signed it, used by the licences service acting for them
+    auditor = await platform.login("bdb.auditor")
+    status, page, _ = await platform.request(
+        "GET",
+        f"/office/v1/keys/{LICENCE_KEY}/usage",
+        token=auditor,
+        params={"actor_id": subject_of(issuer), "page_size": "100"},
+    )
+    assert status == 200, page
+    assert any(
+        u["operation"] == "sign" and u["outcome"] == "succeeded" and u["service"] == "licences"
+        for u in page["usage"]
+    ), page
 
 
 async def test_a_batch_of_licences_is_signed_in_one_call(
-    platform: Platform, keys: keys_pb2_grpc.KeysServiceStub
+    platform: Platform,
+    keys: keys_pb2_grpc.KeysServiceStub,
+    identity: identity_pb2_grpc.IdentityServiceStub,
 ) -> None:
-    issuer = as_caller(await platform.login("psb.officer"))
+    licences = as_service(identity, "licences")
+    issuer = await acting_for(licences, await platform.login("psb.officer"))
     messages = [f"licence {i}".encode() for i in range(5)]
     batch = await keys.SignBatch(
         keys_pb2.SignBatchRequest(name="psb.licence-signing", messages=messages), metadata=issuer
@@ -427,7 +628,7 @@ async def test_a_batch_of_licences_is_signed_in_one_call(
             )
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT and violations[0].field == "messages"
-    other = as_caller(await platform.login("hrss.officer"))
+    other = await acting_for(licences, await platform.login("hrss.officer"))
     code, _, _ = await call_error(
         keys.SignBatch(
             keys_pb2.SignBatchRequest(name="psb.licence-signing", messages=[b"x"]), metadata=other

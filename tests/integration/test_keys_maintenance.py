@@ -1,12 +1,16 @@
 """The keys service's scheduled work against real databases: keys past their rotation period get
 a new version; keys past their deletion's waiting period lose their material for good; the audit
 chain's head is signed, and a checkpoint that no longer matches, or records removed after one,
-are caught."""
+are caught; key uses are written behind in counted batches with their audit records; demo keys
+from an earlier version get their declared policy."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,12 +18,12 @@ import pytest_asyncio
 import sqlalchemy as sa
 
 from runtime import config
-from runtime.auth import TokenVerifier
+from runtime.auth import Principal, TokenVerifier
 from runtime.bus import outbox
 from runtime.bus.consumer import ReceivedEvent
 from runtime.service import ServiceRuntime
-from runtime.storage import Database, now_us
-from services.keys import algorithms, audit, domain, store
+from runtime.storage import Database, Migration, create_tables, now_us
+from services.keys import algorithms, audit, demo, domain, servicer, store, usage
 from services.keys.__main__ import ensure_checkpoint_key, maintain
 from services.keys.keyring import Keyring
 from smartcity.keys.v1 import events_pb2, keys_pb2
@@ -35,7 +39,7 @@ async def _no_jwks() -> str:
 @pytest_asyncio.fixture
 async def runtime(database_url: str) -> AsyncIterator[ServiceRuntime]:
     db = Database(database_url, service=f"k{uuid.uuid4().hex[:12]}")
-    await db.migrate([*outbox.MIGRATIONS, *store.MIGRATIONS, *audit.MIGRATIONS])
+    await db.migrate([*outbox.MIGRATIONS, *store.MIGRATIONS, *audit.MIGRATIONS, *usage.MIGRATIONS])
     settings = config.load({"SMARTCITY_DATA_DIR": "unused"})
     yield ServiceRuntime(
         name="keys",
@@ -149,3 +153,146 @@ async def test_checkpoints_sign_the_head_and_catch_a_rewritten_or_shortened_chai
     verdict = await audit.verify_chain(runtime.db)
     assert not verdict.intact and verdict.first_broken == 5
     assert "removed" in verdict.problem
+
+
+SIGN, VERIFY = keys_pb2.KEY_OPERATION_SIGN, keys_pb2.KEY_OPERATION_VERIFY
+ISSUER = Principal(
+    subject="issuer-1",
+    audience="office",
+    kind="staff",
+    department="psb",
+    roles=frozenset({"licence_issuer"}),
+)
+LICENCES = Principal(subject="svc-1", audience="service", kind="service", client="licences")
+
+
+async def audit_records(rt: ServiceRuntime) -> list[events_pb2.AuditRecord]:
+    """The audit records waiting in the outbox, as the chain will receive them."""
+    async with rt.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(outbox.outbox.c.payload)
+                .where(outbox.outbox.c.subject == "smartcity.keys.audit.recorded")
+                .order_by(outbox.outbox.c.seq)
+            )
+        ).all()
+    return [events_pb2.AuditRecord.FromString(row.payload) for row in rows]
+
+
+async def test_key_uses_are_written_behind_counted_with_their_audit_records_and_at_stop(
+    runtime: ServiceRuntime,
+) -> None:
+    # given: a writer that would wait an hour
+    uses = usage.KeyUsage(runtime, seconds=3600)
+    writer = asyncio.create_task(uses.run())
+    await asyncio.sleep(0)  # running, as the service's writer is long before it stops
+    through_licences = domain.key_call(LICENCES, ISSUER)
+    # when: the licences service signs for an issuer three times and a batch of fifty, the
+    # issuer is refused once, and the service verifies for itself with another key
+    for _ in range(3):
+        uses.used("psb.k", 1, SIGN, through_licences)
+    uses.used("psb.k", 1, SIGN, through_licences, count=50)
+    uses.denied("psb.k", SIGN, domain.key_call(ISSUER), domain.RULE_SERVICES)
+    uses.used("other.k", 2, VERIFY, domain.key_call(LICENCES))
+    # then: the calls wrote nothing themselves
+    async with runtime.db.read() as conn:
+        found, _ = await usage.list_usage(conn, key="psb.k", actor_id="", after=0, limit=10)
+    assert found == []
+    # and: when the service stops, the counts are written, one row per actor and outcome
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    async with runtime.db.read() as conn:
+        found, after = await usage.list_usage(conn, key="psb.k", actor_id="", after=0, limit=10)
+        mine, _ = await usage.list_usage(conn, key="other.k", actor_id="svc-1", after=0, limit=10)
+    assert after is None
+    counted = {
+        (u.operation, u.outcome, u.service, u.actor_id, u.key_version): u.count for u in found
+    }
+    assert counted == {
+        ("sign", "succeeded", "licences", "issuer-1", 1): 53,
+        ("sign", "denied", "", "issuer-1", 0): 1,
+    }
+    denied = next(u for u in found if u.outcome == "denied")
+    assert denied.denied_by == "policy.services" and list(denied.actor_roles) == ["licence_issuer"]
+    assert all(
+        u.window_start_time.ToNanoseconds() <= u.window_end_time.ToNanoseconds() for u in found
+    )
+    assert [(u.operation, u.count, u.actor_type) for u in mine] == [("verify", 1, "service")]
+    # with the same counts as audit records, committed with them
+    records = await audit_records(runtime)
+    assert {r.action for r in records} == {"keys.key.used"}
+    totals: Counter[tuple[str, str, str]] = Counter()
+    for record in records:
+        assert record.key_usage.key == record.resource_id and record.resource_type == "key"
+        totals[(record.resource_id, record.actor_id, record.outcome)] += record.key_usage.count
+    assert totals == {
+        ("psb.k", "issuer-1", "succeeded"): 53,
+        ("psb.k", "issuer-1", "denied"): 1,
+        ("other.k", "svc-1", "succeeded"): 1,
+    }
+
+
+async def test_demo_keys_made_by_an_earlier_version_get_their_declared_policy(
+    database_url: str,
+) -> None:
+    # given: a database of an earlier version: no policy services, psb's issuers sign directly
+    db = Database(database_url, service=f"k{uuid.uuid4().hex[:12]}")
+    earlier = sa.Table(
+        "keys",
+        sa.MetaData(),
+        *(
+            sa.Column(
+                c.name,
+                c.type,
+                primary_key=c.primary_key,
+                nullable=c.nullable,
+                unique=c.unique,
+                autoincrement=c.autoincrement,
+            )
+            for c in store.keys.columns
+            if c.name != "services"
+        ),
+    )
+    first = Migration("keys-0001-keys-and-versions", create_tables(earlier, store.key_versions))
+    await db.migrate([*outbox.MIGRATIONS, first])
+    await db.migrate([*outbox.MIGRATIONS, *store.MIGRATIONS, *audit.MIGRATIONS])
+    settings = config.load({"SMARTCITY_DATA_DIR": "unused"})
+    rt = ServiceRuntime(
+        name="keys", settings=settings, db=db, verifier=TokenVerifier(_no_jwks, issuer="x")
+    )
+    try:
+        keyring = Keyring(db, master_key=os.urandom(16))
+        old = keys_pb2.Key(
+            name="psb.licence-signing",
+            purpose=keys_pb2.KEY_PURPOSE_SIGN,
+            policy=keys_pb2.KeyPolicy(
+                grants=[
+                    keys_pb2.KeyGrant(
+                        departments=["psb"], roles=["licence_issuer"], operations=[SIGN, VERIFY]
+                    )
+                ]
+            ),
+        )
+        key = domain.new_key(old, owner_department="psb")
+        assert await servicer.create(rt, keyring, key, by=None)
+        domain.authorise(await keyring.key(key.name), domain.key_call(ISSUER), SIGN)
+        # when: the demo seeds its keys at start
+        await demo.seed(rt, keyring)
+        # then: the key is used only through the licences service, for psb's issuers
+        updated = await keyring.key(key.name)
+        assert updated.services == {"licences"}
+        with pytest.raises(domain.KeyPolicyDenied):
+            domain.authorise(updated, domain.key_call(ISSUER), SIGN)
+        domain.authorise(updated, domain.key_call(LICENCES, ISSUER), SIGN)
+        # and the change is audited as the service's own
+        changes = [r for r in await audit_records(rt) if r.action == "keys.key.updated"]
+        assert [(r.resource_id, r.actor_type) for r in changes] == [(key.name, "system")]
+        # a second start changes nothing
+        await demo.seed(rt, keyring)
+        assert len([r for r in await audit_records(rt) if r.action == "keys.key.updated"]) == 1
+    finally:
+        if not db.is_sqlite:
+            async with db.begin() as conn:
+                await conn.exec_driver_sql(f'DROP SCHEMA "{db.service}" CASCADE')
+        await db.close()

@@ -4,12 +4,13 @@ the authorisation-code checker's cache, rate limit and use counts."""
 from __future__ import annotations
 
 import pytest
+from google.rpc import error_details_pb2
 
 from runtime.auth import Principal
 from runtime.authcodes import AuthorisationCodeChecker, Verified
 from runtime.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from services.keys import domain, incidents
-from services.keys.domain import Grant, KeyInfo
+from services.keys.domain import Grant, KeyInfo, KeyPolicyDenied, key_call
 from smartcity.keys.v1 import keys_pb2
 
 SIGN = keys_pb2.KEY_OPERATION_SIGN
@@ -21,9 +22,18 @@ ISSUER = Principal(
     roles=frozenset({"licence_issuer"}),
 )
 SERVICE = Principal(subject="s", audience="service", kind="service", client="licences")
+# A department's own system: a service client holding the licence_issuer role.
+PSB_SYSTEM = Principal(
+    subject="p",
+    audience="service",
+    kind="service",
+    department="psb",
+    roles=frozenset({"licence_issuer"}),
+    client="psb-system",
+)
 
 
-def key(*grants: Grant) -> KeyInfo:
+def key(*grants: Grant, services: frozenset[str] = frozenset()) -> KeyInfo:
     return KeyInfo(
         name="psb.licence-signing",
         purpose="sign",
@@ -34,6 +44,7 @@ def key(*grants: Grant) -> KeyInfo:
         state="enabled",
         owner_department="bdb",
         grants=grants,
+        services=services,
     )
 
 
@@ -44,8 +55,8 @@ def test_a_grant_admits_callers_matching_every_selector_it_sets() -> None:
         operations=frozenset({SIGN}),
     )
     service_grant = Grant(services=frozenset({"licences"}), operations=frozenset({SIGN}))
-    domain.authorise(key(staff_grant, service_grant), ISSUER, SIGN)
-    domain.authorise(key(staff_grant, service_grant), SERVICE, SIGN)
+    domain.authorise(key(staff_grant, service_grant), key_call(ISSUER), SIGN)
+    domain.authorise(key(staff_grant, service_grant), key_call(SERVICE), SIGN)
     other = Principal(
         subject="b",
         audience="office",
@@ -54,11 +65,88 @@ def test_a_grant_admits_callers_matching_every_selector_it_sets() -> None:
         roles=frozenset({"licence_issuer"}),
     )
     with pytest.raises(PermissionDenied):
-        domain.authorise(key(staff_grant), other, SIGN)
+        domain.authorise(key(staff_grant), key_call(other), SIGN)
     with pytest.raises(PermissionDenied):
-        domain.authorise(key(staff_grant), ISSUER, keys_pb2.KEY_OPERATION_VERIFY)
+        domain.authorise(key(staff_grant), key_call(ISSUER), keys_pb2.KEY_OPERATION_VERIFY)
     with pytest.raises(InvalidArgument):  # a sign key never encrypts, whatever the policy says
-        domain.authorise(key(staff_grant), ISSUER, keys_pb2.KEY_OPERATION_ENCRYPT)
+        domain.authorise(key(staff_grant), key_call(ISSUER), keys_pb2.KEY_OPERATION_ENCRYPT)
+
+
+# The demo's licence-signing key: through the licences service, for a psb licence issuer.
+THROUGH_LICENCES = Grant(
+    services=frozenset({"licences"}),
+    departments=frozenset({"psb"}),
+    roles=frozenset({"licence_issuer"}),
+    operations=frozenset({SIGN}),
+)
+LICENCE_KEY = key(THROUGH_LICENCES, services=frozenset({"licences"}))
+
+
+def refusal(call: domain.KeyCall, operation: int = SIGN) -> str:
+    with pytest.raises(KeyPolicyDenied) as caught:
+        domain.authorise(LICENCE_KEY, call, operation)
+    assert caught.value.key == "psb.licence-signing"
+    assert caught.value.rule in caught.value.message
+    return caught.value.rule
+
+
+def test_a_licence_key_signs_only_when_the_licences_service_acts_for_an_issuer() -> None:
+    domain.authorise(LICENCE_KEY, key_call(SERVICE, ISSUER), SIGN)
+    domain.authorise(LICENCE_KEY, key_call(SERVICE, PSB_SYSTEM), SIGN)
+    # the issuer alone, or a department's system alone, is not the licences service
+    assert refusal(key_call(ISSUER)) == domain.RULE_SERVICES
+    assert refusal(key_call(PSB_SYSTEM)) == domain.RULE_SERVICES
+    # the licences service acting for itself, or for staff who issue no licences of psb
+    assert refusal(key_call(SERVICE)) == domain.RULE_GRANTS
+    hrss_issuer = Principal(
+        subject="h",
+        audience="office",
+        kind="staff",
+        department="hrss",
+        roles=frozenset({"licence_issuer"}),
+    )
+    assert refusal(key_call(SERVICE, hrss_issuer)) == domain.RULE_GRANTS
+    # the grant names sign only
+    assert refusal(key_call(SERVICE, ISSUER), keys_pb2.KEY_OPERATION_VERIFY) == domain.RULE_GRANTS
+
+
+def test_only_a_service_may_act_for_another_subject() -> None:
+    call = key_call(ISSUER, SERVICE)  # a person naming the licences service as its subject
+    assert call.actor == ISSUER and call.service == ""
+    assert refusal(call) == domain.RULE_SUBJECT_TOKEN
+    # a partner's client id is no service's
+    partner = Principal(subject="x", audience="partner", kind="partner", client="licences")
+    assert key_call(partner).service == ""
+
+
+def test_the_refusal_names_the_key_and_the_rule_in_its_details() -> None:
+    with pytest.raises(KeyPolicyDenied) as caught:
+        domain.authorise(LICENCE_KEY, key_call(ISSUER), SIGN)
+    [packed] = caught.value.details()
+    info = error_details_pb2.ErrorInfo()
+    assert packed.Unpack(info)
+    assert info.reason == "KEY_POLICY_DENIED"
+    assert dict(info.metadata) == {"key": "psb.licence-signing", "rule": "policy.services"}
+
+
+def test_a_policy_names_services_that_are_client_ids_and_grants_within_them() -> None:
+    policy = keys_pb2.KeyPolicy(
+        services=["licences", "Not A Client"],
+        grants=[
+            keys_pb2.KeyGrant(services=["exchange"], operations=[SIGN]),
+            keys_pb2.KeyGrant(services=["licences"], roles=["licence_issuer"], operations=[SIGN]),
+        ],
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        domain.policy_from(policy, purpose="sign", path="key.policy")
+    assert [v.field for v in caught.value.violations] == [
+        "key.policy.services[1]",
+        "key.policy.grants[0].services[0]",
+    ]
+    del policy.services[1]
+    del policy.grants[0]
+    parsed = domain.policy_from(policy, purpose="sign", path="key.policy")
+    assert parsed.services == {"licences"} and len(parsed.grants) == 1
 
 
 @pytest.mark.parametrize(

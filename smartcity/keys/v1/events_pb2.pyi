@@ -117,6 +117,7 @@ class AuditRecord(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
     TRACE_ID_FIELD_NUMBER: _builtins.int
+    KEY_USAGE_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """The service that acted."""
     action: _builtins.str
@@ -134,6 +135,12 @@ class AuditRecord(_message.Message):
     """The trace of the request, to find it with `smartcity trace`."""
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def key_usage(self) -> Global___KeyUsage:
+        """For action keys.key.used: the uses counted (the actor fields above name the acting
+        subject).
+        """
+
     def __init__(
         self,
         *,
@@ -147,14 +154,93 @@ class AuditRecord(_message.Message):
         outcome: _builtins.str = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
         trace_id: _builtins.str = ...,
+        key_usage: Global___KeyUsage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key_usage", b"key_usage", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_department", b"actor_department", "actor_id", b"actor_id", "actor_type", b"actor_type", "outcome", b"outcome", "resource_id", b"resource_id", "resource_type", b"resource_type", "service", b"service", "time", b"time", "trace_id", b"trace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_department", b"actor_department", "actor_id", b"actor_id", "actor_type", b"actor_type", "key_usage", b"key_usage", "outcome", b"outcome", "resource_id", b"resource_id", "resource_type", b"resource_type", "service", b"service", "time", b"time", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuditRecord: _TypeAlias = AuditRecord  # noqa: Y015
+
+@_typing.final
+class KeyUsage(_message.Message):
+    """KeyUsage is how often one actor used one key for one operation in a time window: the keys
+    service counts every use and every refusal, and writes the counts behind, about every
+    second, as records of action keys.key.used. Identifiers only: never a message, plaintext,
+    ciphertext or signature.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    KEY_VERSION_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    DENIED_BY_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    WINDOW_START_TIME_FIELD_NUMBER: _builtins.int
+    WINDOW_END_TIME_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_TYPE_FIELD_NUMBER: _builtins.int
+    ACTOR_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    ACTOR_ROLES_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    key_version: _builtins.int
+    """The version used (for decrypt, rewrap and verify: the version of the value given); 0 for a
+    refusal.
+    """
+    operation: _builtins.str
+    """sign, verify, encrypt, decrypt, rewrap, generate_data_key, mac or verify_mac."""
+    outcome: _builtins.str
+    """"succeeded" or "denied"."""
+    denied_by: _builtins.str
+    """For a refusal: the rule of the key's policy that refused it (policy.services,
+    policy.grants, or subject_token when a caller that is not a service named a subject).
+    """
+    count: _builtins.int
+    service: _builtins.str
+    """The service the call came through (its client id), acting for the actor or for itself;
+    empty when the actor called the keys service directly.
+    """
+    actor_id: _builtins.str
+    """Who: the acting subject's account or client id, type, department and roles."""
+    actor_type: _builtins.str
+    actor_department: _builtins.str
+    @_builtins.property
+    def window_start_time(self) -> _timestamp_pb2.Timestamp:
+        """The uses happened from window_start_time to window_end_time."""
+
+    @_builtins.property
+    def window_end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def actor_roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        key_version: _builtins.int = ...,
+        operation: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        denied_by: _builtins.str = ...,
+        count: _builtins.int = ...,
+        window_start_time: _timestamp_pb2.Timestamp | None = ...,
+        window_end_time: _timestamp_pb2.Timestamp | None = ...,
+        service: _builtins.str = ...,
+        actor_id: _builtins.str = ...,
+        actor_type: _builtins.str = ...,
+        actor_department: _builtins.str = ...,
+        actor_roles: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window_end_time", b"window_end_time", "window_start_time", b"window_start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_department", b"actor_department", "actor_id", b"actor_id", "actor_roles", b"actor_roles", "actor_type", b"actor_type", "count", b"count", "denied_by", b"denied_by", "key", b"key", "key_version", b"key_version", "operation", b"operation", "outcome", b"outcome", "service", b"service", "window_end_time", b"window_end_time", "window_start_time", b"window_start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyUsage: _TypeAlias = KeyUsage  # noqa: Y015
 
 @_typing.final
 class IncidentUsersNotified(_message.Message):

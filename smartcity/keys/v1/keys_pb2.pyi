@@ -265,22 +265,32 @@ Global___KeyVersion: _TypeAlias = KeyVersion  # noqa: Y015
 @_typing.final
 class KeyPolicy(_message.Message):
     """KeyPolicy says who may use a key for what: a caller may perform an operation when one grant
-    lists it and the caller matches every selector the grant sets.
+    lists it and the caller matches every selector the grant sets, and, when `services` is set,
+    the call comes through one of those services.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     GRANTS_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def grants(self) -> _containers.RepeatedCompositeFieldContainer[Global___KeyGrant]: ...
+    @_builtins.property
+    def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The services through which alone the key may be used (client ids, e.g. "licences"): a
+        call from anyone else, a person with their own token or another service, is refused
+        whatever the grants say. Empty: whoever the grants admit, directly.
+        """
+
     def __init__(
         self,
         *,
         grants: _abc.Iterable[Global___KeyGrant] | None = ...,
+        services: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["grants", b"grants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grants", b"grants", "services", b"services"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -288,7 +298,10 @@ Global___KeyPolicy: _TypeAlias = KeyPolicy  # noqa: Y015
 
 @_typing.final
 class KeyGrant(_message.Message):
-    """KeyGrant grants operations to callers matching its selectors (at least one must be set)."""
+    """KeyGrant grants operations to callers matching its selectors (at least one must be set).
+    A service acting for a subject (smartcity-subject-token) is matched by `services`, the
+    subject by `departments` and `roles`; a caller acting for itself is matched by all three.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -298,15 +311,15 @@ class KeyGrant(_message.Message):
     OPERATIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Service clients, by client id (e.g. "licences")."""
+        """Calling services, by client id (e.g. "licences")."""
 
     @_builtins.property
     def departments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Staff of these departments."""
+        """Acting subjects (staff, or a department's system) of these departments."""
 
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Staff holding any of these roles."""
+        """Acting subjects holding any of these roles."""
 
     @_builtins.property
     def operations(self) -> _containers.RepeatedScalarFieldContainer[Global___KeyOperation.ValueType]: ...
@@ -1514,6 +1527,61 @@ class VerifyAuditChainRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyAuditChainRequest: _TypeAlias = VerifyAuditChainRequest  # noqa: Y015
+
+@_typing.final
+class ListKeyUsageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The key."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    actor_id: _builtins.str
+    """Only this actor's uses."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        actor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "name", b"name", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListKeyUsageRequest: _TypeAlias = ListKeyUsageRequest  # noqa: Y015
+
+@_typing.final
+class ListKeyUsageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USAGE_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def usage(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.KeyUsage]:
+        """Oldest window first."""
+
+    def __init__(
+        self,
+        *,
+        usage: _abc.Iterable[_events_pb2.KeyUsage] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListKeyUsageResponse: _TypeAlias = ListKeyUsageResponse  # noqa: Y015
 
 @_typing.final
 class VerifyAuditChainResponse(_message.Message):

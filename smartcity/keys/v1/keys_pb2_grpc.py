@@ -28,6 +28,12 @@ if _version_not_supported:
 class KeysServiceStub:
     """KeysService manages keys and performs cryptography with them. Managing keys is for security
     officers; using a key is for whoever its policy grants.
+
+    A service that uses a key for someone it serves (the licences service signing a licence for
+    its issuer) calls with its own token in `authorization` and the token of the one it acts
+    for in the metadata entry `smartcity-subject-token`; the key's policy then sees both: the
+    calling service, and the acting subject's department and roles. Only a service may name a
+    subject. Every use of a key, and every refusal, is counted and audited (KeyUsage).
     """
 
     def __init__(self, channel):
@@ -161,6 +167,11 @@ class KeysServiceStub:
                 request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainRequest.SerializeToString,
                 response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainResponse.FromString,
                 _registered_method=True)
+        self.ListKeyUsage = channel.unary_unary(
+                '/smartcity.keys.v1.KeysService/ListKeyUsage',
+                request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListKeyUsageRequest.SerializeToString,
+                response_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListKeyUsageResponse.FromString,
+                _registered_method=True)
         self.GetCryptoAssessment = channel.unary_unary(
                 '/smartcity.keys.v1.KeysService/GetCryptoAssessment',
                 request_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentRequest.SerializeToString,
@@ -196,6 +207,12 @@ class KeysServiceStub:
 class KeysServiceServicer:
     """KeysService manages keys and performs cryptography with them. Managing keys is for security
     officers; using a key is for whoever its policy grants.
+
+    A service that uses a key for someone it serves (the licences service signing a licence for
+    its issuer) calls with its own token in `authorization` and the token of the one it acts
+    for in the metadata entry `smartcity-subject-token`; the key's policy then sees both: the
+    calling service, and the acting subject's department and roles. Only a service may name a
+    subject. Every use of a key, and every refusal, is counted and audited (KeyUsage).
     """
 
     def CreateKey(self, request, context):
@@ -379,6 +396,16 @@ class KeysServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListKeyUsage(self, request, context):
+        """ListKeyUsage pages through a key's counted uses and refusals: who, through which service,
+        which version, which operation, how often, in which window (auditors, security officers,
+        administrators). The same counts are in the audit chain as records of action
+        keys.key.used.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCryptoAssessment(self, request, context):
         """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
         and the findings a cryptographic application security assessment (GB/T 39786) asks about.
@@ -551,6 +578,11 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainRequest.FromString,
                     response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainResponse.SerializeToString,
             ),
+            'ListKeyUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKeyUsage,
+                    request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListKeyUsageRequest.FromString,
+                    response_serializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.ListKeyUsageResponse.SerializeToString,
+            ),
             'GetCryptoAssessment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCryptoAssessment,
                     request_deserializer=smartcity_dot_keys_dot_v1_dot_keys__pb2.GetCryptoAssessmentRequest.FromString,
@@ -592,6 +624,12 @@ def add_KeysServiceServicer_to_server(servicer, server):
 class KeysService:
     """KeysService manages keys and performs cryptography with them. Managing keys is for security
     officers; using a key is for whoever its policy grants.
+
+    A service that uses a key for someone it serves (the licences service signing a licence for
+    its issuer) calls with its own token in `authorization` and the token of the one it acts
+    for in the metadata entry `smartcity-subject-token`; the key's policy then sees both: the
+    calling service, and the acting subject's department and roles. Only a service may name a
+    subject. Every use of a key, and every refusal, is counted and audited (KeyUsage).
     """
 
     @staticmethod
@@ -1259,6 +1297,33 @@ class KeysService:
             '/smartcity.keys.v1.KeysService/VerifyAuditChain',
             smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainRequest.SerializeToString,
             smartcity_dot_keys_dot_v1_dot_keys__pb2.VerifyAuditChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKeyUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.keys.v1.KeysService/ListKeyUsage',
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ListKeyUsageRequest.SerializeToString,
+            smartcity_dot_keys_dot_v1_dot_keys__pb2.ListKeyUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -31,6 +31,12 @@ GRPC_VERSION: str
 class KeysServiceStub:
     """KeysService manages keys and performs cryptography with them. Managing keys is for security
     officers; using a key is for whoever its policy grants.
+
+    A service that uses a key for someone it serves (the licences service signing a licence for
+    its issuer) calls with its own token in `authorization` and the token of the one it acts
+    for in the metadata entry `smartcity-subject-token`; the key's policy then sees both: the
+    calling service, and the acting subject's department and roles. Only a service may name a
+    subject. Every use of a key, and every refusal, is counted and audited (KeyUsage).
     """
 
     @_typing.overload
@@ -99,6 +105,12 @@ class KeysServiceStub:
     """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
     first record that does not hold.
     """
+    ListKeyUsage: _grpc.UnaryUnaryMultiCallable[_keys_pb2.ListKeyUsageRequest, _keys_pb2.ListKeyUsageResponse]
+    """ListKeyUsage pages through a key's counted uses and refusals: who, through which service,
+    which version, which operation, how often, in which window (auditors, security officers,
+    administrators). The same counts are in the audit chain as records of action
+    keys.key.used.
+    """
     GetCryptoAssessment: _grpc.UnaryUnaryMultiCallable[_keys_pb2.GetCryptoAssessmentRequest, _keys_pb2.GetCryptoAssessmentResponse]
     """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
     and the findings a cryptographic application security assessment (GB/T 39786) asks about.
@@ -120,6 +132,12 @@ class KeysServiceStub:
 class KeysServiceAsyncStub(KeysServiceStub):
     """KeysService manages keys and performs cryptography with them. Managing keys is for security
     officers; using a key is for whoever its policy grants.
+
+    A service that uses a key for someone it serves (the licences service signing a licence for
+    its issuer) calls with its own token in `authorization` and the token of the one it acts
+    for in the metadata entry `smartcity-subject-token`; the key's policy then sees both: the
+    calling service, and the acting subject's department and roles. Only a service may name a
+    subject. Every use of a key, and every refusal, is counted and audited (KeyUsage).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -185,6 +203,12 @@ class KeysServiceAsyncStub(KeysServiceStub):
     """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
     first record that does not hold.
     """
+    ListKeyUsage: _aio.UnaryUnaryMultiCallable[_keys_pb2.ListKeyUsageRequest, _keys_pb2.ListKeyUsageResponse]  # type: ignore[assignment]
+    """ListKeyUsage pages through a key's counted uses and refusals: who, through which service,
+    which version, which operation, how often, in which window (auditors, security officers,
+    administrators). The same counts are in the audit chain as records of action
+    keys.key.used.
+    """
     GetCryptoAssessment: _aio.UnaryUnaryMultiCallable[_keys_pb2.GetCryptoAssessmentRequest, _keys_pb2.GetCryptoAssessmentResponse]  # type: ignore[assignment]
     """GetCryptoAssessment lists every key with its algorithm, versions, age and rotation state,
     and the findings a cryptographic application security assessment (GB/T 39786) asks about.
@@ -205,6 +229,12 @@ class KeysServiceAsyncStub(KeysServiceStub):
 class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
     """KeysService manages keys and performs cryptography with them. Managing keys is for security
     officers; using a key is for whoever its policy grants.
+
+    A service that uses a key for someone it serves (the licences service signing a licence for
+    its issuer) calls with its own token in `authorization` and the token of the one it acts
+    for in the metadata entry `smartcity-subject-token`; the key's policy then sees both: the
+    calling service, and the acting subject's department and roles. Only a service may name a
+    subject. Every use of a key, and every refusal, is counted and audited (KeyUsage).
     """
 
     @_abc_1.abstractmethod
@@ -417,6 +447,18 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_keys_pb2.VerifyAuditChainResponse, _abc.Awaitable[_keys_pb2.VerifyAuditChainResponse]]:
         """VerifyAuditChain recomputes the whole chain and checks its signed checkpoints; it names the
         first record that does not hold.
+        """
+
+    @_abc_1.abstractmethod
+    def ListKeyUsage(
+        self,
+        request: _keys_pb2.ListKeyUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_pb2.ListKeyUsageResponse, _abc.Awaitable[_keys_pb2.ListKeyUsageResponse]]:
+        """ListKeyUsage pages through a key's counted uses and refusals: who, through which service,
+        which version, which operation, how often, in which window (auditors, security officers,
+        administrators). The same counts are in the audit chain as records of action
+        keys.key.used.
         """
 
     @_abc_1.abstractmethod
