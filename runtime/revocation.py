@@ -160,17 +160,23 @@ class EndedSessions:
             return
         backoff = 0.2
         while True:
+            heard, opened = self._heard_at, time.monotonic()
             try:
                 await self._hear(self._feed.watch())
-                backoff = 0.2
-                continue  # ended by identity: open it again at once
+                if time.monotonic() - opened >= 1.0:
+                    backoff = 0.2
+                    continue  # ended by identity (the token expired): open it again at once
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # Silent from now on: the next request asks identity rather than trusts.
-                self._heard_at = _NEVER
+                if self._heard_at != heard:
+                    backoff = 0.2  # it was open: a new outage
+                # The list stays trusted until `stale_seconds` after the last heartbeat, as when
+                # the feed falls silent: long enough to open it again; then requests ask.
                 self._silence = f"identity's feed broke ({_reason(exc)})"
-                log.warning("ended_sessions_feed_broken", error=_reason(exc), retry_in=backoff)
+                # once per outage, not once per attempt
+                report = log.warning if backoff == 0.2 else log.debug
+                report("ended_sessions_feed_broken", error=_reason(exc), retry_in=backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
@@ -187,6 +193,8 @@ class EndedSessions:
                     async with asyncio.timeout(wait):
                         beat = await anext(iterator)
                 except StopAsyncIteration:
+                    if first:
+                        raise RuntimeError("the feed ended before its first answer") from None
                     return
                 except TimeoutError:
                     raise TimeoutError(f"no answer for {wait:.1f} s") from None

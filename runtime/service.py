@@ -66,6 +66,9 @@ class ServiceRuntime:
     # Work that needs JetStream itself (given the context), run while the bus is connected and
     # started again on each reconnection, like the consumers.
     bus_work: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+    # Set when the service begins to stop: long-lived streams end then, rather than hold the
+    # server's graceful stop for its whole grace period.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def background(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
         """Run `work` until the service stops."""
@@ -262,6 +265,7 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     await loop.stop_event().wait()
 
     log.info("service_stopping")
+    rt.stopping.set()
     await health.enter_graceful_shutdown()
     await server.stop(grace=5.0)
     for task in (bus, *rt.tasks):

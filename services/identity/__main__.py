@@ -56,7 +56,7 @@ async def _start(rt: ServiceRuntime) -> None:
     if rt.settings.demo:
         await demo.seed(rt, PersonalData(crypto.master_key(rt.settings)))
     rt.background(_maintain_keys(rt, keys), name="identity-keys")
-    rt.background(ended_sessions.announcer(rt.db).run(), name="identity-ended-sessions")
+    rt.background(ended_sessions.announcer(rt.db).run(rt.stopping), name="identity-ended-sessions")
 
 
 async def _key_rotated(rt: ServiceRuntime) -> None:

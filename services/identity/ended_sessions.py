@@ -49,13 +49,19 @@ class Announcer:
         self._db = db
         self._beat: Beat | None = None
         self._beats = 0
+        self._closed = False
         self._ticked = asyncio.Condition()
 
-    async def run(self) -> None:
+    async def run(self, stopping: asyncio.Event) -> None:
         """Read the sessions ended lately twice a second and hand them to every watcher. A
         read that fails sends nothing: the watchers fall silent and ask, or refuse, rather than
-        trust."""
+        trust. Once `stopping` is set, every watch ends (its verifier opens it again elsewhere)."""
         while True:
+            if stopping.is_set():
+                async with self._ticked:
+                    self._closed = True
+                    self._ticked.notify_all()
+                return
             try:
                 as_of = now_us()
                 since = as_of - WINDOW_US
@@ -72,6 +78,8 @@ class Announcer:
     async def watch(self, *, until: float = math.inf) -> AsyncIterator[Beat]:
         """One verifier's feed: the live list (in chunks), then every heartbeat until `until`
         (epoch seconds: the watcher's token expires, and it opens the feed again)."""
+        if self._closed:
+            return
         async with self._ticked:
             seen = self._beats  # before the list is read: no heartbeat in between is missed
         as_of = now_us()
@@ -91,11 +99,13 @@ class Announcer:
                     seen, beat = self._beats, self._beat
             except TimeoutError:
                 return
+            if self._closed:
+                return
             if beat is not None:
                 yield beat
 
     def _beaten(self, seen: int) -> bool:
-        return self._beats > seen
+        return self._beats > seen or self._closed
 
     async def list_ended(
         self, request: pb.ListEndedSessionsRequest

@@ -47,7 +47,8 @@ async def test_the_feed_lists_the_live_ended_sessions_then_beats_with_the_new_on
     identity_db: Database,
 ) -> None:
     announcer = ended_sessions.Announcer(identity_db)
-    beating = asyncio.create_task(announcer.run())
+    stopping = asyncio.Event()
+    beating = asyncio.create_task(announcer.run(stopping))
     await open_and_end(identity_db, "s1", "s2")
     feed = aiter(announcer.watch())
     # the first answer: every ended session whose tokens may still be unexpired
@@ -59,7 +60,12 @@ async def test_the_feed_lists_the_live_ended_sessions_then_beats_with_the_new_on
         while "s3" not in (beat := await anext(feed)).session_ids:
             pass
     assert beat.as_of_us is not None and beat.ended_after_us <= first.as_of_us
-    beating.cancel()
+    # and when identity stops, the feed ends at once: the server's graceful stop waits for no one
+    stopping.set()
+    async with asyncio.timeout(2):
+        async for _ in feed:
+            pass
+    await beating
 
 
 async def test_ended_sessions_are_listed_page_by_page_in_the_order_they_ended(

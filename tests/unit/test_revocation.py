@@ -175,13 +175,18 @@ async def test_heartbeats_keep_the_list_trusted(
     await stop(task)
 
 
-async def test_a_broken_feed_is_not_trusted_from_that_moment(
+async def test_a_broken_feed_is_trusted_only_until_its_last_heartbeat_goes_stale(
     identity: Identity, sessions: EndedSessions
 ) -> None:
     task = await hearing(sessions)
+    identity.down = True  # the feed cannot open again
     identity.beats.put_nowait(ConnectionError("the stream broke"))
     await asyncio.sleep(0.02)
+    assert sessions.live()  # as complete as at the last heartbeat, a moment ago
+    await asyncio.sleep(STALE)
     assert not sessions.live()
+    with pytest.raises(Unavailable, match=r"feed broke \(ConnectionError\)"):
+        await sessions.catch_up()
     await stop(task)
 
 
