@@ -128,7 +128,9 @@ async def seed(rt: ServiceRuntime) -> None:
                 )
                 await licences.issue(issuer, request)
         except (DomainError, OSError) as exc:
-            log.info("demo_licences_waiting", attempt=attempt, error=type(exc).__name__)
+            log.info(
+                "demo_licences_waiting", attempt=attempt, error=type(exc).__name__, reason=str(exc)
+            )
             await asyncio.sleep(1.0)
             continue
         log.info("demo_licences_issued", count=len(wanted))
