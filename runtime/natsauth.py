@@ -27,6 +27,43 @@ log = logs.get(__name__)
 
 AUTH_FILE = "partners-auth.conf"
 PLATFORM_USER = "smartcity"
+_API = "$JS.API"
+
+
+def ack_subjects(stream: str, consumer: str) -> list[str]:
+    """Where a consumer's messages are acknowledged: `$JS.ACK.<stream>.<consumer>...`, and the
+    newer form with a domain and an account hash before the stream (ADR-15)."""
+    return [f"$JS.ACK.{stream}.{consumer}.>", f"$JS.ACK.*.*.{stream}.{consumer}.>"]
+
+
+def consumer_rights(stream: str, consumer: str) -> list[str]:
+    """Reading a named consumer: its info (lag), pulling from it, acknowledging."""
+    return [
+        f"{_API}.CONSUMER.INFO.{stream}.{consumer}",
+        f"{_API}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+        *ack_subjects(stream, consumer),
+    ]
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """Whether a NATS subject pattern (`*` one token, `>` the rest) covers a subject, as the
+    server matches permissions; a wildcard in `subject` is matched literally."""
+    wanted, given = pattern.split("."), subject.split(".")
+    for i, part in enumerate(wanted):
+        if part == ">":
+            return len(given) > i
+        if i >= len(given) or (part != "*" and part != given[i]):
+            return False
+    return len(given) == len(wanted)
+
+
+def allowed(rights: Mapping[str, Any], action: str, subject: str) -> bool:
+    """Whether a user's NATS permissions let `action` ("publish" or "subscribe") on `subject`:
+    allowed by a pattern (or by no allow list at all) and denied by none."""
+    rules = rights.get(action, {})
+    allow = rules.get("allow")
+    granted = allow is None or any(matches(p, subject) for p in allow)
+    return granted and not any(matches(p, subject) for p in rules.get("deny", []))
 
 
 def authorization(

@@ -116,6 +116,7 @@ class Access:
             stream=domain.STREAM,
             durable=domain.durable(client_id),
             inbox_prefix=domain.inbox_prefix(client_id),
+            replay_consumer=domain.replay_consumer(client_id),
         )
 
     async def set_nats_key(self, principal: Principal, public_key: str) -> pb.NatsAccess:

@@ -12,6 +12,7 @@ from typing import Any
 
 from yarl import URL
 
+from runtime import natsauth
 from runtime.errors import FieldViolation, InvalidArgument
 from services.partners.catalog import ALL, GRANTED, OWN, PARTNER_EVENTS, PartnerEvent
 
@@ -45,27 +46,37 @@ def durable(client_id: str) -> str:
     return f"partner-{token(client_id)}"
 
 
+def replay_consumer(client_id: str) -> str:
+    """The one consumer a partner may create itself, to replay from a sequence or a time
+    (filtered to its own subject; deleted and created again for another start). Never another
+    partner's name: "replay-" begins no durable's, and tokens are one to one."""
+    return f"replay-{token(client_id)}"
+
+
 def inbox_prefix(client_id: str) -> str:
     return f"_INBOX_{token(client_id)}"
 
 
 def nats_permissions(client_id: str) -> dict[str, Any]:
-    """What a partner's NATS user may do: read its own deliveries through its durable consumer
-    or consumers of its own filtered to them (a replay from a sequence or a time), acknowledge
-    them, and hear replies on its private inbox. Everything else is refused by the server."""
-    name = durable(client_id)
+    """What a partner's NATS user may do, every consumer named exactly (a wildcard over another
+    partner's consumer or acknowledgement subjects would read and swallow its events): pull,
+    acknowledge and read the info of its durable and of its replay consumer, create the replay
+    consumer filtered to its own subject and delete it, and hear replies on its private inbox
+    and its own deliveries live. The server refuses everything else, the stream's info and
+    direct gets included."""
     own = delivery_filter(client_id)
+    replay = replay_consumer(client_id)
     api = "$JS.API.CONSUMER"
     return {
         "publish": {
-            "allow": [
-                f"{api}.INFO.{STREAM}.{name}",
-                f"{api}.MSG.NEXT.{STREAM}.{name}",
-                f"{api}.CREATE.{STREAM}.*.{own}",
-                f"{api}.MSG.NEXT.{STREAM}.*",
-                f"$JS.ACK.{STREAM}.>",
-                f"$JS.FC.{STREAM}.>",
-            ]
+            "allow": sorted(
+                {
+                    *natsauth.consumer_rights(STREAM, durable(client_id)),
+                    *natsauth.consumer_rights(STREAM, replay),
+                    f"{api}.CREATE.{STREAM}.{replay}.{own}",
+                    f"{api}.DELETE.{STREAM}.{replay}",
+                }
+            )
         },
         "subscribe": {"allow": [own, f"{inbox_prefix(client_id)}.>"]},
     }

@@ -188,22 +188,12 @@ async def test_a_partner_reads_its_events_on_nats_and_the_server_refuses_the_res
         # the copy continues the trace of the request that revoked the licence
         assert mine[-1].headers["traceparent"].split("-")[1] == trace_id
 
-        # and it replays from a sequence with a consumer of its own
+        # and it replays from a sequence with the one consumer it may create itself
         first_sequence = mine[0].metadata.sequence.stream
-        replay = await js.pull_subscribe(
-            access["subject"],
-            stream=access["stream"],
-            config=ConsumerConfig(
-                name=f"replay-{uuid.uuid4().hex[:8]}",
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=first_sequence,
-                ack_policy=AckPolicy.NONE,
-                inactive_threshold=30,
-            ),
-            inbox_prefix=f"{inbox}.".encode(),
-        )
-        again = await replay.fetch(10, timeout=3)
+        again = await replay(js, access, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                             opt_start_seq=first_sequence)  # fmt: skip
         assert _licence(again[0]) == revoked_first
+        await js.delete_consumer(access["stream"], access["replay_consumer"])
 
         # then: the server itself refuses anything outside its own subjects
         await nc.subscribe("smartcity.licences.>")
@@ -240,12 +230,160 @@ async def test_a_partner_reads_its_events_on_nats_and_the_server_refuses_the_res
     assert status == 409, body
 
 
+async def replay(js: Any, access: dict[str, Any], **start: Any) -> list[Any]:
+    """What a partner's own replay consumer reads from `start` (its messages, unacknowledged)."""
+    await js.add_consumer(
+        access["stream"],
+        ConsumerConfig(
+            name=access["replay_consumer"],
+            filter_subject=access["subject"],
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=30,
+            **start,
+        ),
+    )
+    sub = await js.pull_subscribe_bind(
+        stream=access["stream"],
+        name=access["replay_consumer"],
+        inbox_prefix=f"{access['inbox_prefix']}.".encode(),
+    )
+    return list(await sub.fetch(10, timeout=3))
+
+
 def _licence(msg: Any) -> str:
     from smartcity.licences.v1 import events_pb2
 
     payload = events_pb2.LicenceChanged()
     payload.ParseFromString(msg.data)
     return str(payload.licence_id)
+
+
+async def partner_on_nats(
+    platform: Platform, *event_types: str
+) -> tuple[dict[str, Any], Any, list[str]]:
+    """A new partner entitled to `event_types`, connected with its own NKEY: (its NATS access,
+    the connection, what the server said it refused)."""
+    client_id, token = await new_partner(platform)
+    await entitle(platform, client_id, *event_types)
+    seed, public_key = nkey_user()
+    status, access, _ = await platform.request(
+        "PUT", "/partner/v1/events/nats-key", token=token, json={"public_key": public_key}
+    )
+    assert status == 200, access
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    for _ in range(30):  # the server reloads its users when the key is registered
+        with suppress(Exception):
+            nc = await nats.connect(
+                natsauth.without_credentials(platform.settings.nats_url),
+                nkeys_seed_str=seed,
+                inbox_prefix=access["inbox_prefix"].encode(),
+                error_cb=on_error,
+                allow_reconnect=False,
+            )
+            return access, nc, errors
+        await asyncio.sleep(0.2)
+    raise AssertionError("the partner could not connect")
+
+
+async def test_one_partner_can_neither_read_nor_swallow_nor_see_anothers_events(
+    platform: Platform,
+) -> None:
+    victim, victim_nc, _ = await partner_on_nats(platform, REVOKED)
+    thief, thief_nc, refusals = await partner_on_nats(platform, REVOKED)
+    stream, durable = victim["stream"], victim["durable"]
+    try:
+        # given: an event for the victim, pulled by it and not acknowledged yet
+        licence_id, _ = await licence_event(platform, "revoke")
+        victim_js = victim_nc.jetstream()
+        pulled = await victim_js.pull_subscribe_bind(
+            durable, stream=stream, inbox_prefix=f"{victim['inbox_prefix']}.".encode()
+        )
+        got: list[Any] = []
+
+        async def arrived() -> list[Any]:
+            with suppress(nats.errors.TimeoutError, TimeoutError):
+                got.extend(await pulled.fetch(20, timeout=1))
+            return [m for m in got if _licence(m) == licence_id]
+
+        [pending] = await eventually(arrived, timeout=15)
+        for other in got:
+            if other is not pending:
+                await other.ack()
+
+        # when: the thief tries every operation on the victim's consumers and on the stream
+        theirs = victim["subject"]
+        create = {"stream_name": stream, "action": "", "config": {"ack_policy": "explicit"}}
+        attempts: dict[str, tuple[str, dict[str, Any]]] = {
+            "pull": (f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}", {"batch": 10}),
+            "consumer info": (f"$JS.API.CONSUMER.INFO.{stream}.{durable}", {}),
+            "consumer create (redirect the victim's durable)": (
+                f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{thief['subject']}",
+                {**create, "config": {"durable_name": durable, "filter_subject": thief["subject"]}},
+            ),
+            "consumer create (on the victim's subject)": (
+                f"$JS.API.CONSUMER.CREATE.{stream}.{thief['replay_consumer']}.{theirs}",
+                {**create, "config": {"name": thief["replay_consumer"], "filter_subject": theirs}},
+            ),
+            "consumer create (with the victim's replay name)": (
+                f"$JS.API.CONSUMER.CREATE.{stream}.{victim['replay_consumer']}.{thief['subject']}",
+                {**create, "config": {"name": victim["replay_consumer"]}},
+            ),
+            "consumer delete": (f"$JS.API.CONSUMER.DELETE.{stream}.{durable}", {}),
+            "consumer list": (f"$JS.API.CONSUMER.LIST.{stream}", {}),
+            "stream info": (f"$JS.API.STREAM.INFO.{stream}", {"subjects_filter": ">"}),
+            "direct get": (
+                f"$JS.API.DIRECT.GET.{stream}",
+                {"seq": pending.metadata.sequence.stream},
+            ),
+            "message get": (
+                f"$JS.API.STREAM.MSG.GET.{stream}",
+                {"seq": pending.metadata.sequence.stream},
+            ),
+        }
+
+        async def attempt(subject: str, body: dict[str, Any]) -> bool:
+            try:
+                await thief_nc.request(subject, orjson.dumps(body), timeout=1.0)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                return False
+            return True
+
+        answered = await asyncio.gather(*(attempt(s, b) for s, b in attempts.values()))
+        assert not any(answered), [n for n, a in zip(attempts, answered, strict=True) if a]
+        # the acknowledgement of the victim's message, its exact subject
+        await thief_nc.publish(pending.reply, b"")
+        await thief_nc.subscribe(theirs)
+        await thief_nc.subscribe(f"{victim['inbox_prefix']}.>")
+        await thief_nc.flush()
+
+        # then: the server refused each, by name
+        refused = [*(s for s, _ in attempts.values()), pending.reply, theirs]
+
+        async def all_refused() -> list[str]:
+            said = "\n".join(refusals).lower()
+            missing = [s for s in refused if f'"{s.lower()}"' not in said]
+            return [] if missing else refused
+
+        assert await eventually(all_refused, timeout=5), refusals
+
+        # and the victim's event is still its own to acknowledge: nothing was swallowed
+        info = await victim_js.consumer_info(stream, durable)
+        assert info.num_ack_pending >= 1 and info.config.filter_subject == theirs
+        await pending.ack_sync()
+
+        # while the thief's own operations work: its durable, and its own replay consumer
+        thief_js = thief_nc.jetstream()
+        assert (await thief_js.consumer_info(stream, thief["durable"])).name == thief["durable"]
+        mine = await replay(thief_js, thief, deliver_policy=DeliverPolicy.ALL)
+        assert licence_id in {_licence(m) for m in mine}
+        await thief_js.delete_consumer(stream, thief["replay_consumer"])
+    finally:
+        for nc in (victim_nc, thief_nc):
+            await nc.close()
 
 
 # --- webhooks --------------------------------------------------------------------------------

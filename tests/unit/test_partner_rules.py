@@ -32,9 +32,73 @@ def test_a_partners_nats_user_may_touch_only_its_own_subjects() -> None:
         "_INBOX_bank.>",
     ]
     published = permissions["publish"]["allow"]
-    assert "$JS.API.CONSUMER.CREATE.PARTNERS.*.smartcity.partners.delivery.bank.>" in published
-    assert not any(p.startswith("smartcity.") for p in published)
-    assert not any("DELETE" in p or "STREAM" in p for p in published)
+    assert (
+        "$JS.API.CONSUMER.CREATE.PARTNERS.replay-bank.smartcity.partners.delivery.bank.>"
+        in published
+    )
+    assert not any(p.startswith("smartcity.") or "STREAM" in p for p in published)
+    # every consumer it may touch is named exactly: no wildcard where a consumer's name goes
+    named = {p.split(".PARTNERS.")[1].split(".")[0] for p in published}
+    assert named == {"partner-bank", "replay-bank"}
+
+
+def _consumer_operations(client_id: str) -> list[tuple[str, str]]:
+    """What a partner does with its own consumers and subjects."""
+    stream, own = domain.STREAM, domain.delivery_filter(client_id)
+    operations = [("subscribe", own), ("subscribe", f"{domain.inbox_prefix(client_id)}.x")]
+    for consumer in (domain.durable(client_id), domain.replay_consumer(client_id)):
+        operations += [
+            ("publish", f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
+            ("publish", f"$JS.API.CONSUMER.INFO.{stream}.{consumer}"),
+            ("publish", f"$JS.ACK.{stream}.{consumer}.1.7.3.1700000000000000000.0"),
+            ("publish", f"$JS.ACK.hub.ACCHASH.{stream}.{consumer}.1.7.3.1700000000000000000.0.x"),
+        ]
+    replay = domain.replay_consumer(client_id)
+    return [
+        *operations,
+        ("publish", f"$JS.API.CONSUMER.CREATE.{stream}.{replay}.{own}"),
+        ("publish", f"$JS.API.CONSUMER.DELETE.{stream}.{replay}"),
+    ]
+
+
+def _never_allowed(client_id: str) -> list[tuple[str, str]]:
+    """What no partner may do, even to what is its own: manage its durable, read the stream."""
+    stream, durable = domain.STREAM, domain.durable(client_id)
+    return [
+        (
+            "publish",
+            f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{domain.delivery_filter(client_id)}",
+        ),
+        ("publish", f"$JS.API.CONSUMER.DELETE.{stream}.{durable}"),
+        ("publish", f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}"),
+        ("publish", f"$JS.API.CONSUMER.CREATE.{stream}"),
+        ("publish", f"$JS.API.CONSUMER.LIST.{stream}"),
+        ("publish", f"$JS.API.STREAM.INFO.{stream}"),
+        ("publish", f"$JS.API.DIRECT.GET.{stream}"),
+        ("publish", f"$JS.API.STREAM.MSG.GET.{stream}"),
+        ("publish", "smartcity.partners.delivery.x.y"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs"),
+    [
+        ("bank", "other"),
+        ("bank", "bank.x"),
+        ("bank.x", "bank"),
+        ("bank", "replay-bank"),
+        ("partner-bank", "bank"),
+        ("bank", "bank-replay"),
+    ],
+)
+def test_no_partner_may_touch_anothers_consumers(mine: str, theirs: str) -> None:
+    rights = domain.nats_permissions(mine)
+    for action, subject in _consumer_operations(theirs) + _never_allowed(theirs):
+        assert not natsauth.allowed(rights, action, subject), (mine, action, subject)
+    for action, subject in _never_allowed(mine):
+        assert not natsauth.allowed(rights, action, subject), (mine, action, subject)
+    for action, subject in _consumer_operations(mine):
+        assert natsauth.allowed(rights, action, subject), (mine, action, subject)
 
 
 def test_scopes_decide_which_entitled_partner_receives_an_event() -> None:

@@ -286,6 +286,7 @@ class NatsAccess(_message.Message):
     STREAM_FIELD_NUMBER: _builtins.int
     DURABLE_FIELD_NUMBER: _builtins.int
     INBOX_PREFIX_FIELD_NUMBER: _builtins.int
+    REPLAY_CONSUMER_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     public_key: _builtins.str
     """Its NKEY public key ("U...")."""
@@ -296,6 +297,10 @@ class NatsAccess(_message.Message):
     durable: _builtins.str
     inbox_prefix: _builtins.str
     """Its private inbox prefix: set it in the NATS client (e.g. nats-py `inbox_prefix`)."""
+    replay_consumer: _builtins.str
+    """The one consumer it may create itself, filtered to its subject, to replay from a sequence
+    or a time: replay-<client id>. Delete it to start another replay.
+    """
     def __init__(
         self,
         *,
@@ -305,10 +310,11 @@ class NatsAccess(_message.Message):
         stream: _builtins.str = ...,
         durable: _builtins.str = ...,
         inbox_prefix: _builtins.str = ...,
+        replay_consumer: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "durable", b"durable", "inbox_prefix", b"inbox_prefix", "public_key", b"public_key", "stream", b"stream", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "durable", b"durable", "inbox_prefix", b"inbox_prefix", "public_key", b"public_key", "replay_consumer", b"replay_consumer", "stream", b"stream", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
