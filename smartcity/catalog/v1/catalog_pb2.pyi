@@ -792,21 +792,32 @@ class PublishResourceRequest(_message.Message):
     share_catalog: _builtins.bool
     """List in the share catalog. Not-shared resources may be listed too, with their legal
     basis, so that consumers know they exist and why they cannot have them.
+    Default when absent: true (every published resource is in the share catalog).
     """
     open_catalog: _builtins.bool
-    """List in the open catalog; only for open or conditionally open resources."""
+    """List in the open catalog; only for open or conditionally open resources.
+    Default when absent: what the resource's open type allows (true for open and conditionally
+    open resources, false for not-open ones).
+    """
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
-        share_catalog: _builtins.bool = ...,
-        open_catalog: _builtins.bool = ...,
+        share_catalog: _builtins.bool | None = ...,
+        open_catalog: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_open_catalog", b"_open_catalog", "_share_catalog", b"_share_catalog", "open_catalog", b"open_catalog", "share_catalog", b"share_catalog"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "open_catalog", b"open_catalog", "share_catalog", b"share_catalog"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_open_catalog", b"_open_catalog", "_share_catalog", b"_share_catalog", "id", b"id", "open_catalog", b"open_catalog", "share_catalog", b"share_catalog"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__open_catalog: _TypeAlias = _typing.Literal["open_catalog"]  # noqa: Y015
+    _WhichOneofArgType__open_catalog: _TypeAlias = _typing.Literal["_open_catalog", b"_open_catalog"]  # noqa: Y015
+    _WhichOneofReturnType__share_catalog: _TypeAlias = _typing.Literal["share_catalog"]  # noqa: Y015
+    _WhichOneofArgType__share_catalog: _TypeAlias = _typing.Literal["_share_catalog", b"_share_catalog"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__open_catalog) -> _WhichOneofReturnType__open_catalog | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__share_catalog) -> _WhichOneofReturnType__share_catalog | None: ...
 
 Global___PublishResourceRequest: _TypeAlias = PublishResourceRequest  # noqa: Y015
 

@@ -239,6 +239,7 @@ class ShareRequest(_message.Message):
     DUE_TIME_FIELD_NUMBER: _builtins.int
     DECIDE_TIME_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
+    GRANT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only."""
     resource_id: _builtins.str
@@ -279,6 +280,14 @@ class ShareRequest(_message.Message):
     def decide_time(self) -> _timestamp_pb2.Timestamp:
         """Output only."""
 
+    @_builtins.property
+    def grant(self) -> Global___Grant:
+        """The grant as granted, once granted: its fields (those asked for, or the subset the
+        approver chose) and its expiry (from duration_days as asked, or as the approver chose).
+        `fields` and `duration_days` above stay what was asked for. Absent while pending and when
+        refused. Output only.
+        """
+
     def __init__(
         self,
         *,
@@ -297,10 +306,11 @@ class ShareRequest(_message.Message):
         due_time: _timestamp_pb2.Timestamp | None = ...,
         decide_time: _timestamp_pb2.Timestamp | None = ...,
         overdue: _builtins.bool = ...,
+        grant: Global___Grant | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "due_time", b"due_time", "submit_time", b"submit_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "due_time", b"due_time", "grant", b"grant", "submit_time", b"submit_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "decide_time", b"decide_time", "due_time", b"due_time", "duration_days", b"duration_days", "fields", b"fields", "grant_id", b"grant_id", "id", b"id", "legal_basis", b"legal_basis", "overdue", b"overdue", "provider_department", b"provider_department", "purpose", b"purpose", "reason", b"reason", "resource_id", b"resource_id", "state", b"state", "submit_time", b"submit_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "decide_time", b"decide_time", "due_time", b"due_time", "duration_days", b"duration_days", "fields", b"fields", "grant", b"grant", "grant_id", b"grant_id", "id", b"id", "legal_basis", b"legal_basis", "overdue", b"overdue", "provider_department", b"provider_department", "purpose", b"purpose", "reason", b"reason", "resource_id", b"resource_id", "state", b"state", "submit_time", b"submit_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -651,7 +661,9 @@ class InterfaceService(_message.Message):
     RETURNED_FIELDS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """"<department>.<name>", e.g. "psb.vehicle-query": what authorisation codes name. Required."""
+    """"<department>.<name>", e.g. "psb.vehicle-query": what authorisation codes name. Required.
+    A bare name ("vehicle-query") is prefixed with the resource's provider department.
+    """
     resource_id: _builtins.str
     provider_department: _builtins.str
     """Output only."""

@@ -98,14 +98,23 @@ class LoginRequest(_message.Message):
     AUDIENCE_FIELD_NUMBER: _builtins.int
     TOTP_CODE_FIELD_NUMBER: _builtins.int
     ENTERPRISE_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
     username: _builtins.str
+    """The account's username; for a partner system or a service, its client id."""
     password: _builtins.str
+    """The account's password; for a partner system or a service, its client secret."""
     audience: _builtins.str
     """"public", "office" or "partner": the entry point signing in (set by the gateway)."""
     totp_code: _builtins.str
     """The 6-digit TOTP code: required for staff who enrolled a second factor."""
     enterprise_id: _builtins.str
     """Act for this enterprise (its id): for a legal representative or an authorised agent."""
+    client_id: _builtins.str
+    """Partner systems and services: the OAuth 2.0 client-credentials names of username and
+    password (RFC 6749, section 2.3.1). Send either pair, not both.
+    """
+    client_secret: _builtins.str
     def __init__(
         self,
         *,
@@ -114,10 +123,12 @@ class LoginRequest(_message.Message):
         audience: _builtins.str = ...,
         totp_code: _builtins.str = ...,
         enterprise_id: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "enterprise_id", b"enterprise_id", "password", b"password", "totp_code", b"totp_code", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "client_id", b"client_id", "client_secret", b"client_secret", "enterprise_id", b"enterprise_id", "password", b"password", "totp_code", b"totp_code", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1109,7 +1109,7 @@ class AuthorisationCode(_message.Message):
     consumer: _builtins.str
     """"department:<code>" or "partner:<client id>"."""
     rate_limit_per_minute: _builtins.int
-    """Calls per minute allowed with the code."""
+    """Calls per minute allowed with the code, 1 to 100000; default 600."""
     state: Global___AuthorisationCodeState.ValueType
     uses: _builtins.int
     rotations: _builtins.int
@@ -1119,7 +1119,11 @@ class AuthorisationCode(_message.Message):
         """The interface services the code opens."""
 
     @_builtins.property
-    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the code stops working: in the future, at most 366 days ahead; default 90 days from
+        issue.
+        """
+
     @_builtins.property
     def last_use_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property

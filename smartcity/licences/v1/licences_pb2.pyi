@@ -969,11 +969,13 @@ class UseGrant(_message.Message):
 
     @_builtins.property
     def not_before(self) -> _timestamp_pb2.Timestamp:
-        """Default: now."""
+        """When the grant starts. Default: now."""
 
     @_builtins.property
     def not_after(self) -> _timestamp_pb2.Timestamp:
-        """At most 90 days after not_before."""
+        """When the grant ends: after not_before and now, at most 90 days after not_before.
+        Default: 30 days after not_before.
+        """
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
