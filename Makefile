@@ -11,7 +11,7 @@ UV     := $(VENV)/uv/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install lock lock-check proto proto-check lint test test-unit run bench clean
+.PHONY: install lock lock-check proto proto-check lint test test-unit run bench bench-smoke clean
 
 # Installs exactly uv.lock (every package at its locked version, checked against its hashes);
 # `--locked` refuses to run when pyproject.toml and uv.lock disagree.
@@ -73,6 +73,11 @@ run: install
 
 bench: install
 	$(PY) -m bench
+
+# Every benchmark on tiny data (about a minute): the scenarios complete with no errors; no timing
+# is judged. `make test` runs it too (tests/integration/test_bench_smoke.py).
+bench-smoke: install
+	$(PY) -m bench --smoke
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
