@@ -17,7 +17,7 @@ from conftest import Platform, eventually
 from runtime import config
 from runtime.storage import Database, now_us
 from services.identity import ended_sessions, store
-from smartcity.identity.v1 import identity_pb2
+from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 from smartcity.licences.v1 import licences_pb2, licences_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -195,3 +195,31 @@ async def test_a_verifier_that_can_neither_hear_nor_ask_identity_refuses_with_th
         return status == 200
 
     await eventually(served, timeout=10)
+
+
+async def test_only_service_callers_may_read_or_watch_the_ended_sessions(
+    fragile_platform: Platform,
+) -> None:
+    p = fragile_platform
+    citizen = await p.login(CITIZEN, entry="public")
+    officer = await p.login("psb.officer")
+    async with grpc.aio.insecure_channel(p.settings.grpc_target("identity")) as channel:
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        for token, refused in (
+            ("", grpc.StatusCode.UNAUTHENTICATED),
+            (citizen, grpc.StatusCode.PERMISSION_DENIED),
+            (officer, grpc.StatusCode.PERMISSION_DENIED),
+        ):
+            metadata = (("authorization", f"Bearer {token}"),) if token else ()
+            with pytest.raises(grpc.aio.AioRpcError) as listed:
+                await stub.ListEndedSessions(
+                    identity_pb2.ListEndedSessionsRequest(), metadata=metadata, timeout=5
+                )
+            assert listed.value.code() == refused
+            watch = stub.WatchEndedSessions(
+                identity_pb2.WatchEndedSessionsRequest(), metadata=metadata, timeout=5
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as watched:
+                async for _ in watch:
+                    pass
+            assert watched.value.code() == refused
