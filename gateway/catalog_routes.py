@@ -321,7 +321,9 @@ ROUTES: tuple[Route, ...] = (
     _step(
         "publish",
         "publishCatalogResource",
-        "List a confirmed resource in the share and/or open catalog (Bureau).",
+        "List a confirmed resource in the share and/or open catalog (Bureau). A flag not sent "
+        "takes its default: share_catalog true, open_catalog true when the resource's open type "
+        "is open or conditional; so {} lists it wherever its types allow.",
         publish_resource,
         body=pb.PublishResourceRequest,
         read_only=_ID_ONLY,

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 
 from gateway import jsonmap
 from gateway.problems import Problem, from_domain, from_rpc_error
-from gateway.upstream import CALL_TIMEOUT, Upstream
+from gateway.upstream import CALL_TIMEOUT, CallFailed, Upstream
 from runtime import grpcclient, text
 from runtime.auth import Principal, TokenVerifier, bearer_token
 from runtime.errors import DomainError, FieldViolation
@@ -51,8 +51,29 @@ class Call:
         return sorted(self.sent)
 
     async def rpc(self, method: Any, request: Any) -> Any:
-        """Call a service on the caller's behalf: their token, this request's trace."""
-        return await grpcclient.call(method, request, timeout=CALL_TIMEOUT, metadata=self.metadata)
+        """Call a service on the caller's behalf: their token, this request's trace. A failure
+        is a `CallFailed` that knows the service and where the request carries the body."""
+        try:
+            return await grpcclient.call(
+                method, request, timeout=CALL_TIMEOUT, metadata=self.metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            service = grpcclient.service_of(method) or "upstream"
+            raise CallFailed(exc, service=service, body_field=self._body_field(request)) from None
+
+    def _body_field(self, request: Any) -> str:
+        """The field of `request` the handler put the JSON body in (`code` of an
+        IssueAuthorisationCodeRequest), or empty when the body is the request itself."""
+        if not isinstance(self.body, Message) or request is self.body:
+            return ""
+        for candidate in request.DESCRIPTOR.fields:
+            if (
+                candidate.message_type is self.body.DESCRIPTOR
+                and not candidate.is_repeated
+                and getattr(request, candidate.name) == self.body
+            ):
+                return str(candidate.name)
+        return ""
 
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
@@ -202,6 +223,8 @@ def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> We
             raise Problem(400, "Number out of range", detail, violations=exc.violations) from None
         except DomainError as exc:
             raise from_domain(exc) from None
+        except CallFailed as exc:
+            raise from_rpc_error(exc, service=exc.service, body_field=exc.body_field) from None
         except grpc.aio.AioRpcError as exc:
             service = route.path.split("/")[3] if route.path.count("/") >= 3 else "upstream"
             raise from_rpc_error(exc, service=service) from None

@@ -253,7 +253,8 @@ _OFFICE_ROUTES: tuple[Route, ...] = (
         path=f"{SHARE_REQUEST}/decide",
         operation_id="decideShareRequest",
         summary="Grant (grant: true, optionally fewer fields or days) or refuse (with a reason) "
-        "a pending request (the provider's share approvers).",
+        "a pending request (the provider's share approvers); `grant` in the answer is the grant "
+        "as granted (its fields and expiry), `fields` and `duration_days` stay what was asked.",
         tag="exchange",
         handler=decide_share_request,
         audience="office",
@@ -292,8 +293,9 @@ _OFFICE_ROUTES: tuple[Route, ...] = (
         method="POST",
         path=f"{OFFICE}/interfaces",
         operation_id="createInterfaceService",
-        summary="Register a query interface on a published resource, named "
-        "<department>.<name> (its department's catalog officers).",
+        summary="Register a query interface on a published resource (its department's catalog "
+        "officers), named <department>.<name>; a bare <name> gets the resource's department as "
+        "its prefix.",
         tag="exchange",
         handler=create_interface_service,
         audience="office",

@@ -37,7 +37,7 @@ def _no_content() -> web.StreamResponse:
 
 async def login(call: Call) -> web.StreamResponse:
     request: identity_pb2.LoginRequest = call.body
-    call.request.app[LIMITS].check_login(call.request, request.username)
+    call.request.app[LIMITS].check_login(call.request, request.username or request.client_id)
     request.audience = _entry(call)
     reply = await call.rpc(call.upstream.identity.Login, request)
     return message_response(reply, headers=_TOKENS_NOT_CACHED)
@@ -78,7 +78,7 @@ def session_routes(entry: str) -> tuple[Route, ...]:
     """Login, refresh, logout and "who am I" for one entry point."""
     base = f"/{entry}/v1"
     who = {"public": "a citizen or enterprise agent", "office": "a member of staff"}.get(
-        entry, "a partner system (client id and secret)"
+        entry, "a partner system (client_id and client_secret, or username and password)"
     )
     login_read_only = {"audience"}
     if entry != "office":

@@ -250,7 +250,8 @@ ROUTES: tuple[Route, ...] = (
         path=f"{PUBLIC}/grants",
         operation_id="createUseGrant",
         summary="Let a department or partner (grantee) read chosen claims of one of the "
-        "caller's licences, for a purpose, until not_after (at most 90 days).",
+        "caller's licences, for a purpose, from not_before (default: now) until not_after "
+        "(default: 30 days later; at most 90).",
         handler=create_grant,
         audience="public",
         body=pb.UseGrant,

@@ -44,6 +44,11 @@ PROBLEM = {
         "detail": {"type": "string"},
         "instance": {"type": "string"},
         "trace_id": {"type": "string", "description": "Find the request with `smartcity trace`."},
+        "service": {
+            "type": "string",
+            "description": "503: the platform service that is down or cannot authenticate "
+            "(not always the one the route calls).",
+        },
         "errors": {
             "type": "array",
             "items": {

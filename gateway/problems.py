@@ -28,6 +28,7 @@ class Problem(web.HTTPException):
         violations: list[FieldViolation] | None = None,
         headers: dict[str, str] | None = None,
         reason: str = "",
+        service: str = "",
     ) -> None:
         self.status_code = status
         super().__init__(headers=headers)
@@ -36,6 +37,9 @@ class Problem(web.HTTPException):
         self.violations = violations or []
         # The service's machine-readable reason (SECOND_FACTOR_REQUIRED): the problem type.
         self.problem_reason = reason
+        # A 503's extension member `service`: the platform service that is down or cannot
+        # authenticate, which on-call looks at first.
+        self.service = service
 
     def to_json(self, instance: str | None) -> bytes:
         """The problem document; `instance` (the request's path) is left out when None."""
@@ -49,6 +53,8 @@ class Problem(web.HTTPException):
         }
         if instance is not None:
             doc["instance"] = instance
+        if self.service:
+            doc["service"] = self.service
         if self.violations:
             doc["errors"] = [
                 {"field": v.field, "detail": v.description, **({"rule": v.rule} if v.rule else {})}
@@ -74,19 +80,50 @@ def from_domain(error: DomainError) -> Problem:
     return from_status(errors.to_status(error))
 
 
-def from_rpc_error(error: grpc.aio.AioRpcError, *, service: str) -> Problem:
+def from_rpc_error(error: grpc.aio.AioRpcError, *, service: str, body_field: str = "") -> Problem:
+    """The problem for a failed call to `service`; `body_field` is the field of the request
+    message that carried the JSON body, so that violations name the body's own paths."""
     status = errors.status_from_error(error)
     if status.code in (
         grpc.StatusCode.UNAVAILABLE.value[0],
         grpc.StatusCode.DEADLINE_EXCEEDED.value[0],
     ):
-        # The upstream's own words may name hosts and ports: say which service, not where.
-        return from_status(
-            status_pb2.Status(
-                code=status.code, message=f"the {service} service is not answering; retry shortly"
-            )
-        )
-    return from_status(status)
+        return _unavailable(status, service=service)
+    problem = from_status(status)
+    if body_field and problem.violations:
+        said = errors.InvalidArgument(problem.violations).message
+        problem.violations = [
+            FieldViolation(_within(v.field, body_field), v.description, v.rule)
+            for v in problem.violations
+        ]
+        if problem.detail == said:  # "invalid request: <the fields>": name them as sent
+            problem.detail = errors.InvalidArgument(problem.violations).message
+    return problem
+
+
+def _unavailable(status: status_pb2.Status, *, service: str) -> Problem:
+    """A 503 that names the service at fault: the one the status names (a service further on
+    that is down, or one that cannot authenticate), else the one called."""
+    if named := errors.upstream_service(status):
+        problem = from_status(status)
+        problem.service = named
+        return problem
+    if errors.answered(status):  # the service itself says why it cannot serve
+        message = f"the {service} service is unavailable: {status.message}"
+        problem = from_status(status_pb2.Status(code=status.code, message=message))
+    else:
+        # The transport's own words may name hosts and ports: say which service, not where.
+        message = f"the {service} service is not answering; retry shortly"
+        problem = from_status(status_pb2.Status(code=status.code, message=message))
+    problem.service = service
+    return problem
+
+
+def _within(path: str, body_field: str) -> str:
+    """`code.expire_time` -> `expire_time` when the body was the request's `code`."""
+    if path == body_field:
+        return "body"
+    return path.removeprefix(f"{body_field}.")
 
 
 # Reasons that are the status code's own name add nothing to the problem type.

@@ -21,6 +21,24 @@ CALL_TIMEOUT = 5.0
 HEALTH_TIMEOUT = 1.0
 
 
+class CallFailed(grpc.aio.AioRpcError):  # type: ignore[misc]
+    """A handler's failed call, with what its problem+json needs: the service called (a 503
+    names it, unless the status names another one further on) and the field of the request
+    message that carries the JSON body (a violation of `code.expire_time` is the body's
+    `expire_time`). Still an `AioRpcError`, for handlers that catch one."""
+
+    def __init__(self, error: grpc.aio.AioRpcError, *, service: str, body_field: str) -> None:
+        super().__init__(
+            error.code(),
+            error.initial_metadata(),
+            error.trailing_metadata(),
+            error.details(),
+            error.debug_error_string(),
+        )
+        self.service = service
+        self.body_field = body_field
+
+
 @dataclass
 class Upstream:
     """Stubs for every service the gateway calls."""

@@ -23,6 +23,14 @@ CHANNEL_OPTIONS = [
 ]
 
 
+def service_of(method: Any) -> str:
+    """The platform service a stub's method belongs to: "keys" for
+    `/smartcity.keys.v1.KeysService/Sign`; empty for any other method."""
+    name = getattr(method, "_method", b"").decode().lstrip("/")
+    package, _, service = name.partition(".")
+    return service.partition(".")[0] if package == "smartcity" else ""
+
+
 def channel(target: str) -> grpc.aio.Channel:
     """One long-lived channel to `target`; share it, never open one per call."""
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)

@@ -327,6 +327,24 @@ def check_editable(current: int) -> None:
         )
 
 
+# Where a publication lists a resource when the request does not say: always in the share
+# catalog, and in the open catalog when its open type allows it.
+OPENABLE = frozenset({pb.OPEN_TYPE_OPEN, pb.OPEN_TYPE_CONDITIONAL})
+
+
+def publication(
+    resource: pb.Resource, *, share: bool | None, open_: bool | None
+) -> tuple[bool, bool]:
+    """(share catalog, open catalog) for a publication: as asked, each flag not sent taking its
+    default (share: yes; open: when the open type allows), checked by `check_publication`."""
+    listed = (
+        True if share is None else share,
+        resource.open_type in OPENABLE if open_ is None else open_,
+    )
+    check_publication(resource, share=listed[0], open_=listed[1])
+    return listed
+
+
 def check_publication(resource: pb.Resource, *, share: bool, open_: bool) -> None:
     """What may be listed where: the open catalog only holds what may be opened."""
     r = _Rules()

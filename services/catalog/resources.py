@@ -143,7 +143,7 @@ async def step(
     action: str,
     authorise: Callable[[Principal, pb.Resource], None],
     comment: str = "",
-    publication: tuple[bool, bool] | None = None,
+    publication: tuple[bool | None, bool | None] | None = None,
 ) -> pb.Resource:
     """One lifecycle step: check who and from which state, record it, announce it."""
     async with rt.db.begin() as conn:
@@ -182,15 +182,15 @@ async def step(
 
 
 def _listing(
-    action: str, current: pb.Resource, publication: tuple[bool, bool] | None
+    action: str, current: pb.Resource, publication: tuple[bool | None, bool | None] | None
 ) -> dict[str, object]:
     """How a step changes what the catalogs list."""
     if action == "withdraw":
         return {"in_share": False, "in_open": False, "published_version": 0}
     if action != "publish":
         return {}
-    share, open_ = publication or (False, False)
-    domain.check_publication(current, share=share, open_=open_)
+    asked_share, asked_open = publication or (None, None)
+    share, open_ = domain.publication(current, share=asked_share, open_=asked_open)
     values: dict[str, object] = {
         "in_share": share,
         "in_open": open_,

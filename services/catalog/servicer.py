@@ -219,7 +219,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             request.id,
             "publish",
             _authorise_review,
-            publication=(request.share_catalog, request.open_catalog),
+            # a flag not sent takes its default (domain.publication)
+            publication=(
+                request.share_catalog if request.HasField("share_catalog") else None,
+                request.open_catalog if request.HasField("open_catalog") else None,
+            ),
         )
         self._searches.clear()
         return pb.PublishResourceResponse(resource=changed)

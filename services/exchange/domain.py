@@ -350,6 +350,14 @@ def check_decision(
     return list(decision.fields) or asked, days
 
 
+def interface_name(name: str, entry: catalog_pb2.Resource) -> str:
+    """The full name of an interface service: a bare name ("vehicle-query") gets its provider
+    department's prefix ("psb.vehicle-query"); a prefixed one is kept, to be validated."""
+    if not name or "." in name:
+        return name
+    return f"{entry.provider_department}.{name}"
+
+
 def validate_interface(service: exchange_pb2.InterfaceService, entry: catalog_pb2.Resource) -> None:
     r = _Rules()
     prefix = f"{entry.provider_department}."
@@ -360,10 +368,16 @@ def validate_interface(service: exchange_pb2.InterfaceService, entry: catalog_pb
             r.broken(
                 "name",
                 "interface-name",
-                "must be '<department>.<name>' in lower case, e.g. 'psb.vehicle-query'",
+                f"must be '{prefix}<name>' or just '<name>', in lower case: 2 to 63 letters, "
+                "digits and '-', e.g. 'vehicle-query'",
             )
         if not service.name.startswith(prefix):
-            r.broken("name", "provider-prefix", f"must start with '{prefix}'")
+            r.broken(
+                "name",
+                "provider-prefix",
+                f"must start with '{prefix}' (the resource's provider department), or be sent "
+                "without a prefix, which the exchange then adds",
+            )
     r.text("description", service.description, limit=MAX_TEXT, required=True)
     known = _item_names(entry)
     if len(service.parameters) > MAX_PARAMETERS:

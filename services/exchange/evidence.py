@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from runtime import grpcclient, logs
+from runtime.errors import DomainError
 from runtime.service import ServiceRuntime
 from runtime.storage import Database, now_us
 from runtime.writebehind import WriteBehind
@@ -45,11 +46,8 @@ def keys_signer(rt: ServiceRuntime) -> Signer:
     async def sign(digest: bytes) -> str:
         if rt.credentials is None:
             raise RuntimeError("no service credentials")
-        reply = await grpcclient.call(
-            keys.Sign,
-            keys_pb2.SignRequest(name=SIGNING_KEY, message=digest),
-            timeout=SIGN_TIMEOUT,
-            metadata=await rt.credentials.metadata(),
+        reply = await rt.credentials.call(
+            keys.Sign, keys_pb2.SignRequest(name=SIGNING_KEY, message=digest), timeout=SIGN_TIMEOUT
         )
         return str(reply.signature)
 
@@ -80,7 +78,7 @@ class EvidenceLog:
         digest = domain.batch_digest([r["record_hash"] for r in rows])
         try:
             signature = await self._sign(digest)
-        except (grpc.aio.AioRpcError, RuntimeError) as exc:
+        except (grpc.aio.AioRpcError, DomainError, RuntimeError) as exc:
             # Kept unsigned rather than lost; the batch says so (an empty signature).
             log.warning("evidence_unsigned", rows=len(rows), error=type(exc).__name__)
             signature = ""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from runtime import audit, errors, grpcclient, logs
 from runtime.auth import Principal
 from runtime.authcodes import AuthorisationCodeChecker, Verified
-from runtime.errors import AlreadyExists, DomainError, NotFound, PermissionDenied, Unavailable
+from runtime.errors import AlreadyExists, DomainError, NotFound, PermissionDenied
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
 from runtime.ttlcache import TtlCache
@@ -54,8 +54,8 @@ def code_checker(rt: ServiceRuntime) -> AuthorisationCodeChecker:
                 metadata=(("authorization", f"Bearer {principal.token}"),),
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable("the keys service does not answer; retry shortly") from None
+            if (unavailable := errors.from_upstream(exc, service="keys")) is not None:
+                raise unavailable from None
             status = errors.status_from_error(exc)
             raise PermissionDenied(
                 f"the interface authorisation code is refused: {status.message}"
@@ -74,11 +74,10 @@ async def report_code_uses(rt: ServiceRuntime, checker: AuthorisationCodeChecker
 
     async def report(uses: dict[str, int]) -> None:
         assert rt.credentials is not None
-        await grpcclient.call(
+        await rt.credentials.call(
             keys.ReportAuthorisationCodeUses,
             keys_pb2.ReportAuthorisationCodeUsesRequest(uses=uses),
             timeout=CALL_TIMEOUT,
-            metadata=await rt.credentials.metadata(),
         )
 
     while True:
@@ -133,6 +132,7 @@ class Interfaces:
     ) -> pb.InterfaceService:
         entry = await self._catalog.entry(service.resource_id)
         domain.authorise_interface(principal, entry)
+        service.name = domain.interface_name(service.name, entry)
         domain.validate_interface(service, entry)
         service.provider_department = entry.provider_department
         try:

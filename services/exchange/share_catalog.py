@@ -7,13 +7,19 @@ from __future__ import annotations
 import grpc
 
 from runtime import grpcclient
-from runtime.errors import FailedPrecondition, NotFound, Unavailable
+from runtime.errors import (
+    NotFound,
+    ServiceUnauthenticated,
+    UpstreamUnavailable,
+    from_upstream,
+)
 from runtime.service import ServiceRuntime
 from runtime.ttlcache import TtlCache
 from smartcity.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 CACHE_SECONDS = 5.0
 CALL_TIMEOUT = 5.0
+CATALOG = "catalog"
 
 
 class ShareCatalog:
@@ -32,19 +38,20 @@ class ShareCatalog:
         if (cached := self._entries.get(resource_id)) is not None:
             return cached
         if self._rt.credentials is None:
-            raise FailedPrecondition(
-                "the exchange has no service credentials: set SMARTCITY_SERVICE_SECRET"
+            raise ServiceUnauthenticated(
+                self._rt.name, cause="it has no client secret (SMARTCITY_SERVICE_SECRET)"
             )
         try:
-            reply = await grpcclient.call(
+            reply = await self._rt.credentials.call(
                 self._stub.GetShareCatalogEntry,
                 catalog_pb2.GetShareCatalogEntryRequest(id=resource_id),
                 timeout=CALL_TIMEOUT,
-                metadata=await self._rt.credentials.metadata(),
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise NotFound("resource in the share catalog", resource_id) from None
-            raise Unavailable("the catalog does not answer; retry shortly") from None
+            raise from_upstream(exc, service=CATALOG) or UpstreamUnavailable(
+                CATALOG, cause=f"it refused the exchange's call ({exc.code().name})"
+            ) from None
         self._entries.put(resource_id, reply.resource)
         return reply.resource  # type: ignore[no-any-return]

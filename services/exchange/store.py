@@ -487,6 +487,18 @@ async def update_share_request(conn: AsyncConnection, request_id: str, **values:
     )
 
 
+async def _with_grants(conn: Reader, found: list[pb.ShareRequest]) -> list[pb.ShareRequest]:
+    """The share requests with their grants as granted (one query for a whole page)."""
+    ids = [r.grant_id for r in found if r.grant_id]
+    if ids:
+        rows = await conn.execute(sa.select(grants).where(grants.c.id.in_(ids)))
+        by_id = {row.id: _grant(row._mapping) for row in rows}
+        for request in found:
+            if request.grant_id in by_id:
+                request.grant.CopyFrom(by_id[request.grant_id])
+    return found
+
+
 async def get_share_request(
     conn: Reader, request_id: str, *, for_update: bool = False
 ) -> pb.ShareRequest | None:
@@ -494,7 +506,9 @@ async def get_share_request(
     if for_update:
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
-    return None if row is None else _share_request(row._mapping, now=now_us())
+    if row is None:
+        return None
+    return (await _with_grants(conn, [_share_request(row._mapping, now=now_us())]))[0]
 
 
 async def share_request_by_request_id(conn: Reader, request_id: str) -> pb.ShareRequest | None:
@@ -503,7 +517,9 @@ async def share_request_by_request_id(conn: Reader, request_id: str) -> pb.Share
             sa.select(share_requests).where(share_requests.c.request_id == request_id)
         )
     ).first()
-    return None if row is None else _share_request(row._mapping, now=now_us())
+    if row is None:
+        return None
+    return (await _with_grants(conn, [_share_request(row._mapping, now=now_us())]))[0]
 
 
 async def list_share_requests(
@@ -528,7 +544,8 @@ async def list_share_requests(
     if overdue:
         query = query.where((s.state == pb.SHARE_REQUEST_STATE_PENDING) & (s.due_us < now))
     rows, below = await page_newest_first(conn, query, position=s.seq, before=after, limit=limit)
-    return [_share_request(r._mapping, now=now) for r in rows], below
+    found = await _with_grants(conn, [_share_request(r._mapping, now=now) for r in rows])
+    return found, below
 
 
 def _grant(m: Any) -> pb.Grant:

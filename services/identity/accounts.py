@@ -109,9 +109,17 @@ class Accounts:
         return row
 
     def _own_account(self, principal: Principal, row: store.Row) -> identity_pb2.Account:
+        return self._as_owner_sees(
+            row, subject_type=principal.kind, enterprise=principal.enterprise
+        )
+
+    def _as_owner_sees(
+        self, row: store.Row, *, subject_type: str, enterprise: str = ""
+    ) -> identity_pb2.Account:
+        """The account with its personal data, as its owner sees it (`/me`)."""
         message = account_message(store.account_from_row(row))
-        message.subject_type = principal.kind
-        message.enterprise_id = principal.enterprise
+        message.subject_type = subject_type
+        message.enterprise_id = enterprise
         profile = self._personal.open_profile(row.profile_sealed, owner=row.id)
         message.display_name = profile.display_name
         message.phone = profile.phone
@@ -272,7 +280,14 @@ class Accounts:
             if await store.resident_id_registered(conn, number_hash):
                 raise AlreadyExists("an account is already registered for this resident ID number")
         await self._create(account, password=request.password, by=None, **sealed)
-        return identity_pb2.RegisterCitizenResponse(account=account_message(account))
+        # as stored, and as the citizen's `/me` will show it
+        async with self._rt.db.read() as conn:
+            row = await store.account_row(conn, account_id=account.id)
+        if row is None:
+            raise NotFound("account", account.id)
+        return identity_pb2.RegisterCitizenResponse(
+            account=self._as_owner_sees(row, subject_type=domain.CITIZEN)
+        )
 
     async def create_staff_account(
         self, request: identity_pb2.CreateStaffAccountRequest, principal: Principal
@@ -368,6 +383,7 @@ class Accounts:
         self, request: identity_pb2.DisableAccountRequest, principal: Principal
     ) -> identity_pb2.DisableAccountResponse:
         account = await self._account(request.id)
+        domain.protect_platform_account(account, action="disabled")
         if account.id == principal.subject:
             raise FailedPrecondition("administrators cannot disable their own account")
         async with self._rt.db.begin() as conn:
@@ -409,7 +425,7 @@ class Accounts:
     async def update_staff_roles(
         self, request: identity_pb2.UpdateStaffRolesRequest, principal: Principal
     ) -> identity_pb2.UpdateStaffRolesResponse:
-        account = await self._staff(request.id)
+        account = await self._staff(request.id, action="given other roles")
         roles = list(request.roles)
         domain.validate_roles(account.department, roles)
         if account.id == principal.subject and domain.ROLE_BDB_ADMIN not in roles:
@@ -423,7 +439,7 @@ class Accounts:
     async def reset_second_factor(
         self, request: identity_pb2.ResetSecondFactorRequest, principal: Principal
     ) -> identity_pb2.ResetSecondFactorResponse:
-        account = await self._staff(request.id)
+        account = await self._staff(request.id, action="reset")
         if account.id == principal.subject:
             raise FailedPrecondition("another administrator must reset your second factor")
         async with self._rt.db.begin() as conn:
@@ -438,8 +454,9 @@ class Accounts:
             account=account_message(await self._account(account.id))
         )
 
-    async def _staff(self, account_id: str) -> Account:
+    async def _staff(self, account_id: str, *, action: str) -> Account:
         account = await self._account(account_id)
+        domain.protect_platform_account(account, action=action)
         if account.kind != domain.STAFF:
             raise FailedPrecondition("only staff accounts have roles and a second factor")
         return account

@@ -7,8 +7,8 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from runtime import auth, departments
-from runtime.errors import FieldViolation, InvalidArgument
+from runtime import auth, config, departments
+from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
 
 # Departments (委办局) known to the platform, by code.
 DEPARTMENTS: dict[str, str] = {d.code: d.name for d in departments.DEPARTMENTS.values()}
@@ -44,6 +44,10 @@ LOGIN_AUDIENCES = ("public", "office", "partner", "service")
 
 ACTIVE = "active"
 DISABLED = "disabled"
+
+# The platform's own processes sign in as service clients named after themselves
+# (runtime.config.PLATFORM_CLIENTS): without them the platform stops, so they are protected.
+PLATFORM_CLIENTS = frozenset(config.PLATFORM_CLIENTS)
 
 ACCESS_TOKEN_TTL_SECONDS = 300  # short: ending a session takes effect within this time
 SESSION_TTL_SECONDS = 12 * 3600  # however often refreshed
@@ -150,10 +154,52 @@ def _raise(violations: list[FieldViolation]) -> None:
         raise InvalidArgument(violations)
 
 
-def validate_login(username: str, password: str, audience: str, totp_code: str) -> None:
+# Who may sign in with the OAuth 2.0 client-credentials names (client_id, client_secret).
+CLIENT_AUDIENCES = ("partner", "service")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a sign-in names, and the request fields it came from (for errors)."""
+
+    username: str
+    password: str
+    fields: tuple[str, str] = ("username", "password")
+
+
+def login_credentials(
+    *, username: str, password: str, client_id: str, client_secret: str, audience: str
+) -> Credentials:
+    """username and password, or their OAuth 2.0 names client_id and client_secret (partner
+    systems and services): one pair, not a mixture."""
+    if not (client_id or client_secret):
+        return Credentials(username, password)
     violations: list[FieldViolation] = []
-    _required_text(violations, "username", username, limit=MAX_USERNAME)
-    _required_text(violations, "password", password, limit=MAX_PASSWORD)
+    if audience not in CLIENT_AUDIENCES:
+        field = "client_id" if client_id else "client_secret"
+        violations.append(
+            FieldViolation(field, "is for partner systems; sign in with username and password")
+        )
+    for name, value in (("username", username), ("password", password)):
+        if value:
+            violations.append(
+                FieldViolation(name, "send username and password, or client_id and client_secret")
+            )
+    _raise(violations)
+    return Credentials(client_id, client_secret, ("client_id", "client_secret"))
+
+
+def validate_login(
+    username: str,
+    password: str,
+    audience: str,
+    totp_code: str,
+    *,
+    fields: tuple[str, str] = ("username", "password"),
+) -> None:
+    violations: list[FieldViolation] = []
+    _required_text(violations, fields[0], username, limit=MAX_USERNAME)
+    _required_text(violations, fields[1], password, limit=MAX_PASSWORD)
     if audience not in LOGIN_AUDIENCES:
         violations.append(
             FieldViolation("audience", "must be one of: " + ", ".join(LOGIN_AUDIENCES))
@@ -273,3 +319,26 @@ def access_token_claims(
     if subject.second_factor_pending:
         claims["enrol_2fa"] = True
     return claims
+
+
+# --- the platform's own accounts -------------------------------------------------------------
+
+
+class PlatformAccountProtected(FailedPrecondition):
+    """An administrator tried to disable, delete or change the roles of an account that one of
+    the platform's services signs in with (problem type `platform-account`)."""
+
+    reason = "PLATFORM_ACCOUNT"
+
+
+def is_platform_account(account: Account) -> bool:
+    return account.kind == SERVICE and account.username in PLATFORM_CLIENTS
+
+
+def protect_platform_account(account: Account, *, action: str) -> None:
+    """Refuse `action` ("disabled", "given other roles") on a platform service account."""
+    if is_platform_account(account):
+        raise PlatformAccountProtected(
+            f"{account.username!r} is a platform account (the {account.username} service signs "
+            f"in with it; the platform stops working without it): it cannot be {action}"
+        )

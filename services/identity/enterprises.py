@@ -18,7 +18,7 @@ from runtime.errors import (
     PermissionDenied,
 )
 from runtime.service import ServiceRuntime
-from runtime.storage import now_us, timestamp
+from runtime.storage import timestamp
 from services.identity import domain, store
 from services.identity.personal import PersonalData
 from services.identity.sessions import Sessions
@@ -74,19 +74,17 @@ class Enterprises:
                     name=name,
                     legal_representative_id=principal.subject,
                 )
+                row = await store.enterprise_row(conn, enterprise_id)
         except IntegrityError:
             raise AlreadyExists(
                 "an enterprise with this credit code is already registered"
             ) from None
         log.info("enterprise_registered", enterprise_id=enterprise_id, by=principal.subject)
+        if row is None:
+            raise NotFound("enterprise", enterprise_id)
+        # as stored, and as the representative's list of enterprises shows it
         return identity_pb2.RegisterEnterpriseResponse(
-            enterprise=identity_pb2.Enterprise(
-                id=enterprise_id,
-                credit_code=code,
-                name=name,
-                relation="legal_representative",
-                create_time=timestamp(now_us()),
-            )
+            enterprise=self._message(row, relation="legal_representative")
         )
 
     async def list_my_enterprises(
@@ -95,18 +93,18 @@ class Enterprises:
         async with self._rt.db.read() as conn:
             found = await store.enterprises_of(conn, principal.subject)
         return identity_pb2.ListMyEnterprisesResponse(
-            enterprises=[
-                identity_pb2.Enterprise(
-                    id=row.id,
-                    credit_code=self._personal.open_identity_number(
-                        row.credit_code_sealed, kind=CREDIT_CODE, owner=row.id
-                    ),
-                    name=row.name,
-                    relation=relation,
-                    create_time=timestamp(row.created_us),
-                )
-                for row, relation in found
-            ]
+            enterprises=[self._message(row, relation=relation) for row, relation in found]
+        )
+
+    def _message(self, row: store.Row, *, relation: str) -> identity_pb2.Enterprise:
+        return identity_pb2.Enterprise(
+            id=row.id,
+            credit_code=self._personal.open_identity_number(
+                row.credit_code_sealed, kind=CREDIT_CODE, owner=row.id
+            ),
+            name=row.name,
+            relation=relation,
+            create_time=timestamp(row.created_us),
         )
 
     async def authorise_agent(

@@ -72,12 +72,20 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def Login(
         self, request: identity_pb2.LoginRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.LoginResponse:
-        tokens = await self._sessions.login(
+        credentials = domain.login_credentials(
             username=request.username,
             password=request.password,
+            client_id=request.client_id,
+            client_secret=request.client_secret,
+            audience=request.audience,
+        )
+        tokens = await self._sessions.login(
+            username=credentials.username,
+            password=credentials.password,
             audience=request.audience,
             totp_code=request.totp_code,
             enterprise_id=request.enterprise_id,
+            fields=credentials.fields,
         )
         response = _tokens_message(tokens, identity_pb2.LoginResponse())
         if tokens.second_factor_pending:

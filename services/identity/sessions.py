@@ -63,9 +63,17 @@ class Sessions:
         self._personal = personal
 
     async def login(
-        self, *, username: str, password: str, audience: str, totp_code: str, enterprise_id: str
+        self,
+        *,
+        username: str,
+        password: str,
+        audience: str,
+        totp_code: str,
+        enterprise_id: str,
+        fields: tuple[str, str] = ("username", "password"),
     ) -> Tokens:
-        domain.validate_login(username, password, audience, totp_code)
+        """`fields` name the request's fields that carried username and password."""
+        domain.validate_login(username, password, audience, totp_code, fields=fields)
         async with self._rt.db.read() as conn:
             row = await store.account_row(conn, username=username)
         account = store.account_from_row(row) if row is not None else None
@@ -75,7 +83,9 @@ class Sessions:
             )
         ok = await passwords.matches(row.password_hash if row is not None else None, password)
         if account is None or row is None or not ok:
-            if account is not None:
+            # Anyone can send a platform service's client id to an entry point: counting those
+            # failures would let them lock the platform out (its secret is 256 bits; unguessable).
+            if account is not None and not domain.is_platform_account(account):
                 await self._record_failure(account)
             log.info("login_failed", reason="credentials")
             raise wrong_credentials(audience)

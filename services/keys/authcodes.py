@@ -28,6 +28,8 @@ log = logs.get(__name__)
 
 ACTIVE, REVOKED = "active", "revoked"
 MAX_VALIDITY_DAYS = 366
+# A code issued without an expiry: it still ends, so a forgotten code does not live forever.
+DEFAULT_VALIDITY_DAYS = 90
 MAX_RATE = 100_000
 _CONSUMER = re.compile(r"^(department|partner):[a-z0-9][a-z0-9._-]{1,63}$")
 _SERVICE = re.compile(r"^[a-z0-9][a-z0-9._/-]{1,99}$")
@@ -106,7 +108,7 @@ def _validate(code: keys_pb2.AuthorisationCode) -> tuple[int, int]:
     now = now_us()
     expire = code.expire_time.seconds * 10**6 + code.expire_time.nanos // 1000
     if not code.HasField("expire_time"):
-        violations.append(FieldViolation("code.expire_time", "is required"))
+        expire = now + DEFAULT_VALIDITY_DAYS * 86400 * 10**6
     elif expire <= now:
         violations.append(FieldViolation("code.expire_time", "must be in the future"))
     elif expire > now + MAX_VALIDITY_DAYS * 86400 * 10**6:

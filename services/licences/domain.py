@@ -34,6 +34,8 @@ MAX_PURPOSE = 500
 PRESENTATION_TTL = (30, 300)
 DEFAULT_PRESENTATION_TTL = 120
 MAX_GRANT_DAYS = 90
+# A grant sent without not_after lasts this long from not_before.
+DEFAULT_GRANT_DAYS = 30
 _GRANTEE = re.compile(r"(department:[a-z]{2,20}|partner:[a-z0-9][a-z0-9._-]{1,63})")
 
 
@@ -219,6 +221,7 @@ def check_grant(
     elif len(purpose) > MAX_PURPOSE:
         violations.append(FieldViolation("purpose", f"is longer than {MAX_PURPOSE} characters"))
     start = not_before_us or now_us
+    not_after_us = not_after_us or start + DEFAULT_GRANT_DAYS * 86_400_000_000
     if not_after_us <= max(start, now_us):
         violations.append(
             FieldViolation("not_after", "must be after not_before and now", "window-order")

@@ -345,7 +345,8 @@ class Licences:
             )
         self._rt.events_committed()
         log.info("licence_status_changed", licence_id=row.id, status=target)
-        return to_message(row)
+        # the licence as its issuer reads it (GetLicence): the step's audit record names them
+        return to_message(row, contents=self.contents.open(row))
 
     # --- helpers ---------------------------------------------------------------------------
 

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import grpc
 
-from runtime import grpcclient
+from runtime import errors, grpcclient
 from runtime.auth import Principal
-from runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
+from runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ServiceUnauthenticated,
+    UpstreamUnavailable,
+)
 from runtime.service import ServiceRuntime
+from runtime.service_credentials import ServiceCredentials
 from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 from smartcity.keys.v1 import keys_pb2, keys_pb2_grpc
 
 TIMEOUT = 5.0
 # Where the keys service reads the subject a service acts for (keys.proto, KeysService).
 SUBJECT_TOKEN_METADATA = "smartcity-subject-token"  # noqa: S105 - a name, not a secret
-# Answers that mean "not now" rather than "no": the caller may retry.
-_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+KEYS, IDENTITY = "keys", "identity"
 
 
 class Upstream:
@@ -35,30 +40,32 @@ class Upstream:
             grpcclient.channel(settings.grpc_target("identity"))
         )
 
-    async def _own(self) -> tuple[tuple[str, str], ...]:
+    def _own(self) -> ServiceCredentials:
         if self._rt.credentials is None:
-            raise Unavailable("the licences service has no credentials (SMARTCITY_SERVICE_SECRET)")
-        return await self._rt.credentials.metadata()
+            raise ServiceUnauthenticated(
+                self._rt.name, cause="it has no client secret (SMARTCITY_SERVICE_SECRET)"
+            )
+        return self._rt.credentials
 
     async def sign_as(self, principal: Principal, *, key: str, message: bytes) -> str:
         """Sign with `key` for the caller: the keys service applies its policy to this service
         and to them."""
-        metadata = (*await self._own(), (SUBJECT_TOKEN_METADATA, principal.token))
-        return await self._sign(key, message, metadata)
-
-    async def sign_as_platform(self, *, key: str, message: bytes) -> str:
-        return await self._sign(key, message, await self._own())
-
-    async def _sign(self, key: str, message: bytes, metadata: tuple[tuple[str, str], ...]) -> str:
+        request = keys_pb2.SignRequest(name=key, message=message)
+        metadata = (*await self._own().metadata(), (SUBJECT_TOKEN_METADATA, principal.token))
         try:
             reply = await grpcclient.call(
-                self._keys.Sign,
-                keys_pb2.SignRequest(name=key, message=message),
-                timeout=TIMEOUT,
-                metadata=metadata,
+                self._keys.Sign, request, timeout=TIMEOUT, metadata=metadata
             )
         except grpc.aio.AioRpcError as exc:
-            raise _mapped(exc, what=f"signing with {key}") from None
+            raise _mapped(exc, service=KEYS, what=f"signing with {key}") from None
+        return str(reply.signature)
+
+    async def sign_as_platform(self, *, key: str, message: bytes) -> str:
+        request = keys_pb2.SignRequest(name=key, message=message)
+        try:
+            reply = await self._own().call(self._keys.Sign, request, timeout=TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            raise _mapped(exc, service=KEYS, what=f"signing with {key}") from None
         return str(reply.signature)
 
     async def public_key(self, name: str, version: int = 0) -> keys_pb2.GetPublicKeyResponse:
@@ -69,7 +76,7 @@ class Upstream:
                 timeout=TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:
-            raise _mapped(exc, what=f"the public key of {name}") from None
+            raise _mapped(exc, service=KEYS, what=f"the public key of {name}") from None
         return reply
 
     async def resolve_holder(self, *, resident_id_number: str = "", credit_code: str = "") -> str:
@@ -78,18 +85,17 @@ class Upstream:
             resident_id_number=resident_id_number, credit_code=credit_code
         )
         try:
-            reply = await grpcclient.call(
-                self._identity.ResolveHolder, request, timeout=TIMEOUT, metadata=await self._own()
-            )
+            reply = await self._own().call(self._identity.ResolveHolder, request, timeout=TIMEOUT)
         except grpc.aio.AioRpcError as exc:
-            raise _mapped(exc, what="the holder's account") from None
+            raise _mapped(exc, service=IDENTITY, what="the holder's account") from None
         return str(reply.account_id or reply.enterprise_id)
 
 
-def _mapped(exc: grpc.aio.AioRpcError, *, what: str) -> Exception:
+def _mapped(exc: grpc.aio.AioRpcError, *, service: str, what: str) -> Exception:
+    """What `service`'s refusal of `what` means to the licences service's caller."""
+    if (unavailable := errors.from_upstream(exc, service=service)) is not None:
+        return unavailable
     code = exc.code()
-    if code in _TRANSIENT:
-        return Unavailable(f"{what}: the service does not answer; retry")
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         return FailedPrecondition(exc.details() or what)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
@@ -98,4 +104,4 @@ def _mapped(exc: grpc.aio.AioRpcError, *, what: str) -> Exception:
         return FailedPrecondition(f"{what} was refused: {exc.details()}")
     if code == grpc.StatusCode.NOT_FOUND:
         return FailedPrecondition(f"{what}: {exc.details()}")
-    return Unavailable(f"{what} failed ({code.name})")
+    return UpstreamUnavailable(service, cause=f"{what} failed ({code.name})")

@@ -121,4 +121,4 @@ async def test_only_security_officers_handle_incidents(platform: Platform) -> No
         "POST", "/office/v1/incidents", token=officer, json={"title": ""}
     )
     assert status == 422
-    assert {e["field"] for e in problem["errors"]} == {"incident.title", "incident.severity"}
+    assert {e["field"] for e in problem["errors"]} == {"title", "severity"}

@@ -357,23 +357,23 @@ async def test_wrong_key_wrong_purpose_and_pending_deletion_are_precise_errors(
 async def test_bad_key_definitions_name_the_rule(platform: Platform) -> None:
     officer = await platform.login("bdb.admin")
     cases = {
-        "key.algorithm": {
+        "algorithm": {
             "name": "a-key",
             "purpose": "sign",
             "algorithm": "sm4-gcm",
             "policy": {"grants": [{"roles": ["x"], "operations": ["sign"]}]},
         },
-        "key.policy.grants[0]": {
+        "policy.grants[0]": {
             "name": "b-key",
             "purpose": "sign",
             "policy": {"grants": [{"operations": ["sign"]}]},
         },
-        "key.policy.grants[0].operations[0]": {
+        "policy.grants[0].operations[0]": {
             "name": "c-key",
             "purpose": "sign",
             "policy": {"grants": [{"roles": ["x"], "operations": ["encrypt"]}]},
         },
-        "key.name": {"name": "Bad Name", "purpose": "mac"},
+        "name": {"name": "Bad Name", "purpose": "mac"},
     }
     for field, body in cases.items():
         status, problem, _ = await platform.request(

@@ -1291,3 +1291,25 @@ def test_ranks_are_one_to_n_best_first_whatever_the_order_given(
     assert keys == sorted(keys)
     again = domain.rank([card(d, s, p) for d, s, p in cards])
     assert [c.department for c in again] == [c.department for c in ranked]
+
+
+@pytest.mark.parametrize(
+    ("open_type", "listed"),
+    [
+        (pb.OPEN_TYPE_OPEN, (True, True)),
+        (pb.OPEN_TYPE_CONDITIONAL, (True, True)),
+        (pb.OPEN_TYPE_NOT_OPEN, (True, False)),
+    ],
+)
+def test_a_publication_that_names_no_catalog_lists_where_the_types_allow(
+    open_type: int, listed: tuple[bool, bool]
+) -> None:
+    assert domain.publication(resource(open_type=open_type), share=None, open_=None) == listed
+
+
+def test_a_publication_keeps_the_flags_it_was_sent() -> None:
+    res = resource(open_type=pb.OPEN_TYPE_OPEN)
+    assert domain.publication(res, share=None, open_=False) == (True, False)
+    assert domain.publication(res, share=False, open_=None) == (False, True)
+    with pytest.raises(InvalidArgument):
+        domain.publication(resource(open_type=pb.OPEN_TYPE_NOT_OPEN), share=False, open_=None)

@@ -1010,3 +1010,18 @@ def test_the_request_hash_is_sixty_four_hex_digits() -> None:
     value = domain.request_hash("msa.q", {})
     assert len(value) == 64
     assert int(value, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    ("sent", "named"),
+    [
+        ("vehicle-query", "msa.vehicle-query"),
+        ("msa.vehicle-query", "msa.vehicle-query"),
+        ("psb.vehicle-query", "psb.vehicle-query"),
+        ("", ""),
+    ],
+)
+def test_an_interface_sent_without_a_prefix_gets_its_providers(sent: str, named: str) -> None:
+    assert domain.interface_name(sent, entry()) == named
+    if named.startswith("msa."):
+        domain.validate_interface(interface(name=domain.interface_name(sent, entry())), entry())

@@ -293,3 +293,57 @@ def test_every_rpc_of_every_service_declares_who_may_call_it(service: str) -> No
     assert rpcs, service
     assert set(definition.policies) == rpcs
     assert all(isinstance(p, Policy) for p in definition.policies.values())
+
+
+# --- the platform's own accounts, and the client-credentials names ----------------------------
+
+
+@pytest.mark.parametrize("service", config.PLATFORM_CLIENTS)
+def test_each_services_own_client_is_a_platform_account(service: str) -> None:
+    account = Account(id="acc-s", username=service, kind=domain.SERVICE, department="bdb", roles=())
+    assert domain.is_platform_account(account)
+    with pytest.raises(domain.PlatformAccountProtected) as refused:
+        domain.protect_platform_account(account, action="disabled")
+    assert refused.value.reason == "PLATFORM_ACCOUNT"
+    assert f"the {service} service signs in with it" in refused.value.message
+
+
+def test_other_clients_and_people_are_not_platform_accounts() -> None:
+    other = Account(id="acc-p", username="catalog", kind=domain.PARTNER, department="", roles=())
+    extra = Account(id="acc-x", username="etl", kind=domain.SERVICE, department="bdb", roles=())
+    for account in (other, extra, OFFICER, CITIZEN):
+        assert not domain.is_platform_account(account)
+        domain.protect_platform_account(account, action="disabled")
+
+
+def test_a_partner_signs_in_with_username_and_password_or_client_id_and_secret() -> None:
+    def credentials(**sent: str) -> domain.Credentials:
+        values = {"username": "", "password": "", "client_id": "", "client_secret": ""}
+        return domain.login_credentials(audience="partner", **{**values, **sent})
+
+    plain = credentials(username="bank", password="s3cret-secret")
+    assert (plain.username, plain.password, plain.fields) == (
+        "bank",
+        "s3cret-secret",
+        ("username", "password"),
+    )
+    oauth = credentials(client_id="bank", client_secret="s3cret-secret")
+    assert (oauth.username, oauth.password, oauth.fields) == (
+        "bank",
+        "s3cret-secret",
+        ("client_id", "client_secret"),
+    )
+    with pytest.raises(InvalidArgument) as mixed:
+        credentials(client_id="bank", password="s3cret-secret")
+    assert fields_of(mixed) == ["password"]
+    with pytest.raises(InvalidArgument) as missing:
+        validate_login("bank", "", "partner", "", fields=oauth.fields)
+    assert fields_of(missing) == ["client_secret"]
+
+
+def test_people_sign_in_with_username_and_password_only() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        domain.login_credentials(
+            username="", password="", client_id="zhang.san", client_secret="x", audience="public"
+        )
+    assert fields_of(refused) == ["client_id"]

@@ -190,3 +190,9 @@ def test_the_holders_log_names_parties_never_people() -> None:
     assert domain.verifier_of(staff("msa")) != domain.verifier_of(
         Principal(subject="o2", audience="office", kind="staff", department="msa")
     )
+
+
+def test_a_grant_without_an_end_lasts_thirty_days_from_its_start() -> None:
+    assert window(not_after_us=0) == domain.GrantWindow(NOW, NOW + 30 * 24 * HOUR_US)
+    later = window(not_before_us=NOW + HOUR_US, not_after_us=0)
+    assert later.not_after_us - later.not_before_us == domain.DEFAULT_GRANT_DAYS * 24 * HOUR_US
