@@ -101,7 +101,7 @@ async def test_login_with_a_wrong_password_is_401(platform: Platform) -> None:
     )
     assert status == 401
     assert headers["Content-Type"].startswith("application/problem+json")
-    assert problem["detail"] == "wrong username or password"
+    assert problem["detail"] == "wrong username, password or TOTP code"
 
 
 async def test_no_token_is_401_and_a_foreign_token_is_401(platform: Platform) -> None:
