@@ -46,6 +46,7 @@ import nkeys
 import orjson
 import uvloop
 from aiohttp import web
+from nats.aio.client import Client as NatsClient
 
 from bench.keys import thread_cpu_seconds
 from bench.runner import (
@@ -260,6 +261,23 @@ class RawRun:
         }
 
 
+@dataclass(frozen=True)
+class RawBus:
+    """Where the raw JetStream baseline runs: the platform's own NATS server, as the benchmark's
+    own identity (its own subjects and stream only: runtime.natsauth.TOOLS)."""
+
+    url: str
+    seed: str
+
+    async def connect(self, name: str) -> NatsClient:
+        return await nats.connect(
+            self.url,
+            name=name,
+            nkeys_seed_str=self.seed,
+            inbox_prefix=natsauth.inbox_prefix(natsauth.BENCH),
+        )
+
+
 async def _raw_setup(js: Any) -> None:
     from nats.js.api import StorageType, StreamConfig
     from nats.js.errors import NotFoundError
@@ -276,7 +294,7 @@ async def _raw_setup(js: Any) -> None:
     )
 
 
-async def raw_run(url: str, messages: int, *, rate: float | None = None) -> RawRun:
+async def raw_run(bus: RawBus, messages: int, *, rate: float | None = None) -> RawRun:
     """Publish ``messages`` on one connection while a pull consumer on another takes them in
     batches and acks them together (like the fan-out). Without ``rate``: as fast as it goes,
     in batches of RAW_BATCH whose acks are awaited together (like the outbox relay); with it:
@@ -286,8 +304,8 @@ async def raw_run(url: str, messages: int, *, rate: float | None = None) -> RawR
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     payload = os.urandom(120)  # about a licence event's payload
-    pub = await nats.connect(url, name="bench-raw-pub")
-    sub_nc = await nats.connect(url, name="bench-raw-sub")
+    pub = await bus.connect("bench-raw-pub")
+    sub_nc = await bus.connect("bench-raw-sub")
     try:
         pjs, sjs = pub.jetstream(), sub_nc.jetstream()
         await sjs.purge_stream(RAW_STREAM)
@@ -365,8 +383,8 @@ async def raw_run(url: str, messages: int, *, rate: float | None = None) -> RawR
                 await asyncio.wait_for(nc.close(), timeout=3.0)
 
 
-async def raw_cleanup(url: str) -> None:
-    nc = await nats.connect(url, name="bench-raw-cleanup")
+async def raw_cleanup(bus: RawBus) -> None:
+    nc = await bus.connect("bench-raw-cleanup")
     try:
         with contextlib.suppress(Exception):
             await nc.jetstream().delete_stream(RAW_STREAM)
@@ -779,6 +797,7 @@ async def _measure(
 ) -> dict[str, Any]:
     base = platform.base
     nats_url = platform.nats_url()
+    raw = RawBus(nats_url, platform.nats_seed(natsauth.BENCH))
     watched = _watched(platform)
     partner = Partner()
     connector = aiohttp.TCPConnector(limit=max(settings.concurrency, 64))
@@ -803,13 +822,13 @@ async def _measure(
             )
             runs.phases["warm-up"] = warm
             _progress(f"warm-up: {_phase_line(warm)}")
-            nc = await nats.connect(nats_url, name="bench-raw-setup")
+            nc = await raw.connect("bench-raw-setup")
             try:
                 await _raw_setup(nc.jetstream())
             finally:
                 await nc.close()
-            await raw_run(nats_url, min(RAW_WARMUP, settings.raw_messages))
-            runs.raw.append(await raw_run(nats_url, settings.raw_messages))
+            await raw_run(raw, min(RAW_WARMUP, settings.raw_messages))
+            runs.raw.append(await raw_run(raw, settings.raw_messages))
             _progress(f"raw JetStream {runs.raw[-1].rate:,.0f} msg/s")
 
             most = await run_phase(
@@ -821,7 +840,7 @@ async def _measure(
             )
             runs.phases["most"] = most
             _progress(f"closed loop: {_phase_line(most)}")
-            runs.raw.append(await raw_run(nats_url, settings.raw_messages))
+            runs.raw.append(await raw_run(raw, settings.raw_messages))
             _progress(f"raw JetStream {runs.raw[-1].rate:,.0f} msg/s")
 
             if settings.backlog:
@@ -850,7 +869,7 @@ async def _measure(
             runs.phases["steady"] = steady
             _progress(f"steady at {rate:,.1f}/s: {_phase_line(steady)}")
             steady_messages = max(1, round(rate * min(RAW_STEADY_S, settings.steady_s)))
-            runs.raw_steady = await raw_run(nats_url, steady_messages, rate=rate)
+            runs.raw_steady = await raw_run(raw, steady_messages, rate=rate)
             _progress(
                 f"raw JetStream at {rate:,.1f}/s: p50 {runs.raw_steady.p50_ms:.1f} ms, "
                 f"p99 {runs.raw_steady.p99_ms:.1f} ms"
@@ -865,7 +884,7 @@ async def _measure(
                     os.kill(paused, signal.SIGCONT)
             await partner.stop()
             with contextlib.suppress(Exception):
-                await raw_cleanup(nats_url)
+                await raw_cleanup(raw)
 
 
 def _summary(runs: Runs) -> dict[str, Any]:

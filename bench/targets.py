@@ -487,15 +487,21 @@ class PlatformProcess:
         return {str(k): int(v) for k, v in dict(state.get("ports") or {}).items()}
 
     def nats_url(self) -> str:
-        """The embedded NATS server's URL with the platform user's password, as the launcher
-        gives it to the services (the password is in the server's users file)."""
+        """The embedded NATS server's URL (each process and tool signs in with its own NKEY)."""
+        port = self.ports().get("nats")
+        if not port:
+            raise TargetError("the platform's NATS URL: no port yet")
+        return f"nats://{HOST}:{port}"
+
+    def nats_seed(self, identity: str) -> str:
+        """The seed of one of the embedded NATS identities `smartcity up` made (a process's,
+        or a tool's: runtime.natsauth.TOOLS)."""
         from runtime import natsauth
 
-        password = natsauth.platform_password(str(self.data_dir / "nats" / natsauth.AUTH_FILE))
-        port = self.ports().get("nats")
-        if not password or not port:
-            raise TargetError("the platform's NATS URL: no users file or no port yet")
-        return f"nats://{natsauth.PLATFORM_USER}:{password}@{HOST}:{port}"
+        seed = natsauth.seed(self.data_dir / "nats", identity)
+        if not seed:
+            raise TargetError(f"no embedded NATS identity {identity!r} yet")
+        return seed
 
     def save_logs(self, dest: Path) -> Path:
         """Copy the launcher's and every process's log to ``dest`` (the data dir is temporary)."""

@@ -23,7 +23,7 @@ from gateway.ratelimit import LoginLimits
 from gateway.routes import ROUTES
 from gateway.security import CorsPolicy, cors_middleware, security_headers
 from gateway.upstream import Upstream
-from runtime import logs, metrics, telemetry
+from runtime import logs, metrics, natsauth, telemetry
 from runtime.auth import ALGORITHMS, KEY_ROTATED_SUBJECT, TokenVerifier
 from runtime.bus import nats as bus_nats
 from runtime.config import Settings
@@ -261,7 +261,14 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
     async def follow_identity(app: web.Application) -> AsyncIterator[None]:
         """Key rotations and ended sessions take effect here the moment identity says so."""
         task = asyncio.create_task(
-            bus_nats.follow_forever(settings.nats_url, name="smartcity-gateway", handlers=handlers)
+            bus_nats.follow_forever(
+                settings.nats_url,
+                name="smartcity-gateway",
+                handlers=handlers,
+                # its own NATS identity: it may hear these subjects and nothing else
+                seed=settings.nats_seed,
+                inbox_prefix=natsauth.inbox_prefix("gateway"),
+            )
         )
         yield
         task.cancel()

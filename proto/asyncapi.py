@@ -1,8 +1,9 @@
 """The AsyncAPI 3.0 document of every event the platform publishes and partners may receive.
 
-Two sources, cross-checked: the code's event registry says which subjects exist and which
-protobuf message each carries (every service's ``PUBLISHED``, the audit subjects, the exchange's
-per-department deliveries, the partners' ``PARTNER_EVENTS``); ``proto/``, compiled with source
+Two sources, cross-checked: the code's event registry (``services/registry.py``, from which each
+process's NATS permissions derive too) says which subjects exist and which protobuf message each
+carries (every service's ``PUBLISHED``, the audit subjects, the exchange's per-department
+deliveries, the partners' ``PARTNER_EVENTS``); ``proto/``, compiled with source
 info by ``lint.py``'s protoc, says what each message holds and what its comments say. A payload
 that is not in ``proto/`` (or differs from it) is an error, not a silent gap.
 
@@ -13,7 +14,6 @@ The output is deterministic (sorted keys, no timestamps), so ``make proto-check`
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import json
 import sys
@@ -70,6 +70,10 @@ everything else: another partner's consumers, subjects and acknowledgements, the
 info and its messages by sequence. On webhooks and server-sent events the payload is \
 the JSON form of the message (the proto3 JSON mapping with the proto field names, as the \
 schemas here describe it) inside a CloudEvents JSON envelope.
+
+Each service publishes with a NATS identity of its own that may publish only its own \
+subjects, and consumers refuse an event whose `ce-source` is not `/smartcity/<service>` of \
+its subject.
 """
 
 _SCOPES = {
@@ -191,25 +195,13 @@ class Channel:
     extra: dict[str, Any]
 
 
-def _published(service: str) -> tuple[EventType[Any], ...]:
-    """A service's PUBLISHED; nothing for a service without an events module or without it."""
-    module_name = f"services.{service}.events"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        # only the events module itself may be missing; a broken import inside it is a bug
-        if exc.name not in (module_name, f"services.{service}"):
-            raise
-        return ()
-    return tuple(getattr(module, "PUBLISHED", ()))
-
-
 def platform_channels() -> list[Channel]:
+    from services import registry
     from services.exchange.subscriptions import delivery_subject
 
     channels: list[Channel] = []
     for service in config.SERVICES:
-        for event_type in _published(service):
+        for event_type in registry.published(service):
             channels.append(
                 Channel(
                     id=event_type.subject,

@@ -148,6 +148,9 @@ class Settings:
     key_rotation_hours: int = 24
     # This service's client secret, for calls it makes for itself (runtime.service_credentials).
     service_secret: str | None = None
+    # This process's own NATS identity: the seed of its NKEY (runtime/natsauth.py). Its rights on
+    # the bus are its own; the embedded mode makes one per process.
+    nats_seed: str | None = None
     # How long a replica may answer a repeated catalog search from memory (near-real-time
     # search, as a search engine's refresh interval); 0 turns the cache off.
     search_cache_ms: int = 1000
@@ -245,6 +248,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         issuer=_issuer(env, ports["gateway"]),
         key_rotation_hours=_positive(env, "SMARTCITY_KEY_ROTATION_HOURS", 24),
         service_secret=env.get("SMARTCITY_SERVICE_SECRET") or None,
+        nats_seed=env.get("SMARTCITY_NATS_SEED") or None,
         search_cache_ms=_at_least_zero(env, "SMARTCITY_SEARCH_CACHE_MS", 1000),
         revocation_stale_ms=_positive(env, "SMARTCITY_REVOCATION_STALE_MS", 1500),
         evidence_retention_days=_positive(env, "SMARTCITY_EVIDENCE_RETENTION_DAYS", 180),
@@ -311,6 +315,11 @@ def _production_problems(settings: Settings, process: str) -> list[str]:
         )
     if settings.nats_url == _embedded_nats_url(settings.ports.get("nats", DEFAULT_PORTS["nats"])):
         problems.append("set SMARTCITY_NATS_URL (the default is the embedded NATS server)")
+    if not settings.nats_seed:
+        problems.append(
+            "set SMARTCITY_NATS_SEED (this process's own NATS NKEY seed; the NATS server gives its "
+            "public key this process's rights: deploy/README.md)"
+        )
     if process in CALLS_AS_ITSELF and not settings.service_secret:
         problems.append(
             f"set SMARTCITY_SERVICE_SECRET (the secret of the service client {process!r}; "

@@ -57,14 +57,15 @@ def resolve_ports(env: Mapping[str, str]) -> dict[str, str]:
         resolved[var] = str(port)
     resolved["SMARTCITY_NATS_URL"] = env.get("SMARTCITY_NATS_URL", "")
     if not env.get("SMARTCITY_NATS_URL"):
-        # the embedded server: the platform signs in as its own user, and the partners service
-        # keeps the partners' NKEY users beside it and tells the server to reload
+        # the embedded server: each process signs in with its own NKEY, whose rights the event
+        # registry declares (platform_specs hands each its seed); the partners service adds the
+        # partners' NKEY users to the same file and tells the server to reload
+        from services import registry  # the composition root: every service's declaration
+
         store = settings.data_dir / "nats"
         auth = str(store / natsauth.AUTH_FILE)
-        password = natsauth.ensure_platform_password(auth)
-        resolved["SMARTCITY_NATS_URL"] = (
-            f"nats://{natsauth.PLATFORM_USER}:{password}@127.0.0.1:{resolved['SMARTCITY_NATS_PORT']}"
-        )
+        natsauth.ensure_embedded(store, registry.participants())
+        resolved["SMARTCITY_NATS_URL"] = f"nats://127.0.0.1:{resolved['SMARTCITY_NATS_PORT']}"
         resolved["SMARTCITY_NATS_AUTH_FILE"] = auth
         resolved["SMARTCITY_NATS_PID_FILE"] = str(store / "nats.pid")
     return resolved
@@ -86,11 +87,12 @@ def nats_config(settings: Settings) -> Path:
         "  sync_interval: 2m\n"
         "}\n"
         f'pid_file: "{store / "nats.pid"}"\n'
-        "# Users: the platform's processes and the partners' NKEYs, which the partners service\n"
-        "# writes into this file and reloads.\n"
+        "# Users: each process of the platform and each partner, with its own NKEY and rights\n"
+        "# (runtime/natsauth.py); the partners service rewrites the file and reloads.\n"
         f'include "{natsauth.AUTH_FILE}"\n'
     )
-    natsauth.ensure_platform_password(str(store / natsauth.AUTH_FILE))
+    if not (store / natsauth.AUTH_FILE).exists():
+        natsauth.update(str(store / natsauth.AUTH_FILE), platform=[])  # nobody signs in
     return path
 
 
@@ -125,6 +127,14 @@ def _http_ready(port: int, path: str = "/healthz") -> object:
     return check
 
 
+def _own_identity(settings: Settings, env: Mapping[str, str], name: str) -> Mapping[str, str]:
+    """A process's environment with its own NATS seed, in the embedded mode."""
+    if not settings.nats_auth_file:
+        return env  # a deployment's own NATS: its operators hand out the seeds
+    seed = natsauth.seed(Path(settings.nats_auth_file).parent, name)
+    return {**env, "SMARTCITY_NATS_SEED": seed} if seed else env
+
+
 def platform_specs(settings: Settings, env: Mapping[str, str]) -> list[ProcessSpec]:
     """Every process of the platform, in start order."""
     logs_dir = settings.data_dir / "logs"
@@ -149,7 +159,7 @@ def platform_specs(settings: Settings, env: Mapping[str, str]) -> list[ProcessSp
                 argv=[sys.executable, "-m", f"services.{service}"],
                 ready=_grpc_ready(settings.grpc_target(service)),  # type: ignore[arg-type]
                 log_path=logs_dir / f"{service}.log",
-                env=env,
+                env=_own_identity(settings, env, service),
             )
         )
     specs.append(
@@ -158,7 +168,7 @@ def platform_specs(settings: Settings, env: Mapping[str, str]) -> list[ProcessSp
             argv=[sys.executable, "-m", "gateway"],
             ready=_http_ready(settings.port("gateway")),  # type: ignore[arg-type]
             log_path=logs_dir / "gateway.log",
-            env=env,
+            env=_own_identity(settings, env, "gateway"),
         )
     )
     return specs

@@ -21,6 +21,9 @@ personal data in any attribute):
   waits in the service's outbox; `smartcity.outbox.published` (counter, events).
 - `smartcity.consumer.lag` (gauge, events), `smartcity.consumer.redeliveries` and
   `smartcity.consumer.parked` (counters, events): by messaging.consumer.group.name (the durable).
+- `smartcity.consumer.refused` (counter, events): events a consumer terminated unapplied (a
+  `ce-source` that does not own the subject, or a handler's `EventRefused`), by the durable and
+  smartcity.refusal.reason.
 - `smartcity.faults.injected` (counter): by smartcity.service and smartcity.fault.kind.
 
 Prometheus names follow the exporter's translation: dots become underscores and the unit is
@@ -48,6 +51,7 @@ __all__ = [
     "CONSUMER_LAG",
     "CONSUMER_PARKED",
     "CONSUMER_REDELIVERIES",
+    "CONSUMER_REFUSED",
     "FAULTS_INJECTED",
     "HTTP_DURATION",
     "OUTBOX_OLDEST_AGE",
@@ -71,6 +75,7 @@ OUTBOX_PUBLISHED = "smartcity.outbox.published"
 CONSUMER_LAG = "smartcity.consumer.lag"
 CONSUMER_REDELIVERIES = "smartcity.consumer.redeliveries"
 CONSUMER_PARKED = "smartcity.consumer.parked"
+CONSUMER_REFUSED = "smartcity.consumer.refused"
 FAULTS_INJECTED = "smartcity.faults.injected"
 
 CONSUMER_ATTRIBUTE = "messaging.consumer.group.name"
@@ -141,6 +146,12 @@ class _Instruments:
             CONSUMER_PARKED,
             unit="{event}",
             description="Events a consumer gave up on after the last delivery (event_parked)",
+        )
+        self.refused = meter.create_counter(
+            CONSUMER_REFUSED,
+            unit="{event}",
+            description="Events a consumer refused unapplied (event_refused): a source that "
+            "does not own the subject, or a record its handler refused",
         )
         self.faults = meter.create_counter(
             FAULTS_INJECTED, description="Failures injected by SMARTCITY_FAULTS"
@@ -324,6 +335,10 @@ def consumer_redelivered(durable: str) -> None:
 
 def consumer_parked(durable: str) -> None:
     _instruments.parked.add(1, {CONSUMER_ATTRIBUTE: durable})
+
+
+def consumer_refused(durable: str, *, reason: str) -> None:
+    _instruments.refused.add(1, {CONSUMER_ATTRIBUTE: durable, "smartcity.refusal.reason": reason})
 
 
 def fault_injected(*, service: str, kind: str) -> None:

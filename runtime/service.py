@@ -27,6 +27,7 @@ from runtime import (
     logs,
     loop,
     metrics,
+    natsauth,
     service_credentials,
     telemetry,
 )
@@ -179,12 +180,16 @@ async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
     while True:
         nc = None
         try:
-            nc = await bus_nats.connect(rt.settings.nats_url, name=f"smartcity-{rt.name}")
+            nc = await bus_nats.connect(
+                rt.settings.nats_url,
+                name=f"smartcity-{rt.name}",
+                seed=rt.settings.nats_seed,
+                inbox_prefix=natsauth.inbox_prefix(rt.name),
+            )
             js = nc.jetstream()
-            streams = {s.event_type.service for s in definition.subscriptions}
-            if definition.publishes:
-                streams.add(rt.name)
-            for service in sorted(streams):
+            # Its own stream only; a consumer waits for its owner to create another's.
+            streams = [rt.name] if definition.publishes else []
+            for service in streams:
                 await bus_nats.ensure_stream(js, service, replicas=rt.settings.stream_replicas)
             await bus_nats.follow(nc, handlers)
             log.info("bus_connected", streams=sorted(streams))

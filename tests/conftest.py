@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from runtime import config
+from runtime import config, natsauth
 from runtime.config import Settings
 from runtime.launcher import platform_specs, resolve_ports
 from runtime.processes import Supervisor
@@ -109,6 +109,11 @@ class Platform:
     def spec(self, name: str) -> Any:
         return next(s for s in platform_specs(self.settings, self.env) if s.name == name)
 
+    async def nats_as(self, identity: str, **options: Any) -> Any:
+        """A NATS connection with the embedded identity of a process or tool (the services',
+        the gateway's, `natsauth.OBSERVER`), with that identity's rights and inbox only."""
+        return await nats_as(self.settings, identity, **options)
+
     async def login(
         self,
         username: str,
@@ -187,6 +192,21 @@ async def audit_records(platform: Platform, token: str, resource_id: str) -> lis
     return list(page["records"])
 
 
+async def nats_as(settings: Settings, identity: str, **options: Any) -> Any:
+    """A NATS connection as one of a platform's embedded NATS identities."""
+    import nats
+
+    seed = natsauth.seed(settings.data_dir / "nats", identity)
+    assert seed, f"no embedded NATS identity {identity!r}"
+    return await nats.connect(
+        natsauth.without_credentials(settings.nats_url),
+        nkeys_seed_str=seed,
+        inbox_prefix=natsauth.inbox_prefix(identity),
+        connect_timeout=5,
+        **options,
+    )
+
+
 async def start_platform(
     data_dir: Path, **extra_env: str
 ) -> tuple[Settings, dict[str, str], Supervisor]:
@@ -194,6 +214,9 @@ async def start_platform(
     env = {**BASE_ENV, "SMARTCITY_DATA_DIR": str(data_dir), **extra_env}
     env.update(resolve_ports({**os.environ, **env}))
     settings = config.load(env)
+    # each process's NATS seed is a secret like any other: never in a log line
+    for identity in (*config.SERVICES, "gateway", *natsauth.TOOLS):
+        remember_secret(natsauth.seed(settings.data_dir / "nats", identity))
     supervisor = Supervisor(restart=False)
     try:
         for spec in platform_specs(settings, env):
@@ -322,8 +345,16 @@ class NatsServer:
     supervisor: Supervisor
     spec: Any
     port: int
-    # as the platform's processes connect: its user and password (runtime.natsauth)
     url: str
+    # the tests' own user, with every right (this server is not a platform's); the platform's
+    # identities are there too (`settings.data_dir / "nats"`, runtime.natsauth)
+    seed: str
+    settings: Settings
+
+    async def connect(self, **options: Any) -> Any:
+        import nats
+
+        return await nats.connect(self.url, nkeys_seed_str=self.seed, **options)
 
     def kill(self) -> None:
         self.supervisor.kill("nats")
@@ -341,9 +372,13 @@ async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     env.update(resolve_ports({**os.environ, **env}))
     settings = config.load(env)
     spec = next(s for s in platform_specs(settings, env) if s.name == "nats")
+    seed, public_key = natsauth.new_identity()
+    auth = settings.nats_auth_file
+    everyone = natsauth.User("the tests' own user: every right", public_key, {})
+    natsauth.update(auth, platform=[*natsauth.load_users(auth)["platform"], everyone])
     supervisor = Supervisor()
     await supervisor.start(spec)
-    yield NatsServer(supervisor, spec, settings.port("nats"), settings.nats_url)
+    yield NatsServer(supervisor, spec, settings.port("nats"), settings.nats_url, seed, settings)
     await supervisor.stop_all()
 
 

@@ -4,6 +4,11 @@ Each consumer is a durable pull consumer. Every message is handled in one local 
 also records its event id in `processed_events`; the message is acknowledged after that commit.
 A redelivered event finds its id recorded and has no second effect. While it runs, a consumer
 reads its lag from JetStream every few seconds for the metrics (`smartcity.consumer.lag`).
+
+Only the owner of a subject may publish it (the NATS server refuses anyone else: see
+runtime/natsauth.py), and a consumer believes only events that say so: one whose `ce-source` is
+not the owner of its subject, or that its handler refuses (`EventRefused`), is terminated
+unapplied, logged (`event_refused`) and counted (`smartcity.consumer.refused`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import logs, metrics, telemetry
+from runtime.bus import nats as bus_nats
 from runtime.bus.events import EventType, stream_name
 from runtime.storage import Database, Migration, create_tables, now_us
 
@@ -34,6 +40,17 @@ processed_events = sa.Table(
 )
 
 MIGRATIONS = [Migration("bus-0002-processed-events", create_tables(processed_events))]
+
+
+class EventRefused(Exception):
+    """A handler's verdict that an event must never be applied (not a failure to retry): it is
+    terminated, logged and counted. `reason`: a short phrase without personal data; `kind`:
+    one word for the metric."""
+
+    def __init__(self, reason: str, *, kind: str = "content") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
 
 
 class _ProcessedElsewhere(Exception):
@@ -78,12 +95,14 @@ class Consumer:
         self.processed = 0
         self.duplicates = 0
         self.parked = 0
+        self.refused = 0
 
     async def run(self, js: Any) -> None:
         from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig
 
         et = self._sub.event_type
+        await bus_nats.wait_for_stream(js, et.service)  # its owner creates it
         psub = await js.pull_subscribe(
             et.subject,
             durable=self._sub.durable,
@@ -143,6 +162,11 @@ class Consumer:
                 log.error("event_without_id", subject=msg.subject)
                 await msg.term()  # cannot be made idempotent: never redeliver
                 return
+            source = headers.get("ce-source", "")
+            if source != et.source:
+                reason = f"source {source[:64]!r} does not own the subject"
+                await self._refuse(msg, event_id, reason, kind="source")
+                return
             try:
                 event = ReceivedEvent(
                     id=event_id,
@@ -154,6 +178,9 @@ class Consumer:
                     delivery=msg.metadata.num_delivered,
                 )
                 applied = await self._apply(event)
+            except EventRefused as refused:
+                await self._refuse(msg, event_id, refused.reason, kind=refused.kind)
+                return
             except Exception as exc:
                 span.record_exception(exc)
                 span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
@@ -177,6 +204,20 @@ class Consumer:
                 return
             span.set_attribute("smartcity.duplicate", not applied)
             await msg.ack()
+
+    async def _refuse(self, msg: Any, event_id: str, reason: str, *, kind: str) -> None:
+        """Never apply it, never redeliver it; the warning names the event and the reason."""
+        log.warning(
+            "event_refused",
+            event_id=event_id[:64],
+            subject=msg.subject,
+            consumer=self._sub.durable,
+            reason=reason,
+            stream_sequence=msg.metadata.sequence.stream,
+        )
+        self.refused += 1
+        metrics.consumer_refused(self._sub.durable, reason=kind)
+        await msg.term()
 
     async def _apply(self, event: ReceivedEvent) -> bool:
         """Apply once; False when this consumer had already processed the event."""

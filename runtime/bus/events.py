@@ -2,6 +2,8 @@
 
 An event type pairs a subject `smartcity.<service>.<entity>.<verb>` with the protobuf message from
 `proto/` that is its payload. Payloads are thin: identifiers, types, versions; no personal data.
+The service a subject names owns it: only that service's NATS identity may publish it
+(runtime/natsauth.py), and its `ce-source` is `/smartcity/<service>` (consumers check).
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ class EventType(Generic[M]):
 
     @property
     def service(self) -> str:
-        return self.subject.split(".")[1]
+        return owner(self.subject)
+
+    @property
+    def source(self) -> str:
+        """The `ce-source` of every event of this type: its owner's."""
+        return source_of(self.service)
 
     @property
     def content_type(self) -> str:
@@ -52,6 +59,16 @@ def cloudevent_headers(
         "content-type": content_type,
         "Nats-Msg-Id": event_id,
     }
+
+
+def source_of(service: str) -> str:
+    """A service's CloudEvents source, as its outbox relay stamps its events."""
+    return f"/smartcity/{service}"
+
+
+def owner(subject: str) -> str:
+    """The service that owns a platform subject (`smartcity.<service>.…`)."""
+    return subject.split(".")[1] if subject.startswith("smartcity.") else ""
 
 
 def stream_name(service: str) -> str:

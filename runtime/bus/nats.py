@@ -1,4 +1,5 @@
-"""Connecting to NATS and declaring the JetStream streams the service publishes to or reads."""
+"""Connecting to NATS as the process's own identity, declaring the JetStream stream the service
+publishes to, and waiting for the streams of others that it reads."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from runtime import logs
-from runtime.bus.events import stream_name, stream_subjects
+from runtime import logs, metrics
+from runtime.bus.events import owner, source_of, stream_name, stream_subjects
 
 log = logs.get(__name__)
 
 
-async def connect(url: str, *, name: str) -> Any:
-    """A connection that reconnects forever once established; the first attempt may fail."""
+async def connect(
+    url: str, *, name: str, seed: str | None = None, inbox_prefix: str | None = None
+) -> Any:
+    """A connection that reconnects forever once established; the first attempt may fail.
+    `seed`: the process's own NKEY (runtime/natsauth.py); `inbox_prefix`: the only inbox its
+    permissions let it hear replies on."""
     import nats
 
     async def _disconnected() -> None:
@@ -36,6 +41,8 @@ async def connect(url: str, *, name: str) -> Any:
         disconnected_cb=_disconnected,
         reconnected_cb=_reconnected,
         error_cb=_error,
+        nkeys_seed_str=seed or None,
+        **({"inbox_prefix": inbox_prefix} if inbox_prefix else {}),
     )
 
 
@@ -76,16 +83,38 @@ async def ensure_stream(js: Any, service: str, *, replicas: int = 1) -> None:
         raise
 
 
+async def wait_for_stream(js: Any, service: str, *, interval: float = 0.5) -> None:
+    """Return once the stream of `service` exists: only its owner creates it (a consumer's
+    identity may read its info, never create or change it)."""
+    from nats.js.errors import NotFoundError
+
+    while True:
+        try:
+            await js.stream_info(stream_name(service))
+            return
+        except NotFoundError:
+            log.info("stream_awaited", stream=stream_name(service))
+        await asyncio.sleep(interval)
+
+
 Handler = Callable[[bytes], Awaitable[None]]
 
 
 async def follow(nc: Any, handlers: Mapping[str, Handler]) -> None:
     """Call each subject's handler with the payload of every message on it (core NATS: every
     subscriber hears it, no durable state). For signals such as a key rotation, where what
-    matters is hearing it now; a subscriber that misses one catches up another way."""
+    matters is hearing it now; a subscriber that misses one catches up another way. A message
+    whose `ce-source` is not the subject's owner is refused (logged and counted)."""
     for subject, handler in handlers.items():
 
         async def on_message(msg: Any, subject: str = subject, handler: Handler = handler) -> None:
+            source = (msg.headers or {}).get("ce-source", "")
+            if source != source_of(owner(msg.subject)):
+                log.warning(
+                    "signal_refused", subject=msg.subject, source=source[:64], reason="source"
+                )
+                metrics.consumer_refused(f"follow {subject}", reason="source")
+                return
             try:
                 await handler(msg.data)
             except Exception as exc:
@@ -94,13 +123,20 @@ async def follow(nc: Any, handlers: Mapping[str, Handler]) -> None:
         await nc.subscribe(subject, cb=on_message)
 
 
-async def follow_forever(url: str, *, name: str, handlers: Mapping[str, Handler]) -> None:
+async def follow_forever(
+    url: str,
+    *,
+    name: str,
+    handlers: Mapping[str, Handler],
+    seed: str | None = None,
+    inbox_prefix: str | None = None,
+) -> None:
     """Connect (retrying until it works) and `follow` the subjects until cancelled."""
     backoff = 0.2
     while True:
         nc = None
         try:
-            nc = await connect(url, name=name)
+            nc = await connect(url, name=name, seed=seed, inbox_prefix=inbox_prefix)
             await follow(nc, handlers)
             log.info("following", subjects=sorted(handlers))
             await asyncio.Event().wait()  # the client reconnects and resubscribes by itself

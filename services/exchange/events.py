@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runtime.authcodes import AUTHORISATION_CODE_REVOKED_SUBJECT
 from runtime.bus.consumer import ReceivedEvent, Subscription
 from runtime.bus.events import EventType
 from services.catalog.events import RESOURCE_CREATED, RESOURCE_STEPS
@@ -39,3 +40,6 @@ SUBSCRIPTIONS = (
     Subscription("exchange-resource-published", RESOURCE_STEPS["published"], on_listing_changed),
     Subscription("exchange-resource-withdrawn", RESOURCE_STEPS["withdrawn"], on_listing_changed),
 )
+# Heard live (core NATS): the keys service's code revocations empty the code checker's cache,
+# its own grant revocations the interface services' (services/exchange/interfaces.py).
+FOLLOWED = (AUTHORISATION_CODE_REVOKED_SUBJECT, GRANT_REVOKED.subject)

@@ -5,13 +5,18 @@ A record's hash is SM3(previous hash || sequence || event id || the record's byt
 so editing, removing or reordering a record breaks every hash after it; a signed checkpoint
 fixes the chain's head at a moment, so that truncating the end or rewriting the whole chain
 after it is caught too. `verify` walks the chain and names the first record that does not hold.
+
+A record is chained only from the service it names: each service's records arrive on its own
+subject, which only its NATS identity may publish (runtime/natsauth.py), with its own
+`ce-source` (checked by the consumer); a record naming another service is refused, and the
+chain's `service` column is the service that published it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import audit, config, logs
-from runtime.bus.consumer import ReceivedEvent, Subscription
+from runtime.bus.consumer import EventRefused, ReceivedEvent, Subscription
 from runtime.storage import Database, Migration, Reader, create_tables, now_us, page
 from services.keys import algorithms, domain
 from smartcity.keys.v1 import events_pb2
@@ -71,8 +76,11 @@ def checkpoint_message(sequence: int, hash_hex: str) -> bytes:
     return f"smartcity-audit-checkpoint:{sequence}:{hash_hex}".encode()
 
 
-async def append(conn: AsyncConnection, event: ReceivedEvent, raw: bytes) -> None:
-    """Add one record at the end of the chain, in the consumer's transaction."""
+async def append(
+    conn: AsyncConnection, event: ReceivedEvent, raw: bytes, *, publisher: str
+) -> None:
+    """Add one record, published by `publisher`, at the end of the chain, in the consumer's
+    transaction."""
     if conn.dialect.name == "postgresql":
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
     last = (
@@ -87,7 +95,7 @@ async def append(conn: AsyncConnection, event: ReceivedEvent, raw: bytes) -> Non
         chain.insert().values(
             sequence=sequence,
             event_id=event.id,
-            service=record.service[:20],
+            service=publisher,
             record=raw,
             actor_id=record.actor_id[:64],
             resource_id=record.resource_id[:100],
@@ -101,12 +109,19 @@ async def append(conn: AsyncConnection, event: ReceivedEvent, raw: bytes) -> Non
 def subscriptions() -> list[Subscription]:
     """One durable consumer per service's audit records."""
 
-    async def handle(conn: AsyncConnection, event: ReceivedEvent) -> None:
-        async with _append_lock:
-            await append(conn, event, event.payload.SerializeToString())
+    def handler(publisher: str) -> Callable[[AsyncConnection, ReceivedEvent], Awaitable[None]]:
+        async def handle(conn: AsyncConnection, event: ReceivedEvent) -> None:
+            record: events_pb2.AuditRecord = event.payload
+            if record.service != publisher:
+                # the consumer checked that `publisher` sent it: it may speak for itself only
+                raise EventRefused(f"an audit record naming another service, from {publisher}")
+            async with _append_lock:
+                await append(conn, event, record.SerializeToString(), publisher=publisher)
+
+        return handle
 
     return [
-        Subscription(f"keys-audit-{service}", audit.event_type(service), handle)
+        Subscription(f"keys-audit-{service}", audit.event_type(service), handler(service))
         for service in config.SERVICES
     ]
 
@@ -148,7 +163,8 @@ async def verify(conn: Reader, *, signature_valid: Callable[[bytes, str], bool])
             return _broken(checked, 0, row.sequence, "its content does not match its hash")
         parsed = events_pb2.AuditRecord()
         parsed.ParseFromString(row.record)
-        if (parsed.actor_id[:64], parsed.resource_id[:100]) != (row.actor_id, row.resource_id):
+        indexed = (parsed.actor_id[:64], parsed.resource_id[:100], parsed.service)
+        if indexed != (row.actor_id, row.resource_id, row.service):
             return _broken(checked, 0, row.sequence, "its index columns were changed")
         mark = marks.get(row.sequence)
         if mark is not None and (

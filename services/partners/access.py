@@ -166,11 +166,9 @@ class Access:
             return  # a deployment's own NATS: its operators place the users
         async with self._rt.db.read() as conn:
             keys = await store.all_nats_keys(conn)
-        content = natsauth.authorization(
-            [(c, k, domain.nats_permissions(c)) for c, k in keys],
-            platform_password=natsauth.platform_password(settings.nats_auth_file),
-        )
-        if natsauth.write(settings.nats_auth_file, content) and settings.nats_pid_file:
+        partners = [natsauth.User(f"partner {c}", k, domain.nats_permissions(c)) for c, k in keys]
+        changed = natsauth.update(settings.nats_auth_file, partners=partners)
+        if changed and settings.nats_pid_file:
             natsauth.reload(settings.nats_pid_file)
             log.info("nats_users_reloaded", partners=len(keys))
 

@@ -13,7 +13,6 @@ Every channel a partner has (NATS, webhooks, server-sent events) reads only its 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from typing import Any
 
 from opentelemetry import trace
@@ -26,6 +25,7 @@ from runtime.storage import now_us
 from services.exchange import events as exchange_events
 from services.partners import domain, store
 from services.partners.catalog import GRANTED, PARTNER_EVENTS
+from services.partners.events import fanout_durable, fanout_sources
 
 log = logs.get(__name__)
 
@@ -36,14 +36,6 @@ _REVOKED = exchange_events.GRANT_REVOKED.subject
 _GRANTED_OUTCOME = 1  # SHARE_REQUEST_OUTCOME_GRANTED
 
 
-def source_streams() -> dict[str, list[str]]:
-    """The partner event types of each source service."""
-    found: dict[str, list[str]] = defaultdict(list)
-    for subject, event in PARTNER_EVENTS.items():
-        found[event.event_type.service].append(subject)
-    return {service: sorted(subjects) for service, subjects in sorted(found.items())}
-
-
 class FanOut:
     def __init__(self, rt: ServiceRuntime) -> None:
         self._rt = rt
@@ -51,20 +43,24 @@ class FanOut:
 
     async def run(self, js: Any) -> None:
         await asyncio.gather(
-            *(self._follow(js, service, subjects) for service, subjects in source_streams().items())
+            *(self._follow(js, service, subjects) for service, subjects in fanout_sources().items())
         )
 
     async def _follow(self, js: Any, service: str, subjects: list[str]) -> None:
         from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig
 
-        await bus_nats.ensure_stream(js, service, replicas=self._rt.settings.stream_replicas)
+        await bus_nats.wait_for_stream(js, service)  # its owner creates it
         psub = await js.pull_subscribe(
             subjects[0],
-            durable=f"partners-fanout-{service}",
+            durable=fanout_durable(service),
             stream=stream_name(service),
             config=ConsumerConfig(
-                filter_subjects=subjects, ack_policy=AckPolicy.EXPLICIT, ack_wait=30
+                # one subject: the filter goes in the create request's subject, where the
+                # server checks it against this service's permissions
+                filter_subjects=subjects if len(subjects) > 1 else None,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=30,
             ),
         )
         while True:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-import nats
 import pytest
 import pytest_asyncio
 
@@ -192,7 +191,7 @@ async def test_revocation_reaches_every_replica_within_a_second(
     replicas = [checker_for(keys, officer) for _ in range(2)]
     connections = []
     for replica in replicas:
-        nc = await nats.connect(platform.settings.nats_url, connect_timeout=5)
+        nc = await platform.nats_as("exchange")
         await bus_nats.follow(nc, replica.signal_handlers())
         connections.append(nc)
         await nc.flush(timeout=5)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conftest import NatsServer, eventually
 from runtime.bus import consumer as bus_consumer
 from runtime.bus import outbox as bus_outbox
-from runtime.bus.consumer import Consumer, ReceivedEvent, Subscription
+from runtime.bus.consumer import Consumer, EventRefused, ReceivedEvent, Subscription
 from runtime.bus.events import EventType, cloudevent_headers
 from runtime.bus.nats import ensure_stream
 from runtime.bus.outbox import OutboxRelay, enqueue
@@ -65,7 +65,7 @@ async def running(
     nats_server: NatsServer, work: Callable[[Any], Awaitable[None]]
 ) -> AsyncIterator[Any]:
     """JetStream with the catalog stream, and `work(js)` (a consumer or relay) running on it."""
-    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    nc = await nats_server.connect(max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = nc.jetstream()
     await ensure_stream(js, "catalog")
     task = asyncio.create_task(work(js))
@@ -112,7 +112,7 @@ async def test_redelivered_event_has_no_second_effect(
             headers = cloudevent_headers(
                 event_id=event_id,
                 subject=et.subject,
-                source="/test",
+                source="/smartcity/catalog",
                 entity_id="r-1",
                 time_us=0,
                 content_type=et.content_type,
@@ -132,7 +132,7 @@ async def test_outbox_publishes_what_was_committed_while_nats_was_down(
     db: Database, nats_server: NatsServer
 ) -> None:
     et = unique_event_type()
-    relay = OutboxRelay(db, source="/test", poll_seconds=0.2)
+    relay = OutboxRelay(db, source="/smartcity/catalog", poll_seconds=0.2)
     async with running(nats_server, relay.run) as js:
         nats_server.kill()
         await nats_server.supervisor.wait_exit("nats")
@@ -163,6 +163,48 @@ async def test_outbox_publishes_what_was_committed_while_nats_was_down(
         assert await count_rows(db, bus_outbox.outbox) == 0
 
 
+async def test_an_event_not_from_its_subjects_owner_or_refused_by_its_handler_is_terminated(
+    db: Database, nats_server: NatsServer
+) -> None:
+    et = unique_event_type()  # a catalog subject: /smartcity/catalog owns it
+
+    async def handle(conn: AsyncConnection, event: ReceivedEvent) -> None:
+        if event.payload.resource_id == "refused":
+            raise EventRefused("a record its handler will never apply")
+        await conn.execute(effects.insert().values(resource_id=event.payload.resource_id))
+
+    durable = f"test-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer(db, Subscription(durable, et, handle))
+    async with running(nats_server, consumer.run) as js:
+        for resource_id, source in (
+            ("forged", "/smartcity/licences"),
+            ("unsourced", ""),
+            ("refused", "/smartcity/catalog"),
+            ("genuine", "/smartcity/catalog"),
+        ):
+            headers = cloudevent_headers(
+                event_id=str(uuid.uuid4()),
+                subject=et.subject,
+                source=source,
+                entity_id=resource_id,
+                time_us=0,
+                content_type=et.content_type,
+            )
+            payload = events_pb2.ResourceCreated(resource_id=resource_id).SerializeToString()
+            await js.publish(et.subject, payload, headers=headers)
+
+        async def settled() -> bool:
+            return consumer.processed == 1 and consumer.refused == 3
+
+        await eventually(settled, timeout=20)
+        async with db.read() as conn:
+            applied = (await conn.execute(sa.select(effects.c.resource_id))).scalars().all()
+        assert applied == ["genuine"]
+        # terminated, not left to come back: nothing is pending on the consumer
+        info = await js.consumer_info("CATALOG", durable)
+        assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
 async def test_an_event_that_keeps_failing_is_parked_after_the_last_delivery(
     db: Database, nats_server: NatsServer
 ) -> None:
@@ -180,7 +222,7 @@ async def test_an_event_that_keeps_failing_is_parked_after_the_last_delivery(
         headers = cloudevent_headers(
             event_id=event_id,
             subject=et.subject,
-            source="/test",
+            source="/smartcity/catalog",
             entity_id="r-1",
             time_us=0,
             content_type=et.content_type,
@@ -208,8 +250,8 @@ async def test_two_relays_on_one_postgresql_outbox_publish_each_event_once(
     for i in range(60):
         async with db.begin() as conn:
             await enqueue(conn, et, events_pb2.ResourceCreated(resource_id=f"r-{i}"), entity_id="x")
-    first = OutboxRelay(db, source="/test", batch_size=5, poll_seconds=0.1)
-    second = OutboxRelay(db, source="/test", batch_size=5, poll_seconds=0.1)
+    first = OutboxRelay(db, source="/smartcity/catalog", batch_size=5, poll_seconds=0.1)
+    second = OutboxRelay(db, source="/smartcity/catalog", batch_size=5, poll_seconds=0.1)
     async with running(nats_server, first.run), running(nats_server, second.run):
 
         async def drained() -> bool:

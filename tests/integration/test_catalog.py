@@ -12,7 +12,6 @@ import time
 import uuid
 from typing import Any
 
-import nats
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -499,7 +498,7 @@ def _ts(us: int) -> Timestamp:
 
 async def publish_exchange_event(platform: Platform, event_type: Any, payload: Any) -> None:
     """What the exchange announces, on the platform's own NATS, as the exchange publishes it."""
-    nc = await nats.connect(platform.settings.nats_url, connect_timeout=5)
+    nc = await platform.nats_as("exchange")
     try:
         event_id = str(uuid.uuid4())
         headers = cloudevent_headers(

@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import nats
 import pytest
 
 from conftest import (
@@ -378,7 +377,7 @@ async def test_a_subscriber_is_told_of_each_batch_and_reads_only_what_is_new(
     status, _, _ = await platform.request("POST", f"{EXCHANGE}/subscriptions", token=psb, json=body)
     assert status == 409
     # when the provider pushes a batch, the subscriber's own subject announces it
-    nc = await nats.connect(platform.settings.nats_url, connect_timeout=5)
+    nc = await platform.nats_as("observer")
     try:
         inbox = await nc.subscribe("smartcity.exchange.delivery.psb")
         status, _ = await push(

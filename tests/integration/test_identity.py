@@ -13,7 +13,6 @@ import time
 import uuid
 from typing import Any
 
-import nats
 import orjson
 import pytest
 
@@ -698,7 +697,7 @@ async def test_keys_rotate_with_no_failed_request(platform: Platform) -> None:
 
 
 async def test_account_events_carry_identifiers_only(platform: Platform) -> None:
-    nc = await nats.connect(platform.settings.nats_url, connect_timeout=5)
+    nc = await platform.nats_as("observer")
     seen: list[Any] = []
     try:
         sub = await nc.subscribe("smartcity.identity.>", cb=_collect(seen))

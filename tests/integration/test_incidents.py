@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 from typing import Any
 
-import nats
 import pytest
 
 from conftest import Platform, eventually
@@ -30,7 +29,7 @@ async def test_an_incident_runs_from_report_to_closure_and_reaches_the_affected_
     platform: Platform,
 ) -> None:
     officer = await platform.login("bdb.admin")  # a security officer
-    nc = await nats.connect(platform.settings.nats_url, connect_timeout=5)
+    nc = await platform.nats_as("observer")
     heard: list[Any] = []
 
     async def on_message(message: Any) -> None:

@@ -229,7 +229,7 @@ async def test_a_nats_stall_holds_the_outbox_and_the_backlog_shows_it(
     relay = OutboxRelay(db, source="/smartcity/catalog", stall_seconds=1.0, stall_every=0.0)
     async with db.begin() as conn:
         await enqueue(conn, et, events_pb2.ResourceCreated(resource_id="r-1"), entity_id="r-1")
-    nc = await connect(nats_server.url, name="stall-test")
+    nc = await connect(nats_server.url, name="stall-test", seed=nats_server.seed)
     try:
         js = nc.jetstream()
         await ensure_stream(js, "catalog")

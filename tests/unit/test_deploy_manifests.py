@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from runtime import config
+from services import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -373,6 +374,7 @@ def test_every_deployment_passes_the_production_check(name: str) -> None:
         "SMARTCITY_DATABASE_URL": "postgresql+asyncpg://u:p@postgres:5432/smartcity",
         "SMARTCITY_MASTER_KEY": "3f9a0c51d7e2b8469a1c5e7d2b0f8c34",
         "SMARTCITY_SERVICE_SECRET": "s3cret",
+        "SMARTCITY_NATS_SEED": "SUA-a-seed",
     }
     env = {k: v if v is not None else stand_ins[k] for k, v in _deployment_env(name).items()}
     settings = config.load(env)
@@ -383,7 +385,7 @@ def test_every_deployment_passes_the_production_check(name: str) -> None:
 @pytest.mark.parametrize("name", config.SERVICES)
 def test_secrets_are_wired_as_the_code_needs_them(name: str) -> None:
     refs = _secret_refs(name)
-    wanted = {"SMARTCITY_DATABASE_URL"}
+    wanted = {"SMARTCITY_DATABASE_URL", "SMARTCITY_NATS_SEED"}
     wanted |= {"SMARTCITY_MASTER_KEY"} if name in config.SEALS_DATA else set()
     wanted |= {"SMARTCITY_SERVICE_SECRET"} if name in config.CALLS_AS_ITSELF else set()
     assert set(refs) == wanted
@@ -394,8 +396,12 @@ def test_secrets_are_wired_as_the_code_needs_them(name: str) -> None:
     assert set(examples[f"{name}-secrets"]["stringData"]) == wanted
 
 
-def test_the_gateway_gets_no_secrets() -> None:
-    assert _secret_refs("gateway") == {}
+def test_the_gateway_gets_no_secret_but_its_nats_identity() -> None:
+    assert _secret_refs("gateway") == {
+        "SMARTCITY_NATS_SEED": ("gateway-secrets", "SMARTCITY_NATS_SEED")
+    }
+    examples = {d["metadata"]["name"]: d for d in _load(BASE / "secret.example.yaml")}
+    assert set(examples["gateway-secrets"]["stringData"]) == {"SMARTCITY_NATS_SEED"}
 
 
 # ---- NATS JetStream cluster -------------------------------------------------------------------
@@ -429,6 +435,42 @@ def test_jetstream_states_its_sync_interval_and_streams_fit_the_cluster() -> Non
     assert (
         _config_map()["SMARTCITY_NATS_URL"] == f"nats://nats:{client['spec']['ports'][0]['port']}"
     )
+
+
+@pytest.mark.parametrize("path", [DEPLOY / "nats", NATS_CLUSTER], ids=["compose", "k8s"])
+def test_the_nats_users_are_generated_from_the_event_registry(path: Path) -> None:
+    # each process's rights as the registry declares them, nothing by hand
+    assert (path / "users.conf").read_text() == registry.deployment_users()
+    conf = (path / "nats-server.conf").read_text()
+    assert re.search(r'authorization\s*\{\s*include "users\.conf"\s*\}', conf)
+
+
+def test_the_nats_servers_read_every_processs_public_key_from_a_secret() -> None:
+    container = _container(_find("StatefulSet", "nats"))
+    refs = {
+        item["name"]: item["valueFrom"]["secretKeyRef"]
+        for item in container["env"]
+        if "secretKeyRef" in item.get("valueFrom", {})
+    }
+    wanted = {registry.nkey_variable(p.name) for p in registry.participants()}
+    assert set(refs) == wanted
+    assert all(ref == {"name": "nats-users", "key": name} for name, ref in refs.items())
+    examples = {d["metadata"]["name"]: d for d in _load(BASE / "secret.example.yaml")}
+    assert set(examples["nats-users"]["stringData"]) == wanted
+    kustomization = _load(NATS_CLUSTER / "kustomization.yaml")[0]
+    (generator,) = kustomization["configMapGenerator"]
+    assert set(generator["files"]) == {"nats-server.conf", "users.conf"}
+
+
+def test_compose_gives_each_process_its_own_nats_identity() -> None:
+    services = _compose()["services"]
+    nats = services["nats"]
+    assert "./nats/users.conf:/etc/nats/users.conf:ro" in nats["volumes"]
+    for participant in registry.participants():
+        key = registry.nkey_variable(participant.name)
+        assert nats["environment"][key].startswith(f"${{{key}:?"), key
+        seed = services[participant.name]["environment"]["SMARTCITY_NATS_SEED"]
+        assert seed.startswith(f"${{{registry.seed_variable(participant.name)}:?"), seed
 
 
 def test_postgres_is_an_external_dependency() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import nkeys
@@ -197,15 +198,16 @@ def test_a_signed_delivery_verifies_and_any_change_does_not() -> None:
         signatures.verify(signatures.new_secret(), headers, body, now=now)
 
 
-def test_the_nats_users_file_keeps_the_platform_password(tmp_path: object) -> None:
-    path = str(tmp_path) + "/auth.conf"  # type: ignore[operator]
-    password = natsauth.ensure_platform_password(path)
-    assert natsauth.ensure_platform_password(path) == password
-    content = natsauth.authorization(
-        [("bank", "UKEY", domain.nats_permissions("bank"))], platform_password=password
-    )
-    assert natsauth.write(path, content) and not natsauth.write(path, content)
-    assert natsauth.platform_password(path) == password and "UKEY" in content
-    assert natsauth.without_credentials(f"nats://smartcity:{password}@127.0.0.1:4222") == (
+def test_the_nats_users_file_keeps_the_platforms_users_and_the_partners(tmp_path: Path) -> None:
+    path = str(tmp_path / "auth.conf")
+    catalog = natsauth.User("catalog", "UCATALOG", {"publish": {"allow": ["x"]}})
+    bank = natsauth.User("partner bank", "UBANK", domain.nats_permissions("bank"))
+    assert natsauth.update(path, platform=[catalog])
+    assert natsauth.update(path, partners=[bank])
+    assert not natsauth.update(path, platform=[catalog])  # the same: no reload needed
+    content = (tmp_path / "auth.conf").read_text()
+    assert "UCATALOG" in content and "UBANK" in content and "password" not in content
+    assert natsauth.load_users(path) == {"platform": [catalog], "partners": [bank]}
+    assert natsauth.without_credentials("nats://smartcity:secret@127.0.0.1:4222") == (
         "nats://127.0.0.1:4222"
     )

@@ -25,6 +25,7 @@ PRODUCTION: Mapping[str, str] = {
     "SMARTCITY_ISSUER": "https://api.smartcity.haikou.example",
     "SMARTCITY_NATS_URL": "nats://nats.internal:4222",
     "SMARTCITY_SERVICE_SECRET": "a-service-client-secret-from-identity",
+    "SMARTCITY_NATS_SEED": "SUAEXAMPLEXNKEYXSEEDXOFXTHISXPROCESSXONLY",
 }
 
 
@@ -76,6 +77,8 @@ def test_the_embedded_default_is_not_checked(process: str, tmp_path: Path) -> No
         (without("SMARTCITY_STREAM_REPLICAS"), "catalog", "SMARTCITY_STREAM_REPLICAS=3"),
         ({**PRODUCTION, "SMARTCITY_STREAM_REPLICAS": "2"}, "keys", "SMARTCITY_STREAM_REPLICAS=3"),
         (without("SMARTCITY_ISSUER"), "gateway", "SMARTCITY_ISSUER"),
+        (without("SMARTCITY_NATS_SEED"), "catalog", "SMARTCITY_NATS_SEED"),
+        (without("SMARTCITY_NATS_SEED"), "gateway", "SMARTCITY_NATS_SEED"),
         (
             {**PRODUCTION, "SMARTCITY_ISSUER": "http://api.smartcity.haikou.example"},
             "catalog",
@@ -151,6 +154,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "SMARTCITY_STREAM_REPLICAS",
         "SMARTCITY_ISSUER",
         "SMARTCITY_NATS_URL",
+        "SMARTCITY_NATS_SEED",
         "SMARTCITY_SERVICE_SECRET",
     ]
     assert len(lines) == len(named)
