@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import sys
@@ -45,7 +46,19 @@ def _die_with_parent() -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+# Ports are picked below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel
+# hands out for binding to 0 is soon some outgoing connection's source port, and one taken that
+# way between our choosing it and the process binding it crash-loops the process.
+_PICK_FROM = range(20000, 32768)
+_picked: set[int] = set()  # never the same port twice from one process
+
+
 def free_port() -> int:
+    for _ in range(200):
+        port = random.choice(_PICK_FROM)
+        if port not in _picked and not port_taken(port):
+            _picked.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
