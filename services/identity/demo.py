@@ -119,14 +119,16 @@ async def seed(rt: ServiceRuntime, personal: PersonalData) -> None:
                 account_id=_account(AGENT.account).id,
                 authorised_by=_account(CITIZEN.account).id,
             )
-    # The platform's processes, each a client of its own (runtime.config.PLATFORM_CLIENTS).
-    for service in config.PLATFORM_CLIENTS:
-        account = _account(DemoAccount(service, domain.SERVICE, "bdb"))
+    # Service clients, each with a secret derived from the demo password: the platform's
+    # processes (runtime.config.PLATFORM_CLIENTS) and the departments' licensing systems.
+    platform = (DemoAccount(service, domain.SERVICE, "bdb") for service in config.PLATFORM_CLIENTS)
+    for client in (*platform, *domain.DEMO_LICENSING_SYSTEMS):
+        account = _account(client)
         async with rt.db.begin() as conn:
-            if await store.username_exists(conn, service):
+            if await store.username_exists(conn, client.username):
                 continue
             secret_hash = await passwords.hash_password(
-                service_credentials.demo_secret(rt.settings.demo_password, service)
+                service_credentials.demo_secret(rt.settings.demo_password, client.username)
             )
             await store.add_account(conn, account, password_hash=secret_hash)
             created += 1

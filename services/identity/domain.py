@@ -137,6 +137,12 @@ DEMO_STAFF: tuple[DemoAccount, ...] = (
         (ROLE_CATALOG_OFFICER, ROLE_SHARE_APPROVER, ROLE_LICENCE_ISSUER),
     ),
 )
+# Demo mode only: each issuing department's own licensing system, a service client holding the
+# licence_issuer role (CLIENT_ROLES); the licences demo issues the demo licences as these.
+DEMO_LICENSING_SYSTEMS: tuple[DemoAccount, ...] = tuple(
+    DemoAccount(f"{department}.licensing", SERVICE, department, (ROLE_LICENCE_ISSUER,))
+    for department in ("psb", "hrss", "msa")
+)
 DEMO_CITIZEN = DemoAccount("demo.citizen", CITIZEN)
 DEMO_AGENT = DemoAccount("demo.enterprise", CITIZEN)
 DEMO_PARTNER = DemoAccount("demo.partner", PARTNER, "bdb")

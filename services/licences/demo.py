@@ -2,6 +2,12 @@
 security card, a driving licence and a vehicle licence, and the demo enterprise a business
 licence, each issued by its own department and signed with its demo key.
 
+Issued as any department's own system issues its licences: the demo signs in as each
+department's licensing system (a service client holding the licence_issuer role, made by
+identity's demo data with a secret derived from the demo password) and issues with that real
+token, so the keys service signs, by the key's policy, only because the licences service acts for
+a licence issuer of the department.
+
 Never in production and never on PostgreSQL (see `runtime.config`). Issued through the same code
 as any licence, once (idempotent request ids), after identity and keys answer.
 """
@@ -10,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 
-from runtime import crypto, logs
-from runtime.auth import STAFF, Principal
+from runtime import crypto, logs, service_credentials
+from runtime.auth import Principal
 from runtime.errors import DomainError
-from runtime.service import ServiceRuntime
-from services.licences import domain, types
+from runtime.service import ServiceRuntime, identity_client
+from runtime.service_credentials import ServiceCredentials
+from services.licences import types
 from services.licences.licences import Contents, Licences
 from services.licences.upstream import Upstream
 from smartcity.licences.v1 import licences_pb2 as pb
@@ -98,29 +105,29 @@ def sample_fields(licence_type: str, holder_number: str) -> dict[str, str]:
 
 async def seed(rt: ServiceRuntime) -> None:
     """Issue the demo licences that are not issued yet; retried while identity and keys start."""
-    from services.identity import demo as identity_demo  # the demo people's numbers
+    # the demo people's numbers and the departments' licensing systems
+    from services.identity import demo as identity_demo
+    from services.identity.domain import DEMO_LICENSING_SYSTEMS
 
     if rt.credentials is None:
         return
     licences = Licences(rt, Upstream(rt), Contents(crypto.master_key(rt.settings)))
+    _, login, _ = identity_client(rt.settings)
+    systems = {
+        system.department: ServiceCredentials(
+            service=system.username,
+            secret=service_credentials.demo_secret(rt.settings.demo_password, system.username),
+            login=login,
+        )
+        for system in DEMO_LICENSING_SYSTEMS
+    }
     citizen = identity_demo.CITIZEN.resident_id
     wanted = [(t, citizen) for t in types.TYPES if t != "business_licence"]
     wanted.append(("business_licence", identity_demo.ENTERPRISE_CREDIT_CODE))
     for attempt in range(ATTEMPTS):
         try:
-            token = await rt.credentials.token()
             for key, number in wanted:
-                department = types.TYPES[key].department
-                # the demo issues as each department, with the licences service's own right
-                # to the departments' demo keys
-                issuer = Principal(
-                    subject="licences-demo",
-                    audience="service",
-                    kind=STAFF,
-                    department=department,
-                    roles=frozenset({domain.ROLE_LICENCE_ISSUER}),
-                    token=token,
-                )
+                issuer = await _signed_in(rt, systems[types.TYPES[key].department])
                 request = pb.IssueLicenceRequest(
                     licence_type=key,
                     fields=sample_fields(key, number),
@@ -136,3 +143,9 @@ async def seed(rt: ServiceRuntime) -> None:
         log.info("demo_licences_issued", count=len(wanted))
         return
     log.warning("demo_licences_not_issued")
+
+
+async def _signed_in(rt: ServiceRuntime, system: ServiceCredentials) -> Principal:
+    """The department's licensing system as the licences service sees any caller: its token,
+    verified."""
+    return await rt.verifier.verify(await system.token(), audiences=("service",))

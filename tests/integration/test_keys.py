@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import grpc
@@ -20,7 +21,7 @@ from gmssl import sm2  # type: ignore[import-untyped]
 from google.rpc import error_details_pb2
 from tongsuopy.crypto import serialization as tongsuo_serialization
 
-from conftest import DEMO_PASSWORD, Platform, eventually
+from conftest import DEMO_PASSWORD, Platform, eventually, remember_secret
 from runtime import errors, grpcclient, service_credentials
 from runtime.service_credentials import ServiceCredentials
 from services.identity import demo as people
@@ -598,6 +599,48 @@ async def test_a_licence_issued_through_the_gateway_is_signed_through_the_licenc
         u["operation"] == "sign" and u["outcome"] == "succeeded" and u["service"] == "licences"
         for u in page["usage"]
     ), page
+
+
+async def test_the_demo_licences_are_signed_for_each_departments_own_licensing_system(
+    platform: Platform, identity: identity_pb2_grpc.IdentityServiceStub
+) -> None:
+    # given: the embedded mode's demo licences, issued as the platform starts
+    citizen = await platform.login("demo.citizen", entry="public")
+
+    async def held() -> bool:
+        status, page, _ = await platform.request("GET", "/public/v1/licences/mine", token=citizen)
+        assert status == 200, page
+        demo_types = {"id_card", "social_security_card", "driving_licence", "vehicle_licence"}
+        return demo_types <= {licence["licence_type"] for licence in page["licences"]}
+
+    assert await eventually(held)
+    auditor = await platform.login("bdb.auditor")
+
+    async def signed_for(department: str, actor: str) -> bool:
+        status, page, _ = await platform.request(
+            "GET",
+            f"/office/v1/keys/{department}.licence-signing/usage",
+            token=auditor,
+            params={"actor_id": actor, "page_size": "100"},
+        )
+        assert status == 200, page
+        return any(
+            u["operation"] == "sign"
+            and u["outcome"] == "succeeded"
+            and u["service"] == "licences"
+            and u["actor_type"] == "service"
+            and u["actor_department"] == department
+            and "licence_issuer" in u["actor_roles"]
+            for u in page["usage"]
+        )
+
+    for department in ("psb", "hrss", "msa"):
+        # when: an auditor reads who used the department's key
+        client = f"{department}.licensing"
+        remember_secret(service_credentials.demo_secret(DEMO_PASSWORD, client))
+        actor = subject_of(await as_service(identity, client).token())
+        # then: the licences service signed for the department's own system, a real issuer
+        assert await eventually(partial(signed_for, department, actor)), department
 
 
 async def test_a_batch_of_licences_is_signed_in_one_call(
