@@ -1,8 +1,8 @@
 """Scenario ``keys``: the keys service's SM2 and SM4 rates against the raw library rates.
 
-For each operation — SM2 sign, SM2 verify (key ``psb.licence-signing``) and SM4-GCM encrypt of
-256 bytes (key ``bench.sm4``, created at the start by a security officer) — four runs, in
-the order raw x1, service, raw x1, raw x2, each a warm-up then a measured window:
+For each operation — SM2 sign, SM2 verify (key ``bench.sm2``) and SM4-GCM encrypt of 256 bytes
+(key ``bench.sm4``), both keys created at the start by a security officer — four runs, in the
+order raw x1, service, raw x1, raw x2, each a warm-up then a measured window:
 
 * ``raw x1``: :mod:`bench._keysraw`, a tight loop over ``services.keys.algorithms`` in one worker
   process: the way the service runs the operation (inline, on its one event-loop thread, in one
@@ -69,14 +69,26 @@ BASELINE_WORKERS = 1  # the ratio's baseline: raw x1 (see the module's docstring
 PLAN = ("x1", "service", "x1", "x2")
 RAW_WARMUP_S = 0.5  # at most: a tight loop needs little warming (the workers also run once first)
 
-SIGNING_KEY = "psb.licence-signing"
-SIGNER = "psb.officer"  # a licence_issuer of psb: the demo key's policy grants sign and verify
+# The bench's own SM2 key: the demo licence-signing keys sign only through the licences service.
+SIGNING_KEY = "bench.sm2"
+SIGNER = "psb.officer"  # a licence_issuer of psb: the bench keys' policies grant it their uses
 SECURITY_OFFICER = "bdb.admin"
+SM2_KEY = {
+    "name": SIGNING_KEY,
+    "purpose": "sign",
+    "policy": {
+        "grants": [
+            {"departments": ["psb"], "roles": ["licence_issuer"], "operations": ["sign", "verify"]}
+        ]
+    },
+}
 SM4_KEY = {
     "name": SM4_KEY_NAME,
     "purpose": "encrypt",
     "policy": {"grants": [{"departments": ["psb"], "operations": ["encrypt", "decrypt"]}]},
 }
+# What the run reports of each (`prepared`): its key, and the algorithm the service must give it.
+BENCH_KEYS = {"sm2_key": (SM2_KEY, "sm2"), "sm4_key": (SM4_KEY, "sm4-gcm")}
 LABELS = {
     "sign": "SM2 sign",
     "verify": "SM2 verify",
@@ -405,20 +417,21 @@ def service_run(
 # --- preparing the platform --------------------------------------------------------------------
 
 
-def _create_sm4_key(platform: PlatformProcess) -> str:
-    """The bench's own SM4 key, created by a security officer through the gateway."""
+def _create_key(platform: PlatformProcess, spec: dict[str, Any], algorithm: str) -> str:
+    """One of the bench's own keys, created by a security officer through the gateway."""
+    name = spec["name"]
     officer = platform.logins.login(SECURITY_OFFICER)
     reply = http(
-        "POST", f"{platform.base}/office/v1/keys", headers=officer.headers(), json_body=SM4_KEY
+        "POST", f"{platform.base}/office/v1/keys", headers=officer.headers(), json_body=spec
     )
     if reply.status == 409:
         return "exists already"
     if reply.status != 201:
-        raise TargetError(f"create key {SM4_KEY_NAME}: HTTP {reply.status}: {reply.body[:500]!r}")
+        raise TargetError(f"create key {name}: HTTP {reply.status}: {reply.body[:500]!r}")
     created = reply.json()
-    if created.get("algorithm") != "sm4-gcm":
-        raise TargetError(f"key {SM4_KEY_NAME} is {created.get('algorithm')!r}, not sm4-gcm")
-    return f"created by {SECURITY_OFFICER}: sm4-gcm v{created.get('latest_version')}"
+    if created.get("algorithm") != algorithm:
+        raise TargetError(f"key {name} is {created.get('algorithm')!r}, not {algorithm}")
+    return f"created by {SECURITY_OFFICER}: {algorithm} v{created.get('latest_version')}"
 
 
 def _keys_process(platform: PlatformProcess) -> tuple[dict[str, int], dict[str, int]]:
@@ -850,7 +863,8 @@ def run(settings: KeysSettings, *, workdir: Path, ready_timeout: float, logs_des
             f"(pid {pids.get('keys')}), {prepared['platform_start_s']}s",
             file=sys.stderr,
         )
-        prepared["sm4_key"] = _create_sm4_key(platform)
+        for label, (spec, algorithm) in BENCH_KEYS.items():
+            prepared[label] = _create_key(platform, spec, algorithm)
         token = platform.logins.login(SIGNER)
         signature = asyncio.run(_probe(address, token.value))
         target = ServiceTarget(address, pids.get("keys"), token, signature)
