@@ -58,7 +58,7 @@ def test_the_auditor_reads_and_writes_nothing() -> None:
 
 
 def test_a_role_the_table_does_not_list_for_a_method_is_refused_naming_the_roles_needed() -> None:
-    with pytest.raises(RoleNotPermitted, match="exchange.CreateShareRequest needs one of"):
+    with pytest.raises(RoleNotPermitted, match=r"exchange\.CreateShareRequest needs one of"):
         roles.check(["auditor"], "/smartcity.exchange.v1.ExchangeService/CreateShareRequest")
     roles.check(["auditor"], "/smartcity.keys.v1.KeysService/ListAuditRecords")
     # staff without any role still reach what every member of staff may do
