@@ -28,13 +28,8 @@ from runtime.auth import ALGORITHMS, KEY_ROTATED_SUBJECT, TokenVerifier
 from runtime.bus import nats as bus_nats
 from runtime.config import Settings
 from runtime.revocation import EndedSessions, from_identity
-from runtime.service_credentials import ServiceCredentials, secret_for
-from smartcity.identity.v1 import identity_pb2
 
 log = logs.get(__name__)
-
-# The gateway's own client id, to hear identity's feed of ended sessions (runtime.revocation).
-GATEWAY_CLIENT = "gateway"
 
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -195,20 +190,9 @@ async def jwks(request: web.Request) -> web.StreamResponse:
 
 
 def ended_sessions(settings: Settings, upstream: Upstream) -> EndedSessions:
-    """The sessions whose tokens the gateway refuses: it hears identity's feed as the service
-    client `gateway` (SMARTCITY_SERVICE_SECRET; derived in the embedded mode), and fails closed
-    when it can neither hear nor ask identity."""
-
-    async def login(client_id: str, secret: str) -> tuple[str, int]:
-        request = identity_pb2.LoginRequest(username=client_id, password=secret, audience="service")
-        response = await upstream.identity.Login(request, timeout=5.0)
-        return str(response.access_token), int(response.expires_in)
-
-    secret = secret_for(settings, GATEWAY_CLIENT)
-    credentials = (
-        ServiceCredentials(service=GATEWAY_CLIENT, secret=secret, login=login) if secret else None
-    )
-    feed = from_identity(lambda: upstream.identity, credentials)
+    """The sessions whose tokens the gateway refuses: it hears identity's feed (no credentials
+    needed), and fails closed when it can neither hear nor ask identity."""
+    feed = from_identity(lambda: upstream.identity)
     return EndedSessions(feed, stale_seconds=settings.revocation_stale_ms / 1000)
 
 

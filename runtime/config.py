@@ -15,10 +15,10 @@ from pathlib import Path
 
 # One list of the services; adding a service is one line here (and its package).
 SERVICES: tuple[str, ...] = ("identity", "keys", "catalog", "exchange", "licences", "partners")
-# The processes that sign in to identity as service clients named after themselves: every
-# service, for the calls it makes as itself, and the gateway, to hear identity's feed of ended
-# sessions (runtime.revocation).
-PLATFORM_CLIENTS: tuple[str, ...] = (*SERVICES, "gateway")
+# The processes that may sign in to identity as service clients named after themselves, for the
+# calls they make as themselves: the services (the gateway needs none: identity's feed of ended
+# sessions asks for no credentials, runtime.revocation).
+PLATFORM_CLIENTS: tuple[str, ...] = SERVICES
 
 DEFAULT_PORTS: Mapping[str, int] = {
     "nats": 14222,
@@ -45,7 +45,8 @@ DEFAULT_METRICS_PORTS: Mapping[str, int] = {
 # Which processes need which settings in production (kept here beside SERVICES).
 # They seal data at rest under the master key (runtime.crypto.master_key).
 SEALS_DATA: frozenset[str] = frozenset({"identity", "keys", "licences", "partners"})
-# They call other services as themselves (ServiceRuntime.credentials).
+# They call other services as themselves (ServiceRuntime.credentials); hearing identity's feed
+# of ended sessions needs no credentials.
 CALLS_AS_ITSELF: frozenset[str] = frozenset({"exchange", "licences"})
 
 # Master keys that appear in documentation and tests: whoever copies one shares the key.

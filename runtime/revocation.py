@@ -6,8 +6,9 @@ hears at once while NATS carries it. That alone forgot everything on a restart a
 of an ended session through whenever the event did not arrive. So each verifier also keeps a
 feed from identity itself (`WatchEndedSessions`, a gRPC stream that needs no NATS):
 
-- every time the feed opens (at start, and again after every break) its first answer is the live
-  list: every session whose access tokens may still be unexpired;
+- every time the feed opens (at start, again after every break, and when identity ends it after
+  its fixed lifetime) its first answer is the live list: every session whose access tokens may
+  still be unexpired;
 - then, twice a second, a heartbeat repeats the sessions ended in the last
   `HEARTBEAT_WINDOW_SECONDS` (identity reads them from its database, so they include the ends
   other replicas committed and those whose event is still in an outbox);
@@ -25,6 +26,9 @@ path pays one clock read and one dictionary lookup per request.
 
 Times in answers are identity's clock; the verifier compares them only with each other, never
 with its own (identity's replicas must agree within `CATCH_UP_MARGIN_SECONDS`).
+
+The feed needs no credentials, as the JWKS needs none: it holds only random session ids and
+times, so every verifier opens it from its first moment, with no service client to create first.
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ import grpc
 from runtime import errors, grpcclient, logs
 
 if TYPE_CHECKING:
-    from runtime.service_credentials import ServiceCredentials
     from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 
 log = logs.get(__name__)
@@ -56,11 +59,11 @@ POLL_SECONDS = 1.0
 CATCH_UP_MARGIN_SECONDS = 10.0
 # How long a verifier remembers an ended session: longer than any access token lives.
 MEMORY_SECONDS = 3600.0
-# Asking identity on a request's path: bounded (signing in as a service included, which the
-# feed has usually done already), then the request is refused.
+# Asking identity on a request's path: bounded (every page included), then the request is
+# refused.
 ASK_TIMEOUT_SECONDS = 5.0
 CALL_TIMEOUT_SECONDS = 2.0
-# The feed's first answer may wait for the verifier to sign in (a deliberately slow hash).
+# The feed's first answer is the whole live list, read from identity's database.
 FIRST_ANSWER_SECONDS = 10.0
 PAGE_SIZE = 10_000
 _US = 1_000_000
@@ -154,8 +157,8 @@ class EndedSessions:
             self.ended[sid] = now + MEMORY_SECONDS
 
     async def follow(self) -> None:
-        """Hear identity's feed until cancelled, opening it again whenever it ends (the token
-        it was opened with expired), breaks or falls silent."""
+        """Hear identity's feed until cancelled, opening it again whenever it ends (after its
+        lifetime, or when an identity replica stops), breaks or falls silent."""
         if self._feed is None:
             return
         backoff = 0.2
@@ -165,7 +168,7 @@ class EndedSessions:
                 await self._hear(self._feed.watch())
                 if time.monotonic() - opened >= 1.0:
                     backoff = 0.2
-                    continue  # ended by identity (the token expired): open it again at once
+                    continue  # ended by identity (its lifetime is up): open it again at once
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -255,23 +258,12 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def from_identity(
-    stub: Callable[[], identity_pb2_grpc.IdentityServiceStub],
-    credentials: ServiceCredentials | None,
-) -> Feed:
-    """Identity's feed over gRPC, as this service (a service caller's methods)."""
+def from_identity(stub: Callable[[], identity_pb2_grpc.IdentityServiceStub]) -> Feed:
+    """Identity's feed over gRPC; it asks for no credentials (see the module's docstring)."""
     from smartcity.identity.v1 import identity_pb2
 
-    async def metadata() -> tuple[tuple[str, str], ...]:
-        if credentials is None:
-            raise errors.Unavailable(
-                "this process has no service credentials to ask it (SMARTCITY_SERVICE_SECRET)"
-            )
-        return await credentials.metadata()
-
     async def watch() -> AsyncIterator[Beat]:
-        signed = await metadata()
-        call = stub().WatchEndedSessions(identity_pb2.WatchEndedSessionsRequest(), metadata=signed)
+        call = stub().WatchEndedSessions(identity_pb2.WatchEndedSessionsRequest())
         try:
             async for response in call:
                 yield _beat(response)
@@ -280,7 +272,6 @@ def from_identity(
 
     async def ask(ended_after_us: int | None) -> EndedSince:
         async with asyncio.timeout(ASK_TIMEOUT_SECONDS):
-            signed = await metadata()
             ids: list[str] = []
             as_of_us: int | None = None
             page_token = ""
@@ -291,10 +282,7 @@ def from_identity(
                 if ended_after_us is not None:
                     request.ended_after.FromMicroseconds(ended_after_us)
                 response = await grpcclient.call(
-                    stub().ListEndedSessions,
-                    request,
-                    timeout=CALL_TIMEOUT_SECONDS,
-                    metadata=signed,
+                    stub().ListEndedSessions, request, timeout=CALL_TIMEOUT_SECONDS
                 )
                 ids.extend(response.session_ids)
                 if as_of_us is None:

@@ -126,7 +126,7 @@ class ServiceDefinition:
     # How the service obtains the JWKS; by default over gRPC from the identity service.
     jwks_fetcher: Callable[[Database], JwksFetcher] | None = None
     # Where the service's verifier hears which sessions have ended; by default identity's feed
-    # over gRPC, as this service (runtime.revocation).
+    # over gRPC (runtime.revocation).
     ended_sessions: Callable[[Database], Feed] | None = None
     on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
     # Called when identity announces a new signing key, after the verifier has refreshed.
@@ -232,11 +232,7 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     fetcher = definition.jwks_fetcher(db) if definition.jwks_fetcher else remote_jwks
     secret = service_credentials.secret_for(settings, name)
     credentials = ServiceCredentials(service=name, secret=secret, login=login) if secret else None
-    ended = (
-        definition.ended_sessions(db)
-        if definition.ended_sessions
-        else from_identity(identity, credentials)
-    )
+    ended = definition.ended_sessions(db) if definition.ended_sessions else from_identity(identity)
     sessions = EndedSessions(ended, stale_seconds=settings.revocation_stale_ms / 1000)
     verifier = TokenVerifier(fetcher, issuer=settings.issuer, sessions=sessions)
     rt = ServiceRuntime(

@@ -6,13 +6,16 @@ sessions ended in the last seconds. Both are read from the database, so the ends
 committed reach every verifier, NATS or no NATS, and the heartbeat's arrival tells a verifier
 that it still hears identity. One reader per process reads the database once per heartbeat for
 all the verifiers watching it. A verifier whose feed is silent asks instead (`ListEndedSessions`).
+Both answer anyone, as the JWKS does: they hold only random session ids and times (no personal
+data, nothing a token's holder could not learn), on identity's internal gRPC port, which the
+gateway never exposes. Every watch ends after `WATCH_LIFETIME_SECONDS`, and its verifier opens
+it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import time
 from collections.abc import AsyncIterator
 
@@ -36,6 +39,8 @@ _US = 1_000_000
 # verifiers' leeway (30 s) and a margin.
 LIVE_LIST_US = (domain.ACCESS_TOKEN_TTL_SECONDS + 60) * _US
 WINDOW_US = int(HEARTBEAT_WINDOW_SECONDS * _US)
+# A watch ends after this long (its verifier opens it again at once): no stream is held forever.
+WATCH_LIFETIME_SECONDS = 300.0
 # The first list of a watch, in messages of at most this many sessions.
 LIST_CHUNK = 10_000
 DEFAULT_PAGE_SIZE = 1_000
@@ -75,11 +80,12 @@ class Announcer:
                     self._ticked.notify_all()
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
-    async def watch(self, *, until: float = math.inf) -> AsyncIterator[Beat]:
-        """One verifier's feed: the live list (in chunks), then every heartbeat until `until`
-        (epoch seconds: the watcher's token expires, and it opens the feed again)."""
+    async def watch(self, *, lifetime: float = WATCH_LIFETIME_SECONDS) -> AsyncIterator[Beat]:
+        """One verifier's feed: the live list (in chunks), then every heartbeat for `lifetime`
+        seconds from now (then it ends, and the verifier opens it again)."""
         if self._closed:
             return
+        until = time.monotonic() + lifetime
         async with self._ticked:
             seen = self._beats  # before the list is read: no heartbeat in between is missed
         as_of = now_us()
@@ -92,7 +98,7 @@ class Announcer:
             if last:
                 break
             after = rows[-1]
-        while (remaining := until - time.time()) > 0:
+        while (remaining := until - time.monotonic()) > 0:
             try:
                 async with asyncio.timeout(remaining), self._ticked:
                     await self._ticked.wait_for(functools.partial(self._beaten, seen))

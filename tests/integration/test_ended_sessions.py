@@ -1,19 +1,25 @@
 """Ended sessions stay ended: across restarts of every verifier, with NATS down, and a verifier
-that can neither hear nor ask identity refuses rather than trusts (runtime/revocation.py).
+that can neither hear nor ask identity refuses rather than trusts (runtime/revocation.py). The
+list needs no credentials and holds only session ids and times; every watch ends after its
+lifetime.
 Against real processes: the platform's own, and identity's store on a real SQLite database."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
+import jwt
 import pytest
 import pytest_asyncio
 
 from conftest import Platform, eventually
+from gateway.routes import ROUTES
 from runtime import config
 from runtime.storage import Database, now_us
 from services.identity import ended_sessions, store
@@ -66,6 +72,25 @@ async def test_the_feed_lists_the_live_ended_sessions_then_beats_with_the_new_on
         async for _ in feed:
             pass
     await beating
+
+
+async def test_a_watch_ends_after_its_lifetime_and_no_later(identity_db: Database) -> None:
+    """Every watch is bounded (WATCH_LIFETIME_SECONDS over gRPC); its verifier opens it again."""
+    assert 0 < ended_sessions.WATCH_LIFETIME_SECONDS <= 600
+    announcer = ended_sessions.Announcer(identity_db)
+    stopping = asyncio.Event()
+    beating = asyncio.create_task(announcer.run(stopping))
+    try:
+        # given a watch with a lifetime of a second
+        opened = time.monotonic()
+        beats = [beat async for beat in announcer.watch(lifetime=1.0)]
+        # then it heard the list and heartbeats, and ended after a second, not later
+        lasted = time.monotonic() - opened
+        assert 1.0 <= lasted < 2.0, lasted
+        assert len(beats) >= 2 and beats[0].as_of_us is not None
+    finally:
+        stopping.set()
+        await beating
 
 
 async def test_ended_sessions_are_listed_page_by_page_in_the_order_they_ended(
@@ -197,29 +222,46 @@ async def test_a_verifier_that_can_neither_hear_nor_ask_identity_refuses_with_th
     await eventually(served, timeout=10)
 
 
-async def test_only_service_callers_may_read_or_watch_the_ended_sessions(
+async def test_anyone_may_read_or_watch_the_ended_sessions_which_hold_only_session_ids(
     fragile_platform: Platform,
 ) -> None:
+    """Like the JWKS: every verifier reads the list before it has any credentials of its own."""
     p = fragile_platform
-    citizen = await p.login(CITIZEN, entry="public")
+    # given a citizen whose session has ended, and an officer signed in
+    ended = await fresh_citizen_token(p)
+    claims = jwt.decode(ended, options={"verify_signature": False})
+    await logout(p, ended)
     officer = await p.login("psb.officer")
     async with grpc.aio.insecure_channel(p.settings.grpc_target("identity")) as channel:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
-        for token, refused in (
-            ("", grpc.StatusCode.UNAUTHENTICATED),
-            (citizen, grpc.StatusCode.PERMISSION_DENIED),
-            (officer, grpc.StatusCode.PERMISSION_DENIED),
-        ):
+        for token in ("", officer):
             metadata = (("authorization", f"Bearer {token}"),) if token else ()
-            with pytest.raises(grpc.aio.AioRpcError) as listed:
-                await stub.ListEndedSessions(
-                    identity_pb2.ListEndedSessionsRequest(), metadata=metadata, timeout=5
-                )
-            assert listed.value.code() == refused
+            # when anyone lists the ended sessions, or watches them
+            listed = await stub.ListEndedSessions(
+                identity_pb2.ListEndedSessionsRequest(), metadata=metadata, timeout=5
+            )
             watch = stub.WatchEndedSessions(
                 identity_pb2.WatchEndedSessionsRequest(), metadata=metadata, timeout=5
             )
-            with pytest.raises(grpc.aio.AioRpcError) as watched:
-                async for _ in watch:
-                    pass
-            assert watched.value.code() == refused
+            first = await anext(aiter(watch))
+            watch.cancel()
+            # then both answer, with the ended session among the ids
+            for answer in (listed, first):
+                assert claims["sid"] in answer.session_ids
+                # and nothing else: every id a random session id, never the account's
+                assert all(uuid.UUID(sid).version == 4 for sid in answer.session_ids)
+                assert claims["sub"] not in answer.session_ids
+    # the answers' fields: session ids, times and a page token, nothing that names anyone
+    assert {f.name for f in identity_pb2.ListEndedSessionsResponse.DESCRIPTOR.fields} == {
+        "session_ids",
+        "next_page_token",
+        "as_of",
+        "ended_after",
+    }
+    assert {f.name for f in identity_pb2.WatchEndedSessionsResponse.DESCRIPTOR.fields} == {
+        "session_ids",
+        "ended_after",
+        "as_of",
+    }
+    # and only identity's internal gRPC port serves them: no gateway route reaches them
+    assert not [r.path for r in ROUTES if "EndedSessions" in inspect.getsource(r.handler)]

@@ -129,6 +129,7 @@ def test_processes_that_seal_nothing_need_no_master_key(process: str) -> None:
 
 @pytest.mark.parametrize("process", ["identity", "keys", "catalog", "partners", "gateway"])
 def test_processes_that_never_call_as_themselves_need_no_service_secret(process: str) -> None:
+    # (every process hears identity's feed of ended sessions, which asks for no credentials)
     assert problems(without("SMARTCITY_SERVICE_SECRET"), process) == []
 
 

@@ -34,7 +34,8 @@ class Identity:
     def __init__(self) -> None:
         self.now_us = 1_000_000_000
         self.ended: dict[str, int] = {}
-        self.beats: asyncio.Queue[Beat | Exception] = asyncio.Queue()
+        # None: the watch's lifetime is up, identity ends it
+        self.beats: asyncio.Queue[Beat | Exception | None] = asyncio.Queue()
         self.down = False
         self.watches = 0
         self.asked: list[int | None] = []
@@ -56,6 +57,8 @@ class Identity:
         yield Beat(list(self.ended), self.now_us - 360_000_000, self.now_us)
         while True:
             beat = await self.beats.get()
+            if beat is None:
+                return
             if isinstance(beat, Exception):
                 raise beat
             yield beat
@@ -187,6 +190,27 @@ async def test_a_broken_feed_is_trusted_only_until_its_last_heartbeat_goes_stale
     assert not sessions.live()
     with pytest.raises(Unavailable, match=r"feed broke \(ConnectionError\)"):
         await sessions.catch_up()
+    await stop(task)
+
+
+async def test_a_feed_ended_after_its_lifetime_is_opened_again_at_once_and_stays_trusted(
+    identity: Identity, sessions: EndedSessions
+) -> None:
+    task = await hearing(sessions)
+    # given the feed has been open and heard for longer than a second
+    for _ in range(12):
+        await asyncio.sleep(0.1)
+        identity.heartbeat()
+    # when identity ends it (its lifetime is up), and a session ends meanwhile
+    identity.end("s9")
+    identity.beats.put_nowait(None)
+    # then the verifier opens it again at once, with s9 in the list, trusting it throughout
+    for _ in range(50):
+        assert sessions.live()
+        if identity.watches == 2 and "s9" in sessions.ended:
+            break
+        await asyncio.sleep(0.01)
+    assert identity.watches == 2 and "s9" in sessions.ended
     await stop(task)
 
 

@@ -385,8 +385,9 @@ class IdentityServiceServicer:
     def WatchEndedSessions(self, request, context):
         """WatchEndedSessions is the platform's verifiers' feed of ended sessions: first every session
         whose access tokens may still be unexpired, then twice a second a heartbeat that repeats the
-        sessions ended in the last seconds (empty when none did), until the caller's token expires.
-        A verifier trusts its list only while it hears the heartbeat. For service callers only.
+        sessions ended in the last seconds (empty when none did), for five minutes; then it ends and
+        the verifier opens it again. A verifier trusts its list only while it hears the heartbeat.
+        No credentials needed, like GetJwks: it holds only random session ids and times.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -395,7 +396,7 @@ class IdentityServiceServicer:
     def ListEndedSessions(self, request, context):
         """ListEndedSessions lists the sessions ended at or after a time (by default: every session
         whose access tokens may still be unexpired), for a verifier whose feed is silent to check
-        sessions before it trusts their tokens. For service callers only.
+        sessions before it trusts their tokens. No credentials needed, like WatchEndedSessions.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -101,13 +101,14 @@ class IdentityServiceStub:
     WatchEndedSessions: _grpc.UnaryStreamMultiCallable[_identity_pb2.WatchEndedSessionsRequest, _identity_pb2.WatchEndedSessionsResponse]
     """WatchEndedSessions is the platform's verifiers' feed of ended sessions: first every session
     whose access tokens may still be unexpired, then twice a second a heartbeat that repeats the
-    sessions ended in the last seconds (empty when none did), until the caller's token expires.
-    A verifier trusts its list only while it hears the heartbeat. For service callers only.
+    sessions ended in the last seconds (empty when none did), for five minutes; then it ends and
+    the verifier opens it again. A verifier trusts its list only while it hears the heartbeat.
+    No credentials needed, like GetJwks: it holds only random session ids and times.
     """
     ListEndedSessions: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListEndedSessionsRequest, _identity_pb2.ListEndedSessionsResponse]
     """ListEndedSessions lists the sessions ended at or after a time (by default: every session
     whose access tokens may still be unexpired), for a verifier whose feed is silent to check
-    sessions before it trusts their tokens. For service callers only.
+    sessions before it trusts their tokens. No credentials needed, like WatchEndedSessions.
     """
 
 @_typing.type_check_only
@@ -183,13 +184,14 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     WatchEndedSessions: _aio.UnaryStreamMultiCallable[_identity_pb2.WatchEndedSessionsRequest, _identity_pb2.WatchEndedSessionsResponse]  # type: ignore[assignment]
     """WatchEndedSessions is the platform's verifiers' feed of ended sessions: first every session
     whose access tokens may still be unexpired, then twice a second a heartbeat that repeats the
-    sessions ended in the last seconds (empty when none did), until the caller's token expires.
-    A verifier trusts its list only while it hears the heartbeat. For service callers only.
+    sessions ended in the last seconds (empty when none did), for five minutes; then it ends and
+    the verifier opens it again. A verifier trusts its list only while it hears the heartbeat.
+    No credentials needed, like GetJwks: it holds only random session ids and times.
     """
     ListEndedSessions: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListEndedSessionsRequest, _identity_pb2.ListEndedSessionsResponse]  # type: ignore[assignment]
     """ListEndedSessions lists the sessions ended at or after a time (by default: every session
     whose access tokens may still be unexpired), for a verifier whose feed is silent to check
-    sessions before it trusts their tokens. For service callers only.
+    sessions before it trusts their tokens. No credentials needed, like WatchEndedSessions.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -430,8 +432,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_identity_pb2.WatchEndedSessionsResponse], _abc.AsyncIterator[_identity_pb2.WatchEndedSessionsResponse]]:
         """WatchEndedSessions is the platform's verifiers' feed of ended sessions: first every session
         whose access tokens may still be unexpired, then twice a second a heartbeat that repeats the
-        sessions ended in the last seconds (empty when none did), until the caller's token expires.
-        A verifier trusts its list only while it hears the heartbeat. For service callers only.
+        sessions ended in the last seconds (empty when none did), for five minutes; then it ends and
+        the verifier opens it again. A verifier trusts its list only while it hears the heartbeat.
+        No credentials needed, like GetJwks: it holds only random session ids and times.
         """
 
     @_abc_1.abstractmethod
@@ -442,7 +445,7 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_pb2.ListEndedSessionsResponse, _abc.Awaitable[_identity_pb2.ListEndedSessionsResponse]]:
         """ListEndedSessions lists the sessions ended at or after a time (by default: every session
         whose access tokens may still be unexpired), for a verifier whose feed is silent to check
-        sessions before it trusts their tokens. For service callers only.
+        sessions before it trusts their tokens. No credentials needed, like WatchEndedSessions.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
