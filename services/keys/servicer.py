@@ -46,7 +46,6 @@ from smartcity.keys.v1 import events_pb2, keys_pb2, keys_pb2_grpc
 log = logs.get(__name__)
 
 SERVICE = keys_pb2.DESCRIPTOR.services_by_name["KeysService"].full_name
-ROLE_SECURITY_OFFICER = "security_officer"
 # Security officers manage keys (Art. 39's cryptographic protection system is theirs) and
 # handle incidents (Art. 38); auditors and administrators read.
 # Which members of staff may call each method: the role table, runtime/roles.py; the names

@@ -26,7 +26,6 @@ from smartcity.partners.v1 import partners_pb2 as pb
 from smartcity.partners.v1 import partners_pb2_grpc
 
 SERVICE = pb.DESCRIPTOR.services_by_name["PartnersService"].full_name
-ROLE_BDB_ADMIN = "bdb_admin"
 # Which members of staff may call each method: the role table, runtime/roles.py; the names
 # below say whom each method is for.
 BUREAU = OFFICE
