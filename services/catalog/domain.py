@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from runtime import identifiers
 from runtime.auth import Principal
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from runtime.roles import ROLE_BDB_ADMIN as ROLE_BDB_ADMIN
+from runtime.roles import ROLE_CATALOG_OFFICER as ROLE_CATALOG_OFFICER
 from smartcity.catalog.v1 import catalog_pb2 as pb
 
-ROLE_CATALOG_OFFICER = "catalog_officer"
-ROLE_BDB_ADMIN = "bdb_admin"
 # The Big Data Bureau confirms and publishes the catalogs (Art. 12).
 BUREAU = "bdb"
 

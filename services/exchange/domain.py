@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives import hashes
 
 from runtime.auth import PARTNER, STAFF, Principal
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from runtime.roles import ROLE_BDB_ADMIN as ROLE_BDB_ADMIN
+from runtime.roles import ROLE_CATALOG_OFFICER as ROLE_CATALOG_OFFICER
+from runtime.roles import ROLE_SHARE_APPROVER as ROLE_SHARE_APPROVER
 from smartcity.catalog.v1 import catalog_pb2
 from smartcity.exchange.v1 import exchange_pb2
 
-ROLE_CATALOG_OFFICER = "catalog_officer"
-ROLE_SHARE_APPROVER = "share_approver"
-ROLE_BDB_ADMIN = "bdb_admin"
 # The Big Data Bureau oversees every exchange (Art. 12).
 BUREAU = "bdb"
 

@@ -9,24 +9,17 @@ from dataclasses import dataclass, field
 
 from runtime import auth, config, departments
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from runtime.roles import ROLE_AUDITOR as ROLE_AUDITOR
+from runtime.roles import ROLE_BDB_ADMIN as ROLE_BDB_ADMIN
+from runtime.roles import ROLE_CATALOG_OFFICER as ROLE_CATALOG_OFFICER
+from runtime.roles import ROLE_LICENCE_ISSUER as ROLE_LICENCE_ISSUER
+from runtime.roles import ROLE_SECURITY_OFFICER as ROLE_SECURITY_OFFICER
+from runtime.roles import ROLE_SHARE_APPROVER as ROLE_SHARE_APPROVER
+from runtime.roles import ROLES as ROLES
 
 # Departments (委办局) known to the platform, by code.
 DEPARTMENTS: dict[str, str] = {d.code: d.name for d in departments.DEPARTMENTS.values()}
 
-ROLE_BDB_ADMIN = "bdb_admin"
-ROLE_CATALOG_OFFICER = "catalog_officer"
-ROLE_SHARE_APPROVER = "share_approver"
-ROLE_LICENCE_ISSUER = "licence_issuer"
-ROLE_SECURITY_OFFICER = "security_officer"
-ROLE_AUDITOR = "auditor"
-ROLES = (
-    ROLE_BDB_ADMIN,
-    ROLE_CATALOG_OFFICER,
-    ROLE_SHARE_APPROVER,
-    ROLE_LICENCE_ISSUER,
-    ROLE_SECURITY_OFFICER,
-    ROLE_AUDITOR,
-)
 # Roles that only the Big Data Bureau's own staff may hold.
 BDB_ONLY_ROLES = frozenset({ROLE_BDB_ADMIN})
 

@@ -12,10 +12,10 @@ from datetime import date, datetime, timedelta, timezone
 from runtime.auth import CITIZEN, ENTERPRISE_AGENT, PARTNER, SERVICE, STAFF, Principal
 from runtime.departments import DEPARTMENTS
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from runtime.roles import ROLE_LICENCE_ISSUER as ROLE_LICENCE_ISSUER
 from services.licences import credential, types
 from services.licences.types import LicenceType, Validity
 
-ROLE_LICENCE_ISSUER = "licence_issuer"
 # The platform's own SM2 key: presentation bindings and the status list.
 PLATFORM_KEY = "licences.platform-signing"
 CHINA = timezone(timedelta(hours=8))
