@@ -123,7 +123,7 @@ async def append_records(rt: ServiceRuntime, count: int) -> None:
         )
         event = ReceivedEvent(str(uuid.uuid4()), "t", "/test", f"acc-{i}", "", record, 1)
         async with rt.db.begin() as conn:
-            await audit.append(conn, event, record.SerializeToString())
+            await audit.append(conn, event, record.SerializeToString(), publisher="identity")
 
 
 async def test_checkpoints_sign_the_head_and_catch_a_rewritten_or_shortened_chain(
