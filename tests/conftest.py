@@ -146,6 +146,16 @@ class Platform:
         self._tokens[key] = (token, time.monotonic())
         return token
 
+    async def until_ready(self, timeout: float = 20.0) -> None:
+        """Wait until the gateway reaches every service again: a process a test restarted is
+        ready before the gateway's channel to it has reconnected."""
+
+        async def ready() -> bool:
+            status, _, _ = await self.request("GET", "/readyz")
+            return status == 200
+
+        await eventually(ready, timeout=timeout)
+
     def forget_tokens(self, entry: str) -> None:
         """Sign in afresh at an entry point (after a test ended the sessions of its tokens)."""
         for key in [k for k in self._tokens if k[0] == entry]:

@@ -29,6 +29,7 @@ async def keys_down(fragile_platform: Platform) -> AsyncIterator[Platform]:
         yield p
     finally:
         await p.supervisor.start(p.spec("keys"))
+        await p.until_ready()
 
 
 async def issue_driving_licence(p: Platform, token: str) -> tuple[int, Any]:
@@ -71,6 +72,7 @@ async def test_a_service_that_is_down_is_named_when_the_gateway_calls_it_directl
         assert problem["detail"] == "the catalog service is not answering; retry shortly"
     finally:
         await p.supervisor.start(p.spec("catalog"))
+        await p.until_ready()
 
 
 async def test_a_service_that_cannot_sign_in_says_so_naming_itself_and_the_cause(
@@ -109,6 +111,7 @@ async def test_a_service_that_cannot_sign_in_says_so_naming_itself_and_the_cause
     finally:
         await p.supervisor.stop("exchange")
         await p.supervisor.start(spec)
+        await p.until_ready()
 
     # with its own secret again, the exchange serves the same request
     async def served() -> bool:
