@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 
@@ -71,6 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_T = TypeVar("_T")
+# Processes flush their spans every second: a request just answered may not be on disk yet.
+FLUSH_WAIT_SECONDS = 3.0
+
+
+def _after_flush(load: Callable[[], _T]) -> _T:
+    """What `load` finds, asked again for a few seconds while it finds nothing."""
+    deadline = time.monotonic() + FLUSH_WAIT_SECONDS
+    found = load()
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = load()
+    return found
+
+
 def _iso(start_ns: int) -> str:
     return datetime.fromtimestamp(start_ns / 1e9, tz=UTC).isoformat(timespec="milliseconds")
 
@@ -79,14 +97,14 @@ def _show_trace(
     traces_dir: Path, trace_id: str, *, as_json: bool, logs_dir: Path | None = None
 ) -> int:
     try:
-        spans = load_trace(traces_dir, trace_id)
+        spans = _after_flush(lambda: load_trace(traces_dir, trace_id))
     except ValueError as exc:
         print(f"smartcity trace: {exc}", file=sys.stderr)
         return 2
     if not spans:
         print(
             f"smartcity trace: no spans for trace {trace_id} under {traces_dir}; "
-            "spans are flushed every few seconds, try again",
+            "spans are flushed every second, try again",
             file=sys.stderr,
         )
         return 1
@@ -148,7 +166,7 @@ def run(argv: list[str]) -> int:
         if args.trace_id is not None:
             print("smartcity trace: give a TRACE_ID or --request-id, not both", file=sys.stderr)
             return 2
-        found = find_request(traces_dir, args.request_id)
+        found = _after_flush(lambda: find_request(traces_dir, args.request_id))
         if found is None:
             print(
                 f"smartcity trace: no request {args.request_id!r} under {traces_dir}",
