@@ -139,7 +139,10 @@ async def seed(rt: ServiceRuntime, personal: PersonalData) -> None:
 def banner_lines(demo_password: str) -> list[str]:
     """What `smartcity up` prints about the demo accounts."""
     lines = [f"  demo accounts  (password: {demo_password!r})"]
-    lines.append("    staff: POST /office/v1/login with totp_code = `smartcity totp SECRET`")
+    lines.append(
+        "    staff: POST /office/v1/login with totp_code = `smartcity totp SECRET`"
+        " (or `smartcity totp --demo USERNAME`)"
+    )
     for demo in domain.DEMO_STAFF:
         secret = totp_secret(demo_password, demo.username)
         lines.append(
