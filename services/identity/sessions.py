@@ -19,7 +19,6 @@ from runtime.bus.outbox import enqueue
 from runtime.errors import (
     PermissionDenied,
     ResourceExhausted,
-    SecondFactorRequired,
     Unauthenticated,
 )
 from runtime.service import ServiceRuntime
@@ -34,7 +33,8 @@ log = logs.get(__name__)
 
 # One answer for an unknown account, a wrong password, a wrong TOTP code and the wrong entry
 # point, at about the same cost (the password hash is always computed): a guesser learns nothing,
-# not even that a password was right. The log says which it was.
+# not even that a password was right. The log says which it was. A missing TOTP code is a wrong
+# one (and counted as a failure like it): "a code is required" would confirm the password.
 WRONG_CREDENTIALS = "wrong username or password"
 WRONG_STAFF_CREDENTIALS = "wrong username, password or TOTP code"
 
@@ -121,13 +121,13 @@ class Sessions:
     async def _check_totp(
         self, account: Account, sealed: bytes, last_step: int | None, code: str, *, audience: str
     ) -> None:
-        if not code:
-            raise SecondFactorRequired("a TOTP code from the enrolled authenticator is required")
-        secret = self._personal.open_totp(sealed, owner=account.id)
-        step = totp.verify(secret, code, at=time.time(), last_used_step=last_step)
+        step = None
+        if code:
+            secret = self._personal.open_totp(sealed, owner=account.id)
+            step = totp.verify(secret, code, at=time.time(), last_used_step=last_step)
         if step is None:
             await self._record_failure(account)
-            log.info("login_failed", reason="totp", account_id=account.id)
+            log.info("login_failed", reason="totp" if code else "no_totp", account_id=account.id)
             raise wrong_credentials(audience)
         async with self._rt.db.begin() as conn:
             await store.update_account(conn, account.id, totp_last_step=step)

@@ -163,6 +163,25 @@ async def test_sign_in_answers_the_same_for_every_wrong_credential(platform: Pla
     # (two failures for hrss.officer: under the five that lock it, and reset by its next sign-in)
 
 
+async def test_a_right_staff_password_without_its_totp_code_is_answered_as_a_wrong_one(
+    platform: Platform,
+) -> None:
+    # given an enrolled member of staff, whose password an attacker has guessed right
+    right = {"username": "msa.officer", "password": DEMO_PASSWORD}
+    wrong = {"username": "msa.officer", "password": "not the password"}
+    unknown = {"username": username("nobody"), "password": DEMO_PASSWORD}
+    # when each signs in at the office entry point without a TOTP code
+    answers = {}
+    for case, body in {"right": right, "wrong": wrong, "unknown": unknown}.items():
+        status, reply = await login(platform, "office", body)
+        assert status == 401, (case, reply)
+        answers[case] = _same_answer(reply)
+    # then the right password is not told apart: no "a code is required" that confirms it
+    assert answers["right"] == answers["wrong"] == answers["unknown"], answers
+    # (two failures for msa.officer: under the five that lock it, and reset by its next sign-in)
+    await platform.login("msa.officer")
+
+
 async def test_an_enterprise_agent_acts_for_the_enterprise_it_was_authorised_for(
     platform: Platform,
 ) -> None:
@@ -492,10 +511,10 @@ async def test_new_staff_must_enrol_totp_before_doing_anything_else(platform: Pl
             json={"totp_code": totp.code_at(secret, time.time())},
         )
         assert status == 204
-    # from now on the password alone is not enough
+    # from now on the password alone is not enough (answered as a wrong one: nothing confirms it)
     status, problem = await login(platform, "office", {"username": name, "password": PASSWORD})
     assert_problem(status, problem, 401)
-    assert problem["type"] == "urn:smartcity:problem:second-factor-required"
+    assert problem["detail"] == "wrong username, password or TOTP code"
     # the next time step's code works (one step of clock drift is allowed), once
     code = totp.code_at(secret, time.time() + 30)
     status, full = await login(
@@ -637,7 +656,7 @@ async def test_openid_discovery_names_the_issuer_and_the_keys(platform: Platform
     claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["iss"] == discovery["issuer"]
     assert discovery["jwks_uri"].endswith("/.well-known/jwks.json")
-    assert discovery["smartcity_entry_points"]["office"]["token_endpoint"].endswith(
+    assert discovery["smartcity_first_party_sign_in"]["office"]["login_endpoint"].endswith(
         "/office/v1/login"
     )
     status, jwks, _ = await platform.request("GET", "/.well-known/jwks.json")
