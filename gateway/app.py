@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 from opentelemetry import trace
 
-from gateway import catalog_export, openapi, problems
+from gateway import catalog_export, oauth_routes, openapi, problems
 from gateway.endpoints import ENTRY_POINTS, endpoint, json_response
 from gateway.identity_routes import LIMITS
 from gateway.problems import Problem
@@ -24,7 +24,7 @@ from gateway.routes import ROUTES
 from gateway.security import CorsPolicy, cors_middleware, security_headers
 from gateway.upstream import Upstream
 from runtime import logs, metrics, natsauth, telemetry
-from runtime.auth import ALGORITHMS, KEY_ROTATED_SUBJECT, TokenVerifier
+from runtime.auth import KEY_ROTATED_SUBJECT, TokenVerifier
 from runtime.bus import nats as bus_nats
 from runtime.config import Settings
 from runtime.revocation import EndedSessions, from_identity
@@ -144,35 +144,29 @@ class PublishedKeys:
 
 
 def openid_configuration(settings: Settings) -> dict[str, Any]:
-    """OpenID Connect discovery (OpenID Connect Discovery 1.0, RFC 8414): where the keys are and
-    what the tokens look like. Each entry point has its own token endpoints."""
+    """Authorization server metadata (RFC 8414, served where OpenID Connect Discovery 1.0 looks)
+    that advertises what works today and nothing more: the keys, and the token endpoint for
+    partners' client credentials. No authorization endpoint, ID tokens or userinfo yet (issue 19).
+    The first-party JSON sign-in routes of each entry point are listed as an extension."""
     issuer = settings.issuer
     return {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "token_endpoint": f"{issuer}/public/v1/login",
-        "userinfo_endpoint": f"{issuer}/public/v1/me",
-        "end_session_endpoint": f"{issuer}/public/v1/logout",
-        "smartcity_entry_points": {
+        "token_endpoint": f"{issuer}{oauth_routes.TOKEN_PATH}",
+        "token_endpoint_auth_methods_supported": list(oauth_routes.AUTH_METHODS),
+        "grant_types_supported": list(oauth_routes.GRANT_TYPES),
+        # No authorization endpoint: no response type is supported.
+        "response_types_supported": [],
+        "smartcity_first_party_sign_in": {
             entry: {
                 "audience": entry,
-                "token_endpoint": f"{issuer}/{entry}/v1/login",
+                "login_endpoint": f"{issuer}/{entry}/v1/login",
                 "refresh_endpoint": f"{issuer}/{entry}/v1/refresh",
-                "userinfo_endpoint": f"{issuer}/{entry}/v1/me",
-                "end_session_endpoint": f"{issuer}/{entry}/v1/logout",
+                "account_endpoint": f"{issuer}/{entry}/v1/me",
+                "logout_endpoint": f"{issuer}/{entry}/v1/logout",
             }
             for entry in ENTRY_POINTS
         },
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "response_types_supported": ["token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ALGORITHMS,
-        "token_endpoint_auth_methods_supported": ["none"],
-        "claims_supported": [
-            *("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "amr"),
-            *("kind", "dept", "roles", "ent"),
-        ],
-        "scopes_supported": ["openid"],
         "service_documentation": f"{issuer}/openapi.json",
     }
 

@@ -16,7 +16,14 @@ from aiohttp import web
 from google.protobuf.message import Message
 
 from gateway import jsonmap
-from gateway.problems import Problem, from_domain, from_rpc_error
+from gateway.problems import (
+    INSUFFICIENT_SCOPE,
+    INVALID_TOKEN,
+    Problem,
+    bearer_challenge,
+    from_domain,
+    from_rpc_error,
+)
 from gateway.upstream import CALL_TIMEOUT, CallFailed, Upstream
 from runtime import grpcclient, text
 from runtime.auth import Principal, TokenVerifier, bearer_token
@@ -187,7 +194,7 @@ def _check_headers(request: web.Request) -> None:
             401,
             "Unauthenticated",
             "the Authorization header must be 'Bearer <token>', in ASCII",
-            headers={"WWW-Authenticate": 'Bearer realm="smartcity"'},
+            headers={"WWW-Authenticate": bearer_challenge()},
         )
     key = request.headers.get(IDEMPOTENCY_KEY)
     if key is not None and (character := text.unsafe_character(key)) is not None:
@@ -199,21 +206,36 @@ def _check_headers(request: web.Request) -> None:
         )
 
 
+def refusing_token(problem: Problem, *, presented: bool) -> Problem:
+    """The problem with RFC 6750's challenge when it refuses a presented bearer token: a 401
+    says `invalid_token` (and why), a 403 `insufficient_scope`. Without a token: unchanged."""
+    if presented and problem.status_code in (401, 403):
+        error = INVALID_TOKEN if problem.status_code == 401 else INSUFFICIENT_SCOPE
+        problem.headers["WWW-Authenticate"] = bearer_challenge(error, problem.detail)
+    return problem
+
+
 def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> WebHandler:
-    """The aiohttp handler for a route: authenticate, parse, call, map errors."""
+    """The aiohttp handler for a route: authenticate, parse, call, map errors.
+
+    Only routes with an audience read `Authorization`: an anonymous route (a token endpoint
+    taking HTTP Basic client credentials) reads its own credentials."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        presented = False
         try:
             principal = None
             _check_headers(request)
-            token = bearer_token(request.headers.get("Authorization"))
             if route.audience is not None:
+                authorization = request.headers.get("Authorization")
+                presented = bool(authorization)
+                token = bearer_token(authorization)
                 if token is None:
                     raise Problem(
                         401,
                         "Unauthenticated",
                         "an access token is required",
-                        headers={"WWW-Authenticate": 'Bearer realm="smartcity"'},
+                        headers={"WWW-Authenticate": bearer_challenge()},
                     )
                 principal = await verifier.verify(token, audiences=(route.audience,))
             body, sent = await _read_body(request, route)
@@ -222,11 +244,14 @@ def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> We
             detail = "; ".join(f"{v.field} {v.description}" for v in exc.violations)
             raise Problem(400, "Number out of range", detail, violations=exc.violations) from None
         except DomainError as exc:
-            raise from_domain(exc) from None
+            raise refusing_token(from_domain(exc), presented=presented) from None
         except CallFailed as exc:
-            raise from_rpc_error(exc, service=exc.service, body_field=exc.body_field) from None
+            problem = from_rpc_error(exc, service=exc.service, body_field=exc.body_field)
+            raise refusing_token(problem, presented=presented) from None
         except grpc.aio.AioRpcError as exc:
             service = route.path.split("/")[3] if route.path.count("/") >= 3 else "upstream"
-            raise from_rpc_error(exc, service=service) from None
+            raise refusing_token(
+                from_rpc_error(exc, service=service), presented=presented
+            ) from None
 
     return handle

@@ -14,6 +14,23 @@ from runtime.errors import DomainError, FieldViolation
 
 CONTENT_TYPE = "application/problem+json"
 RETRY_AFTER_SECONDS = "1"
+REALM = "smartcity"
+# RFC 6750 section 3: the error codes a resource server gives a bearer token it refuses.
+INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code, not a secret
+INSUFFICIENT_SCOPE = "insufficient_scope"
+
+
+def bearer_challenge(error: str = "", description: str = "") -> str:
+    """The `WWW-Authenticate` value of a refusal (RFC 6750 section 3): the realm alone when no
+    token was presented, with `error` and `error_description` when one was and is refused."""
+    parts = [f'realm="{REALM}"']
+    if error:
+        parts.append(f'error="{error}"')
+        # the RFC allows printable ASCII but '"' and '\\' in a description
+        said = "".join(c for c in description if " " <= c <= "~" and c not in '"\\')
+        if said:
+            parts.append(f'error_description="{said}"')
+    return "Bearer " + ", ".join(parts)
 
 
 class Problem(web.HTTPException):
@@ -142,7 +159,7 @@ def from_status(status: status_pb2.Status) -> Problem:
     if (wait := errors.retry_after(status)) is not None:
         headers["Retry-After"] = str(wait)
     if http == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="smartcity"'
+        headers["WWW-Authenticate"] = bearer_challenge()
     if http == 502:
         message = "an upstream service failed; the trace id identifies the request"
     reason = errors.reason(status)

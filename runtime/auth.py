@@ -34,6 +34,10 @@ SESSIONS_ENDED_SUBJECT = "smartcity.identity.session.ended"
 # RFC 9068: an access token says so in its header, so no other JWT can pass for one.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 
+# The platform's own (first-party) clients that sign people in on each entry point: RFC 9068's
+# `client_id` of their tokens. Partners and services sign in as themselves and carry their own.
+FIRST_PARTY_CLIENTS: dict[str, str] = {"public": "smartcity-portal", "office": "smartcity-office"}
+
 # Subject types, as the `kind` claim carries them.
 CITIZEN = "citizen"
 ENTERPRISE_AGENT = "enterprise_agent"
@@ -52,7 +56,8 @@ class Principal:
     department: str = ""
     roles: frozenset[str] = frozenset()
     enterprise: str = ""  # enterprise agents: the enterprise they act for
-    client: str = ""  # partners and services: their client id (RFC 9068 `client_id`)
+    # RFC 9068 `client_id`: a partner's or service's own; a first-party client's for people.
+    client: str = ""
     session: str = ""
     # Staff who have not enrolled a second factor yet may only enrol it.
     second_factor_pending: bool = False

@@ -315,6 +315,8 @@ def access_token_claims(
         claims["ent"] = subject.enterprise_id
     if account.kind in (PARTNER, SERVICE):
         claims["client_id"] = account.username  # a system's name, not a person's
+    elif audience in auth.FIRST_PARTY_CLIENTS:  # a person, signed in by the platform's own app
+        claims["client_id"] = auth.FIRST_PARTY_CLIENTS[audience]
     if subject.second_factor_pending:
         claims["enrol_2fa"] = True
     return claims

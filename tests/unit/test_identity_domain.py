@@ -58,16 +58,18 @@ ALLOWED_CLAIMS = {
     "roles",
     "ent",
     "enrol_2fa",
-    "client_id",  # partners and services only: a system's name
+    "client_id",  # a system's name: the partner's own, or the first-party app's
 }
 
 
-def test_a_partner_token_names_its_client_and_a_citizen_token_does_not() -> None:
+def test_a_partner_token_names_its_client_and_a_persons_token_the_first_party_app() -> None:
     partner = Account(
         id="p-1", username="bank.icbc", kind=domain.PARTNER, department="msa", roles=()
     )
     assert claims_of(Subject(partner), audience="partner")["client_id"] == "bank.icbc"
-    assert "client_id" not in claims_of(Subject(CITIZEN), audience="public")
+    # RFC 9068 requires client_id: people sign in through the platform's own apps
+    assert claims_of(Subject(CITIZEN), audience="public")["client_id"] == "smartcity-portal"
+    assert claims_of(Subject(OFFICER))["client_id"] == "smartcity-office"
 
 
 def claims_of(subject: Subject, audience: str = "office") -> dict[str, object]:
