@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from runtime import audit, crypto, logs
-from runtime.auth import PARTNER, Principal
+from runtime.auth import PARTNER, SERVICE, Principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from runtime.pagination import decode_cursor, encode_cursor, page_size
@@ -46,6 +46,10 @@ async def _audit(conn: Any, action: str, principal: Principal, code_id: str) -> 
         resource_type="authorisation_code",
         resource_id=code_id,
     )
+
+
+# The client id the exchange service signs in with (runtime.config.PLATFORM_CLIENTS).
+EXCHANGE_CLIENT = "exchange"
 
 
 class CodeRefused(PermissionDenied):
@@ -241,7 +245,13 @@ class AuthorisationCodes:
             id=row.id, rate_limit_per_minute=row.rate_limit_per_minute, expire_time=expire
         )
 
-    async def report_uses(self, request: keys_pb2.ReportAuthorisationCodeUsesRequest) -> None:
+    async def report_uses(
+        self, request: keys_pb2.ReportAuthorisationCodeUsesRequest, principal: Principal
+    ) -> None:
+        # Only the exchange counts the uses it checked from its cache: any other service client
+        # (a department's licensing system, say) would forge the counts oversight reads.
+        if principal.kind != SERVICE or principal.client != EXCHANGE_CLIENT:
+            raise PermissionDenied("only the exchange service reports uses of authorisation codes")
         uses = {code_id: n for code_id, n in request.uses.items() if 0 < n <= 10**9}
         if uses:
             async with self._rt.db.begin() as conn:

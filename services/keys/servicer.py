@@ -467,7 +467,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         request: keys_pb2.ReportAuthorisationCodeUsesRequest,
         context: grpc.aio.ServicerContext,
     ) -> keys_pb2.ReportAuthorisationCodeUsesResponse:
-        await self._codes.report_uses(request)
+        await self._codes.report_uses(request, require_principal())
         return keys_pb2.ReportAuthorisationCodeUsesResponse()
 
     # --- the cryptographic assessment (Art. 39) ----------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from conftest import Platform, eventually, remember_secret
-from runtime import errors, grpcclient
+from runtime import errors, grpcclient, service_credentials
 from runtime.auth import Principal
 from runtime.authcodes import AuthorisationCodeChecker, Verified
 from runtime.bus import nats as bus_nats
@@ -100,8 +100,8 @@ async def test_a_code_is_shown_once_checked_from_cache_rate_limited_and_counted(
     with pytest.raises(ResourceExhausted) as limited:
         await checker.check(secret, "psb.vehicle-query", psb)
     assert limited.value.retry_after >= 1
-    # the uses counted from the cache reach the keys service, reported by a service client
-    service_token = await service_client_token(platform)
+    # the uses counted from the cache reach the keys service, reported by the exchange
+    service_token = await service_token_of(platform, "exchange")
 
     async def report(uses: dict[str, int]) -> None:
         await keys.ReportAuthorisationCodeUses(
@@ -123,27 +123,50 @@ async def test_a_code_is_shown_once_checked_from_cache_rate_limited_and_counted(
     await eventually(counted, timeout=5)
 
 
-async def service_client_token(platform: Platform) -> str:
+async def service_token_of(platform: Platform, client_id: str, secret: str = "") -> str:
+    """A service client's access token: a platform service's own (its embedded secret), or the
+    client's with `secret`."""
+    password = secret or service_credentials.demo_secret(platform.settings.demo_password, client_id)
+    channel = grpcclient.channel(platform.settings.grpc_target("identity"))
+    try:
+        reply = await identity_pb2_grpc.IdentityServiceStub(channel).Login(
+            identity_pb2.LoginRequest(username=client_id, password=password, audience="service")
+        )
+    finally:
+        await channel.close()
+    return str(reply.access_token)
+
+
+async def test_only_the_exchange_reports_uses_of_codes(
+    platform: Platform, keys: keys_pb2_grpc.KeysServiceStub
+) -> None:
+    # given a code, and a service client the Bureau registered (a department's system)
+    issued = await issue(platform)
+    code_id = issued["code"]["id"]
     admin = await platform.login("bdb.admin")
     client_id = f"svc-{uuid.uuid4().hex[:8]}"
     status, created, _ = await platform.request(
         "POST",
         "/office/v1/clients",
         token=admin,
-        json={"client_id": client_id, "kind": "service", "department": "bdb"},
+        json={"client_id": client_id, "kind": "service", "department": "psb"},
     )
     assert status == 201, created
     remember_secret(created["client_secret"])
-    channel = grpcclient.channel(platform.settings.grpc_target("identity"))
-    try:
-        reply = await identity_pb2_grpc.IdentityServiceStub(channel).Login(
-            identity_pb2.LoginRequest(
-                username=client_id, password=created["client_secret"], audience="service"
-            )
+    token = await service_token_of(platform, client_id, created["client_secret"])
+    # when it reports a billion uses of the code
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await keys.ReportAuthorisationCodeUses(
+            keys_pb2.ReportAuthorisationCodeUsesRequest(uses={code_id: 10**9}),
+            metadata=(("authorization", f"Bearer {token}"),),
         )
-    finally:
-        await channel.close()
-    return str(reply.access_token)
+    # then it is refused, and the count oversight reads is untouched
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "only the exchange" in str(refused.value.details())
+    _, page, _ = await platform.request(
+        "GET", "/office/v1/authorisation-codes?consumer=department:psb&page_size=100", token=admin
+    )
+    assert next(c for c in page["codes"] if c["id"] == code_id)["uses"] == 0
 
 
 async def test_refusals_name_the_reason(
