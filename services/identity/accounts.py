@@ -317,10 +317,7 @@ class Accounts:
     async def create_client(
         self, request: identity_pb2.CreateClientRequest, principal: Principal
     ) -> identity_pb2.CreateClientResponse:
-        violations = [
-            FieldViolation("client_id", v.description)
-            for v in domain.username_violations(request.client_id)
-        ]
+        violations = domain.client_id_violations(request.client_id)
         kind = _KIND_NAMES.get(request.kind)
         if kind is None:
             violations.append(FieldViolation("kind", "must be partner or service"))

@@ -231,6 +231,19 @@ def username_violations(username: str) -> list[FieldViolation]:
     return []
 
 
+def client_id_violations(client_id: str) -> list[FieldViolation]:
+    """A client id is a username that is not the name of one of the platform's own applications:
+    theirs stands in the `client_id` of the people they sign in (`auth.FIRST_PARTY_CLIENTS`)."""
+    violations = [
+        FieldViolation("client_id", v.description) for v in username_violations(client_id)
+    ]
+    if client_id in auth.FIRST_PARTY_CLIENTS.values():
+        violations.append(
+            FieldViolation("client_id", "is the name of one of the platform's own applications")
+        )
+    return violations
+
+
 def validate_profile(display_name: str, phone: str, *, required_name: bool) -> None:
     violations: list[FieldViolation] = []
     if required_name or display_name:

@@ -159,3 +159,15 @@ async def test_a_refused_bearer_token_is_told_why(platform: Platform) -> None:
     )
     assert status == 403, problem
     assert 'error="insufficient_scope"' in headers["WWW-Authenticate"]
+
+
+async def test_no_partner_may_register_as_a_first_party_application(platform: Platform) -> None:
+    admin = await platform.login("bdb.admin")
+    status, problem, _ = await platform.request(
+        "POST",
+        "/office/v1/clients",
+        token=admin,
+        json={"client_id": "smartcity-portal", "kind": "partner", "department": "msa"},
+    )
+    assert status == 422, problem
+    assert [e["field"] for e in problem["errors"]] == ["client_id"]

@@ -349,3 +349,11 @@ def test_people_sign_in_with_username_and_password_only() -> None:
             username="", password="", client_id="zhang.san", client_secret="x", audience="public"
         )
     assert fields_of(refused) == ["client_id"]
+
+
+def test_no_client_may_take_the_name_of_a_first_party_application() -> None:
+    assert domain.client_id_violations("bank.icbc") == []
+    for name in ("smartcity-portal", "smartcity-office"):
+        refused = domain.client_id_violations(name)
+        assert [v.field for v in refused] == ["client_id"]
+        assert "platform's own applications" in refused[0].description
