@@ -120,6 +120,10 @@ class Route:
     query: tuple[QueryParam, ...] = ()
     idempotency_key: bool = False
     errors: tuple[int, ...] = field(default=())
+    # An application/x-www-form-urlencoded body the handler reads itself (OAuth 2.0 endpoints),
+    # and the statuses it answers with an RFC 6749 error object instead of problem+json.
+    form: tuple[QueryParam, ...] = ()
+    oauth_errors: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.audience is None and not self.anonymous:

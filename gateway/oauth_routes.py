@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 import grpc
 from aiohttp import web
 
-from gateway.endpoints import Call, Route, json_response
+from gateway.endpoints import Call, QueryParam, Route, json_response
 from gateway.identity_routes import LIMITS
 from gateway.problems import REALM
 from gateway.upstream import CallFailed
@@ -146,6 +146,12 @@ ROUTES: tuple[Route, ...] = (
         tag="identity",
         handler=token,
         anonymous=True,
+        form=(
+            QueryParam(name="grant_type", description="client_credentials"),
+            QueryParam(name="client_id", description="client_secret_post: the client id"),
+            QueryParam(name="client_secret", description="client_secret_post: its secret"),
+        ),
         errors=(400, 401, 429, 503),
+        oauth_errors=(400, 401),
     ),
 )

@@ -100,6 +100,19 @@ def _add_schema(descriptor: Any, schemas: dict[str, Any]) -> str:
     return f"#/components/schemas/{name}"
 
 
+OAUTH_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "string",
+            "enum": ["invalid_request", "invalid_client", "unsupported_grant_type"],
+        },
+        "error_description": {"type": "string"},
+    },
+}
+
+
 def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": route.operation_id,
@@ -135,6 +148,13 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
                 + ", ".join(sorted(route.read_only)),
             }
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    if route.form:
+        fields = {f.name: {"type": f.type, "description": f.description} for f in route.form}
+        form_schema = {"type": "object", "properties": fields}
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": form_schema}},
+        }
     ok: dict[str, Any] = {"description": "Success"}
     if route.response is not None:
         ok["content"] = {
@@ -144,7 +164,8 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         }
     op["responses"][str(route.status)] = ok
     for status in route.errors:
-        op["responses"][str(status)] = {"$ref": "#/components/responses/Problem"}
+        answer = "OAuthError" if status in route.oauth_errors else "Problem"
+        op["responses"][str(status)] = {"$ref": f"#/components/responses/{answer}"}
     if route.audience is not None:
         op["security"] = [{"bearer": []}]
         op["description"] = f"Requires an access token for the `{route.audience}` audience."
@@ -189,7 +210,11 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
                             "schema": {"$ref": "#/components/schemas/Problem"}
                         }
                     },
-                }
+                },
+                "OAuthError": {
+                    "description": "An OAuth 2.0 error (RFC 6749 section 5.2).",
+                    "content": {"application/json": {"schema": OAUTH_ERROR}},
+                },
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

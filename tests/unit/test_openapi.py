@@ -190,3 +190,12 @@ def test_maps_are_documented_as_json_objects(doc: dict[str, Any], message: str, 
     }
     # the entry messages protoc makes for maps are not part of the JSON
     assert not [name for name in doc["components"]["schemas"] if name.endswith("Entry")]
+
+
+def test_the_token_endpoint_documents_its_form_and_its_oauth_errors(doc: dict[str, Any]) -> None:
+    operation = doc["paths"]["/partner/v1/oauth2/token"]["post"]
+    form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert set(form["properties"]) == {"grant_type", "client_id", "client_secret"}
+    responses = operation["responses"]
+    assert responses["400"] == responses["401"] == {"$ref": "#/components/responses/OAuthError"}
+    assert responses["429"] == {"$ref": "#/components/responses/Problem"}  # as every login
