@@ -179,6 +179,11 @@ async def test_route_answers_each_type_of_caller_as_its_policy_says(
             assert reply["status"] == status and reply["detail"], reply
         if status == 401:
             assert headers["WWW-Authenticate"].startswith("Bearer")
+        # RFC 6750 section 3: a presented token that is refused is told why
+        if token and status == 401 and not route.anonymous:
+            assert 'error="invalid_token"' in headers["WWW-Authenticate"], caller.name
+        if token and status == 403:
+            assert 'error="insufficient_scope"' in headers["WWW-Authenticate"], caller.name
     # every non-anonymous route refuses somebody: the matrix cannot pass by accident
     if not route.anonymous:
         assert 401 in answers.values(), answers
