@@ -165,6 +165,12 @@ class Credentials:
     password: str
     fields: tuple[str, str] = ("username", "password")
 
+    @property
+    def of_client(self) -> bool:
+        """OAuth 2.0 client credentials: a system asks again rather than refreshing (RFC 6749
+        section 4.4.3), so its session gets no refresh token and ends with its access token."""
+        return self.fields == ("client_id", "client_secret")
+
 
 def login_credentials(
     *, username: str, password: str, client_id: str, client_secret: str, audience: str

@@ -86,6 +86,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             totp_code=request.totp_code,
             enterprise_id=request.enterprise_id,
             fields=credentials.fields,
+            refreshable=not credentials.of_client,
         )
         response = _tokens_message(tokens, identity_pb2.LoginResponse())
         if tokens.second_factor_pending:

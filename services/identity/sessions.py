@@ -71,8 +71,10 @@ class Sessions:
         totp_code: str,
         enterprise_id: str,
         fields: tuple[str, str] = ("username", "password"),
+        refreshable: bool = True,
     ) -> Tokens:
-        """`fields` name the request's fields that carried username and password."""
+        """`fields` name the request's fields that carried username and password; a session
+        that is not `refreshable` (client credentials) ends with its one access token."""
         domain.validate_login(username, password, audience, totp_code, fields=fields)
         async with self._rt.db.read() as conn:
             row = await store.account_row(conn, username=username)
@@ -114,7 +116,7 @@ class Sessions:
             async with self._rt.db.begin() as conn:
                 await store.update_account(conn, account.id, failed_logins=0, locked_until_us=None)
         subject = Subject(account, enterprise_id=enterprise_id, second_factor_pending=pending)
-        tokens = await self._open_session(subject, audience=audience)
+        tokens = await self._open_session(subject, audience=audience, refreshable=refreshable)
         log.info("login_succeeded", account_id=account.id, audience=audience, pending=pending)
         return tokens
 
@@ -158,15 +160,15 @@ class Sessions:
         self._rt.events_committed()
         log.warning("account_locked", account_id=account.id, failures=failures, seconds=seconds)
 
-    async def _open_session(self, subject: Subject, *, audience: str) -> Tokens:
+    async def _open_session(
+        self, subject: Subject, *, audience: str, refreshable: bool = True
+    ) -> Tokens:
         session_id = str(uuid.uuid4())
-        refresh = "" if subject.second_factor_pending else secrets.token_urlsafe(32)
-        # A session waiting for TOTP enrolment lives no longer than its one access token.
-        ttl = (
-            domain.ACCESS_TOKEN_TTL_SECONDS
-            if subject.second_factor_pending
-            else domain.SESSION_TTL_SECONDS
-        )
+        # A session waiting for TOTP enrolment, or of client credentials, lives no longer than
+        # its one access token.
+        refreshable = refreshable and not subject.second_factor_pending
+        refresh = secrets.token_urlsafe(32) if refreshable else ""
+        ttl = domain.SESSION_TTL_SECONDS if refreshable else domain.ACCESS_TOKEN_TTL_SECONDS
         async with self._rt.db.begin() as conn:
             await store.add_session(
                 conn,

@@ -171,3 +171,15 @@ async def test_no_partner_may_register_as_a_first_party_application(platform: Pl
     )
     assert status == 422, problem
     assert [e["field"] for e in problem["errors"]] == ["client_id"]
+
+
+async def test_client_credentials_get_no_refresh_token_on_either_route(platform: Platform) -> None:
+    # RFC 6749 section 4.4.3: a client asks again; its session ends with its one access token
+    status, reply, _ = await platform.request(
+        "POST",
+        "/partner/v1/login",
+        json={"client_id": PARTNER, "client_secret": DEMO_PASSWORD},
+    )
+    assert status == 200, reply
+    assert reply["access_token"] and not reply.get("refresh_token")
+    assert not reply.get("refresh_expires_in")
