@@ -78,6 +78,14 @@ async def observe(
             response = problems.response(problem, request.path)
         except web.HTTPException as exc:
             response = problems.response(_as_problem(exc), request.path)
+        except ConnectionResetError:
+            # The client went away before sending its whole body: its fault, not the gateway's
+            # (no error, no traceback; nobody reads the answer).
+            log.warning("request_abandoned", route=route)
+            response = problems.response(
+                Problem(400, "Incomplete request", "the connection closed before the whole body"),
+                request.path,
+            )
         except Exception as exc:
             log.exception("request_failed", route=route, error=type(exc).__name__)
             span.record_exception(exc)

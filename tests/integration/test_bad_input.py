@@ -150,3 +150,32 @@ async def test_what_the_http_parser_refuses_is_problem_json_with_one_clean_log_l
     await eventually(both_refusals)
     assert marker not in logged()
     assert "Traceback" not in logged() and "Error handling request" not in logged()
+
+
+async def test_a_body_cut_short_by_the_client_is_a_warning_without_a_traceback(
+    platform: Platform,
+) -> None:
+    # given a client that announces a body and closes the connection before sending it all
+    log_path: Path = platform.spec("gateway").log_path
+    logged_before = _size(log_path)
+    port = platform.settings.port("gateway")
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /public/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{}"
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+
+    def logged() -> str:
+        with log_path.open("rb") as log:
+            log.seek(logged_before)
+            return log.read().decode()
+
+    # then the gateway logs one warning, not an error with a traceback
+    async def abandoned() -> bool:
+        return '"request_abandoned"' in logged()
+
+    await eventually(abandoned)
+    assert "Traceback" not in logged() and '"level":"error"' not in logged()
