@@ -94,7 +94,11 @@ def response(problem: Problem, instance: str | None) -> web.Response:
 
 
 def from_domain(error: DomainError) -> Problem:
-    return from_status(errors.to_status(error))
+    status = errors.to_status(error)
+    problem = from_status(status)
+    # the gateway's own refusal that names a service (it cannot reach identity's keys)
+    problem.service = errors.upstream_service(status)
+    return problem
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError, *, service: str, body_field: str = "") -> Problem:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import jwt
 import orjson
 
-from runtime.errors import PermissionDenied, Unauthenticated
+from runtime.errors import PermissionDenied, Unauthenticated, UpstreamUnavailable
 from runtime.revocation import EndedSessions
 
 ALGORITHMS = ["EdDSA"]
@@ -242,8 +242,9 @@ class TokenVerifier:
         try:
             self.load_jwks(await self._fetch())
         except Exception as exc:
-            raise Unauthenticated(
-                "cannot verify tokens: the identity service is unreachable"
+            # 503, not 401: the token may be good, and a client told it is not would drop it.
+            raise UpstreamUnavailable(
+                "identity", cause="cannot fetch the keys that verify access tokens"
             ) from exc
 
     async def _key_for(self, kid: str) -> Any:

@@ -32,7 +32,7 @@ from runtime.auth import (
     bearer_token,
     policies_of,
 )
-from runtime.errors import PermissionDenied, Unauthenticated
+from runtime.errors import PermissionDenied, Unauthenticated, UpstreamUnavailable
 from services.identity.domain import ACCESS_TOKEN_TTL_SECONDS, Account, Subject, access_token_claims
 
 ISSUER = "http://localhost:8080"
@@ -426,15 +426,17 @@ async def test_an_unreachable_identity_service_is_reported(
     key: SigningKey, jwks: JwksEndpoint, verifier: TokenVerifier
 ) -> None:
     jwks.failing = True
-    with pytest.raises(Unauthenticated, match="identity service"):
+    # a 503 naming identity, not a 401: the token may be good, and the caller keeps it
+    with pytest.raises(UpstreamUnavailable, match="identity service") as refused:
         await verifier.verify(key.sign(claims()))
+    assert refused.value.service == "identity"
 
 
 async def test_a_malformed_key_set_is_reported_as_unreachable_identity(key: SigningKey) -> None:
     async def broken() -> str:
         return "<html>502</html>"
 
-    with pytest.raises(Unauthenticated, match="identity service"):
+    with pytest.raises(UpstreamUnavailable, match="identity service"):
         await TokenVerifier(broken, issuer=ISSUER).verify(key.sign(claims()))
 
 

@@ -121,3 +121,20 @@ async def test_a_valid_token_is_served(client: Client) -> None:
 def test_a_description_keeps_to_the_characters_rfc_6750_allows() -> None:
     said = bearer_challenge("invalid_token", 'a "quoted" \\ 名 reason')
     assert said.endswith('error_description="a quoted   reason"')
+
+
+async def test_a_token_that_cannot_be_checked_is_not_called_invalid() -> None:
+    async def unreachable() -> str:
+        raise ConnectionError("connection refused")
+
+    app = web.Application(middlewares=[observe])
+    verifier = TokenVerifier(unreachable, issuer=ISSUER)
+    handler = endpoint(ROUTES[0], upstream=None, verifier=verifier)  # type: ignore[arg-type]
+    app.router.add_route("GET", ROUTES[0].path, handler)
+    async with TestClient(TestServer(app)) as client:
+        headers = {"Authorization": f"Bearer {token()}"}
+        async with client.get("/office/v1/me", headers=headers) as response:
+            # 503 naming identity: a client keeps its token and retries
+            assert response.status == 503
+            assert "WWW-Authenticate" not in response.headers
+            assert (await response.json())["service"] == "identity"
