@@ -183,3 +183,24 @@ async def test_client_credentials_get_no_refresh_token_on_either_route(platform:
     assert status == 200, reply
     assert reply["access_token"] and not reply.get("refresh_token")
     assert not reply.get("refresh_expires_in")
+
+
+async def test_the_token_endpoint_locks_a_client_out_as_the_json_login_does(
+    platform: Platform,
+) -> None:
+    client_id, secret = await new_partner(platform)
+    url = f"{platform.url}{TOKEN_PATH}"
+    grant = {"grant_type": "client_credentials"}
+    async with httpx2.AsyncClient() as http:
+        # given five wrong secrets in a row
+        for _ in range(5):
+            wrong = await http.post(url, data=grant, auth=(client_id, "not-the-secret"))
+            assert wrong.status_code == 401, wrong.text
+        # when the right one comes, on either route
+        locked = await http.post(url, data=grant, auth=(client_id, secret))
+        status, problem, headers = await platform.request(
+            "POST", "/partner/v1/login", json={"client_id": client_id, "client_secret": secret}
+        )
+    # then both refuse it until the lock ends, saying when to come back
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0, locked.text
+    assert status == 429 and int(headers["Retry-After"]) > 0, problem
