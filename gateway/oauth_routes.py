@@ -111,6 +111,9 @@ async def token(call: Call) -> web.StreamResponse:
             raise _invalid_request("grant_type is required")
         if grant_type not in GRANT_TYPES:
             raise TokenError("unsupported_grant_type", f"grant types: {', '.join(GRANT_TYPES)}")
+        if params.get("scope", "").strip():
+            # No scopes are defined yet: granting other than asked would need `scope` back.
+            raise TokenError("invalid_scope", "no scopes are defined; leave scope out")
         client_id, secret = _client(call.request, params)
         call.request.app[LIMITS].check_login(call.request, client_id)
         login = identity_pb2.LoginRequest(

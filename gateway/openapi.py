@@ -106,7 +106,12 @@ OAUTH_ERROR: dict[str, Any] = {
     "properties": {
         "error": {
             "type": "string",
-            "enum": ["invalid_request", "invalid_client", "unsupported_grant_type"],
+            "enum": [
+                "invalid_request",
+                "invalid_client",
+                "unsupported_grant_type",
+                "invalid_scope",
+            ],
         },
         "error_description": {"type": "string"},
     },

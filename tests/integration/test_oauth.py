@@ -125,6 +125,8 @@ async def test_the_token_endpoint_refuses_in_rfc_6749_terms(platform: Platform) 
             auth=(client_id, secret),
         )  # fmt: skip
         assert twice.status_code == 400 and twice.json()["error"] == "invalid_request"
+        scoped = await http.post(url, data={**grant, "scope": "read"}, auth=(client_id, secret))
+        assert scoped.status_code == 400 and scoped.json()["error"] == "invalid_scope"
         nobody = await http.post(url, data=grant)
         assert nobody.status_code == 401 and nobody.json()["error"] == "invalid_client"
         # the right secret still works: failures below the lockout threshold change nothing
