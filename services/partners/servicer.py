@@ -185,7 +185,12 @@ class PartnersServicer(partners_pb2_grpc.PartnersServiceServicer):
     async def StreamEvents(
         self, request: pb.StreamEventsRequest, context: Context
     ) -> AsyncIterator[pb.StreamEventsResponse]:
-        async for item in streams.stream(self.webhooks.js, require_principal(), request):
+        principal = require_principal()
+
+        async def still_valid() -> object:
+            return await self._rt.verifier.verify(principal.token, audiences=("partner",))
+
+        async for item in streams.stream(self.webhooks.js, principal, request, still_valid):
             yield item
 
 

@@ -3,14 +3,17 @@ it last saw (`Last-Event-ID`) or from a time, then live, with a heartbeat while 
 
 Each stream reads through a consumer of its own (ephemeral: JetStream removes it a while after
 the stream ends), so streams never share or steal each other's events. A stream ends when the
-caller's access token expires: the client reconnects with a fresh token and its last event id.
+caller's access token expires, and as soon as its session ends (logout, the client disabled, the
+Bureau ending its sessions): before each batch and each heartbeat the token is checked again, so
+no event goes out on a token its verifier refuses. The client reconnects with a fresh token and
+its last event id.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from runtime.auth import Principal
@@ -23,8 +26,13 @@ BATCH = 64
 
 
 async def stream(
-    js: Any, principal: Principal, request: pb.StreamEventsRequest
+    js: Any,
+    principal: Principal,
+    request: pb.StreamEventsRequest,
+    still_valid: Callable[[], Awaitable[object]],
 ) -> AsyncIterator[pb.StreamEventsResponse]:
+    """`still_valid` raises (Unauthenticated) once the caller's token is refused: the stream
+    ends with that error."""
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -59,8 +67,10 @@ async def stream(
             try:
                 msgs = await psub.fetch(BATCH, timeout=wait)
             except (NatsTimeout, TimeoutError):
+                await still_valid()
                 yield pb.StreamEventsResponse()  # a heartbeat: the connection is alive
                 continue
+            await still_valid()  # the session may have ended since the last batch
             for msg in msgs:
                 headers: dict[str, str] = dict(msg.headers or {})
                 sequence = int(msg.metadata.sequence.stream)

@@ -539,6 +539,27 @@ async def test_a_stream_resumes_after_its_last_event_id(platform: Platform) -> N
     assert status == 401
 
 
+async def test_a_stream_ends_when_its_session_ends(platform: Platform) -> None:
+    # given a partner following its events, which arrive
+    client_id, token = await new_partner(platform)
+    await entitle(platform, client_id, REVOKED)
+    url = f"{platform.url}/partner/v1/events/stream"
+    async with platform.http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+        assert response.status == 200, await response.text()
+        first, _ = await licence_event(platform, "revoke")
+        [(_, event)] = await read_events(response, 1)
+        assert event["data"]["licence_id"] == first
+        # when its session ends (the token's holder signs out: the token may have been stolen)
+        status, _, _ = await platform.request("POST", "/partner/v1/logout", token=token)
+        assert status == 204
+        await asyncio.sleep(1.0)  # every verifier hears of it within a heartbeat
+        second, _ = await licence_event(platform, "revoke")
+        # then the stream ends without the next event, though the token has not expired
+        rest = await asyncio.wait_for(response.content.read(), timeout=20)
+    assert second.encode() not in rest
+    platform.forget_tokens("partner")
+
+
 # --- entitlements ----------------------------------------------------------------------------
 
 
