@@ -91,10 +91,10 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 def _client(request: web.Request, params: dict[str, str]) -> tuple[str, str]:
     basic = _basic(request.headers.get("Authorization", ""))
-    posted = "client_id" in params or "client_secret" in params
-    if basic is not None and posted:
-        raise _invalid_request("authenticate the client one way: HTTP Basic or the form")
     if basic is not None:
+        # Some libraries repeat client_id in the form beside Basic: the same id is no conflict.
+        if "client_secret" in params or params.get("client_id", basic[0]) != basic[0]:
+            raise _invalid_request("authenticate the client one way: HTTP Basic or the form")
         return basic
     client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
     if not client_id or not secret:

@@ -127,6 +127,10 @@ async def test_the_token_endpoint_refuses_in_rfc_6749_terms(platform: Platform) 
         assert twice.status_code == 400 and twice.json()["error"] == "invalid_request"
         scoped = await http.post(url, data={**grant, "scope": "read"}, auth=(client_id, secret))
         assert scoped.status_code == 400 and scoped.json()["error"] == "invalid_scope"
+        repeated = await http.post(
+            url, data={**grant, "client_id": client_id}, auth=(client_id, secret)
+        )
+        assert repeated.status_code == 200, repeated.text  # the same id beside Basic is fine
         nobody = await http.post(url, data=grant)
         assert nobody.status_code == 401 and nobody.json()["error"] == "invalid_client"
         # the right secret still works: failures below the lockout threshold change nothing
