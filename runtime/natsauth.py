@@ -231,9 +231,21 @@ def update(
         state["platform"] = list(platform)
     if partners is not None:
         state["partners"] = list(partners)
+    # A key twice makes the whole file invalid (the server refuses to reload or start): a
+    # partner that registered a platform identity's public key loses it, the platform keeps it.
+    taken = {u.nkey for u in state["platform"]}
+    for user in state["partners"]:
+        if user.nkey in taken:
+            log.warning("nats_user_dropped", user=user.name, reason="its key is already a user's")
+    state["partners"] = [u for u in state["partners"] if u.nkey not in taken]
     as_json = {part: [u.__dict__ for u in users] for part, users in state.items()}
     _write_private(_state_path(auth_file), orjson.dumps(as_json, option=orjson.OPT_INDENT_2))
     return write(auth_file, authorization([*state["platform"], *state["partners"]]))
+
+
+def platform_keys(auth_file: str) -> frozenset[str]:
+    """The public keys of the platform's own users (its processes and tools)."""
+    return frozenset(u.nkey for u in load_users(auth_file)["platform"])
 
 
 def write(path: str, content: str) -> bool:

@@ -127,8 +127,12 @@ class Access:
             raise Unavailable("the event bus is not connected yet; retry")
         async with self._rt.db.begin() as conn:
             owner = await store.nats_key_owner(conn, public_key)
-            if owner is not None and owner != client_id:
-                raise FailedPrecondition("this NKEY belongs to another partner")
+            settings = self._rt.settings
+            platforms = (
+                natsauth.platform_keys(settings.nats_auth_file) if settings.nats_auth_file else ()
+            )
+            if (owner is not None and owner != client_id) or public_key in platforms:
+                raise FailedPrecondition("this NKEY belongs to another NATS user")
             await store.set_nats_key(
                 conn, client_id=client_id, public_key=public_key, at_us=now_us()
             )

@@ -490,6 +490,25 @@ async def test_webhooks_are_signed_retried_parked_and_a_slow_one_delays_nobody(
         assert status == 422 and body["errors"][0]["field"] == "url", (url, body)
 
 
+async def test_a_partner_cannot_register_a_platform_identitys_nats_key(platform: Platform) -> None:
+    # given a partner that knows a platform service's public NKEY (public keys are no secret)
+    _, token = await new_partner(platform)
+    theirs = natsauth.public_key(natsauth.seed(platform.data_dir / "nats", "keys"))
+    # when it registers that key as its own
+    status, body, _ = await platform.request(
+        "PUT", "/partner/v1/events/nats-key", token=token, json={"public_key": theirs}
+    )
+    # then it is refused: the key twice would make the server refuse every later reload (and a
+    # restart), and the service keeps its own rights
+    assert status == 409, body
+    assert "another NATS user" in body["detail"]
+    assert (platform.data_dir / "nats" / natsauth.AUTH_FILE).read_text().count(theirs) == 1
+    # and another partner's key still reaches the server
+    access, nc, _ = await partner_on_nats(platform, REVOKED)
+    await nc.close()
+    assert access["public_key"] != theirs
+
+
 # --- server-sent events ------------------------------------------------------------------------
 
 

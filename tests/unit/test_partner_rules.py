@@ -211,3 +211,14 @@ def test_the_nats_users_file_keeps_the_platforms_users_and_the_partners(tmp_path
     assert natsauth.without_credentials("nats://smartcity:secret@127.0.0.1:4222") == (
         "nats://127.0.0.1:4222"
     )
+
+
+def test_a_partner_user_with_a_platform_users_key_is_left_out_of_the_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "auth.conf")
+    catalog = natsauth.User("catalog", "UCATALOG", {"publish": {"allow": ["x"]}})
+    thief = natsauth.User("partner thief", "UCATALOG", domain.nats_permissions("thief"))
+    natsauth.update(path, platform=[catalog], partners=[thief])
+    # a key twice would make the server refuse the file; the platform's user keeps its rights
+    assert (tmp_path / "auth.conf").read_text().count("UCATALOG") == 1
+    assert natsauth.load_users(path) == {"platform": [catalog], "partners": []}
+    assert natsauth.platform_keys(path) == {"UCATALOG"}
