@@ -23,6 +23,7 @@ from runtime.errors import (
 )
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
+from runtime.ttlcache import TtlCache
 from services.identity import domain, events, passwords, store, totp
 from services.identity.domain import Account, Subject
 from services.identity.personal import PersonalData
@@ -56,11 +57,45 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class UnknownNames:
+    """Failed sign-ins under names no account has, locked on the same schedule as an account's:
+    else a lock that only real accounts reach tells a guesser which names exist. Kept in
+    memory, by a digest of the name, bounded; per replica (the gateway's per-account limit
+    holds across them)."""
+
+    def __init__(self, *, size: int = 10_000) -> None:
+        # (failures in a row, locked until: monotonic seconds)
+        self._seen: TtlCache[str, tuple[int, float]] = TtlCache(
+            seconds=2.0 * domain.MAX_LOCK_SECONDS, size=size
+        )
+
+    @staticmethod
+    def _key(username: str) -> str:
+        return hashlib.sha256(username.encode()).hexdigest()
+
+    def locked_for(self, username: str) -> int:
+        seen = self._seen.get(self._key(username))
+        remaining = 0.0 if seen is None else seen[1] - time.monotonic()
+        return 0 if remaining <= 0 else int(-(-remaining // 1))
+
+    def failed(self, username: str) -> None:
+        key = self._key(username)
+        failures = (self._seen.get(key) or (0, 0.0))[0] + 1
+        self._seen.put(key, (failures, time.monotonic() + domain.lock_seconds(failures)))
+
+
+def _locked(wait: int) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"too many failed logins: the account is locked for {wait} s", retry_after=wait
+    )
+
+
 class Sessions:
     def __init__(self, rt: ServiceRuntime, keys: SigningKeys, personal: PersonalData) -> None:
         self._rt = rt
         self._keys = keys
         self._personal = personal
+        self._unknown = UnknownNames()
 
     async def login(
         self,
@@ -79,15 +114,16 @@ class Sessions:
         async with self._rt.db.read() as conn:
             row = await store.account_row(conn, username=username)
         account = store.account_from_row(row) if row is not None else None
-        if account is not None and (wait := _locked_for(account)):
-            raise ResourceExhausted(
-                f"too many failed logins: the account is locked for {wait} s", retry_after=wait
-            )
+        wait = _locked_for(account) if account is not None else self._unknown.locked_for(username)
+        if wait:
+            raise _locked(wait)
         ok = await passwords.matches(row.password_hash if row is not None else None, password)
         if account is None or row is None or not ok:
             # Anyone can send a platform service's client id to an entry point: counting those
             # failures would let them lock the platform out (its secret is 256 bits; unguessable).
-            if account is not None and not domain.is_platform_account(account):
+            if account is None:
+                self._unknown.failed(username)
+            elif not domain.is_platform_account(account):
                 await self._record_failure(account)
             log.info("login_failed", reason="credentials")
             raise wrong_credentials(audience)

@@ -19,6 +19,7 @@ import pytest
 from conftest import DEMO_PASSWORD, SECRETS, Platform, eventually, remember_secret, secrets_in_logs
 from runtime import identifiers
 from services.identity import demo, totp
+from services.identity.domain import LOCK_AFTER_FAILURES
 
 pytestmark = pytest.mark.integration
 
@@ -180,6 +181,24 @@ async def test_a_right_staff_password_without_its_totp_code_is_answered_as_a_wro
     assert answers["right"] == answers["wrong"] == answers["unknown"], answers
     # (two failures for msa.officer: under the five that lock it, and reset by its next sign-in)
     await platform.login("msa.officer")
+
+
+async def test_the_lockout_does_not_tell_which_names_exist(platform: Platform) -> None:
+    # given a citizen's account and a name no account has
+    citizen = await register_citizen(platform)
+    nobody = username("nobody")
+    # when each gets one more wrong password than the lockout allows
+    answers: dict[str, list[tuple[int, Any]]] = {}
+    for name in (citizen["username"], nobody):
+        answers[name] = []
+        for _ in range(LOCK_AFTER_FAILURES + 1):
+            status, reply = await login(
+                platform, "public", {"username": name, "password": "not the password"}
+            )
+            answers[name].append((status, _same_answer(reply)))
+    # then both are locked alike: the sixth answer is the same 429, naming the same wait
+    assert answers[citizen["username"]] == answers[nobody], answers
+    assert answers[nobody][-1][0] == 429, answers[nobody]
 
 
 async def test_an_enterprise_agent_acts_for_the_enterprise_it_was_authorised_for(
