@@ -1,9 +1,10 @@
 """Partner events on the entry points (Art. 11, 13, 38).
 
 - /office: the Big Data Bureau entitles partner systems to event types, and revokes them.
-- /partner: a partner reads its entitlements, registers its NATS NKEY, manages its webhooks and
-  reads their delivery log, replays deliveries, and streams its events as server-sent events
-  (resumable with `Last-Event-ID`). The AsyncAPI document describes every event.
+- /partner: a partner reads its entitlements, registers its NATS NKEY and has its NATS replay
+  consumer created, manages its webhooks and reads their delivery log, replays deliveries, and
+  streams its events as server-sent events (resumable with `Last-Event-ID`). The AsyncAPI
+  document describes every event.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ async def set_nats_key(call: Call) -> web.StreamResponse:
 async def get_nats_access(call: Call) -> web.StreamResponse:
     reply = await call.rpc(call.upstream.partners.GetNatsAccess, pb.GetNatsAccessRequest())
     return message_response(reply.access)
+
+
+async def start_nats_replay(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(call.upstream.partners.StartNatsReplay, call.body)
+    return message_response(reply, status=201)
 
 
 async def create_webhook(call: Call) -> web.StreamResponse:
@@ -256,6 +262,21 @@ _PARTNER_ROUTES: tuple[Route, ...] = (
         audience="partner",
         response=pb.NatsAccess,
         errors=_READ_ERRORS,
+    ),
+    Route(
+        method="POST",
+        path=f"{PARTNER}/nats-replay",
+        operation_id="startNatsReplay",
+        summary="Replay the partner's events on NATS from a sequence (from_sequence) or a time "
+        "(from_time): the platform creates (again) its pull consumer replay-<client id>, "
+        "filtered to its own subject; partners create no consumers themselves.",
+        tag="partners",
+        handler=start_nats_replay,
+        audience="partner",
+        body=pb.StartNatsReplayRequest,
+        response=pb.StartNatsReplayResponse,
+        status=201,
+        errors=_WRITE_ERRORS,
     ),
     Route(
         method="POST",

@@ -62,11 +62,13 @@ message's `x-protobuf-message`. Each service publishes on its own JetStream stre
 Partner systems receive the events they are entitled to (channels tagged `partner`; each says \
 its scope: `all`, `own` or `granted`) on \
 `smartcity.partners.delivery.<client id>.<event type>`: on NATS with the durable JetStream \
-consumer `partner-<client id>` on stream `PARTNERS`, or a consumer of its own named \
-`replay-<client id>` to replay from a sequence or a time (in subjects and consumer names a \
+consumer `partner-<client id>` on stream `PARTNERS`, or the pull consumer \
+`replay-<client id>` the platform creates on request (`POST /partner/v1/events/nats-replay`) \
+to replay from a sequence or a time (in subjects and consumer names a \
 client id's dots are written `~`; the copies keep the original headers and protobuf payload), \
 as signed webhooks and as server-sent events. The NATS server itself refuses a partner \
-everything else: another partner's consumers, subjects and acknowledgements, the stream's \
+everything else: creating consumers, another partner's consumers, subjects and \
+acknowledgements, the stream's \
 info and its messages by sequence. On webhooks and server-sent events the payload is \
 the JSON form of the message (the proto3 JSON mapping with the proto field names, as the \
 schemas here describe it) inside a CloudEvents JSON envelope.

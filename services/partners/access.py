@@ -3,13 +3,14 @@ NKEY (its own), and its webhook endpoints (its own)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
 from runtime import audit, logs, natsauth
 from runtime.auth import Principal
 from runtime.bus.outbox import enqueue
-from runtime.errors import FailedPrecondition, NotFound, Unavailable
+from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
 from services.partners import domain, events, signatures, store
@@ -182,6 +183,57 @@ class Access:
         if key is None:
             raise NotFound("NATS key of partner", principal.client)
         return self.nats_access(principal.client, key)
+
+    async def start_nats_replay(
+        self, principal: Principal, request: pb.StartNatsReplayRequest
+    ) -> pb.StartNatsReplayResponse:
+        """The partner's replay consumer, created (again) by the platform: always pull (no
+        deliver subject), filtered to the partner's own subject, acknowledged one by one, and
+        removed by the server after a short while unread."""
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+        from nats.js.errors import NotFoundError
+
+        client_id = principal.client
+        start: dict[str, Any]
+        if request.from_sequence > 0:
+            start = {
+                "deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
+                "opt_start_seq": request.from_sequence,
+            }
+        elif request.HasField("from_time"):
+            start = {
+                "deliver_policy": DeliverPolicy.BY_START_TIME,
+                "opt_start_time": request.from_time.ToJsonString(),
+            }
+        else:
+            raise InvalidArgument.of("from_sequence", "give from_sequence or from_time")
+        async with self._rt.db.read() as conn:
+            key = await store.nats_key(conn, client_id)
+        if key is None:
+            raise NotFound("NATS key of partner", client_id)
+        js = self._webhooks.js
+        if js is None:
+            raise Unavailable("the event bus is not connected yet; retry")
+        name = domain.replay_consumer(client_id)
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(domain.STREAM, name)
+        await js.add_consumer(
+            domain.STREAM,
+            ConsumerConfig(
+                name=name,
+                filter_subject=domain.delivery_filter(client_id),
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=30,
+                inactive_threshold=float(domain.REPLAY_INACTIVE_SECONDS),
+                **start,
+            ),
+        )
+        return pb.StartNatsReplayResponse(
+            stream=domain.STREAM,
+            replay_consumer=name,
+            subject=domain.delivery_filter(client_id),
+            inactive_seconds=domain.REPLAY_INACTIVE_SECONDS,
+        )
 
     # --- webhooks (the partner itself) -----------------------------------------------------
 

@@ -47,10 +47,15 @@ def durable(client_id: str) -> str:
 
 
 def replay_consumer(client_id: str) -> str:
-    """The one consumer a partner may create itself, to replay from a sequence or a time
-    (filtered to its own subject; deleted and created again for another start). Never another
-    partner's name: "replay-" begins no durable's, and tokens are one to one."""
+    """A partner's replay consumer, from a sequence or a time: the partners service creates it
+    on request (a pull consumer filtered to the partner's own subject); the partner pulls,
+    acknowledges, reads and deletes it. Never another partner's name: "replay-" begins no
+    durable's, and tokens are one to one."""
     return f"replay-{token(client_id)}"
+
+
+# A replay consumer unread this long is removed by the server (the partner asks for another).
+REPLAY_INACTIVE_SECONDS = 120
 
 
 def inbox_prefix(client_id: str) -> str:
@@ -60,21 +65,21 @@ def inbox_prefix(client_id: str) -> str:
 def nats_permissions(client_id: str) -> dict[str, Any]:
     """What a partner's NATS user may do, every consumer named exactly (a wildcard over another
     partner's consumer or acknowledgement subjects would read and swallow its events): pull,
-    acknowledge and read the info of its durable and of its replay consumer, create the replay
-    consumer filtered to its own subject and delete it, and hear replies on its private inbox
-    and its own deliveries live. The server refuses everything else, the stream's info and
-    direct gets included."""
+    acknowledge and read the info of its durable and of its replay consumer, delete the replay
+    consumer, and hear replies on its private inbox and its own deliveries live. It creates no
+    consumer: a create request's body (a push consumer's `deliver_subject`) is beyond what
+    permissions see, and would have the server publish its events onto any subject; the
+    partners service creates its replay consumer for it (`StartNatsReplay`). The server refuses
+    everything else, the stream's info and direct gets included."""
     own = delivery_filter(client_id)
     replay = replay_consumer(client_id)
-    api = "$JS.API.CONSUMER"
     return {
         "publish": {
             "allow": sorted(
                 {
                     *natsauth.consumer_rights(STREAM, durable(client_id)),
                     *natsauth.consumer_rights(STREAM, replay),
-                    f"{api}.CREATE.{STREAM}.{replay}.{own}",
-                    f"{api}.DELETE.{STREAM}.{replay}",
+                    f"$JS.API.CONSUMER.DELETE.{STREAM}.{replay}",
                 }
             )
         },

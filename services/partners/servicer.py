@@ -135,6 +135,12 @@ class PartnersServicer(partners_pb2_grpc.PartnersServiceServicer):
         )
 
     @allow(PARTNER_ONLY)
+    async def StartNatsReplay(
+        self, request: pb.StartNatsReplayRequest, context: Context
+    ) -> pb.StartNatsReplayResponse:
+        return await self._access.start_nats_replay(require_principal(), request)
+
+    @allow(PARTNER_ONLY)
     async def CreateWebhook(
         self, request: pb.CreateWebhookRequest, context: Context
     ) -> pb.CreateWebhookResponse:

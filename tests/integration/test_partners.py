@@ -19,7 +19,7 @@ import nkeys
 import orjson
 import pytest
 from aiohttp import web
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy
 
 from conftest import Platform, audit_records, eventually, open_body, publish, remember_secret
 from runtime import natsauth
@@ -188,10 +188,9 @@ async def test_a_partner_reads_its_events_on_nats_and_the_server_refuses_the_res
         # the copy continues the trace of the request that revoked the licence
         assert mine[-1].headers["traceparent"].split("-")[1] == trace_id
 
-        # and it replays from a sequence with the one consumer it may create itself
+        # and it replays from a sequence with the replay consumer the platform creates for it
         first_sequence = mine[0].metadata.sequence.stream
-        again = await replay(js, access, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                             opt_start_seq=first_sequence)  # fmt: skip
+        again = await replay(platform, token, js, access, {"from_sequence": first_sequence})
         assert _licence(again[0]) == revoked_first
         await js.delete_consumer(access["stream"], access["replay_consumer"])
 
@@ -230,18 +229,21 @@ async def test_a_partner_reads_its_events_on_nats_and_the_server_refuses_the_res
     assert status == 409, body
 
 
-async def replay(js: Any, access: dict[str, Any], **start: Any) -> list[Any]:
-    """What a partner's own replay consumer reads from `start` (its messages, unacknowledged)."""
-    await js.add_consumer(
-        access["stream"],
-        ConsumerConfig(
-            name=access["replay_consumer"],
-            filter_subject=access["subject"],
-            ack_policy=AckPolicy.NONE,
-            inactive_threshold=30,
-            **start,
-        ),
+async def replay(
+    platform: Platform, token: str, js: Any, access: dict[str, Any], start: dict[str, Any]
+) -> list[Any]:
+    """What a partner's replay consumer, created by the platform on its request from `start`,
+    reads (its messages, unacknowledged): always a pull consumer on the partner's own subject."""
+    status, answer, _ = await platform.request(
+        "POST", "/partner/v1/events/nats-replay", token=token, json=start
     )
+    assert status == 201, answer
+    assert answer["replay_consumer"] == access["replay_consumer"]
+    assert answer["stream"] == access["stream"] and answer["subject"] == access["subject"]
+    info = await js.consumer_info(access["stream"], access["replay_consumer"])
+    assert info.config.deliver_subject is None  # pull: the server publishes nowhere
+    assert info.config.filter_subject == access["subject"]
+    assert info.config.ack_policy == AckPolicy.EXPLICIT
     sub = await js.pull_subscribe_bind(
         stream=access["stream"],
         name=access["replay_consumer"],
@@ -260,9 +262,9 @@ def _licence(msg: Any) -> str:
 
 async def partner_on_nats(
     platform: Platform, *event_types: str
-) -> tuple[dict[str, Any], Any, list[str]]:
+) -> tuple[dict[str, Any], Any, list[str], str]:
     """A new partner entitled to `event_types`, connected with its own NKEY: (its NATS access,
-    the connection, what the server said it refused)."""
+    the connection, what the server said it refused, its access token at /partner)."""
     client_id, token = await new_partner(platform)
     await entitle(platform, client_id, *event_types)
     seed, public_key = nkey_user()
@@ -284,7 +286,7 @@ async def partner_on_nats(
                 error_cb=on_error,
                 allow_reconnect=False,
             )
-            return access, nc, errors
+            return access, nc, errors, token
         await asyncio.sleep(0.2)
     raise AssertionError("the partner could not connect")
 
@@ -292,8 +294,8 @@ async def partner_on_nats(
 async def test_one_partner_can_neither_read_nor_swallow_nor_see_anothers_events(
     platform: Platform,
 ) -> None:
-    victim, victim_nc, _ = await partner_on_nats(platform, REVOKED)
-    thief, thief_nc, refusals = await partner_on_nats(platform, REVOKED)
+    victim, victim_nc, _, _ = await partner_on_nats(platform, REVOKED)
+    thief, thief_nc, refusals, thief_token = await partner_on_nats(platform, REVOKED)
     stream, durable = victim["stream"], victim["durable"]
     try:
         # given: an event for the victim, pulled by it and not acknowledged yet
@@ -378,12 +380,117 @@ async def test_one_partner_can_neither_read_nor_swallow_nor_see_anothers_events(
         # while the thief's own operations work: its durable, and its own replay consumer
         thief_js = thief_nc.jetstream()
         assert (await thief_js.consumer_info(stream, thief["durable"])).name == thief["durable"]
-        mine = await replay(thief_js, thief, deliver_policy=DeliverPolicy.ALL)
+        mine = await replay(platform, thief_token, thief_js, thief, {"from_sequence": 1})
         assert licence_id in {_licence(m) for m in mine}
         await thief_js.delete_consumer(stream, thief["replay_consumer"])
     finally:
         for nc in (victim_nc, thief_nc):
             await nc.close()
+
+
+async def test_a_partner_creates_no_consumer_and_its_replay_consumer_is_pull_only(
+    platform: Platform,
+) -> None:
+    """The attack: a partner created its replay consumer itself as a push consumer delivering to
+    a platform subject, and the server published its events there. Now partners create no
+    consumer; the platform creates the replay consumer, pull only, on the partner's request."""
+    access, nc, refusals, token = await partner_on_nats(platform, REVOKED)
+    stream, name, own = access["stream"], access["replay_consumer"], access["subject"]
+    platform_subject = "smartcity.catalog.resource.created"
+    try:
+        js = nc.jetstream()
+        first, _ = await licence_event(platform, "revoke")
+        second, _ = await licence_event(platform, "revoke")
+        pulled = await js.pull_subscribe_bind(
+            access["durable"], stream=stream, inbox_prefix=f"{access['inbox_prefix']}.".encode()
+        )
+        got: list[Any] = []
+
+        async def arrived() -> bool:
+            with suppress(nats.errors.TimeoutError, TimeoutError):
+                got.extend(await pulled.fetch(20, timeout=1))
+            return {first, second} <= {_licence(m) for m in got}
+
+        assert await eventually(arrived, timeout=15)
+        for msg in got:
+            await msg.ack()
+        [second_msg] = [m for m in got if _licence(m) == second]
+
+        # when: the partner creates its replay consumer as a push consumer onto that subject,
+        # by every create subject there is, before and after the platform created it
+        push = {
+            "name": name,
+            "durable_name": name,
+            "filter_subject": own,
+            "deliver_subject": platform_subject,
+            "deliver_policy": "all",
+            "ack_policy": "none",
+        }
+        attempts = {
+            f"$JS.API.CONSUMER.CREATE.{stream}.{name}.{own}": {"stream_name": stream},
+            f"$JS.API.CONSUMER.CREATE.{stream}.{name}": {"stream_name": stream},
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{name}": {"stream_name": stream},
+        }
+
+        async def attack() -> list[str]:
+            answered = []
+            for subject, body in attempts.items():
+                with suppress(nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                    await nc.request(subject, orjson.dumps({**body, "config": push}), timeout=1.0)
+                    answered.append(subject)
+            return answered
+
+        assert await attack() == []
+        with pytest.raises(nats.js.errors.NotFoundError):
+            await js.consumer_info(stream, name)
+
+        # and the replay consumer the platform creates on request is pull only, explicitly
+        # acknowledged, on the partner's own subject, and delivers from the asked sequence
+        again = await replay(
+            platform, token, js, access, {"from_sequence": second_msg.metadata.sequence.stream}
+        )
+        assert [_licence(m) for m in again][:1] == [second]
+        assert first not in {_licence(m) for m in again}
+        info = await js.consumer_info(stream, name)
+        assert info.config.inactive_threshold is not None
+        assert 0 < info.config.inactive_threshold <= 300
+        for msg in again:
+            await msg.ack()
+        assert await attack() == []  # nor turns it into a push consumer once it exists
+        after = await js.consumer_info(stream, name)
+        assert after.config.deliver_subject is None and after.config.filter_subject == own
+
+        # then: the server refused each create by name: no consumer pushes anywhere
+        async def all_refused() -> list[str]:
+            said = "\n".join(r for r in refusals if "permissions violation" in r).lower()
+            missing = [s for s in attempts if f'"{s.lower()}"' not in said]
+            return [] if missing else list(attempts)
+
+        assert await eventually(all_refused, timeout=5), refusals
+
+        # the partner may still delete it, and asks for another replay (from a time)
+        await js.delete_consumer(stream, name)
+        status, body, _ = await platform.request(
+            "POST", "/partner/v1/events/nats-replay", token=token, json={}
+        )
+        assert status == 422 and body["errors"][0]["field"] == "from_sequence", body
+        status, body, _ = await platform.request(
+            "POST",
+            "/partner/v1/events/nats-replay",
+            token=token,
+            json={"from_time": "2020-01-01T00:00:00Z"},
+        )
+        assert status == 201, body
+        assert (await js.consumer_info(stream, name)).config.deliver_subject is None
+    finally:
+        await nc.close()
+
+    # a partner without a NATS key has nothing to replay on NATS
+    _, stranger = await new_partner(platform)
+    status, body, _ = await platform.request(
+        "POST", "/partner/v1/events/nats-replay", token=stranger, json={"from_sequence": 1}
+    )
+    assert status == 404, body
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -504,7 +611,7 @@ async def test_a_partner_cannot_register_a_platform_identitys_nats_key(platform:
     assert "another NATS user" in body["detail"]
     assert (platform.data_dir / "nats" / natsauth.AUTH_FILE).read_text().count(theirs) == 1
     # and another partner's key still reaches the server
-    access, nc, _ = await partner_on_nats(platform, REVOKED)
+    access, nc, _, _ = await partner_on_nats(platform, REVOKED)
     await nc.close()
     assert access["public_key"] != theirs
 

@@ -33,11 +33,11 @@ def test_a_partners_nats_user_may_touch_only_its_own_subjects() -> None:
         "_INBOX_bank.>",
     ]
     published = permissions["publish"]["allow"]
-    assert (
-        "$JS.API.CONSUMER.CREATE.PARTNERS.replay-bank.smartcity.partners.delivery.bank.>"
-        in published
-    )
+    assert "$JS.API.CONSUMER.DELETE.PARTNERS.replay-bank" in published
     assert not any(p.startswith("smartcity.") or "STREAM" in p for p in published)
+    # it creates no consumer: a create request's body (a push consumer's deliver subject) is
+    # beyond what permissions see; the partners service creates its replay consumer for it
+    assert not any(".CREATE." in p for p in published)
     # every consumer it may touch is named exactly: no wildcard where a consumer's name goes
     named = {p.split(".PARTNERS.")[1].split(".")[0] for p in published}
     assert named == {"partner-bank", "replay-bank"}
@@ -55,17 +55,19 @@ def _consumer_operations(client_id: str) -> list[tuple[str, str]]:
             ("publish", f"$JS.ACK.hub.ACCHASH.{stream}.{consumer}.1.7.3.1700000000000000000.0.x"),
         ]
     replay = domain.replay_consumer(client_id)
-    return [
-        *operations,
-        ("publish", f"$JS.API.CONSUMER.CREATE.{stream}.{replay}.{own}"),
-        ("publish", f"$JS.API.CONSUMER.DELETE.{stream}.{replay}"),
-    ]
+    return [*operations, ("publish", f"$JS.API.CONSUMER.DELETE.{stream}.{replay}")]
 
 
 def _never_allowed(client_id: str) -> list[tuple[str, str]]:
-    """What no partner may do, even to what is its own: manage its durable, read the stream."""
+    """What no partner may do, even to what is its own: create any consumer (its replay
+    consumer included: a push consumer would publish its events onto any subject), manage its
+    durable, read the stream."""
     stream, durable = domain.STREAM, domain.durable(client_id)
+    own, replay = domain.delivery_filter(client_id), domain.replay_consumer(client_id)
     return [
+        ("publish", f"$JS.API.CONSUMER.CREATE.{stream}.{replay}.{own}"),
+        ("publish", f"$JS.API.CONSUMER.CREATE.{stream}.{replay}"),
+        ("publish", f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{replay}"),
         (
             "publish",
             f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{domain.delivery_filter(client_id)}",

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$smartcity/partners/v1/partners.proto\x12\x15smartcity.partners.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x10PartnerEventType\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x17\n\x0fpayload_message\x18\x04 \x01(\t\"\x87\x01\n\x0b\x45ntitlement\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\r\n\x05scope\x18\x03 \x01(\t\x12\x12\n\ngranted_by\x18\x04 \x01(\t\x12.\n\ngrant_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1a\n\x18ListPartnerEventsRequest\"Y\n\x19ListPartnerEventsResponse\x12<\n\x0b\x65vent_types\x18\x01 \x03(\x0b\x32\'.smartcity.partners.v1.PartnerEventType\"@\n\x17GrantEntitlementRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\"S\n\x18GrantEntitlementResponse\x12\x37\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\".smartcity.partners.v1.Entitlement\"A\n\x18RevokeEntitlementRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\"T\n\x19RevokeEntitlementResponse\x12\x37\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\".smartcity.partners.v1.Entitlement\",\n\x17ListEntitlementsRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"T\n\x18ListEntitlementsResponse\x12\x38\n\x0c\x65ntitlements\x18\x01 \x03(\x0b\x32\".smartcity.partners.v1.Entitlement\"\x94\x01\n\nNatsAccess\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0e\n\x06stream\x18\x04 \x01(\t\x12\x0f\n\x07\x64urable\x18\x05 \x01(\t\x12\x14\n\x0cinbox_prefix\x18\x06 \x01(\t\x12\x17\n\x0freplay_consumer\x18\x07 \x01(\t\"\'\n\x11SetNatsKeyRequest\x12\x12\n\npublic_key\x18\x01 \x01(\t\"G\n\x12SetNatsKeyResponse\x12\x31\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\x0b\x32!.smartcity.partners.v1.NatsAccess\"\x16\n\x14GetNatsAccessRequest\"J\n\x15GetNatsAccessResponse\x12\x31\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\x0b\x32!.smartcity.partners.v1.NatsAccess\"S\n\x07Webhook\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x14\x43reateWebhookRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\"X\n\x15\x43reateWebhookResponse\x12/\n\x07webhook\x18\x01 \x01(\x0b\x32\x1e.smartcity.partners.v1.Webhook\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x15\n\x13ListWebhooksRequest\"H\n\x14ListWebhooksResponse\x12\x30\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1e.smartcity.partners.v1.Webhook\"\"\n\x14\x44\x65leteWebhookRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteWebhookResponse\"\xc1\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x12\n\nevent_type\x18\x04 \x01(\t\x12\x10\n\x08sequence\x18\x05 \x01(\x03\x12\x33\n\x05state\x18\x06 \x01(\x0e\x32$.smartcity.partners.v1.DeliveryState\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x13\n\x0blast_status\x18\x08 \x01(\x05\x12\x12\n\nlast_error\x18\t \x01(\t\x12\x36\n\x12\x66irst_attempt_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_attempt_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x15ListDeliveriesRequest\x12\x33\n\x05state\x18\x01 \x01(\x0e\x32$.smartcity.partners.v1.DeliveryState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"f\n\x16ListDeliveriesResponse\x12\x33\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1f.smartcity.partners.v1.Delivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"s\n\x17ReplayDeliveriesRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x15\n\rfrom_sequence\x18\x02 \x01(\x03\x12-\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1a\n\x18ReplayDeliveriesResponse\"\\\n\x13StreamEventsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12-\n\tfrom_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x14StreamEventsResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x17\n\x0f\x63loudevent_json\x18\x02 \x01(\t\x12\x13\n\x0btraceparent\x18\x03 \x01(\t\x12\x12\n\nevent_type\x18\x04 \x01(\t*\x85\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x01\x12\x1b\n\x17\x44\x45LIVERY_STATE_RETRYING\x10\x02\x12\x19\n\x15\x44\x45LIVERY_STATE_PARKED\x10\x03\x32\xca\n\n\x0fPartnersService\x12v\n\x11ListPartnerEvents\x12/.smartcity.partners.v1.ListPartnerEventsRequest\x1a\x30.smartcity.partners.v1.ListPartnerEventsResponse\x12s\n\x10GrantEntitlement\x12..smartcity.partners.v1.GrantEntitlementRequest\x1a/.smartcity.partners.v1.GrantEntitlementResponse\x12v\n\x11RevokeEntitlement\x12/.smartcity.partners.v1.RevokeEntitlementRequest\x1a\x30.smartcity.partners.v1.RevokeEntitlementResponse\x12s\n\x10ListEntitlements\x12..smartcity.partners.v1.ListEntitlementsRequest\x1a/.smartcity.partners.v1.ListEntitlementsResponse\x12\x61\n\nSetNatsKey\x12(.smartcity.partners.v1.SetNatsKeyRequest\x1a).smartcity.partners.v1.SetNatsKeyResponse\x12j\n\rGetNatsAccess\x12+.smartcity.partners.v1.GetNatsAccessRequest\x1a,.smartcity.partners.v1.GetNatsAccessResponse\x12j\n\rCreateWebhook\x12+.smartcity.partners.v1.CreateWebhookRequest\x1a,.smartcity.partners.v1.CreateWebhookResponse\x12g\n\x0cListWebhooks\x12*.smartcity.partners.v1.ListWebhooksRequest\x1a+.smartcity.partners.v1.ListWebhooksResponse\x12j\n\rDeleteWebhook\x12+.smartcity.partners.v1.DeleteWebhookRequest\x1a,.smartcity.partners.v1.DeleteWebhookResponse\x12m\n\x0eListDeliveries\x12,.smartcity.partners.v1.ListDeliveriesRequest\x1a-.smartcity.partners.v1.ListDeliveriesResponse\x12s\n\x10ReplayDeliveries\x12..smartcity.partners.v1.ReplayDeliveriesRequest\x1a/.smartcity.partners.v1.ReplayDeliveriesResponse\x12i\n\x0cStreamEvents\x12*.smartcity.partners.v1.StreamEventsRequest\x1a+.smartcity.partners.v1.StreamEventsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$smartcity/partners/v1/partners.proto\x12\x15smartcity.partners.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x10PartnerEventType\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x17\n\x0fpayload_message\x18\x04 \x01(\t\"\x87\x01\n\x0b\x45ntitlement\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\r\n\x05scope\x18\x03 \x01(\t\x12\x12\n\ngranted_by\x18\x04 \x01(\t\x12.\n\ngrant_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1a\n\x18ListPartnerEventsRequest\"Y\n\x19ListPartnerEventsResponse\x12<\n\x0b\x65vent_types\x18\x01 \x03(\x0b\x32\'.smartcity.partners.v1.PartnerEventType\"@\n\x17GrantEntitlementRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\"S\n\x18GrantEntitlementResponse\x12\x37\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\".smartcity.partners.v1.Entitlement\"A\n\x18RevokeEntitlementRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\"T\n\x19RevokeEntitlementResponse\x12\x37\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\".smartcity.partners.v1.Entitlement\",\n\x17ListEntitlementsRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"T\n\x18ListEntitlementsResponse\x12\x38\n\x0c\x65ntitlements\x18\x01 \x03(\x0b\x32\".smartcity.partners.v1.Entitlement\"\x94\x01\n\nNatsAccess\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0e\n\x06stream\x18\x04 \x01(\t\x12\x0f\n\x07\x64urable\x18\x05 \x01(\t\x12\x14\n\x0cinbox_prefix\x18\x06 \x01(\t\x12\x17\n\x0freplay_consumer\x18\x07 \x01(\t\"\'\n\x11SetNatsKeyRequest\x12\x12\n\npublic_key\x18\x01 \x01(\t\"G\n\x12SetNatsKeyResponse\x12\x31\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\x0b\x32!.smartcity.partners.v1.NatsAccess\"\x16\n\x14GetNatsAccessRequest\"J\n\x15GetNatsAccessResponse\x12\x31\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\x0b\x32!.smartcity.partners.v1.NatsAccess\"^\n\x16StartNatsReplayRequest\x12\x15\n\rfrom_sequence\x18\x01 \x01(\x03\x12-\n\tfrom_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x17StartNatsReplayResponse\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x17\n\x0freplay_consumer\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x18\n\x10inactive_seconds\x18\x04 \x01(\x05\"S\n\x07Webhook\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x14\x43reateWebhookRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\"X\n\x15\x43reateWebhookResponse\x12/\n\x07webhook\x18\x01 \x01(\x0b\x32\x1e.smartcity.partners.v1.Webhook\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x15\n\x13ListWebhooksRequest\"H\n\x14ListWebhooksResponse\x12\x30\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1e.smartcity.partners.v1.Webhook\"\"\n\x14\x44\x65leteWebhookRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteWebhookResponse\"\xc1\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x12\n\nevent_type\x18\x04 \x01(\t\x12\x10\n\x08sequence\x18\x05 \x01(\x03\x12\x33\n\x05state\x18\x06 \x01(\x0e\x32$.smartcity.partners.v1.DeliveryState\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x13\n\x0blast_status\x18\x08 \x01(\x05\x12\x12\n\nlast_error\x18\t \x01(\t\x12\x36\n\x12\x66irst_attempt_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_attempt_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x15ListDeliveriesRequest\x12\x33\n\x05state\x18\x01 \x01(\x0e\x32$.smartcity.partners.v1.DeliveryState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"f\n\x16ListDeliveriesResponse\x12\x33\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1f.smartcity.partners.v1.Delivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"s\n\x17ReplayDeliveriesRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x15\n\rfrom_sequence\x18\x02 \x01(\x03\x12-\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1a\n\x18ReplayDeliveriesResponse\"\\\n\x13StreamEventsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12-\n\tfrom_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x14StreamEventsResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x17\n\x0f\x63loudevent_json\x18\x02 \x01(\t\x12\x13\n\x0btraceparent\x18\x03 \x01(\t\x12\x12\n\nevent_type\x18\x04 \x01(\t*\x85\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x01\x12\x1b\n\x17\x44\x45LIVERY_STATE_RETRYING\x10\x02\x12\x19\n\x15\x44\x45LIVERY_STATE_PARKED\x10\x03\x32\xbc\x0b\n\x0fPartnersService\x12v\n\x11ListPartnerEvents\x12/.smartcity.partners.v1.ListPartnerEventsRequest\x1a\x30.smartcity.partners.v1.ListPartnerEventsResponse\x12s\n\x10GrantEntitlement\x12..smartcity.partners.v1.GrantEntitlementRequest\x1a/.smartcity.partners.v1.GrantEntitlementResponse\x12v\n\x11RevokeEntitlement\x12/.smartcity.partners.v1.RevokeEntitlementRequest\x1a\x30.smartcity.partners.v1.RevokeEntitlementResponse\x12s\n\x10ListEntitlements\x12..smartcity.partners.v1.ListEntitlementsRequest\x1a/.smartcity.partners.v1.ListEntitlementsResponse\x12\x61\n\nSetNatsKey\x12(.smartcity.partners.v1.SetNatsKeyRequest\x1a).smartcity.partners.v1.SetNatsKeyResponse\x12j\n\rGetNatsAccess\x12+.smartcity.partners.v1.GetNatsAccessRequest\x1a,.smartcity.partners.v1.GetNatsAccessResponse\x12p\n\x0fStartNatsReplay\x12-.smartcity.partners.v1.StartNatsReplayRequest\x1a..smartcity.partners.v1.StartNatsReplayResponse\x12j\n\rCreateWebhook\x12+.smartcity.partners.v1.CreateWebhookRequest\x1a,.smartcity.partners.v1.CreateWebhookResponse\x12g\n\x0cListWebhooks\x12*.smartcity.partners.v1.ListWebhooksRequest\x1a+.smartcity.partners.v1.ListWebhooksResponse\x12j\n\rDeleteWebhook\x12+.smartcity.partners.v1.DeleteWebhookRequest\x1a,.smartcity.partners.v1.DeleteWebhookResponse\x12m\n\x0eListDeliveries\x12,.smartcity.partners.v1.ListDeliveriesRequest\x1a-.smartcity.partners.v1.ListDeliveriesResponse\x12s\n\x10ReplayDeliveries\x12..smartcity.partners.v1.ReplayDeliveriesRequest\x1a/.smartcity.partners.v1.ReplayDeliveriesResponse\x12i\n\x0cStreamEvents\x12*.smartcity.partners.v1.StreamEventsRequest\x1a+.smartcity.partners.v1.StreamEventsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'smartcity.partners.v1.partners_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATE']._serialized_start=2514
-  _globals['_DELIVERYSTATE']._serialized_end=2647
+  _globals['_DELIVERYSTATE']._serialized_start=2721
+  _globals['_DELIVERYSTATE']._serialized_end=2854
   _globals['_PARTNEREVENTTYPE']._serialized_start=96
   _globals['_PARTNEREVENTTYPE']._serialized_end=191
   _globals['_ENTITLEMENT']._serialized_start=194
@@ -64,34 +64,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETNATSACCESSREQUEST']._serialized_end=1173
   _globals['_GETNATSACCESSRESPONSE']._serialized_start=1175
   _globals['_GETNATSACCESSRESPONSE']._serialized_end=1249
-  _globals['_WEBHOOK']._serialized_start=1251
-  _globals['_WEBHOOK']._serialized_end=1334
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=1336
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=1371
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=1373
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=1461
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=1463
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=1484
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=1486
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=1558
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=1560
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=1594
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=1596
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=1619
-  _globals['_DELIVERY']._serialized_start=1622
-  _globals['_DELIVERY']._serialized_end=1943
-  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1945
-  _globals['_LISTDELIVERIESREQUEST']._serialized_end=2060
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=2062
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=2164
-  _globals['_REPLAYDELIVERIESREQUEST']._serialized_start=2166
-  _globals['_REPLAYDELIVERIESREQUEST']._serialized_end=2281
-  _globals['_REPLAYDELIVERIESRESPONSE']._serialized_start=2283
-  _globals['_REPLAYDELIVERIESRESPONSE']._serialized_end=2309
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=2311
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=2403
-  _globals['_STREAMEVENTSRESPONSE']._serialized_start=2405
-  _globals['_STREAMEVENTSRESPONSE']._serialized_end=2511
-  _globals['_PARTNERSSERVICE']._serialized_start=2650
-  _globals['_PARTNERSSERVICE']._serialized_end=4004
+  _globals['_STARTNATSREPLAYREQUEST']._serialized_start=1251
+  _globals['_STARTNATSREPLAYREQUEST']._serialized_end=1345
+  _globals['_STARTNATSREPLAYRESPONSE']._serialized_start=1347
+  _globals['_STARTNATSREPLAYRESPONSE']._serialized_end=1456
+  _globals['_WEBHOOK']._serialized_start=1458
+  _globals['_WEBHOOK']._serialized_end=1541
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=1543
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=1578
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=1580
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=1668
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=1670
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=1691
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=1693
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=1765
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=1767
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=1801
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=1803
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=1826
+  _globals['_DELIVERY']._serialized_start=1829
+  _globals['_DELIVERY']._serialized_end=2150
+  _globals['_LISTDELIVERIESREQUEST']._serialized_start=2152
+  _globals['_LISTDELIVERIESREQUEST']._serialized_end=2267
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=2269
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=2371
+  _globals['_REPLAYDELIVERIESREQUEST']._serialized_start=2373
+  _globals['_REPLAYDELIVERIESREQUEST']._serialized_end=2488
+  _globals['_REPLAYDELIVERIESRESPONSE']._serialized_start=2490
+  _globals['_REPLAYDELIVERIESRESPONSE']._serialized_end=2516
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=2518
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=2610
+  _globals['_STREAMEVENTSRESPONSE']._serialized_start=2612
+  _globals['_STREAMEVENTSRESPONSE']._serialized_end=2718
+  _globals['_PARTNERSSERVICE']._serialized_start=2857
+  _globals['_PARTNERSSERVICE']._serialized_end=4325
 # @@protoc_insertion_point(module_scope)

@@ -298,8 +298,9 @@ class NatsAccess(_message.Message):
     inbox_prefix: _builtins.str
     """Its private inbox prefix: set it in the NATS client (e.g. nats-py `inbox_prefix`)."""
     replay_consumer: _builtins.str
-    """The one consumer it may create itself, filtered to its subject, to replay from a sequence
-    or a time: replay-<client id>. Delete it to start another replay.
+    """Its replay consumer, replay-<client id>: the platform creates it on request
+    (StartNatsReplay), a pull consumer filtered to its subject, from a sequence or a time; the
+    partner pulls, acknowledges, reads and deletes it.
     """
     def __init__(
         self,
@@ -393,6 +394,63 @@ class GetNatsAccessResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetNatsAccessResponse: _TypeAlias = GetNatsAccessResponse  # noqa: Y015
+
+@_typing.final
+class StartNatsReplayRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_SEQUENCE_FIELD_NUMBER: _builtins.int
+    FROM_TIME_FIELD_NUMBER: _builtins.int
+    from_sequence: _builtins.int
+    """One of the two: the first stream sequence to deliver again, or a time."""
+    @_builtins.property
+    def from_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        from_sequence: _builtins.int = ...,
+        from_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_time", b"from_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_sequence", b"from_sequence", "from_time", b"from_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartNatsReplayRequest: _TypeAlias = StartNatsReplayRequest  # noqa: Y015
+
+@_typing.final
+class StartNatsReplayResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAM_FIELD_NUMBER: _builtins.int
+    REPLAY_CONSUMER_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    INACTIVE_SECONDS_FIELD_NUMBER: _builtins.int
+    stream: _builtins.str
+    """The stream and the pull consumer to read (replay-<client id>); it is removed after a short
+    while unread.
+    """
+    replay_consumer: _builtins.str
+    subject: _builtins.str
+    """The partner's subject it is filtered to."""
+    inactive_seconds: _builtins.int
+    """Seconds unread after which the server removes it."""
+    def __init__(
+        self,
+        *,
+        stream: _builtins.str = ...,
+        replay_consumer: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        inactive_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inactive_seconds", b"inactive_seconds", "replay_consumer", b"replay_consumer", "stream", b"stream", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartNatsReplayResponse: _TypeAlias = StartNatsReplayResponse  # noqa: Y015
 
 @_typing.final
 class Webhook(_message.Message):

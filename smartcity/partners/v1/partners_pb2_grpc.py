@@ -65,6 +65,11 @@ class PartnersServiceStub:
                 request_serializer=smartcity_dot_partners_dot_v1_dot_partners__pb2.GetNatsAccessRequest.SerializeToString,
                 response_deserializer=smartcity_dot_partners_dot_v1_dot_partners__pb2.GetNatsAccessResponse.FromString,
                 _registered_method=True)
+        self.StartNatsReplay = channel.unary_unary(
+                '/smartcity.partners.v1.PartnersService/StartNatsReplay',
+                request_serializer=smartcity_dot_partners_dot_v1_dot_partners__pb2.StartNatsReplayRequest.SerializeToString,
+                response_deserializer=smartcity_dot_partners_dot_v1_dot_partners__pb2.StartNatsReplayResponse.FromString,
+                _registered_method=True)
         self.CreateWebhook = channel.unary_unary(
                 '/smartcity.partners.v1.PartnersService/CreateWebhook',
                 request_serializer=smartcity_dot_partners_dot_v1_dot_partners__pb2.CreateWebhookRequest.SerializeToString,
@@ -140,6 +145,15 @@ class PartnersServiceServicer:
 
     def GetNatsAccess(self, request, context):
         """GetNatsAccess says how the calling partner reads its deliveries on NATS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartNatsReplay(self, request, context):
+        """StartNatsReplay creates (or creates again) the calling partner's replay consumer on NATS,
+        from a stream sequence or a time: a pull consumer filtered to its own subject. Partners
+        create no consumers themselves.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -223,6 +237,11 @@ def add_PartnersServiceServicer_to_server(servicer, server):
                     servicer.GetNatsAccess,
                     request_deserializer=smartcity_dot_partners_dot_v1_dot_partners__pb2.GetNatsAccessRequest.FromString,
                     response_serializer=smartcity_dot_partners_dot_v1_dot_partners__pb2.GetNatsAccessResponse.SerializeToString,
+            ),
+            'StartNatsReplay': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartNatsReplay,
+                    request_deserializer=smartcity_dot_partners_dot_v1_dot_partners__pb2.StartNatsReplayRequest.FromString,
+                    response_serializer=smartcity_dot_partners_dot_v1_dot_partners__pb2.StartNatsReplayResponse.SerializeToString,
             ),
             'CreateWebhook': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateWebhook,
@@ -418,6 +437,33 @@ class PartnersService:
             '/smartcity.partners.v1.PartnersService/GetNatsAccess',
             smartcity_dot_partners_dot_v1_dot_partners__pb2.GetNatsAccessRequest.SerializeToString,
             smartcity_dot_partners_dot_v1_dot_partners__pb2.GetNatsAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartNatsReplay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.partners.v1.PartnersService/StartNatsReplay',
+            smartcity_dot_partners_dot_v1_dot_partners__pb2.StartNatsReplayRequest.SerializeToString,
+            smartcity_dot_partners_dot_v1_dot_partners__pb2.StartNatsReplayResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,11 @@ class PartnersServiceStub:
     """
     GetNatsAccess: _grpc.UnaryUnaryMultiCallable[_partners_pb2.GetNatsAccessRequest, _partners_pb2.GetNatsAccessResponse]
     """GetNatsAccess says how the calling partner reads its deliveries on NATS."""
+    StartNatsReplay: _grpc.UnaryUnaryMultiCallable[_partners_pb2.StartNatsReplayRequest, _partners_pb2.StartNatsReplayResponse]
+    """StartNatsReplay creates (or creates again) the calling partner's replay consumer on NATS,
+    from a stream sequence or a time: a pull consumer filtered to its own subject. Partners
+    create no consumers themselves.
+    """
     CreateWebhook: _grpc.UnaryUnaryMultiCallable[_partners_pb2.CreateWebhookRequest, _partners_pb2.CreateWebhookResponse]
     """CreateWebhook registers an endpoint for the calling partner's deliveries; the signing
     secret is shown once.
@@ -93,6 +98,11 @@ class PartnersServiceAsyncStub(PartnersServiceStub):
     """
     GetNatsAccess: _aio.UnaryUnaryMultiCallable[_partners_pb2.GetNatsAccessRequest, _partners_pb2.GetNatsAccessResponse]  # type: ignore[assignment]
     """GetNatsAccess says how the calling partner reads its deliveries on NATS."""
+    StartNatsReplay: _aio.UnaryUnaryMultiCallable[_partners_pb2.StartNatsReplayRequest, _partners_pb2.StartNatsReplayResponse]  # type: ignore[assignment]
+    """StartNatsReplay creates (or creates again) the calling partner's replay consumer on NATS,
+    from a stream sequence or a time: a pull consumer filtered to its own subject. Partners
+    create no consumers themselves.
+    """
     CreateWebhook: _aio.UnaryUnaryMultiCallable[_partners_pb2.CreateWebhookRequest, _partners_pb2.CreateWebhookResponse]  # type: ignore[assignment]
     """CreateWebhook registers an endpoint for the calling partner's deliveries; the signing
     secret is shown once.
@@ -168,6 +178,17 @@ class PartnersServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_partners_pb2.GetNatsAccessResponse, _abc.Awaitable[_partners_pb2.GetNatsAccessResponse]]:
         """GetNatsAccess says how the calling partner reads its deliveries on NATS."""
+
+    @_abc_1.abstractmethod
+    def StartNatsReplay(
+        self,
+        request: _partners_pb2.StartNatsReplayRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_partners_pb2.StartNatsReplayResponse, _abc.Awaitable[_partners_pb2.StartNatsReplayResponse]]:
+        """StartNatsReplay creates (or creates again) the calling partner's replay consumer on NATS,
+        from a stream sequence or a time: a pull consumer filtered to its own subject. Partners
+        create no consumers themselves.
+        """
 
     @_abc_1.abstractmethod
     def CreateWebhook(
