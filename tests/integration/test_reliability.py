@@ -43,6 +43,7 @@ async def test_acknowledged_writes_survive_sigkill_of_the_catalog(
     acknowledged = [rid for rid in await asyncio.gather(*burst) if rid]
     await p.supervisor.wait_exit("catalog")
     await p.supervisor.start(p.spec("catalog"))
+    await p.until_ready()
     for rid in acknowledged:
         status, _, _ = await p.request("GET", f"/office/v1/catalog/resources/{rid}", token=token)
         assert status == 200, rid
@@ -62,14 +63,16 @@ async def test_events_committed_while_nats_is_down_are_delivered_when_it_is_back
     p.supervisor.kill("nats")
     await p.supervisor.wait_exit("nats")
     created = []
-    for _ in range(3):
-        status, body, _ = await p.request(
-            "POST", "/office/v1/catalog/resources", token=token, json=resource_body()
-        )
-        assert status == 201, body  # writes are accepted with the bus down
-        created.append(body["id"])
-    assert not set(created) & set(await p.exchange_resources(token))
-    await p.supervisor.start(p.spec("nats"))
+    try:
+        for _ in range(3):
+            status, body, _ = await p.request(
+                "POST", "/office/v1/catalog/resources", token=token, json=resource_body()
+            )
+            assert status == 201, body  # writes are accepted with the bus down
+            created.append(body["id"])
+        assert not set(created) & set(await p.exchange_resources(token))
+    finally:
+        await p.supervisor.start(p.spec("nats"))  # whatever happened, for the next tests
 
     async def delivered() -> bool:
         return set(created) <= set(await p.exchange_resources(token))
