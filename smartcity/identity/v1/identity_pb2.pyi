@@ -178,18 +178,27 @@ class RefreshSessionRequest(_message.Message):
 
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
     refresh_token: _builtins.str
     audience: _builtins.str
     """The entry point refreshing (set by the gateway): it must be the session's."""
+    client_id: _builtins.str
+    """The OAuth token endpoint: the client refreshing, which must be the session's, and a
+    confidential client's secret. Empty on the first-party JSON route.
+    """
+    client_secret: _builtins.str
     def __init__(
         self,
         *,
         refresh_token: _builtins.str = ...,
         audience: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "refresh_token", b"refresh_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "client_id", b"client_id", "client_secret", b"client_secret", "refresh_token", b"refresh_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -204,12 +213,17 @@ class RefreshSessionResponse(_message.Message):
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     REFRESH_EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    ID_TOKEN_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
     access_token: _builtins.str
     token_type: _builtins.str
     expires_in: _builtins.int
     refresh_token: _builtins.str
     """The next refresh token: the one just used is spent."""
     refresh_expires_in: _builtins.int
+    id_token: _builtins.str
+    """Sessions opened by the code flow: a new ID token, and the scopes granted."""
+    scope: _builtins.str
     def __init__(
         self,
         *,
@@ -218,10 +232,12 @@ class RefreshSessionResponse(_message.Message):
         expires_in: _builtins.int = ...,
         refresh_token: _builtins.str = ...,
         refresh_expires_in: _builtins.int = ...,
+        id_token: _builtins.str = ...,
+        scope: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "refresh_expires_in", b"refresh_expires_in", "refresh_token", b"refresh_token", "token_type", b"token_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "id_token", b"id_token", "refresh_expires_in", b"refresh_expires_in", "refresh_token", b"refresh_token", "scope", b"scope", "token_type", b"token_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1520,3 +1536,653 @@ class ListEndedSessionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListEndedSessionsResponse: _TypeAlias = ListEndedSessionsResponse  # noqa: Y015
+
+@_typing.final
+class Application(_message.Message):
+    """Application is a client application registered for the authorization code flow."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ENTRY_POINT_FIELD_NUMBER: _builtins.int
+    CONFIDENTIAL_FIELD_NUMBER: _builtins.int
+    FIRST_PARTY_FIELD_NUMBER: _builtins.int
+    REDIRECT_URIS_FIELD_NUMBER: _builtins.int
+    POST_LOGOUT_REDIRECT_URIS_FIELD_NUMBER: _builtins.int
+    ID_TOKEN_SIGNED_RESPONSE_ALG_FIELD_NUMBER: _builtins.int
+    SUBJECT_TYPE_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    name: _builtins.str
+    """Shown on the sign-in and consent pages."""
+    entry_point: _builtins.str
+    """"public" (citizens and enterprise agents) or "office" (staff): whom it signs in."""
+    confidential: _builtins.bool
+    """Confidential: it authenticates with a secret at the token endpoint; public: PKCE only."""
+    first_party: _builtins.bool
+    """The platform's own applications: no consent page, and their tokens open the entry
+    point's API. A third party's tokens open only userinfo.
+    """
+    id_token_signed_response_alg: _builtins.str
+    """"RS256" (the OpenID Connect default) or "EdDSA"."""
+    subject_type: _builtins.str
+    """"public": `sub` is the account id; "pairwise": a different `sub` per application."""
+    department: _builtins.str
+    """The department responsible for it."""
+    @_builtins.property
+    def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Exact matches only (no wildcards, no prefixes)."""
+
+    @_builtins.property
+    def post_logout_redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The scopes it may ask for, among "openid", "profile" and "offline_access"."""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        entry_point: _builtins.str = ...,
+        confidential: _builtins.bool = ...,
+        first_party: _builtins.bool = ...,
+        redirect_uris: _abc.Iterable[_builtins.str] | None = ...,
+        post_logout_redirect_uris: _abc.Iterable[_builtins.str] | None = ...,
+        id_token_signed_response_alg: _builtins.str = ...,
+        subject_type: _builtins.str = ...,
+        scopes: _abc.Iterable[_builtins.str] | None = ...,
+        department: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "confidential", b"confidential", "created_at", b"created_at", "department", b"department", "entry_point", b"entry_point", "first_party", b"first_party", "id_token_signed_response_alg", b"id_token_signed_response_alg", "name", b"name", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "scopes", b"scopes", "subject_type", b"subject_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Application: _TypeAlias = Application  # noqa: Y015
+
+@_typing.final
+class RegisterApplicationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ENTRY_POINT_FIELD_NUMBER: _builtins.int
+    CONFIDENTIAL_FIELD_NUMBER: _builtins.int
+    FIRST_PARTY_FIELD_NUMBER: _builtins.int
+    REDIRECT_URIS_FIELD_NUMBER: _builtins.int
+    POST_LOGOUT_REDIRECT_URIS_FIELD_NUMBER: _builtins.int
+    ID_TOKEN_SIGNED_RESPONSE_ALG_FIELD_NUMBER: _builtins.int
+    SUBJECT_TYPE_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    """Lower-case letters, digits, dots and dashes; 3 to 64 characters."""
+    name: _builtins.str
+    entry_point: _builtins.str
+    confidential: _builtins.bool
+    first_party: _builtins.bool
+    id_token_signed_response_alg: _builtins.str
+    """Default "RS256"."""
+    subject_type: _builtins.str
+    """Default "public" for first-party applications, "pairwise" for third parties."""
+    department: _builtins.str
+    @_builtins.property
+    def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def post_logout_redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Default ["openid", "profile", "offline_access"]."""
+
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        entry_point: _builtins.str = ...,
+        confidential: _builtins.bool = ...,
+        first_party: _builtins.bool = ...,
+        redirect_uris: _abc.Iterable[_builtins.str] | None = ...,
+        post_logout_redirect_uris: _abc.Iterable[_builtins.str] | None = ...,
+        id_token_signed_response_alg: _builtins.str = ...,
+        subject_type: _builtins.str = ...,
+        scopes: _abc.Iterable[_builtins.str] | None = ...,
+        department: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "confidential", b"confidential", "department", b"department", "entry_point", b"entry_point", "first_party", b"first_party", "id_token_signed_response_alg", b"id_token_signed_response_alg", "name", b"name", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "scopes", b"scopes", "subject_type", b"subject_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterApplicationRequest: _TypeAlias = RegisterApplicationRequest  # noqa: Y015
+
+@_typing.final
+class RegisterApplicationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    client_secret: _builtins.str
+    """Confidential applications only: shown once, stored only as an argon2id hash."""
+    @_builtins.property
+    def application(self) -> Global___Application: ...
+    def __init__(
+        self,
+        *,
+        application: Global___Application | None = ...,
+        client_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application", b"application", "client_secret", b"client_secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterApplicationResponse: _TypeAlias = RegisterApplicationResponse  # noqa: Y015
+
+@_typing.final
+class ListApplicationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApplicationsRequest: _TypeAlias = ListApplicationsRequest  # noqa: Y015
+
+@_typing.final
+class ListApplicationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def applications(self) -> _containers.RepeatedCompositeFieldContainer[Global___Application]: ...
+    def __init__(
+        self,
+        *,
+        applications: _abc.Iterable[Global___Application] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applications", b"applications"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApplicationsResponse: _TypeAlias = ListApplicationsResponse  # noqa: Y015
+
+@_typing.final
+class GetApplicationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetApplicationRequest: _TypeAlias = GetApplicationRequest  # noqa: Y015
+
+@_typing.final
+class GetApplicationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def application(self) -> Global___Application: ...
+    def __init__(
+        self,
+        *,
+        application: Global___Application | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetApplicationResponse: _TypeAlias = GetApplicationResponse  # noqa: Y015
+
+@_typing.final
+class AuthorizeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    REDIRECT_URI_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    CODE_CHALLENGE_FIELD_NUMBER: _builtins.int
+    CODE_CHALLENGE_METHOD_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    USERNAME_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    TOTP_CODE_FIELD_NUMBER: _builtins.int
+    ENTERPRISE_ID_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    redirect_uri: _builtins.str
+    """Must equal one of the application's redirect URIs exactly."""
+    scope: _builtins.str
+    """Space-separated; must include "openid"."""
+    code_challenge: _builtins.str
+    """RFC 7636: the S256 challenge of the client's verifier (43 base64url characters)."""
+    code_challenge_method: _builtins.str
+    """Only "S256"."""
+    nonce: _builtins.str
+    """OpenID Connect: echoed in the ID token."""
+    username: _builtins.str
+    """The person signing in: as in LoginRequest."""
+    password: _builtins.str
+    totp_code: _builtins.str
+    enterprise_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+        redirect_uri: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        code_challenge: _builtins.str = ...,
+        code_challenge_method: _builtins.str = ...,
+        nonce: _builtins.str = ...,
+        username: _builtins.str = ...,
+        password: _builtins.str = ...,
+        totp_code: _builtins.str = ...,
+        enterprise_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "enterprise_id", b"enterprise_id", "nonce", b"nonce", "password", b"password", "redirect_uri", b"redirect_uri", "scope", b"scope", "totp_code", b"totp_code", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeRequest: _TypeAlias = AuthorizeRequest  # noqa: Y015
+
+@_typing.final
+class AuthorizeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    CONSENT_TICKET_FIELD_NUMBER: _builtins.int
+    APPLICATION_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The authorization code (single use, one minute), when no consent is needed."""
+    consent_ticket: _builtins.str
+    """Otherwise the consent to ask for: a ticket for DecideConsent (single use, five minutes)."""
+    @_builtins.property
+    def application(self) -> Global___Application: ...
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The scopes the application asks for."""
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        consent_ticket: _builtins.str = ...,
+        application: Global___Application | None = ...,
+        scopes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application", b"application", "code", b"code", "consent_ticket", b"consent_ticket", "scopes", b"scopes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeResponse: _TypeAlias = AuthorizeResponse  # noqa: Y015
+
+@_typing.final
+class DecideConsentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_TICKET_FIELD_NUMBER: _builtins.int
+    APPROVE_FIELD_NUMBER: _builtins.int
+    consent_ticket: _builtins.str
+    approve: _builtins.bool
+    def __init__(
+        self,
+        *,
+        consent_ticket: _builtins.str = ...,
+        approve: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approve", b"approve", "consent_ticket", b"consent_ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideConsentRequest: _TypeAlias = DecideConsentRequest  # noqa: Y015
+
+@_typing.final
+class DecideConsentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REDIRECT_URI_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """Empty when the person declined."""
+    redirect_uri: _builtins.str
+    """Where the answer goes, and what the application asked, from the ticket."""
+    client_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        redirect_uri: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "code", b"code", "redirect_uri", b"redirect_uri"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideConsentResponse: _TypeAlias = DecideConsentResponse  # noqa: Y015
+
+@_typing.final
+class RedeemAuthorizationCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    REDIRECT_URI_FIELD_NUMBER: _builtins.int
+    CODE_VERIFIER_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    client_secret: _builtins.str
+    """Confidential applications only."""
+    code: _builtins.str
+    redirect_uri: _builtins.str
+    """The redirect URI the code was sent to."""
+    code_verifier: _builtins.str
+    """RFC 7636: the verifier whose S256 hash is the code's challenge."""
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
+        code: _builtins.str = ...,
+        redirect_uri: _builtins.str = ...,
+        code_verifier: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "client_secret", b"client_secret", "code", b"code", "code_verifier", b"code_verifier", "redirect_uri", b"redirect_uri"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedeemAuthorizationCodeRequest: _TypeAlias = RedeemAuthorizationCodeRequest  # noqa: Y015
+
+@_typing.final
+class RedeemAuthorizationCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCESS_TOKEN_FIELD_NUMBER: _builtins.int
+    TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
+    REFRESH_EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    ID_TOKEN_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    access_token: _builtins.str
+    token_type: _builtins.str
+    expires_in: _builtins.int
+    refresh_token: _builtins.str
+    """Only when the scope has "offline_access" or the application is first-party."""
+    refresh_expires_in: _builtins.int
+    id_token: _builtins.str
+    scope: _builtins.str
+    def __init__(
+        self,
+        *,
+        access_token: _builtins.str = ...,
+        token_type: _builtins.str = ...,
+        expires_in: _builtins.int = ...,
+        refresh_token: _builtins.str = ...,
+        refresh_expires_in: _builtins.int = ...,
+        id_token: _builtins.str = ...,
+        scope: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "id_token", b"id_token", "refresh_expires_in", b"refresh_expires_in", "refresh_token", b"refresh_token", "scope", b"scope", "token_type", b"token_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedeemAuthorizationCodeResponse: _TypeAlias = RedeemAuthorizationCodeResponse  # noqa: Y015
+
+@_typing.final
+class RevokeTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    TOKEN_TYPE_HINT_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    token_type_hint: _builtins.str
+    """"refresh_token" or "access_token": a hint only."""
+    client_id: _builtins.str
+    client_secret: _builtins.str
+    """Confidential clients and partner systems."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        token_type_hint: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "client_secret", b"client_secret", "token", b"token", "token_type_hint", b"token_type_hint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeTokenRequest: _TypeAlias = RevokeTokenRequest  # noqa: Y015
+
+@_typing.final
+class RevokeTokenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeTokenResponse: _TypeAlias = RevokeTokenResponse  # noqa: Y015
+
+@_typing.final
+class IntrospectTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    TOKEN_TYPE_HINT_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    token_type_hint: _builtins.str
+    client_id: _builtins.str
+    """A confidential client: it learns only about tokens issued to it."""
+    client_secret: _builtins.str
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        token_type_hint: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "client_secret", b"client_secret", "token", b"token", "token_type_hint", b"token_type_hint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IntrospectTokenRequest: _TypeAlias = IntrospectTokenRequest  # noqa: Y015
+
+@_typing.final
+class IntrospectTokenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    SUB_FIELD_NUMBER: _builtins.int
+    TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    EXP_FIELD_NUMBER: _builtins.int
+    IAT_FIELD_NUMBER: _builtins.int
+    AUD_FIELD_NUMBER: _builtins.int
+    ISS_FIELD_NUMBER: _builtins.int
+    active: _builtins.bool
+    scope: _builtins.str
+    """The rest only when active (RFC 7662 section 2.2)."""
+    client_id: _builtins.str
+    sub: _builtins.str
+    token_type: _builtins.str
+    exp: _builtins.int
+    iat: _builtins.int
+    aud: _builtins.str
+    iss: _builtins.str
+    def __init__(
+        self,
+        *,
+        active: _builtins.bool = ...,
+        scope: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+        sub: _builtins.str = ...,
+        token_type: _builtins.str = ...,
+        exp: _builtins.int = ...,
+        iat: _builtins.int = ...,
+        aud: _builtins.str = ...,
+        iss: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aud", b"aud", "client_id", b"client_id", "exp", b"exp", "iat", b"iat", "iss", b"iss", "scope", b"scope", "sub", b"sub", "token_type", b"token_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IntrospectTokenResponse: _TypeAlias = IntrospectTokenResponse  # noqa: Y015
+
+@_typing.final
+class GetUserInfoRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUserInfoRequest: _TypeAlias = GetUserInfoRequest  # noqa: Y015
+
+@_typing.final
+class GetUserInfoResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUB_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PREFERRED_USERNAME_FIELD_NUMBER: _builtins.int
+    SMARTCITY_KIND_FIELD_NUMBER: _builtins.int
+    SMARTCITY_DEPARTMENT_FIELD_NUMBER: _builtins.int
+    sub: _builtins.str
+    """Stable per account (pairwise per application where registered so)."""
+    name: _builtins.str
+    """With the "profile" scope: the account's name (a citizen's real name), its username, its
+    kind of account and, for staff, its department.
+    """
+    preferred_username: _builtins.str
+    smartcity_kind: _builtins.str
+    smartcity_department: _builtins.str
+    def __init__(
+        self,
+        *,
+        sub: _builtins.str = ...,
+        name: _builtins.str = ...,
+        preferred_username: _builtins.str = ...,
+        smartcity_kind: _builtins.str = ...,
+        smartcity_department: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "preferred_username", b"preferred_username", "smartcity_department", b"smartcity_department", "smartcity_kind", b"smartcity_kind", "sub", b"sub"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUserInfoResponse: _TypeAlias = GetUserInfoResponse  # noqa: Y015
+
+@_typing.final
+class EndSessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_TOKEN_HINT_FIELD_NUMBER: _builtins.int
+    POST_LOGOUT_REDIRECT_URI_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    id_token_hint: _builtins.str
+    post_logout_redirect_uri: _builtins.str
+    """When given, must be one of the application's post-logout redirect URIs."""
+    client_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id_token_hint: _builtins.str = ...,
+        post_logout_redirect_uri: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "id_token_hint", b"id_token_hint", "post_logout_redirect_uri", b"post_logout_redirect_uri"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndSessionRequest: _TypeAlias = EndSessionRequest  # noqa: Y015
+
+@_typing.final
+class EndSessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POST_LOGOUT_REDIRECT_URI_FIELD_NUMBER: _builtins.int
+    SESSION_ENDED_FIELD_NUMBER: _builtins.int
+    post_logout_redirect_uri: _builtins.str
+    """The validated post-logout redirect URI; empty when none was asked for."""
+    session_ended: _builtins.bool
+    def __init__(
+        self,
+        *,
+        post_logout_redirect_uri: _builtins.str = ...,
+        session_ended: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["post_logout_redirect_uri", b"post_logout_redirect_uri", "session_ended", b"session_ended"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndSessionResponse: _TypeAlias = EndSessionResponse  # noqa: Y015

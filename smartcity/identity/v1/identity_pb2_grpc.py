@@ -181,6 +181,56 @@ class IdentityServiceStub:
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsRequest.SerializeToString,
                 response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsResponse.FromString,
                 _registered_method=True)
+        self.RegisterApplication = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/RegisterApplication',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterApplicationRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterApplicationResponse.FromString,
+                _registered_method=True)
+        self.ListApplications = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ListApplications',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListApplicationsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListApplicationsResponse.FromString,
+                _registered_method=True)
+        self.GetApplication = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/GetApplication',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetApplicationRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetApplicationResponse.FromString,
+                _registered_method=True)
+        self.Authorize = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/Authorize',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthorizeRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthorizeResponse.FromString,
+                _registered_method=True)
+        self.DecideConsent = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/DecideConsent',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.DecideConsentRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.DecideConsentResponse.FromString,
+                _registered_method=True)
+        self.RedeemAuthorizationCode = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/RedeemAuthorizationCode',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RedeemAuthorizationCodeRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RedeemAuthorizationCodeResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/RevokeToken',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
+        self.IntrospectToken = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/IntrospectToken',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.IntrospectTokenRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.IntrospectTokenResponse.FromString,
+                _registered_method=True)
+        self.GetUserInfo = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/GetUserInfo',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetUserInfoRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetUserInfoResponse.FromString,
+                _registered_method=True)
+        self.EndSession = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/EndSession',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -402,6 +452,87 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterApplication(self, request, context):
+        """--- OAuth 2.0 and OpenID Connect (the gateway speaks the protocol over HTTP) ---
+        RegisterApplication registers a client application that signs people in with the
+        authorization code flow and PKCE (Big Data Bureau administrators); a confidential one's
+        secret is shown once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApplications(self, request, context):
+        """ListApplications lists the registered applications (administrators, security officers,
+        auditors).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApplication(self, request, context):
+        """GetApplication returns an application's public metadata (what a sign-in page shows and
+        checks before anyone signs in). No authentication.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Authorize(self, request, context):
+        """Authorize signs a person in for an application (the platform's own sign-in page) and
+        answers with an authorization code, or with a consent ticket when a third-party
+        application must first be approved. No authentication: the credentials are the request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideConsent(self, request, context):
+        """DecideConsent records the person's decision on a consent ticket. No authentication: the
+        ticket (single use, minutes long) is the credential.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeemAuthorizationCode(self, request, context):
+        """RedeemAuthorizationCode trades a code and its PKCE verifier for tokens and an ID token
+        (RFC 6749 section 4.1.3, RFC 7636). A code redeemed twice ends the session it opened.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """RevokeToken ends the session of a refresh or access token the client holds (RFC 7009).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IntrospectToken(self, request, context):
+        """IntrospectToken tells a confidential client whether a token issued to it is active
+        (RFC 7662).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUserInfo(self, request, context):
+        """GetUserInfo returns the OpenID Connect claims of the caller's token, as its scopes allow.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndSession(self, request, context):
+        """EndSession ends the session an ID token names (RP-initiated logout) and checks where the
+        browser may be sent back. No authentication: the ID token (expired or not) is the hint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -549,6 +680,56 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ListEndedSessions,
                     request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsRequest.FromString,
                     response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsResponse.SerializeToString,
+            ),
+            'RegisterApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterApplication,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterApplicationRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterApplicationResponse.SerializeToString,
+            ),
+            'ListApplications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApplications,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListApplicationsRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListApplicationsResponse.SerializeToString,
+            ),
+            'GetApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApplication,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetApplicationRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetApplicationResponse.SerializeToString,
+            ),
+            'Authorize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authorize,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthorizeRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthorizeResponse.SerializeToString,
+            ),
+            'DecideConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideConsent,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.DecideConsentRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.DecideConsentResponse.SerializeToString,
+            ),
+            'RedeemAuthorizationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemAuthorizationCode,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RedeemAuthorizationCodeRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RedeemAuthorizationCodeResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'IntrospectToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IntrospectToken,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.IntrospectTokenRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.IntrospectTokenResponse.SerializeToString,
+            ),
+            'GetUserInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserInfo,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetUserInfoRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.GetUserInfoResponse.SerializeToString,
+            ),
+            'EndSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSession,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1336,6 +1517,276 @@ class IdentityService:
             '/smartcity.identity.v1.IdentityService/ListEndedSessions',
             smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsRequest.SerializeToString,
             smartcity_dot_identity_dot_v1_dot_identity__pb2.ListEndedSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/RegisterApplication',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterApplicationRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RegisterApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApplications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ListApplications',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListApplicationsRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListApplicationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/GetApplication',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.GetApplicationRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.GetApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Authorize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/Authorize',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthorizeRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.AuthorizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/DecideConsent',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.DecideConsentRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.DecideConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemAuthorizationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/RedeemAuthorizationCode',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RedeemAuthorizationCodeRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RedeemAuthorizationCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/RevokeToken',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeTokenRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IntrospectToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/IntrospectToken',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.IntrospectTokenRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.IntrospectTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/GetUserInfo',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.GetUserInfoRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.GetUserInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/EndSession',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.EndSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

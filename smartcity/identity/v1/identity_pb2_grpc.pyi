@@ -110,6 +110,45 @@ class IdentityServiceStub:
     whose access tokens may still be unexpired), for a verifier whose feed is silent to check
     sessions before it trusts their tokens. No credentials needed, like WatchEndedSessions.
     """
+    RegisterApplication: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterApplicationRequest, _identity_pb2.RegisterApplicationResponse]
+    """--- OAuth 2.0 and OpenID Connect (the gateway speaks the protocol over HTTP) ---
+    RegisterApplication registers a client application that signs people in with the
+    authorization code flow and PKCE (Big Data Bureau administrators); a confidential one's
+    secret is shown once.
+    """
+    ListApplications: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListApplicationsRequest, _identity_pb2.ListApplicationsResponse]
+    """ListApplications lists the registered applications (administrators, security officers,
+    auditors).
+    """
+    GetApplication: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetApplicationRequest, _identity_pb2.GetApplicationResponse]
+    """GetApplication returns an application's public metadata (what a sign-in page shows and
+    checks before anyone signs in). No authentication.
+    """
+    Authorize: _grpc.UnaryUnaryMultiCallable[_identity_pb2.AuthorizeRequest, _identity_pb2.AuthorizeResponse]
+    """Authorize signs a person in for an application (the platform's own sign-in page) and
+    answers with an authorization code, or with a consent ticket when a third-party
+    application must first be approved. No authentication: the credentials are the request.
+    """
+    DecideConsent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.DecideConsentRequest, _identity_pb2.DecideConsentResponse]
+    """DecideConsent records the person's decision on a consent ticket. No authentication: the
+    ticket (single use, minutes long) is the credential.
+    """
+    RedeemAuthorizationCode: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RedeemAuthorizationCodeRequest, _identity_pb2.RedeemAuthorizationCodeResponse]
+    """RedeemAuthorizationCode trades a code and its PKCE verifier for tokens and an ID token
+    (RFC 6749 section 4.1.3, RFC 7636). A code redeemed twice ends the session it opened.
+    """
+    RevokeToken: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RevokeTokenRequest, _identity_pb2.RevokeTokenResponse]
+    """RevokeToken ends the session of a refresh or access token the client holds (RFC 7009)."""
+    IntrospectToken: _grpc.UnaryUnaryMultiCallable[_identity_pb2.IntrospectTokenRequest, _identity_pb2.IntrospectTokenResponse]
+    """IntrospectToken tells a confidential client whether a token issued to it is active
+    (RFC 7662).
+    """
+    GetUserInfo: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetUserInfoRequest, _identity_pb2.GetUserInfoResponse]
+    """GetUserInfo returns the OpenID Connect claims of the caller's token, as its scopes allow."""
+    EndSession: _grpc.UnaryUnaryMultiCallable[_identity_pb2.EndSessionRequest, _identity_pb2.EndSessionResponse]
+    """EndSession ends the session an ID token names (RP-initiated logout) and checks where the
+    browser may be sent back. No authentication: the ID token (expired or not) is the hint.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -192,6 +231,45 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """ListEndedSessions lists the sessions ended at or after a time (by default: every session
     whose access tokens may still be unexpired), for a verifier whose feed is silent to check
     sessions before it trusts their tokens. No credentials needed, like WatchEndedSessions.
+    """
+    RegisterApplication: _aio.UnaryUnaryMultiCallable[_identity_pb2.RegisterApplicationRequest, _identity_pb2.RegisterApplicationResponse]  # type: ignore[assignment]
+    """--- OAuth 2.0 and OpenID Connect (the gateway speaks the protocol over HTTP) ---
+    RegisterApplication registers a client application that signs people in with the
+    authorization code flow and PKCE (Big Data Bureau administrators); a confidential one's
+    secret is shown once.
+    """
+    ListApplications: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListApplicationsRequest, _identity_pb2.ListApplicationsResponse]  # type: ignore[assignment]
+    """ListApplications lists the registered applications (administrators, security officers,
+    auditors).
+    """
+    GetApplication: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetApplicationRequest, _identity_pb2.GetApplicationResponse]  # type: ignore[assignment]
+    """GetApplication returns an application's public metadata (what a sign-in page shows and
+    checks before anyone signs in). No authentication.
+    """
+    Authorize: _aio.UnaryUnaryMultiCallable[_identity_pb2.AuthorizeRequest, _identity_pb2.AuthorizeResponse]  # type: ignore[assignment]
+    """Authorize signs a person in for an application (the platform's own sign-in page) and
+    answers with an authorization code, or with a consent ticket when a third-party
+    application must first be approved. No authentication: the credentials are the request.
+    """
+    DecideConsent: _aio.UnaryUnaryMultiCallable[_identity_pb2.DecideConsentRequest, _identity_pb2.DecideConsentResponse]  # type: ignore[assignment]
+    """DecideConsent records the person's decision on a consent ticket. No authentication: the
+    ticket (single use, minutes long) is the credential.
+    """
+    RedeemAuthorizationCode: _aio.UnaryUnaryMultiCallable[_identity_pb2.RedeemAuthorizationCodeRequest, _identity_pb2.RedeemAuthorizationCodeResponse]  # type: ignore[assignment]
+    """RedeemAuthorizationCode trades a code and its PKCE verifier for tokens and an ID token
+    (RFC 6749 section 4.1.3, RFC 7636). A code redeemed twice ends the session it opened.
+    """
+    RevokeToken: _aio.UnaryUnaryMultiCallable[_identity_pb2.RevokeTokenRequest, _identity_pb2.RevokeTokenResponse]  # type: ignore[assignment]
+    """RevokeToken ends the session of a refresh or access token the client holds (RFC 7009)."""
+    IntrospectToken: _aio.UnaryUnaryMultiCallable[_identity_pb2.IntrospectTokenRequest, _identity_pb2.IntrospectTokenResponse]  # type: ignore[assignment]
+    """IntrospectToken tells a confidential client whether a token issued to it is active
+    (RFC 7662).
+    """
+    GetUserInfo: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetUserInfoRequest, _identity_pb2.GetUserInfoResponse]  # type: ignore[assignment]
+    """GetUserInfo returns the OpenID Connect claims of the caller's token, as its scopes allow."""
+    EndSession: _aio.UnaryUnaryMultiCallable[_identity_pb2.EndSessionRequest, _identity_pb2.EndSessionResponse]  # type: ignore[assignment]
+    """EndSession ends the session an ID token names (RP-initiated logout) and checks where the
+    browser may be sent back. No authentication: the ID token (expired or not) is the hint.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -446,6 +524,105 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """ListEndedSessions lists the sessions ended at or after a time (by default: every session
         whose access tokens may still be unexpired), for a verifier whose feed is silent to check
         sessions before it trusts their tokens. No credentials needed, like WatchEndedSessions.
+        """
+
+    @_abc_1.abstractmethod
+    def RegisterApplication(
+        self,
+        request: _identity_pb2.RegisterApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RegisterApplicationResponse, _abc.Awaitable[_identity_pb2.RegisterApplicationResponse]]:
+        """--- OAuth 2.0 and OpenID Connect (the gateway speaks the protocol over HTTP) ---
+        RegisterApplication registers a client application that signs people in with the
+        authorization code flow and PKCE (Big Data Bureau administrators); a confidential one's
+        secret is shown once.
+        """
+
+    @_abc_1.abstractmethod
+    def ListApplications(
+        self,
+        request: _identity_pb2.ListApplicationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListApplicationsResponse, _abc.Awaitable[_identity_pb2.ListApplicationsResponse]]:
+        """ListApplications lists the registered applications (administrators, security officers,
+        auditors).
+        """
+
+    @_abc_1.abstractmethod
+    def GetApplication(
+        self,
+        request: _identity_pb2.GetApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.GetApplicationResponse, _abc.Awaitable[_identity_pb2.GetApplicationResponse]]:
+        """GetApplication returns an application's public metadata (what a sign-in page shows and
+        checks before anyone signs in). No authentication.
+        """
+
+    @_abc_1.abstractmethod
+    def Authorize(
+        self,
+        request: _identity_pb2.AuthorizeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.AuthorizeResponse, _abc.Awaitable[_identity_pb2.AuthorizeResponse]]:
+        """Authorize signs a person in for an application (the platform's own sign-in page) and
+        answers with an authorization code, or with a consent ticket when a third-party
+        application must first be approved. No authentication: the credentials are the request.
+        """
+
+    @_abc_1.abstractmethod
+    def DecideConsent(
+        self,
+        request: _identity_pb2.DecideConsentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.DecideConsentResponse, _abc.Awaitable[_identity_pb2.DecideConsentResponse]]:
+        """DecideConsent records the person's decision on a consent ticket. No authentication: the
+        ticket (single use, minutes long) is the credential.
+        """
+
+    @_abc_1.abstractmethod
+    def RedeemAuthorizationCode(
+        self,
+        request: _identity_pb2.RedeemAuthorizationCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RedeemAuthorizationCodeResponse, _abc.Awaitable[_identity_pb2.RedeemAuthorizationCodeResponse]]:
+        """RedeemAuthorizationCode trades a code and its PKCE verifier for tokens and an ID token
+        (RFC 6749 section 4.1.3, RFC 7636). A code redeemed twice ends the session it opened.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeToken(
+        self,
+        request: _identity_pb2.RevokeTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RevokeTokenResponse, _abc.Awaitable[_identity_pb2.RevokeTokenResponse]]:
+        """RevokeToken ends the session of a refresh or access token the client holds (RFC 7009)."""
+
+    @_abc_1.abstractmethod
+    def IntrospectToken(
+        self,
+        request: _identity_pb2.IntrospectTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.IntrospectTokenResponse, _abc.Awaitable[_identity_pb2.IntrospectTokenResponse]]:
+        """IntrospectToken tells a confidential client whether a token issued to it is active
+        (RFC 7662).
+        """
+
+    @_abc_1.abstractmethod
+    def GetUserInfo(
+        self,
+        request: _identity_pb2.GetUserInfoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.GetUserInfoResponse, _abc.Awaitable[_identity_pb2.GetUserInfoResponse]]:
+        """GetUserInfo returns the OpenID Connect claims of the caller's token, as its scopes allow."""
+
+    @_abc_1.abstractmethod
+    def EndSession(
+        self,
+        request: _identity_pb2.EndSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.EndSessionResponse, _abc.Awaitable[_identity_pb2.EndSessionResponse]]:
+        """EndSession ends the session an ID token names (RP-initiated logout) and checks where the
+        browser may be sent back. No authentication: the ID token (expired or not) is the hint.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
