@@ -27,6 +27,9 @@ from runtime.revocation import EndedSessions
 
 ALGORITHMS = ["EdDSA"]
 AUDIENCES = ("public", "office", "partner", "service")
+# The access tokens of third-party applications (OpenID Connect): they open only userinfo, so
+# no entry point's API and no service accepts them.
+USERINFO_AUDIENCE = "userinfo"
 # Identity announces a rotation here; every verifier refreshes its JWKS on hearing it.
 KEY_ROTATED_SUBJECT = "smartcity.identity.signing_key.rotated"
 # Identity announces ended sessions here; every verifier refuses their tokens from then on.

@@ -81,10 +81,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     async def _authorise(self, method: str, metadata: Mapping[str, str]) -> Any:
         """The caller, checked against the method's policy (denied when it has none)."""
         token = auth.bearer_token(metadata.get("authorization"))
-        principal = await self._verifier.verify(token) if token else None
         policy = self._policies.get(method)
         if policy is None:
             raise errors.PermissionDenied(f"{method} has no access policy")
+        # Only a method that names the userinfo audience accepts its tokens (third parties').
+        audiences: tuple[str, ...] = auth.AUDIENCES
+        if auth.USERINFO_AUDIENCE in policy.audiences:
+            audiences = (*auth.AUDIENCES, auth.USERINFO_AUDIENCE)
+        principal = await self._verifier.verify(token, audiences=audiences) if token else None
         policy.check(principal)
         if principal is not None and principal.kind == auth.STAFF and not policy.anonymous:
             roles.check(principal.roles, method)

@@ -42,6 +42,7 @@ def _ops(*names: str) -> frozenset[str]:
 # Every member of staff, whatever their roles: their own account, and reading the catalogs.
 EVERY_STAFF = _ops(
     "identity.GetCurrentAccount",
+    "identity.GetUserInfo",
     "identity.Logout",
     "identity.ChangePassword",
     "identity.BeginTotpEnrolment",
@@ -91,6 +92,7 @@ DEPARTMENT_WORK = _ops(
 # Oversight: what the auditor reads, and the Bureau's administrators and security officers too.
 OVERSIGHT = _ops(
     "identity.ListAccounts",
+    "identity.ListApplications",
     "identity.GetAccount",
     "keys.ListAuditRecords",
     "keys.VerifyAuditChain",
@@ -144,6 +146,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     | _ops(
         "identity.CreateStaffAccount",
         "identity.CreateClient",
+        "identity.RegisterApplication",
         "identity.UpdateStaffRoles",
         "partners.GrantEntitlement",
         "partners.RevokeEntitlement",

@@ -12,7 +12,7 @@ import grpc
 from runtime import config, crypto, logs
 from runtime.service import ServiceCommand, ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database
-from services.identity import demo, ended_sessions, store
+from services.identity import authorization, demo, ended_sessions, store
 from services.identity.bootstrap import create_admin
 from services.identity.personal import PersonalData
 from services.identity.servicer import POLICIES, SERVICE, IdentityServicer, add_to_server
@@ -32,8 +32,11 @@ def _signing_keys(db: Database) -> SigningKeys:
 
 
 def _add_servicers(server: grpc.aio.Server, rt: ServiceRuntime) -> None:
-    personal = PersonalData(crypto.master_key(rt.settings))
-    add_to_server(server, IdentityServicer(rt, _signing_keys(rt.db), personal))
+    master_key = crypto.master_key(rt.settings)
+    servicer = IdentityServicer(
+        rt, _signing_keys(rt.db), PersonalData(master_key), master_key=master_key
+    )
+    add_to_server(server, servicer)
 
 
 async def _maintain_keys(rt: ServiceRuntime, keys: SigningKeys) -> None:
@@ -53,8 +56,11 @@ async def _maintain_keys(rt: ServiceRuntime, keys: SigningKeys) -> None:
 async def _start(rt: ServiceRuntime) -> None:
     keys = _signing_keys(rt.db)
     await keys.ensure()
+    applications = authorization.first_party_applications(rt.settings.issuer)
     if rt.settings.demo:
         await demo.seed(rt, PersonalData(crypto.master_key(rt.settings)))
+        applications.append(demo.THIRD_PARTY_APPLICATION)
+    await authorization.ensure_applications(rt, applications)
     rt.background(_maintain_keys(rt, keys), name="identity-keys")
     rt.background(ended_sessions.announcer(rt.db).run(rt.stopping), name="identity-ended-sessions")
 

@@ -20,6 +20,7 @@ from services.identity.accounts import RESIDENT_ID
 from services.identity.domain import Account, DemoAccount, Profile
 from services.identity.enterprises import CREDIT_CODE
 from services.identity.personal import PersonalData
+from smartcity.identity.v1 import identity_pb2
 
 log = logs.get(__name__)
 
@@ -51,6 +52,19 @@ CITIZEN = DemoPerson(
 )
 AGENT = DemoPerson(domain.DEMO_AGENT, "Wang Fang (王芳)", _resident_id("460106", "19850612", "246"))
 ENTERPRISE_CREDIT_CODE = _credit_code("460100", "MA5T0A1B")
+
+
+# A third-party application (a bus company's app, say) that signs citizens in with the code flow:
+# it asks for their consent, gets a pairwise `sub` and RS256 ID tokens, and its access tokens
+# open only userinfo. Its redirect URI is a native app's loopback one (RFC 8252).
+THIRD_PARTY_APPLICATION = identity_pb2.RegisterApplicationRequest(
+    client_id="demo.bus-app",
+    name="海口公交 Haikou Bus (demo third-party app)",
+    entry_point="public",
+    redirect_uris=["http://127.0.0.1:8765/callback"],
+    post_logout_redirect_uris=["http://127.0.0.1:8765/signed-out"],
+    department="bdb",
+)
 
 
 def totp_secret(demo_password: str, username: str) -> str:

@@ -309,9 +309,17 @@ def mask_identity_number(number: str) -> str:
 
 
 def access_token_claims(
-    subject: Subject, *, session_id: str, issuer: str, audience: str, now: int
+    subject: Subject,
+    *,
+    session_id: str,
+    issuer: str,
+    audience: str,
+    now: int,
+    client_id: str = "",
+    scope: str = "",
 ) -> dict[str, object]:
-    """Claims carry identifiers and authorisation only: no name, no ID number, no phone."""
+    """Claims carry identifiers and authorisation only: no name, no ID number, no phone.
+    `client_id` and `scope`: the application of a session opened by the code flow."""
     account = subject.account
     second_factor = account.kind == STAFF and not subject.second_factor_pending
     claims: dict[str, object] = {
@@ -334,10 +342,14 @@ def access_token_claims(
         claims["ent"] = subject.enterprise_id
     if account.kind in (PARTNER, SERVICE):
         claims["client_id"] = account.username  # a system's name, not a person's
+    elif client_id:
+        claims["client_id"] = client_id
     elif audience in auth.FIRST_PARTY_CLIENTS:  # a person, signed in by the platform's own app
         claims["client_id"] = auth.FIRST_PARTY_CLIENTS[audience]
     if subject.second_factor_pending:
         claims["enrol_2fa"] = True
+    if scope:
+        claims["scope"] = scope
     return claims
 
 

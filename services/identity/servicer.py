@@ -29,6 +29,7 @@ from runtime.auth import (
 from runtime.service import ServiceRuntime
 from services.identity import domain, ended_sessions, holders
 from services.identity.accounts import Accounts
+from services.identity.authorization import Authorization, application_message
 from services.identity.enterprises import Enterprises
 from services.identity.personal import PersonalData
 from services.identity.sessions import Sessions, Tokens
@@ -48,6 +49,11 @@ READERS = OFFICE
 BEFORE_SECOND_FACTOR = SIGNED_IN.but(second_factor_optional=True)
 SERVICES_ONLY = Policy(audiences=("service",), kinds=(auth.SERVICE,))
 PEOPLE = SIGNED_IN.but(kinds=(CITIZEN, ENTERPRISE_AGENT, STAFF), second_factor_optional=True)
+# OpenID Connect userinfo: people's tokens of the platform's own applications and of third
+# parties (which open nothing else).
+USERINFO = Policy(
+    audiences=("public", "office", auth.USERINFO_AUDIENCE), kinds=(CITIZEN, ENTERPRISE_AGENT, STAFF)
+)
 
 
 def _tokens_message(tokens: Tokens, response: Any) -> Any:
@@ -60,10 +66,15 @@ def _tokens_message(tokens: Tokens, response: Any) -> Any:
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
-    def __init__(self, rt: ServiceRuntime, keys: SigningKeys, personal: PersonalData) -> None:
+    def __init__(
+        self, rt: ServiceRuntime, keys: SigningKeys, personal: PersonalData, *, master_key: bytes
+    ) -> None:
         self._rt = rt
         self._keys = keys
         self._sessions = Sessions(rt, keys, personal)
+        self._authorization = Authorization(
+            rt, keys, self._sessions, personal, master_key=master_key
+        )
         self._accounts = Accounts(rt, personal)
         self._enterprises = Enterprises(rt, personal, self._sessions)
         self._personal = personal
@@ -97,6 +108,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def RefreshSession(
         self, request: identity_pb2.RefreshSessionRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.RefreshSessionResponse:
+        if request.client_id:  # the token endpoint: the session's application refreshes
+            return await self._authorization.refresh(request)
         tokens = await self._sessions.refresh(
             refresh_token=request.refresh_token, audience=request.audience
         )
@@ -260,6 +273,77 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._rt.events_committed()
         log.warning("signing_key_rotated_on_demand", kid=kid, by=require_principal().subject)
         return identity_pb2.RotateSigningKeyResponse(kid=kid, previous_kid=previous)
+
+    # --- OAuth 2.0 and OpenID Connect ---------------------------------------------------------
+
+    @allow(ADMINS)
+    async def RegisterApplication(
+        self,
+        request: identity_pb2.RegisterApplicationRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> identity_pb2.RegisterApplicationResponse:
+        return await self._authorization.register(request, require_principal())
+
+    @allow(READERS)
+    async def ListApplications(
+        self, request: identity_pb2.ListApplicationsRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.ListApplicationsResponse:
+        found = await self._authorization.applications()
+        return identity_pb2.ListApplicationsResponse(
+            applications=[application_message(a) for a in found]
+        )
+
+    @allow(ANONYMOUS)  # public metadata: what the sign-in page shows and checks
+    async def GetApplication(
+        self, request: identity_pb2.GetApplicationRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.GetApplicationResponse:
+        application = await self._authorization.application(request.client_id)
+        return identity_pb2.GetApplicationResponse(application=application_message(application))
+
+    @allow(ANONYMOUS)  # the person's credentials are the request
+    async def Authorize(
+        self, request: identity_pb2.AuthorizeRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.AuthorizeResponse:
+        return await self._authorization.authorize(request)
+
+    @allow(ANONYMOUS)  # the single-use ticket is the credential
+    async def DecideConsent(
+        self, request: identity_pb2.DecideConsentRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.DecideConsentResponse:
+        return await self._authorization.decide_consent(request)
+
+    @allow(ANONYMOUS)  # the client authenticates inside, with PKCE or its secret
+    async def RedeemAuthorizationCode(
+        self,
+        request: identity_pb2.RedeemAuthorizationCodeRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> identity_pb2.RedeemAuthorizationCodeResponse:
+        return await self._authorization.redeem(request)
+
+    @allow(ANONYMOUS)  # the client authenticates inside
+    async def RevokeToken(
+        self, request: identity_pb2.RevokeTokenRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.RevokeTokenResponse:
+        await self._authorization.revoke(request)
+        return identity_pb2.RevokeTokenResponse()
+
+    @allow(ANONYMOUS)  # the client authenticates inside
+    async def IntrospectToken(
+        self, request: identity_pb2.IntrospectTokenRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.IntrospectTokenResponse:
+        return await self._authorization.introspect(request)
+
+    @allow(USERINFO)
+    async def GetUserInfo(
+        self, request: identity_pb2.GetUserInfoRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.GetUserInfoResponse:
+        return await self._authorization.userinfo(require_principal())
+
+    @allow(ANONYMOUS)  # the ID token is the hint
+    async def EndSession(
+        self, request: identity_pb2.EndSessionRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.EndSessionResponse:
+        return await self._authorization.end_session(request)
 
     # Anyone, like GetJwks: random session ids and end times only; the gateway never exposes it
     @allow(ANONYMOUS)

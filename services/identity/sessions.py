@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import logs
+from runtime import auth, logs
 from runtime.auth import Principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import (
@@ -51,6 +51,23 @@ class Tokens:
     refresh_token: str
     refresh_expires_in: int
     second_factor_pending: bool = False
+    session_id: str = ""
+    # Sessions of the code flow: their application's grant.
+    grant: Grant | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a session of the code flow was opened for: by whom, for what, since when."""
+
+    client_id: str
+    scope: str
+    auth_time_us: int
+
+
+def _first_party(audience: str) -> str:
+    """The platform's own application of an entry point's JSON sign-in (none for partners)."""
+    return auth.FIRST_PARTY_CLIENTS.get(audience, "")
 
 
 def _token_hash(token: str) -> str:
@@ -110,6 +127,35 @@ class Sessions:
     ) -> Tokens:
         """`fields` name the request's fields that carried username and password; a session
         that is not `refreshable` (client credentials) ends with its one access token."""
+        subject = await self.authenticate(
+            username=username,
+            password=password,
+            audience=audience,
+            totp_code=totp_code,
+            enterprise_id=enterprise_id,
+            fields=fields,
+        )
+        tokens = await self._open_session(subject, audience=audience, refreshable=refreshable)
+        log.info(
+            "login_succeeded",
+            account_id=subject.account.id,
+            audience=audience,
+            pending=subject.second_factor_pending,
+        )
+        return tokens
+
+    async def authenticate(
+        self,
+        *,
+        username: str,
+        password: str,
+        audience: str,
+        totp_code: str,
+        enterprise_id: str,
+        fields: tuple[str, str] = ("username", "password"),
+    ) -> Subject:
+        """Who signs in, after every check a sign-in makes (lockout, password, state, entry
+        point, second factor, enterprise), without opening a session."""
         domain.validate_login(username, password, audience, totp_code, fields=fields)
         async with self._rt.db.read() as conn:
             row = await store.account_row(conn, username=username)
@@ -151,10 +197,7 @@ class Sessions:
         if account.failed_logins or account.locked_until_us:
             async with self._rt.db.begin() as conn:
                 await store.update_account(conn, account.id, failed_logins=0, locked_until_us=None)
-        subject = Subject(account, enterprise_id=enterprise_id, second_factor_pending=pending)
-        tokens = await self._open_session(subject, audience=audience, refreshable=refreshable)
-        log.info("login_succeeded", account_id=account.id, audience=audience, pending=pending)
-        return tokens
+        return Subject(account, enterprise_id=enterprise_id, second_factor_pending=pending)
 
     async def _check_totp(
         self, account: Account, sealed: bytes, last_step: int | None, code: str, *, audience: str
@@ -197,8 +240,14 @@ class Sessions:
         log.warning("account_locked", account_id=account.id, failures=failures, seconds=seconds)
 
     async def _open_session(
-        self, subject: Subject, *, audience: str, refreshable: bool = True
+        self,
+        subject: Subject,
+        *,
+        audience: str,
+        refreshable: bool = True,
+        grant: Grant | None = None,
     ) -> Tokens:
+        """`grant`: the application, scopes and sign-in time of a session of the code flow."""
         session_id = str(uuid.uuid4())
         # A session waiting for TOTP enrolment, or of client credentials, lives no longer than
         # its one access token.
@@ -213,30 +262,49 @@ class Sessions:
                 audience=audience,
                 enterprise_id=subject.enterprise_id,
                 expires_us=now_us() + ttl * 10**6,
+                client_id=grant.client_id if grant else _first_party(audience),
+                scope=grant.scope if grant else "",
+                auth_time_us=grant.auth_time_us if grant else now_us(),
             )
             if refresh:
                 await store.add_refresh_token(
                     conn, token_hash=_token_hash(refresh), session_id=session_id
                 )
+        access = self._access_token(subject, session_id=session_id, audience=audience, grant=grant)
         return Tokens(
-            access_token=self._access_token(subject, session_id=session_id, audience=audience),
+            access_token=access,
             expires_in=domain.ACCESS_TOKEN_TTL_SECONDS,
             refresh_token=refresh,
             refresh_expires_in=ttl if refresh else 0,
             second_factor_pending=subject.second_factor_pending,
+            session_id=session_id,
         )
 
-    def _access_token(self, subject: Subject, *, session_id: str, audience: str) -> str:
+    async def open_for_application(
+        self, subject: Subject, *, audience: str, grant: Grant, refreshable: bool
+    ) -> Tokens:
+        """A session of the code flow: opened when the code is redeemed."""
+        return await self._open_session(
+            subject, audience=audience, refreshable=refreshable, grant=grant
+        )
+
+    def _access_token(
+        self, subject: Subject, *, session_id: str, audience: str, grant: Grant | None = None
+    ) -> str:
         claims = domain.access_token_claims(
             subject,
             session_id=session_id,
             issuer=self._rt.settings.issuer,
             audience=audience,
             now=int(time.time()),
+            client_id=grant.client_id if grant else "",
+            scope=grant.scope if grant else "",
         )
         return self._keys.sign(claims)
 
-    async def refresh(self, *, refresh_token: str, audience: str) -> Tokens:
+    async def refresh(self, *, refresh_token: str, audience: str, client_id: str = "") -> Tokens:
+        """New tokens for a refresh token, presented on its session's entry point (the JSON
+        route) or by its session's application (the token endpoint: `client_id`)."""
         invalid = Unauthenticated("the refresh token is not valid")
         if not refresh_token or len(refresh_token) > 100:
             raise invalid
@@ -248,7 +316,11 @@ class Sessions:
             session = await store.session_row(conn, token.session_id)
             if session is None or session.ended_us is not None:
                 raise Unauthenticated("the session has ended; sign in again")
-            if session.audience != audience:
+            if client_id:
+                if session.client_id != client_id:
+                    raise invalid
+                audience = str(session.audience)
+            elif session.audience != audience:
                 raise invalid
             if session.expires_us <= now_us():
                 raise Unauthenticated("the session has expired; sign in again")
@@ -278,12 +350,44 @@ class Sessions:
             await store.add_refresh_token(
                 conn, token_hash=_token_hash(refresh), session_id=session.id
             )
+        grant = None
+        if session.scope:  # a session of the code flow
+            grant = Grant(str(session.client_id), str(session.scope), int(session.auth_time_us))
         return Tokens(
-            access_token=self._access_token(subject, session_id=session.id, audience=audience),
+            access_token=self._access_token(
+                subject, session_id=session.id, audience=audience, grant=grant
+            ),
             expires_in=domain.ACCESS_TOKEN_TTL_SECONDS,
             refresh_token=refresh,
             refresh_expires_in=max(0, (session.expires_us - now_us()) // 10**6),
+            session_id=str(session.id),
+            grant=grant,
         )
+
+    async def session_of_refresh_token(self, refresh_token: str) -> store.Row | None:
+        """The live session a refresh token (spent or not) belongs to, if any."""
+        if not refresh_token or len(refresh_token) > 100:
+            return None
+        async with self._rt.db.read() as conn:
+            token = await store.refresh_token_row(conn, _token_hash(refresh_token))
+            if token is None or token.spent_us is not None:
+                return None
+            session = await store.session_row(conn, token.session_id)
+        if session is None or session.ended_us is not None or session.expires_us <= now_us():
+            return None
+        return session
+
+    async def end_session(self, session_id: str, *, reason: str) -> bool:
+        """End one session (revocation, RP-initiated logout); False when it was not open."""
+        async with self._rt.db.begin() as conn:
+            session = await store.session_row(conn, session_id)
+            if session is None:
+                return False
+            ended = await end_sessions(
+                conn, account_id=str(session.account_id), session_id=session_id, reason=reason
+            )
+        self._rt.events_committed()
+        return bool(ended)
 
     async def logout(self, principal: Principal) -> None:
         if not principal.session:

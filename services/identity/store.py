@@ -87,6 +87,11 @@ sessions = sa.Table(
     sa.Column("expires_us", sa.BigInteger, nullable=False),
     sa.Column("ended_us", sa.BigInteger),
     sa.Column("end_reason", sa.String(40)),
+    # OAuth: the client the session was opened for, the scopes granted, and when the person
+    # authenticated (OpenID Connect `auth_time`). Empty for sessions of the JSON routes.
+    sa.Column("client_id", sa.String(64), nullable=False, server_default=""),
+    sa.Column("scope", sa.String(200), nullable=False, server_default=""),
+    sa.Column("auth_time_us", sa.BigInteger),
     # Read twice a second: the sessions ended lately (services/identity/ended_sessions.py).
     sa.Index("ix_sessions_ended", "ended_us"),
 )
@@ -102,6 +107,60 @@ refresh_tokens = sa.Table(
     sa.Column("spent_us", sa.BigInteger),
 )
 
+# --- OAuth 2.0 and OpenID Connect ---------------------------------------------------------------
+
+applications = sa.Table(
+    "applications",
+    metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("entry_point", sa.String(10), nullable=False),
+    sa.Column("confidential", sa.Boolean, nullable=False),
+    sa.Column("first_party", sa.Boolean, nullable=False),
+    sa.Column("redirect_uris", sa.JSON, nullable=False),
+    sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False),
+    sa.Column("id_token_alg", sa.String(10), nullable=False),
+    sa.Column("subject_type", sa.String(10), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("department", sa.String(20), nullable=False),
+    # argon2id of a confidential application's secret; empty for public ones.
+    sa.Column("secret_hash", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+# The codes and consent tickets in flight: SHA-256 of the value (256 random bits), never the
+# value; a row is spent once, and a second redemption of a code ends the session it opened.
+authorization_codes = sa.Table(
+    "authorization_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    # "code" or "consent": a consent ticket is a code waiting for the person's approval.
+    sa.Column("stage", sa.String(10), nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("redirect_uri", sa.String(2000), nullable=False),
+    sa.Column("scope", sa.String(200), nullable=False),
+    sa.Column("code_challenge", sa.String(64), nullable=False),
+    sa.Column("nonce", sa.String(255), nullable=False),
+    sa.Column("account_id", sa.String(36), nullable=False),
+    sa.Column("enterprise_id", sa.String(36), nullable=False),
+    sa.Column("amr", sa.JSON, nullable=False),
+    sa.Column("auth_time_us", sa.BigInteger, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=False, index=True),
+    sa.Column("spent_us", sa.BigInteger),
+    # The session its redemption opened: ended if the code is presented again.
+    sa.Column("session_id", sa.String(36)),
+)
+
+# What a person approved for a third-party application: asked again when it wants more.
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("account_id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("granted_us", sa.BigInteger, nullable=False),
+)
+
 
 def _citizens_enterprises_sessions(conn: sa.Connection) -> None:
     add_missing_columns(accounts)(conn)
@@ -109,10 +168,16 @@ def _citizens_enterprises_sessions(conn: sa.Connection) -> None:
     create_tables(enterprises, enterprise_agents, sessions, refresh_tokens)(conn)
 
 
+def _oauth(conn: sa.Connection) -> None:
+    add_missing_columns(sessions)(conn)
+    create_tables(applications, authorization_codes, consents)(conn)
+
+
 MIGRATIONS = [
     Migration("identity-0001-accounts-and-keys", create_tables(accounts, signing_keys)),
     Migration("identity-0002-citizens-enterprises-sessions", _citizens_enterprises_sessions),
     Migration("identity-0003-sessions-ended-index", add_missing_columns(sessions)),
+    Migration("identity-0004-oauth", _oauth),
 ]
 
 Row = sa.Row[Any]
@@ -370,10 +435,14 @@ async def spend_refresh_token(conn: AsyncConnection, token_hash: str) -> bool:
 # --- signing keys ------------------------------------------------------------------------------
 
 
-async def active_signing_key(conn: Reader) -> Row | None:
+async def active_signing_key(conn: Reader, algorithm: str = "EdDSA") -> Row | None:
     query = (
         sa.select(signing_keys)
-        .where(signing_keys.c.superseded_us.is_(None), signing_keys.c.retired_us.is_(None))
+        .where(
+            signing_keys.c.algorithm == algorithm,
+            signing_keys.c.superseded_us.is_(None),
+            signing_keys.c.retired_us.is_(None),
+        )
         .order_by(signing_keys.c.created_us.desc())
         .limit(1)
     )
@@ -422,3 +491,83 @@ async def public_jwks(conn: Reader) -> list[dict[str, str]]:
         .order_by(signing_keys.c.created_us.desc())
     )
     return [dict(jwk) for jwk in rows.scalars()]
+
+
+# --- applications, codes and consents -------------------------------------------------------------
+
+
+async def add_application(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(applications.insert().values(created_us=now_us(), **values))
+
+
+async def application_row(conn: Reader, client_id: str) -> Row | None:
+    query = sa.select(applications).where(applications.c.client_id == client_id)
+    return (await conn.execute(query)).first()
+
+
+async def application_rows(conn: Reader) -> list[Row]:
+    query = sa.select(applications).order_by(applications.c.created_us, applications.c.client_id)
+    return list(await conn.execute(query))
+
+
+async def add_authorization_code(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(authorization_codes.insert().values(**values))
+
+
+async def authorization_code_row(conn: Reader, code_hash: str) -> Row | None:
+    query = sa.select(authorization_codes).where(authorization_codes.c.code_hash == code_hash)
+    return (await conn.execute(query)).first()
+
+
+async def spend_authorization_code(conn: AsyncConnection, code_hash: str) -> bool:
+    """Mark the code spent; False when it already was (a second redemption)."""
+    result = await conn.execute(
+        authorization_codes.update()
+        .where(
+            authorization_codes.c.code_hash == code_hash,
+            authorization_codes.c.spent_us.is_(None),
+        )
+        .values(spent_us=now_us())
+    )
+    return bool(result.rowcount)
+
+
+async def set_code_session(conn: AsyncConnection, code_hash: str, session_id: str) -> None:
+    await conn.execute(
+        authorization_codes.update()
+        .where(authorization_codes.c.code_hash == code_hash)
+        .values(session_id=session_id)
+    )
+
+
+async def delete_expired_codes(conn: AsyncConnection, *, before_us: int) -> int:
+    result = await conn.execute(
+        authorization_codes.delete().where(authorization_codes.c.expires_us < before_us)
+    )
+    return int(result.rowcount)
+
+
+async def consented_scopes(conn: Reader, account_id: str, client_id: str) -> frozenset[str]:
+    query = sa.select(consents.c.scopes).where(
+        consents.c.account_id == account_id, consents.c.client_id == client_id
+    )
+    scopes = (await conn.execute(query)).scalar()
+    return frozenset(scopes or ())
+
+
+async def record_consent(
+    conn: AsyncConnection, account_id: str, client_id: str, scopes: list[str]
+) -> None:
+    where = (consents.c.account_id == account_id) & (consents.c.client_id == client_id)
+    await conn.execute(consents.delete().where(where))
+    await conn.execute(
+        consents.insert().values(
+            account_id=account_id, client_id=client_id, scopes=scopes, granted_us=now_us()
+        )
+    )
+
+
+async def update_application(conn: AsyncConnection, client_id: str, **values: Any) -> None:
+    await conn.execute(
+        applications.update().where(applications.c.client_id == client_id).values(**values)
+    )
