@@ -9,14 +9,13 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import structlog
 from aiohttp import web
 from opentelemetry import trace
 
 from gateway import catalog_export, oauth_routes, openapi, problems
-from gateway.endpoints import ENTRY_POINTS, endpoint, json_response
+from gateway.endpoints import endpoint, json_response
 from gateway.identity_routes import LIMITS
 from gateway.problems import Problem
 from gateway.ratelimit import LoginLimits
@@ -151,34 +150,6 @@ class PublishedKeys:
         return self._text
 
 
-def openid_configuration(settings: Settings) -> dict[str, Any]:
-    """Authorization server metadata (RFC 8414, served where OpenID Connect Discovery 1.0 looks)
-    that advertises what works today and nothing more: the keys, and the token endpoint for
-    partners' client credentials. No authorization endpoint, ID tokens or userinfo yet (issue 19).
-    The first-party JSON sign-in routes of each entry point are listed as an extension."""
-    issuer = settings.issuer
-    return {
-        "issuer": issuer,
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "token_endpoint": f"{issuer}{oauth_routes.TOKEN_PATH}",
-        "token_endpoint_auth_methods_supported": list(oauth_routes.AUTH_METHODS),
-        "grant_types_supported": list(oauth_routes.GRANT_TYPES),
-        # No authorization endpoint: no response type is supported.
-        "response_types_supported": [],
-        "smartcity_first_party_sign_in": {
-            entry: {
-                "audience": entry,
-                "login_endpoint": f"{issuer}/{entry}/v1/login",
-                "refresh_endpoint": f"{issuer}/{entry}/v1/refresh",
-                "account_endpoint": f"{issuer}/{entry}/v1/me",
-                "logout_endpoint": f"{issuer}/{entry}/v1/logout",
-            }
-            for entry in ENTRY_POINTS
-        },
-        "service_documentation": f"{issuer}/openapi.json",
-    }
-
-
 KEYS: web.AppKey[PublishedKeys] = web.AppKey("published_keys", PublishedKeys)
 
 
@@ -221,7 +192,7 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
             route.method, route.path, endpoint(route, upstream=upstream, verifier=verifier)
         )
     spec = openapi.document(ROUTES)
-    discovery = openid_configuration(settings)
+    discovery = oauth_routes.openid_configuration(settings)
 
     async def openapi_json(request: web.Request) -> web.StreamResponse:
         return json_response(spec)

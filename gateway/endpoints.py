@@ -112,6 +112,8 @@ class Route:
     handler: Handler
     # "office", "public" or "partner"; None only with anonymous=True.
     audience: str | None = None
+    # Further audiences whose tokens the route accepts (userinfo: every person's token).
+    also_audiences: tuple[str, ...] = ()
     anonymous: bool = False
     body: type[Message] | None = None
     read_only: frozenset[str] = frozenset()
@@ -128,6 +130,11 @@ class Route:
     def __post_init__(self) -> None:
         if self.audience is None and not self.anonymous:
             raise ValueError(f"route {self.method} {self.path} declares no audience")
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        """Every audience whose tokens the route accepts."""
+        return () if self.audience is None else (self.audience, *self.also_audiences)
 
 
 def json_response(
@@ -241,7 +248,7 @@ def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> We
                         "an access token is required",
                         headers={"WWW-Authenticate": bearer_challenge()},
                     )
-                principal = await verifier.verify(token, audiences=(route.audience,))
+                principal = await verifier.verify(token, audiences=route.audiences)
             body, sent = await _read_body(request, route)
             return await route.handler(Call(request, upstream, principal, body, sent))
         except jsonmap.OutOfRange as exc:

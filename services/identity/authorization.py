@@ -408,15 +408,21 @@ class Authorization:
         if account is None or account.state != domain.ACTIVE:
             raise invalid
         scopes = oauth.scopes_of(str(row.scope))
-        grant = Grant(client_id, str(row.scope), int(row.auth_time_us))
-        second_factor_pending = account.kind == domain.STAFF and "otp" not in row.amr
-        subject = Subject(
-            account,
-            enterprise_id=str(row.enterprise_id),
-            second_factor_pending=second_factor_pending,
+        subject = oauth.subject_for(application, account.id, pairwise_key=self._pairwise_key)
+        # A third party's tokens carry its pairwise `sub` too: it can read them.
+        grant = Grant(
+            client_id,
+            str(row.scope),
+            int(row.auth_time_us),
+            subject=subject if subject != account.id else "",
         )
+        second_factor_pending = account.kind == domain.STAFF and "otp" not in row.amr
         tokens = await self._sessions.open_for_application(
-            subject,
+            Subject(
+                account,
+                enterprise_id=str(row.enterprise_id),
+                second_factor_pending=second_factor_pending,
+            ),
             audience=application.token_audience,
             grant=grant,
             refreshable=application.first_party or oauth.OFFLINE_ACCESS in scopes,
@@ -571,7 +577,7 @@ class Authorization:
             active=True,
             scope=str(session.scope),
             client_id=client_id,
-            sub=str(session.account_id),
+            sub=str(session.token_subject or session.account_id),
             token_type="refresh_token",  # noqa: S106 - a token type, not a secret
             exp=int(session.expires_us) // 10**6,
             iat=int(session.created_us) // 10**6,
@@ -582,14 +588,15 @@ class Authorization:
     async def userinfo(self, principal: Principal) -> identity_pb2.GetUserInfoResponse:
         async with self._rt.db.read() as conn:
             session = await store.session_row(conn, principal.session)
-            row = await store.account_row(conn, account_id=principal.subject)
+            account_id = str(session.account_id) if session is not None else ""
+            row = await store.account_row(conn, account_id=account_id) if account_id else None
             app_row = await store.application_row(conn, principal.client)
         if row is None or session is None:
             raise Unauthenticated("the session of this access token has ended")
         application = application_from_row(app_row) if app_row is not None else None
         # The JSON routes' sessions (no scope) are the platform's own: they see the profile.
         scopes = oauth.scopes_of(str(session.scope)) if session.scope else list(oauth.SCOPES)
-        subject = principal.subject
+        subject = account_id
         if application is not None:
             subject = oauth.subject_for(application, subject, pairwise_key=self._pairwise_key)
         info = identity_pb2.GetUserInfoResponse(sub=subject)

@@ -63,6 +63,8 @@ class Grant:
     client_id: str
     scope: str
     auth_time_us: int
+    # The access tokens' `sub` when it is not the account id (a third party's pairwise one).
+    subject: str = ""
 
 
 def _first_party(audience: str) -> str:
@@ -265,6 +267,7 @@ class Sessions:
                 client_id=grant.client_id if grant else _first_party(audience),
                 scope=grant.scope if grant else "",
                 auth_time_us=grant.auth_time_us if grant else now_us(),
+                token_subject=grant.subject if grant else "",
             )
             if refresh:
                 await store.add_refresh_token(
@@ -300,6 +303,8 @@ class Sessions:
             client_id=grant.client_id if grant else "",
             scope=grant.scope if grant else "",
         )
+        if grant is not None and grant.subject:
+            claims["sub"] = grant.subject
         return self._keys.sign(claims)
 
     async def refresh(self, *, refresh_token: str, audience: str, client_id: str = "") -> Tokens:
@@ -352,7 +357,12 @@ class Sessions:
             )
         grant = None
         if session.scope:  # a session of the code flow
-            grant = Grant(str(session.client_id), str(session.scope), int(session.auth_time_us))
+            grant = Grant(
+                str(session.client_id),
+                str(session.scope),
+                int(session.auth_time_us),
+                subject=str(session.token_subject),
+            )
         return Tokens(
             access_token=self._access_token(
                 subject, session_id=session.id, audience=audience, grant=grant

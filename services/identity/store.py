@@ -92,6 +92,8 @@ sessions = sa.Table(
     sa.Column("client_id", sa.String(64), nullable=False, server_default=""),
     sa.Column("scope", sa.String(200), nullable=False, server_default=""),
     sa.Column("auth_time_us", sa.BigInteger),
+    # The `sub` of its access tokens when it is not the account id: a third party's pairwise one.
+    sa.Column("token_subject", sa.String(64), nullable=False, server_default=""),
     # Read twice a second: the sessions ended lately (services/identity/ended_sessions.py).
     sa.Index("ix_sessions_ended", "ended_us"),
 )

@@ -52,6 +52,8 @@ ADMINISTRATION = {
     ("PUT", "/office/v1/accounts/{id}/roles"),
     ("DELETE", "/office/v1/accounts/{id}/sessions"),
     ("POST", "/office/v1/clients"),
+    ("POST", "/office/v1/applications"),
+    ("GET", "/office/v1/applications"),
     ("POST", "/office/v1/signing-keys/rotate"),
     # keys are managed by security officers
     ("POST", "/office/v1/keys"),
@@ -140,7 +142,7 @@ def _expected(route: Route, caller: Caller) -> int | None:
         return 401
     if route.anonymous:
         return None
-    if caller.name == "anonymous" or caller.entry != route.audience:
+    if caller.name == "anonymous" or caller.entry not in route.audiences:
         return 401
     return EXPECTED.get((route.method, route.path), {}).get(caller.name)
 

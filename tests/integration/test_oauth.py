@@ -48,8 +48,9 @@ async def new_partner(platform: Platform) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+@pytest.mark.parametrize("path", ["/oauth2/token", TOKEN_PATH])
 async def test_a_partner_gets_a_token_with_a_standard_client_and_calls_the_partner_api(
-    platform: Platform, method: str
+    platform: Platform, method: str, path: str
 ) -> None:
     # given the token endpoint as discovery names it
     meta = await discovery(platform)
@@ -60,7 +61,9 @@ async def test_a_partner_gets_a_token_with_a_standard_client_and_calls_the_partn
         token_endpoint_auth_method=method,
     ) as client:
         # when Authlib asks for client credentials
-        token = await client.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+        token = await client.fetch_token(
+            meta["issuer"] + path, grant_type="client_credentials"
+        )
         # then it gets an RFC 6749 token answer, and the token opens /partner/v1
         assert token["token_type"].lower() == "bearer"
         assert 0 < token["expires_in"] <= 300
@@ -74,27 +77,46 @@ async def test_a_partner_gets_a_token_with_a_standard_client_and_calls_the_partn
 
 async def test_discovery_advertises_only_what_works(platform: Platform) -> None:
     meta = await discovery(platform)
-    assert meta["token_endpoint"] == f"{meta['issuer']}{TOKEN_PATH}"
-    assert meta["grant_types_supported"] == ["client_credentials"]  # each proven above
+    issuer = meta["issuer"]
+    assert meta["token_endpoint"] == f"{issuer}/oauth2/token"
+    # each grant and method is proven by an independent client: here and in
+    # test_oidc_code_flow.py (the code flow with PKCE, refresh, revocation, logout)
+    assert meta["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
     assert meta["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "none",
     ]
-    assert meta["response_types_supported"] == []  # no authorization endpoint yet
-    for not_yet in (
-        "authorization_endpoint",
-        "userinfo_endpoint",
-        "end_session_endpoint",
-        "id_token_signing_alg_values_supported",
-        "scopes_supported",
-    ):
-        assert not_yet not in meta, not_yet
+    assert meta["response_types_supported"] == ["code"]  # no implicit flow (OAuth 2.1)
+    assert meta["code_challenge_methods_supported"] == ["S256"]  # no plain
+    assert meta["id_token_signing_alg_values_supported"] == ["RS256", "EdDSA"]
+    # every endpoint it names answers (none is a 404)
+    async with httpx2.AsyncClient() as http:
+        for name in (
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "revocation_endpoint",
+            "introspection_endpoint",
+            "end_session_endpoint",
+            "jwks_uri",
+        ):
+            path = meta[name].removeprefix(issuer)
+            method = "POST" if name in ("token_endpoint", "revocation_endpoint") else "GET"
+            if name == "introspection_endpoint":
+                method = "POST"
+            answer = await http.request(method, f"{platform.url}{path}")
+            assert answer.status_code not in (404, 405, 500), (name, answer.text)
+        jwks = (await http.get(f"{platform.url}/.well-known/jwks.json")).json()
+    # both ID token algorithms have a published key
+    assert {k["alg"] for k in jwks["keys"]} >= {"RS256", "EdDSA"}
     # the first-party JSON sign-in routes answer where the extension says
     office = meta["smartcity_first_party_sign_in"]["office"]
     assert office["login_endpoint"].endswith("/office/v1/login")
-    async with httpx2.AsyncClient() as http:
-        jwks = await http.get(meta["jwks_uri"])
-        assert jwks.status_code == 200 and jwks.json()["keys"]
 
 
 async def test_the_token_endpoint_refuses_in_rfc_6749_terms(platform: Platform) -> None:

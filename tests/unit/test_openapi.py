@@ -193,9 +193,21 @@ def test_maps_are_documented_as_json_objects(doc: dict[str, Any], message: str, 
 
 
 def test_the_token_endpoint_documents_its_form_and_its_oauth_errors(doc: dict[str, Any]) -> None:
-    operation = doc["paths"]["/partner/v1/oauth2/token"]["post"]
+    operation = doc["paths"]["/oauth2/token"]["post"]
     form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
-    assert set(form["properties"]) == {"grant_type", "client_id", "client_secret"}
+    assert set(form["properties"]) == {
+        "grant_type",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "client_id",
+        "client_secret",
+    }
+    # the partners' path is the same endpoint
+    assert doc["paths"]["/partner/v1/oauth2/token"]["post"]["requestBody"] == (
+        operation["requestBody"]
+    )
     responses = operation["responses"]
     assert responses["400"] == responses["401"] == {"$ref": "#/components/responses/OAuthError"}
     assert responses["429"] == {"$ref": "#/components/responses/Problem"}  # as every login
