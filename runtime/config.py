@@ -149,6 +149,9 @@ class Settings:
     key_rotation_hours: int = 24
     # This service's client secret, for calls it makes for itself (runtime.service_credentials).
     service_secret: str | None = None
+    # The gateway's key for what it signs and checks itself (the sign-in pages' CSRF tokens):
+    # every replica behind one address needs the same one; unset, each process draws its own.
+    gateway_secret: str | None = None
     # This process's own NATS identity: the seed of its NKEY (runtime/natsauth.py). Its rights on
     # the bus are its own; the embedded mode makes one per process.
     nats_seed: str | None = None
@@ -250,6 +253,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         key_rotation_hours=_positive(env, "SMARTCITY_KEY_ROTATION_HOURS", 24),
         service_secret=env.get("SMARTCITY_SERVICE_SECRET") or None,
         nats_seed=env.get("SMARTCITY_NATS_SEED") or None,
+        gateway_secret=env.get("SMARTCITY_GATEWAY_SECRET") or None,
         search_cache_ms=_at_least_zero(env, "SMARTCITY_SEARCH_CACHE_MS", 1000),
         revocation_stale_ms=_positive(env, "SMARTCITY_REVOCATION_STALE_MS", 1500),
         evidence_retention_days=_positive(env, "SMARTCITY_EVIDENCE_RETENTION_DAYS", 180),
@@ -320,6 +324,11 @@ def _production_problems(settings: Settings, process: str) -> list[str]:
         problems.append(
             "set SMARTCITY_NATS_SEED (this process's own NATS NKEY seed; the NATS server gives its "
             "public key this process's rights: deploy/README.md)"
+        )
+    if process == "gateway" and len(settings.gateway_secret or "") < 32:
+        problems.append(
+            "set SMARTCITY_GATEWAY_SECRET (at least 32 random characters, the same for every "
+            "gateway replica: it signs the sign-in pages' CSRF tokens)"
         )
     if process in CALLS_AS_ITSELF and not settings.service_secret:
         problems.append(

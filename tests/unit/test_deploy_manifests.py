@@ -375,6 +375,7 @@ def test_every_deployment_passes_the_production_check(name: str) -> None:
         "SMARTCITY_MASTER_KEY": "3f9a0c51d7e2b8469a1c5e7d2b0f8c34",
         "SMARTCITY_SERVICE_SECRET": "s3cret",
         "SMARTCITY_NATS_SEED": "SUA-a-seed",
+        "SMARTCITY_GATEWAY_SECRET": "0123456789abcdef" * 4,
     }
     env = {k: v if v is not None else stand_ins[k] for k, v in _deployment_env(name).items()}
     settings = config.load(env)
@@ -396,12 +397,16 @@ def test_secrets_are_wired_as_the_code_needs_them(name: str) -> None:
     assert set(examples[f"{name}-secrets"]["stringData"]) == wanted
 
 
-def test_the_gateway_gets_no_secret_but_its_nats_identity() -> None:
+def test_the_gateway_gets_no_secret_but_its_nats_identity_and_its_own_key() -> None:
     assert _secret_refs("gateway") == {
-        "SMARTCITY_NATS_SEED": ("gateway-secrets", "SMARTCITY_NATS_SEED")
+        "SMARTCITY_NATS_SEED": ("gateway-secrets", "SMARTCITY_NATS_SEED"),
+        "SMARTCITY_GATEWAY_SECRET": ("gateway-secrets", "SMARTCITY_GATEWAY_SECRET"),
     }
     examples = {d["metadata"]["name"]: d for d in _load(BASE / "secret.example.yaml")}
-    assert set(examples["gateway-secrets"]["stringData"]) == {"SMARTCITY_NATS_SEED"}
+    assert set(examples["gateway-secrets"]["stringData"]) == {
+        "SMARTCITY_NATS_SEED",
+        "SMARTCITY_GATEWAY_SECRET",
+    }
 
 
 # ---- NATS JetStream cluster -------------------------------------------------------------------

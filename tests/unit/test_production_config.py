@@ -26,6 +26,7 @@ PRODUCTION: Mapping[str, str] = {
     "SMARTCITY_NATS_URL": "nats://nats.internal:4222",
     "SMARTCITY_SERVICE_SECRET": "a-service-client-secret-from-identity",
     "SMARTCITY_NATS_SEED": "SUAEXAMPLEXNKEYXSEEDXOFXTHISXPROCESSXONLY",
+    "SMARTCITY_GATEWAY_SECRET": "a-random-key-shared-by-every-gateway-replica",
 }
 
 
@@ -85,6 +86,12 @@ def test_the_embedded_default_is_not_checked(process: str, tmp_path: Path) -> No
             "SMARTCITY_ISSUER",
         ),
         (without("SMARTCITY_NATS_URL"), "gateway", "SMARTCITY_NATS_URL"),
+        (without("SMARTCITY_GATEWAY_SECRET"), "gateway", "SMARTCITY_GATEWAY_SECRET"),
+        (
+            {**PRODUCTION, "SMARTCITY_GATEWAY_SECRET": "short"},
+            "gateway",
+            "SMARTCITY_GATEWAY_SECRET",
+        ),
         (without("SMARTCITY_NATS_URL"), "exchange", "SMARTCITY_NATS_URL"),
         (without("SMARTCITY_SERVICE_SECRET"), "exchange", "SMARTCITY_SERVICE_SECRET"),
         (without("SMARTCITY_SERVICE_SECRET"), "licences", "SMARTCITY_SERVICE_SECRET"),
