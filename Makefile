@@ -11,7 +11,7 @@ UV     := $(VENV)/uv/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install lock lock-check proto proto-check lint test test-unit run bench bench-smoke clean
+.PHONY: install lock lock-check proto proto-check lint test test-unit run bench bench-smoke browser clean
 
 # Installs exactly uv.lock (every package at its locked version, checked against its hashes);
 # `--locked` refuses to run when pyproject.toml and uv.lock disagree.
@@ -70,6 +70,25 @@ test-unit: install
 
 run: install
 	$(VENV)/bin/smartcity up
+
+# What the portal's browser tests (tests/browser) need besides .venv: Debian's Chromium and
+# chromedriver and a Chinese font (installed with apt-get when missing; nothing when present),
+# and axe-core from tests/browser/package-lock.json. Without them `make test` skips those tests.
+BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-microhei
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+browser: $(AXE)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	    && fc-list ':lang=zh' family | grep -q .; then \
+	  echo "chromium, chromedriver and a Chinese font are installed"; \
+	else \
+	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends $(BROWSER_PACKAGES); \
+	fi
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $@
 
 bench: install
 	$(PY) -m bench

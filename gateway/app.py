@@ -14,7 +14,7 @@ import structlog
 from aiohttp import web
 from opentelemetry import trace
 
-from gateway import catalog_export, oauth_routes, openapi, problems, signin_pages
+from gateway import catalog_export, oauth_routes, openapi, portal_site, problems, signin_pages
 from gateway.endpoints import endpoint, json_response
 from gateway.identity_routes import LIMITS
 from gateway.problems import Problem
@@ -205,6 +205,8 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/.well-known/jwks.json", jwks)
     app.router.add_get("/.well-known/openid-configuration", openid_json)
+    # the web portal's static pages: outside ROUTES, so not in the API document
+    portal_site.add_routes(app)
     # The authorization endpoint's HTML pages: not API routes, so not in the OpenAPI document.
     signin_pages.install(app, settings, upstream)
 
