@@ -100,7 +100,10 @@ def page_headers(redirect_uri: str = "") -> dict[str, str]:
     return {
         "Content-Security-Policy": content_security_policy(redirect_uri),
         "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
+        # Not no-referrer: under it a browser sends `Origin: null` with our own form's POST
+        # (Fetch, "append a request Origin header"), and the origin check could not tell us
+        # from anyone. same-origin sends no Referer to any other origin either.
+        "Referrer-Policy": "same-origin",
         "X-Content-Type-Options": "nosniff",
         **_NOT_CACHED,
     }

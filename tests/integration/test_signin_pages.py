@@ -6,16 +6,20 @@ security headers, Chinese and English, escaped input, and identity's lockout as 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import random
 import re
 import secrets
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
 import pytest
@@ -52,10 +56,36 @@ class Form(HTMLParser):
             self.fields[attributes["name"]] = attributes.get("value", "")
 
 
+def pkce_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return verifier, pkce_challenge(verifier)
+
+
+async def redeem(
+    browser: httpx2.AsyncClient, params: dict[str, str], code: str, verifier: str
+) -> dict[str, object]:
+    """The code at the token endpoint, as the public client redeems it: its ID token's claims."""
+    answer = await browser.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": params["redirect_uri"],
+            "client_id": params["client_id"],
+            "code_verifier": verifier,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    remember_secret(tokens["access_token"], tokens.get("refresh_token", ""), tokens["id_token"])
+    payload = tokens["id_token"].split(".")[1]
+    claims: dict[str, object] = json.loads(base64.urlsafe_b64decode(payload + "=" * 3))
+    return claims
 
 
 def redirect_of(platform: Platform, client_id: str) -> str:
@@ -65,9 +95,11 @@ def redirect_of(platform: Platform, client_id: str) -> str:
     )
 
 
-def authorization(platform: Platform, client_id: str = PORTAL, **overrides: str) -> dict[str, str]:
+def authorization(
+    platform: Platform, client_id: str = PORTAL, *, verifier: str = "", **overrides: str
+) -> dict[str, str]:
     """An authorization request as a standard client makes it; "-" leaves a parameter out."""
-    _, challenge = pkce()
+    challenge = pkce()[1] if not verifier else pkce_challenge(verifier)
     params = {
         "response_type": "code",
         "client_id": client_id,
@@ -92,7 +124,8 @@ async def browser(platform: Platform) -> AsyncIterator[httpx2.AsyncClient]:
 async def sign_in_page(
     browser: httpx2.AsyncClient, params: dict[str, str] | list[tuple[str, str]], **headers: str
 ) -> tuple[httpx2.Response, Form]:
-    response = await browser.get(AUTHORIZE, params=params, headers=headers)
+    pairs = tuple(params.items()) if isinstance(params, dict) else tuple(params)
+    response = await browser.get(AUTHORIZE, params=pairs, headers=headers)
     return response, Form(response.text)
 
 
@@ -134,7 +167,8 @@ async def test_a_citizen_signs_in_and_the_client_gets_a_code_with_state_and_iss(
     platform: Platform, browser: httpx2.AsyncClient
 ) -> None:
     # given the portal's authorization request
-    params = authorization(platform)
+    verifier = pkce()[0]
+    params = authorization(platform, verifier=verifier)
     page, form = await sign_in_page(browser, params)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert form.action == AUTHORIZE and "totp_code" not in form.fields
@@ -148,13 +182,18 @@ async def test_a_citizen_signs_in_and_the_client_gets_a_code_with_state_and_iss(
     assert where == params["redirect_uri"]
     assert set(query) == {"code", "state", "iss"}
     assert query["state"] == params["state"] and query["iss"] == platform.settings.issuer
+    # and the code is good at the token endpoint with the verifier: the page carried the
+    # challenge and the nonce to identity unchanged
+    claims = await redeem(browser, params, query["code"], verifier)
+    assert claims["nonce"] == params["nonce"] and claims["aud"] == PORTAL
 
 
 async def test_a_staff_member_needs_the_totp_code(
     platform: Platform, browser: httpx2.AsyncClient
 ) -> None:
     # given the office application's sign-in page, which asks for the code
-    params = authorization(platform, OFFICE)
+    verifier = pkce()[0]
+    params = authorization(platform, OFFICE, verifier=verifier)
     _, form = await sign_in_page(browser, params)
     assert "totp_code" in form.fields and "enterprise_id" not in form.fields
     fields = {**form.fields, "username": STAFF, "password": DEMO_PASSWORD}
@@ -172,6 +211,9 @@ async def test_a_staff_member_needs_the_totp_code(
     where, query = answer_of(answer)
     remember_secret(query.get("code", ""))
     assert where == params["redirect_uri"] and query["state"] == params["state"] and "code" in query
+    # whose ID token says a second factor was used
+    claims = await redeem(browser, params, query["code"], verifier)
+    assert claims["aud"] == OFFICE and "otp" in str(claims["amr"])
 
 
 async def test_wrong_password_unknown_user_and_wrong_entry_point_look_the_same(
@@ -307,7 +349,8 @@ async def test_every_page_carries_the_security_headers(
     for page in (sign_in, refused, error):
         headers = page.headers
         assert headers["X-Frame-Options"] == "DENY"
-        assert headers["Referrer-Policy"] == "no-referrer"
+        # (no Referer to other origins; no-referrer would make our own form's Origin null)
+        assert headers["Referrer-Policy"] == "same-origin"
         assert headers["Cache-Control"] == "no-store"
         assert headers["X-Content-Type-Options"] == "nosniff"
         policy = headers["Content-Security-Policy"]
@@ -429,3 +472,64 @@ async def test_a_third_party_asks_consent_and_the_answer_goes_back_with_the_stat
     # and the ticket cannot be used again
     again = await browser.post(consent.action, data={**consent.fields, "decision": "approve"})
     assert again.status_code == 400 and "Location" not in again.headers
+
+
+# --- in a real browser: what only a browser enforces ---------------------------------------------
+
+
+def chromium() -> Any:
+    """Headless Chromium from the system's packages (no download), or the test is skipped."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not binary or not driver:
+        pytest.skip("Chromium and chromedriver are not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--lang=en"):
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(driver))
+
+
+def browse_to_consent_and_allow(url: str, username: str, callback: str) -> str:
+    """Sign in on the page, allow on the consent page, and return where the browser ended."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium()
+    try:
+        driver.get(url)
+        driver.find_element(By.ID, "username").send_keys(username)
+        driver.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(driver, 10).until(
+            lambda d: (
+                "/oauth2/consent" in d.current_url
+                or d.find_elements(By.CSS_SELECTOR, "button[value=approve]")
+            )
+        )
+        driver.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
+        WebDriverWait(driver, 10).until(lambda d: d.current_url.startswith(callback))
+        return str(driver.current_url)
+    finally:
+        driver.quit()
+
+
+async def test_in_chromium_the_forms_post_and_the_browser_reaches_the_client(
+    platform: Platform,
+) -> None:
+    # given a third party's authorization request, opened at the issuer's own address (the
+    # origin the forms must come from)
+    chromium().quit()  # skipped here when there is no browser
+    citizen = await new_citizen(platform)
+    callback = THIRD_PARTY.redirect_uris[0]
+    params = authorization(platform, THIRD_PARTY.client_id, ui_locales="en")
+    url = f"{platform.settings.issuer}{AUTHORIZE}?{urlencode(params)}"
+    # when the citizen signs in and allows the application, as a person does
+    ended = await asyncio.to_thread(browse_to_consent_and_allow, url, citizen, callback)
+    # then Chromium sent both forms with our origin (no Origin: null, so the origin check
+    # passes) and followed the consent form's redirect to the client's own origin (CSP
+    # form-action lists it: Chromium applies form-action to that redirect)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(ended).query).items()}
+    remember_secret(query.get("code", ""))
+    assert query["state"] == params["state"] and query["code"]
+    assert query["iss"] == platform.settings.issuer

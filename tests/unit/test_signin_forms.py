@@ -383,7 +383,7 @@ async def test_pages_carry_the_security_headers_and_a_csrf_cookie(client: Client
         "default-src 'none'; style-src 'self'; img-src 'self' data:; "
         "form-action 'self' https://app.example; frame-ancestors 'none'; base-uri 'none'"
     )
-    assert headers["X-Frame-Options"] == "DENY" and headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Frame-Options"] == "DENY" and headers["Referrer-Policy"] == "same-origin"
     assert headers["Cache-Control"] == "no-store" and headers["X-Content-Type-Options"] == "nosniff"
     assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/oauth2/"
     async with client.get(signin_pages.STYLESHEET_PATH) as response:
