@@ -13,6 +13,7 @@ Screenshots go to artefacts/browser/ (or $SMARTCITY_BROWSER_ARTEFACTS), which gi
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -159,10 +160,17 @@ class Portal:
             if entry["level"] == "SEVERE" and "favicon" not in entry["message"]
         ]
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, *, max_height: int = 2400) -> Path:
+        """The whole page (up to `max_height` CSS pixels), as artefacts/browser/NAME.png."""
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTEFACTS / f"{name}.png"
-        self.driver.save_screenshot(str(path))
+        size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], max_height)}
+        shot = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True, "clip": {**clip, "scale": 1}},
+        )
+        path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
     def local_storage(self) -> dict[str, str]:
@@ -213,7 +221,8 @@ def chromium_fixture() -> Iterator[Any]:
 @pytest.fixture(name="portal")
 def portal_fixture(chromium: Any, platform: Platform) -> Iterator[Portal]:
     """The browser on the platform's portal, with no remembered preferences."""
-    page = Portal(chromium, platform.url)
+    # the issuer's origin: the sign-in sends the reader back there (redirect_uri = issuer + /)
+    page = Portal(chromium, platform.settings.issuer)
     page.open("/")
     page.forget_preferences()
     page.console_errors()  # start each test with an empty console

@@ -62,7 +62,7 @@ async def test_catalog_search_leads_to_a_dataset_page_with_its_exports(
     kinds = []
     for href in links.values():
         target = urlsplit(href)
-        assert target.netloc == urlsplit(platform.url).netloc, "no other origin"
+        assert target.netloc == urlsplit(platform.settings.issuer).netloc, "no other origin"
         status, body, headers = await platform.request("GET", f"{target.path}?{target.query}")
         assert status == 200, body
         kinds.append(headers["Content-Type"].split(";")[0])

@@ -8,10 +8,12 @@
 const PENDING_KEY = "smartcity.oidc.pending";
 const REFRESH_MARGIN_MS = 30_000;
 const SCOPE = "openid profile";
+const START_PARAM = "sign_in"; // ?sign_in=1: start signing in at once (after changing origin)
 
 let discovery = null; // the provider's metadata, once fetched
 let client = null; // {clientId, redirectUri}
 let tokens = null; // {access, refresh, idToken, expiresAt}
+let profile = {}; // what userinfo said about the reader
 let refreshing = null; // the refresh in flight, shared by concurrent callers
 const listeners = new Set();
 
@@ -71,16 +73,33 @@ export async function provider() {
 
 /** Which registered application this page is, and where the code comes back to. */
 export function configure({ clientId, redirectPath }) {
-  client = { clientId, redirectUri: new URL(redirectPath, window.location.origin).href };
+  client = { clientId, redirectPath, redirectUri: new URL(redirectPath, window.location.origin).href };
+}
+
+/** True (and the URL cleaned) when this page was asked to start signing in at once. */
+export function startRequested() {
+  const params = new URLSearchParams(window.location.search);
+  if (params.get(START_PARAM) !== "1") return false;
+  cleanUrl(window.location.hash);
+  return true;
 }
 
 export function signedIn() {
   return tokens !== null;
 }
 
-/** The ID token's claims (name, preferred_username, ...) of the signed-in reader. */
+/** The reader's claims (name, preferred_username, ...): the ID token's and userinfo's. */
 export function identity() {
-  return tokens ? claimsOf(tokens.idToken || tokens.access) : null;
+  return tokens ? { ...claimsOf(tokens.idToken || tokens.access), ...profile } : null;
+}
+
+async function userinfo(meta) {
+  if (!meta.userinfo_endpoint) return {};
+  const response = await fetch(meta.userinfo_endpoint, {
+    headers: { Authorization: `Bearer ${tokens.access}`, Accept: "application/json" },
+    credentials: "omit",
+  });
+  return response.ok ? response.json() : {};
 }
 
 /** The access token's claims (roles, department, aud, ...). */
@@ -92,6 +111,15 @@ export function accessClaims() {
 export async function signIn(returnTo = window.location.hash) {
   const meta = await provider();
   if (!meta) throw new Error("sign-in is not available");
+  const home = new URL(client.redirectPath, meta.issuer);
+  if (home.origin !== window.location.origin) {
+    // the code can only come back to the issuer's origin (localhost, not 127.0.0.1, say):
+    // continue there, where this page signs in by itself
+    home.search = `${START_PARAM}=1`;
+    home.hash = returnTo;
+    window.location.assign(home.href);
+    return;
+  }
   const pending = {
     state: randomString(),
     nonce: randomString(),
@@ -178,6 +206,7 @@ export async function completeSignIn() {
       return { ok: false, error: "nonce" };
     }
     keep(answer);
+    profile = await userinfo(meta);
   } catch (error) {
     return { ok: false, error: error.message };
   }
@@ -208,6 +237,7 @@ export async function signOut() {
   const meta = await provider();
   const ended = tokens;
   tokens = null;
+  profile = {};
   notify();
   if (!ended || !meta) return;
   if (meta.revocation_endpoint && ended.refresh) {

@@ -68,19 +68,26 @@ export async function start({ views, fallback, client, titleKey, unavailableKey 
   const main = document.getElementById("main");
   let focusOnRender = false;
 
+  let generation = 0; // a newer render (another click, the sign-in finishing) wins
+
   async function render() {
+    const mine = ++generation;
     const route = currentRoute();
     const view = views[route.name] ? route.name : fallback;
+    main.setAttribute("aria-busy", "true");
+    // the view is built off screen, then shown whole, unless a newer render started meanwhile
+    const staging = document.createElement("div");
+    try {
+      await views[view](staging, route);
+    } catch (error) {
+      fill(staging, h("h1", { text: t("error.title") }), notice(error.message, { error: true }));
+    }
+    if (mine !== generation) return;
+    main.replaceChildren(...staging.childNodes);
+    main.dataset.view = view;
     for (const link of document.querySelectorAll("[data-route]")) {
       if (link.dataset.route === view) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
-    }
-    main.setAttribute("aria-busy", "true");
-    main.dataset.view = view;
-    try {
-      await views[view](main, route);
-    } catch (error) {
-      fill(main, h("h1", { text: t("error.title") }), notice(error.message, { error: true }));
     }
     main.removeAttribute("aria-busy");
     document.title = `${main.querySelector("h1")?.textContent || ""} · ${t(titleKey)}`;
@@ -123,6 +130,10 @@ export async function start({ views, fallback, client, titleKey, unavailableKey 
 
   translate(document);
   updateSwitches();
+  if (auth.startRequested() && (await auth.provider().catch(() => null))) {
+    await auth.signIn();
+    return;
+  }
   const callback = await auth.completeSignIn().catch((error) => ({ ok: false, error: error.message }));
   await render();
   if (callback && !callback.ok) {

@@ -30,6 +30,10 @@ async function me() {
   return account;
 }
 
+function roleName(role) {
+  return tOr(`role.${role}`, role);
+}
+
 function menuFor(roles, current) {
   const entries = MENU.filter(([, , needs]) => !needs.length || needs.some((r) => roles.includes(r)));
   return h(
@@ -46,7 +50,7 @@ function menuFor(roles, current) {
             "a",
             { href: href(view), "aria-current": view === current ? "page" : false },
             t(key),
-            h("span", { class: "roles", text: needs.join(", ") }),
+            h("span", { class: "roles", text: needs.map(roleName).join(", ") }),
           ),
         ),
       ),
@@ -128,7 +132,7 @@ function view(name) {
     const officer = await me();
     const roles = officer.roles || [];
     const entry = MENU.find(([view]) => view === name);
-    const work = h("div", {});
+    const work = h("div", { class: "work" });
     fill(
       main,
       h("h1", { text: entry ? t(entry[1]) : t("office.welcome", { name: officer.display_name || officer.username }) }),
@@ -146,9 +150,10 @@ function view(name) {
     );
     if (!entry) {
       work.append(
-        h("p", { text: `${t("office.roles")}: ${roles.join(", ") || "—"} · ${officer.department}` }),
-        roles.length ? null : notice(t("office.noRole")),
+        h("p", { text: `${t("office.roles")}: ${roles.map(roleName).join(", ") || "—"}` }),
+        h("p", { text: `${t("office.queue.department")}: ${officer.department || "—"}` }),
       );
+      if (!roles.length) work.append(notice(t("office.noRole")));
     } else if (QUEUES[name]) {
       work.append(await queue(QUEUES[name]));
     } else {

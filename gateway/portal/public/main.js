@@ -46,8 +46,8 @@ function when(timestamp) {
   return Number.isNaN(date.getTime()) ? timestamp : date.toLocaleDateString(preferences.lang);
 }
 
-function select(name, labelKey, options, value) {
-  const id = `filter-${name}`;
+function select(name, labelKey, options, value, prefix = "filter") {
+  const id = `${prefix}-${name}`;
   return h(
     "div",
     { class: "field" },
@@ -117,31 +117,37 @@ async function searchView(main, route) {
       h("p", { id: "q-hint", class: "hint", text: t("search.hint") }),
     ),
     h(
-      "div",
-      { class: "filters" },
-      select(
-        "provider_department",
-        "field.provider",
-        list.map((d) => [d.code, departmentName(d.code, list)]),
-        query.provider_department,
-      ),
-      select(
-        "classification",
-        "field.classification",
-        CATEGORIES.map((c) => [c, enumLabel("category", c)]),
-        query.classification,
-      ),
-      select(
-        "update_cycle",
-        "field.update_cycle",
-        UPDATE_CYCLES.map((c) => [c, enumLabel("update_cycle", c)]),
-        query.update_cycle,
-      ),
-      select(
-        "open_type",
-        "field.open_type",
-        OPEN_TYPES.map((c) => [c, enumLabel("open_type", c)]),
-        query.open_type,
+      "details",
+      // fewer things on one screen in the elder-friendly mode: the filters stay folded
+      { class: "more-filters", open: !preferences.elder || FILTERS.slice(1).some((n) => query[n]) },
+      h("summary", { text: t("search.filters") }),
+      h(
+        "div",
+        { class: "filters" },
+        select(
+          "provider_department",
+          "field.provider",
+          list.map((d) => [d.code, departmentName(d.code, list)]),
+          query.provider_department,
+        ),
+        select(
+          "classification",
+          "field.classification",
+          CATEGORIES.map((c) => [c, enumLabel("category", c)]),
+          query.classification,
+        ),
+        select(
+          "update_cycle",
+          "field.update_cycle",
+          UPDATE_CYCLES.map((c) => [c, enumLabel("update_cycle", c)]),
+          query.update_cycle,
+        ),
+        select(
+          "open_type",
+          "field.open_type",
+          OPEN_TYPES.map((c) => [c, enumLabel("open_type", c)]),
+          query.open_type,
+        ),
       ),
     ),
     h("div", { class: "actions" }, h("button", { type: "submit", text: t("search.submit") })),
@@ -340,6 +346,7 @@ function demandForm(list, route) {
       "demand.department",
       list.map((d) => [d.code, departmentName(d.code, list)]),
       route.query.get("department") || "",
+      "demand",
     ),
     h("div", { class: "actions" }, h("button", { type: "submit", text: t("demand.submit") })),
   );
@@ -435,9 +442,10 @@ async function licencesView(main) {
     return;
   }
   const token = await auth.accessToken();
-  const [mine, types] = await Promise.all([
+  const [mine, types, list] = await Promise.all([
     call("/public/v1/licences/mine", { token }),
     call("/public/v1/licences/types"),
+    departmentList(),
   ]);
   const typeOf = Object.fromEntries(types.licence_types.map((type) => [type.key, type]));
   if (!mine.licences.length) {
@@ -465,7 +473,7 @@ async function licencesView(main) {
               h("dt", { text: labels[name] || name }),
               h("dd", { text: licence.fields[name] }),
             ]),
-            metaRow("licences.issuer", licence.issuer_department),
+            metaRow("licences.issuer", departmentName(licence.issuer_department, list)),
           ),
         );
       }),
