@@ -84,6 +84,23 @@ def application_from_row(row: store.Row) -> Application:
     )
 
 
+def application_columns(application: Application) -> dict[str, Any]:
+    """The application as the store's row holds it (all but its secret and creation time)."""
+    return {
+        "client_id": application.client_id,
+        "name": application.name,
+        "entry_point": application.entry_point,
+        "confidential": application.confidential,
+        "first_party": application.first_party,
+        "redirect_uris": list(application.redirect_uris),
+        "post_logout_redirect_uris": list(application.post_logout_redirect_uris),
+        "id_token_alg": application.id_token_alg,
+        "subject_type": application.subject_type,
+        "scopes": list(application.scopes),
+        "department": application.department,
+    }
+
+
 def application_message(application: Application) -> identity_pb2.Application:
     created = Timestamp()
     created.FromMicroseconds(application.created_us)
@@ -182,19 +199,7 @@ class Authorization:
             ) is not None or await store.username_exists(conn, application.client_id):
                 raise AlreadyExists(f"the client id {application.client_id!r} is taken")
             await store.add_application(
-                conn,
-                client_id=application.client_id,
-                name=application.name,
-                entry_point=application.entry_point,
-                confidential=application.confidential,
-                first_party=application.first_party,
-                redirect_uris=list(application.redirect_uris),
-                post_logout_redirect_uris=list(application.post_logout_redirect_uris),
-                id_token_alg=application.id_token_alg,
-                subject_type=application.subject_type,
-                scopes=list(application.scopes),
-                department=application.department,
-                secret_hash=secret_hash,
+                conn, **application_columns(application), secret_hash=secret_hash
             )
             await audit.record(
                 conn,
@@ -693,20 +698,9 @@ async def ensure_applications(
     changed since): applications the platform itself defines, never an administrator's."""
     for request in wanted:
         application = registration(request)
-        values: dict[str, Any] = {
-            "name": application.name,
-            "entry_point": application.entry_point,
-            "confidential": False,
-            "first_party": application.first_party,
-            "redirect_uris": list(application.redirect_uris),
-            "post_logout_redirect_uris": list(application.post_logout_redirect_uris),
-            "id_token_alg": application.id_token_alg,
-            "subject_type": application.subject_type,
-            "scopes": list(application.scopes),
-            "department": application.department,
-        }
+        values = application_columns(application)
         async with rt.db.begin() as conn:
             if await store.application_row(conn, application.client_id) is None:
-                await store.add_application(conn, client_id=application.client_id, **values)
+                await store.add_application(conn, **values)
             else:
-                await store.update_application(conn, application.client_id, **values)
+                await store.update_application(conn, **values)

@@ -569,7 +569,7 @@ async def record_consent(
     )
 
 
-async def update_application(conn: AsyncConnection, client_id: str, **values: Any) -> None:
+async def update_application(conn: AsyncConnection, *, client_id: str, **values: Any) -> None:
     await conn.execute(
         applications.update().where(applications.c.client_id == client_id).values(**values)
     )
