@@ -458,7 +458,8 @@ async function licencesView(main) {
       { class: "cards" },
       mine.licences.map((licence) => {
         const type = typeOf[licence.licence_type];
-        const title = type ? (preferences.lang === "en" ? type.english_name : type.name) : licence.licence_type;
+        const english = type?.english_name ? type.english_name[0].toUpperCase() + type.english_name.slice(1) : "";
+        const title = type ? (preferences.lang === "en" ? english : type.name) : licence.licence_type;
         const labels = Object.fromEntries((type?.fields || []).map((f) => [f.name, f.label]));
         const valid = licence.status === "valid";
         return h(
