@@ -12,6 +12,7 @@ import httpx2
 import orjson
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oidc.discovery import OpenIDProviderMetadata
 
 from conftest import DEMO_PASSWORD, Platform, remember_secret
 
@@ -78,6 +79,8 @@ async def test_a_partner_gets_a_token_with_a_standard_client_and_calls_the_partn
 async def test_discovery_advertises_only_what_works(platform: Platform) -> None:
     meta = await discovery(platform)
     issuer = meta["issuer"]
+    # valid as OpenID Connect Discovery 1.0 and RFC 8414 say, by Authlib's own validator
+    OpenIDProviderMetadata(meta).validate()
     assert meta["token_endpoint"] == f"{issuer}/oauth2/token"
     # each grant and method is proven by an independent client: here and in
     # test_oidc_code_flow.py (the code flow with PKCE, refresh, revocation, logout)
