@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from opentelemetry import trace
 
 from runtime import auth, errors, logs, metrics, roles, telemetry, text
@@ -31,6 +31,7 @@ _SERVER_ERRORS = frozenset(
     }
 )
 
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 # Health and reflection answer anyone: probes and grpcurl need no token.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -228,7 +229,18 @@ async def add_health_and_reflection(
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     for name in ("", *service_names):
         await servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    names = (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
+    reflector = reflection.aio.ReflectionServicer(names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflector, server)
+    # grpc.reflection.v1 is v1alpha under its final name (the same messages, field for field):
+    # newer grpcurl asks for v1 first. grpcio-reflection ships only v1alpha, so the same
+    # servicer answers both.
+    v1 = grpc.stream_stream_rpc_method_handler(
+        reflector.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1}),)
     )
     return servicer
