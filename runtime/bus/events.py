@@ -48,17 +48,20 @@ class EventType(Generic[M]):
 def cloudevent_headers(
     *, event_id: str, subject: str, source: str, entity_id: str, time_us: int, content_type: str
 ) -> dict[str, str]:
-    """Binary-mode CloudEvents headers; `Nats-Msg-Id` lets JetStream drop duplicates."""
-    return {
+    """Binary-mode CloudEvents headers; `Nats-Msg-Id` lets JetStream drop duplicates. An event
+    about no one entity has no `ce-subject`: CloudEvents 1.0 wants it non-empty when present."""
+    headers = {
         "ce-specversion": SPEC_VERSION,
         "ce-id": event_id,
         "ce-source": source,
         "ce-type": subject,
         "ce-time": datetime.fromtimestamp(time_us / 1e6, UTC).isoformat().replace("+00:00", "Z"),
-        "ce-subject": entity_id,
         "content-type": content_type,
         "Nats-Msg-Id": event_id,
     }
+    if entity_id:
+        headers["ce-subject"] = entity_id
+    return headers
 
 
 def source_of(service: str) -> str:

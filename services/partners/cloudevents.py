@@ -27,12 +27,13 @@ def document(headers: Mapping[str, str], data: bytes, *, sequence: int) -> dict[
         "id": headers.get("ce-id", ""),
         "source": headers.get("ce-source", ""),
         "type": event_type,
-        "subject": headers.get("ce-subject", ""),
         "time": headers.get("ce-time", ""),
         "datacontenttype": "application/json",
         "sequence": str(sequence),
         "data": payload,
     }
+    if headers.get("ce-subject"):  # CloudEvents 1.0: non-empty when present
+        doc["subject"] = headers["ce-subject"]
     if headers.get("traceparent"):
         doc["traceparent"] = headers["traceparent"]
     return doc

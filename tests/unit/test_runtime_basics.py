@@ -451,6 +451,19 @@ def test_cloudevent_headers_carry_every_binary_mode_attribute() -> None:
     assert headers["content-type"].startswith("application/protobuf")
 
 
+def test_an_event_about_no_one_entity_has_no_ce_subject() -> None:
+    # CloudEvents 1.0: `subject`, when present, must be a non-empty string
+    headers = events.cloudevent_headers(
+        event_id="evt-2",
+        subject="smartcity.licences.audit.recorded",
+        source="/smartcity/licences",
+        entity_id="",
+        time_us=1_700_000_000_000_000,
+        content_type="application/protobuf",
+    )
+    assert "ce-subject" not in headers and headers["ce-id"] == "evt-2"
+
+
 @given(st.integers(min_value=0, max_value=2**32 * 10**6 - 1))
 def test_ce_time_is_rfc3339_utc_and_names_the_exact_microsecond(time_us: int) -> None:
     headers = events.cloudevent_headers(
