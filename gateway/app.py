@@ -191,7 +191,7 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
         app.router.add_route(
             route.method, route.path, endpoint(route, upstream=upstream, verifier=verifier)
         )
-    spec = openapi.document(ROUTES)
+    spec = openapi.document(ROUTES, server=settings.issuer)
     discovery = oauth_routes.openid_configuration(settings)
 
     async def openapi_json(request: web.Request) -> web.StreamResponse:

@@ -109,6 +109,8 @@ OAUTH_ERROR: dict[str, Any] = {
             "enum": [
                 "invalid_request",
                 "invalid_client",
+                "invalid_grant",
+                "unauthorized_client",
                 "unsupported_grant_type",
                 "invalid_scope",
             ],
@@ -173,11 +175,15 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         op["responses"][str(status)] = {"$ref": f"#/components/responses/{answer}"}
     if route.audience is not None:
         op["security"] = [{"bearer": []}]
-        op["description"] = f"Requires an access token for the `{route.audience}` audience."
+        audiences = ", ".join(f"`{a}`" for a in route.audiences)
+        op["description"] = f"Requires an access token for the {audiences} audience."
+    else:
+        op["security"] = []  # anonymous: no credentials (a token endpoint reads its own form)
     return op
 
 
-def document(routes: tuple[Route, ...]) -> dict[str, Any]:
+def document(routes: tuple[Route, ...], *, server: str = "") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the routes; `server`: the gateway's public URL."""
     schemas: dict[str, Any] = {"Problem": PROBLEM}
     paths: dict[str, Any] = {}
     for route in routes:
@@ -190,10 +196,11 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
             "get": {
                 "summary": summary,
                 "tags": ["operations"],
+                "security": [],
                 "responses": {"200": {"description": "OK"}, "503": {"description": "Not ready"}},
             }
         }
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Haikou smart-city platform gateway",
@@ -226,3 +233,6 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
             },
         },
     }
+    if server:
+        doc["servers"] = [{"url": server, "description": "the gateway"}]
+    return doc

@@ -99,7 +99,7 @@ def test_every_path_parameter_is_declared(doc: dict[str, Any]) -> None:
 def test_secured_routes_declare_the_bearer_scheme(doc: dict[str, Any], route: Any) -> None:
     operation = doc["paths"][route.path][route.method.lower()]
     if route.audience is None:
-        assert "security" not in operation
+        assert operation["security"] == []  # anonymous: clients send no credentials
     else:
         assert operation["security"] == [{"bearer": []}]
         assert route.audience in operation["description"]
@@ -205,9 +205,15 @@ def test_the_token_endpoint_documents_its_form_and_its_oauth_errors(doc: dict[st
         "client_secret",
     }
     # the partners' path is the same endpoint
-    assert doc["paths"]["/partner/v1/oauth2/token"]["post"]["requestBody"] == (
-        operation["requestBody"]
+    assert (
+        doc["paths"]["/partner/v1/oauth2/token"]["post"]["requestBody"]
+        == (operation["requestBody"])
     )
     responses = operation["responses"]
     assert responses["400"] == responses["401"] == {"$ref": "#/components/responses/OAuthError"}
     assert responses["429"] == {"$ref": "#/components/responses/Problem"}  # as every login
+
+
+def test_the_document_names_the_gateway_it_describes() -> None:
+    served = openapi.document(ROUTES, server="https://gov.example")
+    assert served["servers"] == [{"url": "https://gov.example", "description": "the gateway"}]
