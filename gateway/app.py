@@ -17,6 +17,7 @@ from opentelemetry import trace
 from gateway import catalog_export, oauth_routes, openapi, portal_site, problems, signin_pages
 from gateway.endpoints import endpoint, json_response
 from gateway.identity_routes import LIMITS
+from gateway.languages import negotiate
 from gateway.problems import Problem
 from gateway.ratelimit import LoginLimits
 from gateway.routes import ROUTES
@@ -70,13 +71,14 @@ async def observe(
         },
     )
     structlog.contextvars.bind_contextvars(request_id=request_id)
+    language = negotiate(request.headers.get("Accept-Language"))
     try:
         try:
             response = await handler(request)
         except Problem as problem:
-            response = problems.response(problem, request.path)
+            response = problems.response(problem, request.path, language=language)
         except web.HTTPException as exc:
-            response = problems.response(_as_problem(exc), request.path)
+            response = problems.response(_as_problem(exc), request.path, language=language)
         except ConnectionResetError:
             # The client went away before sending its whole body: its fault, not the gateway's
             # (no error, no traceback; nobody reads the answer).
@@ -84,6 +86,7 @@ async def observe(
             response = problems.response(
                 Problem(400, "Incomplete request", "the connection closed before the whole body"),
                 request.path,
+                language=language,
             )
         except Exception as exc:
             log.exception("request_failed", route=route, error=type(exc).__name__)
@@ -91,6 +94,7 @@ async def observe(
             response = problems.response(
                 Problem(500, "Internal error", "the gateway failed; the trace id identifies it"),
                 request.path,
+                language=language,
             )
         status = response.status
         elapsed = time.perf_counter() - started

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import http_exceptions, web
 
-from gateway import problems
+from gateway import languages, problems
 from gateway.problems import Problem
 from gateway.security import SECURITY_HEADERS
 from runtime import logs
@@ -124,7 +124,8 @@ class Connection(web.RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError("a response was sent already; cannot send another")
         # a parser error has no request target to name: no `instance`
-        response = problems.response(problem, None)
+        language = languages.negotiate(request.headers.get("Accept-Language"))
+        response = problems.response(problem, None, language=language)
         response.headers.update(SECURITY_HEADERS)
         response.headers["Cache-Control"] = "no-store"
         response.force_close()

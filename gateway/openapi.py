@@ -38,10 +38,14 @@ PROBLEM = {
     "description": "RFC 9457 problem details.",
     "required": ["type", "title", "status"],
     "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
+        "type": {"type": "string", "description": "Stable in every language."},
+        "title": {"type": "string", "description": "In the `Content-Language` negotiated."},
         "status": {"type": "integer"},
-        "detail": {"type": "string"},
+        "detail": {
+            "type": "string",
+            "description": "In the language negotiated where it has a translation, else English "
+            "(`Content-Language` then lists both).",
+        },
         "instance": {"type": "string"},
         "trace_id": {"type": "string", "description": "Find the request with `smartcity trace`."},
         "service": {
@@ -209,7 +213,9 @@ def document(routes: tuple[Route, ...], *, server: str = "") -> dict[str, Any]:
             "enterprises, the unified office entry point (/office) for government staff, and the "
             "partner entry point (/partner). A token is accepted only at the entry point it was "
             "issued for. Errors are RFC 9457 problem+json; every response carries a W3C "
-            "traceresponse header.",
+            "traceresponse header. Problems honour Accept-Language: title and detail in Chinese "
+            "(zh-CN, zh, zh-Hans) or English (the default); type, status, fields and rule codes "
+            "are the same in both.",
         },
         "paths": paths,
         "components": {
@@ -217,6 +223,13 @@ def document(routes: tuple[Route, ...], *, server: str = "") -> dict[str, Any]:
             "responses": {
                 "Problem": {
                     "description": "A problem (RFC 9457).",
+                    "headers": {
+                        "Content-Language": {
+                            "description": "`en`, `zh-CN`, or `zh-CN, en` when some text has "
+                            "no Chinese translation and stays English.",
+                            "schema": {"type": "string"},
+                        },
+                    },
                     "content": {
                         "application/problem+json": {
                             "schema": {"$ref": "#/components/schemas/Problem"}

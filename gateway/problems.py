@@ -1,4 +1,7 @@
-"""RFC 9457 problem+json responses, and the one mapping from gRPC statuses to them."""
+"""RFC 9457 problem+json responses, and the one mapping from gRPC statuses to them.
+
+Problems are made in English; `response` writes the title and details in the language the
+client's `Accept-Language` chose (`gateway.languages`, `gateway.problem_texts`)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import orjson
 from aiohttp import web
 from google.rpc import status_pb2
 
+from gateway import languages, problem_texts
 from runtime import errors, telemetry
 from runtime.errors import DomainError, FieldViolation
 
@@ -59,7 +63,12 @@ class Problem(web.HTTPException):
         self.service = service
 
     def to_json(self, instance: str | None) -> bytes:
-        """The problem document; `instance` (the request's path) is left out when None."""
+        """The problem document in English; `instance` (the request's path) is left out when
+        None."""
+        return orjson.dumps(self.document(instance))
+
+    def document(self, instance: str | None) -> dict[str, Any]:
+        """The problem document in English, as a dict."""
         name = self.problem_reason or self.title
         slug = name.lower().replace(" ", "-").replace("_", "-").replace(",", "")
         doc: dict[str, Any] = {
@@ -80,14 +89,25 @@ class Problem(web.HTTPException):
         trace_id = telemetry.current_trace_id()
         if trace_id:
             doc["trace_id"] = trace_id
-        return orjson.dumps(doc)
+        return doc
 
 
-def response(problem: Problem, instance: str | None) -> web.Response:
+def response(
+    problem: Problem, instance: str | None, *, language: str = languages.DEFAULT
+) -> web.Response:
+    """The problem+json response, its words in `language` (`languages.negotiate`): the
+    `Content-Language` names it, and `en` too when some text has no translation yet."""
     headers = {k: v for k, v in problem.headers.items() if k.lower() != "content-type"}
+    doc, content_language = problem_texts.written_in(problem.document(instance), language)
+    said = [headers.pop(k) for k in [k for k in headers if k.lower() == "vary"]]
+    vary = [v.strip() for v in ",".join(said).split(",") if v.strip()]
+    if not any(v.lower() in ("accept-language", "*") for v in vary):
+        vary.append("Accept-Language")
+    headers["Vary"] = ", ".join(vary)
+    headers["Content-Language"] = content_language
     return web.Response(
         status=problem.status_code,
-        body=problem.to_json(instance),
+        body=orjson.dumps(doc),
         content_type=CONTENT_TYPE,
         headers=headers,
     )
