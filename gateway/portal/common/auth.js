@@ -11,7 +11,7 @@ const SCOPE = "openid profile";
 const START_PARAM = "sign_in"; // ?sign_in=1: start signing in at once (after changing origin)
 
 let discovery = null; // the provider's metadata, once fetched
-let client = null; // {clientId, redirectUri}
+let client = null; // {clientId, redirectPath}: this page as a registered application
 let tokens = null; // {access, refresh, idToken, expiresAt}
 let profile = {}; // what userinfo said about the reader
 let refreshing = null; // the refresh in flight, shared by concurrent callers
@@ -73,7 +73,12 @@ export async function provider() {
 
 /** Which registered application this page is, and where the code comes back to. */
 export function configure({ clientId, redirectPath }) {
-  client = { clientId, redirectPath, redirectUri: new URL(redirectPath, window.location.origin).href };
+  client = { clientId, redirectPath };
+}
+
+/** Where the code comes back: exactly `{issuer}/` or `{issuer}/office/`, as registered. */
+function redirectUri(meta) {
+  return `${meta.issuer.replace(/\/$/, "")}${client.redirectPath}`;
 }
 
 /** True (and the URL cleaned) when this page was asked to start signing in at once. */
@@ -111,7 +116,7 @@ export function accessClaims() {
 export async function signIn(returnTo = window.location.hash) {
   const meta = await provider();
   if (!meta) throw new Error("sign-in is not available");
-  const home = new URL(client.redirectPath, meta.issuer);
+  const home = new URL(redirectUri(meta));
   if (home.origin !== window.location.origin) {
     // the code can only come back to the issuer's origin (localhost, not 127.0.0.1, say):
     // continue there, where this page signs in by itself
@@ -131,7 +136,7 @@ export async function signIn(returnTo = window.location.hash) {
   url.search = new URLSearchParams({
     response_type: "code",
     client_id: client.clientId,
-    redirect_uri: client.redirectUri,
+    redirect_uri: redirectUri(meta),
     scope: SCOPE,
     state: pending.state,
     nonce: pending.nonce,
@@ -199,7 +204,7 @@ export async function completeSignIn() {
     const answer = await tokenRequest({
       grant_type: "authorization_code",
       code: params.get("code"),
-      redirect_uri: client.redirectUri,
+      redirect_uri: redirectUri(meta),
       code_verifier: pending.verifier,
     });
     if (answer.id_token && claimsOf(answer.id_token).nonce !== pending.nonce) {
@@ -256,7 +261,7 @@ export async function signOut() {
     const url = new URL(meta.end_session_endpoint);
     url.search = new URLSearchParams({
       client_id: client.clientId,
-      post_logout_redirect_uri: client.redirectUri,
+      post_logout_redirect_uri: redirectUri(meta),
       ...(ended.idToken ? { id_token_hint: ended.idToken } : {}),
     }).toString();
     window.location.assign(url.href);
