@@ -87,7 +87,8 @@ class Portal:
             raise AssertionError(f"not within {timeout}s: {what}") from None
 
     def wait_rendered(self, view: str | None = None) -> None:
-        """The page's current view is on screen (the shell clears aria-busy after rendering)."""
+        """The view of the page's current URL is on screen (the shell clears aria-busy and
+        names the route it rendered when it is done)."""
 
         def rendered(driver: Any) -> bool:
             main = driver.find_elements(By.ID, "main")
@@ -95,7 +96,13 @@ class Portal:
                 return False
             if view is not None and main[0].get_attribute("data-view") != view:
                 return False
-            return bool(driver.execute_script("return document.body.dataset.ready === 'true'"))
+            # the view shown is the one of the current URL, not the one before a hash change
+            return bool(
+                driver.execute_script(
+                    "return document.body.dataset.ready === 'true' && "
+                    "document.getElementById('main').dataset.route === location.hash"
+                )
+            )
 
         self.wait(rendered, f"the view {view or ''} rendered")
 

@@ -146,17 +146,9 @@ def test_keyboard_alone_skips_to_the_content_and_searches(portal: Portal) -> Non
             break
     assert active.get_attribute("id") == "filter-q", "the search box is reachable by Tab"
     active.send_keys("社保", Keys.ENTER)
-    link = portal.wait(
-        lambda d: next(
-            (
-                a
-                for a in d.find_elements(By.CSS_SELECTOR, ".result h2 a")
-                if SOCIAL_SECURITY in a.text
-            ),
-            None,
-        ),
-        "a result",
-    )
+    portal.wait(lambda d: "q=" in d.current_url, "the search in the URL")
+    portal.wait_rendered("search")
+    link = next(a for a in portal.find_all(".result h2 a") if SOCIAL_SECURITY in a.text)
     link.send_keys(Keys.ENTER)
     portal.wait_rendered("dataset")
     # the new page's heading has the focus, so a screen reader announces it

@@ -109,6 +109,7 @@ async def test_office_console_shows_the_officers_menu_and_drafts(
     next(a for a in portal.find_all("nav.menu a") if "目录草稿" in a.text).click()
     portal.wait_rendered("drafts")
     assert portal.find_all("#main table") or "没有" in portal.text("#main section")
+    portal.screenshot("office-drafts")
     portal.assert_accessible("the drafts queue")
     assert_no_token_kept_in_storage(portal)
     assert not portal.console_errors()

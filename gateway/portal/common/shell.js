@@ -72,6 +72,7 @@ export async function start({ views, fallback, client, titleKey, unavailableKey 
 
   async function render() {
     const mine = ++generation;
+    const hash = window.location.hash;
     const route = currentRoute();
     const view = views[route.name] ? route.name : fallback;
     main.setAttribute("aria-busy", "true");
@@ -85,6 +86,7 @@ export async function start({ views, fallback, client, titleKey, unavailableKey 
     if (mine !== generation) return;
     main.replaceChildren(...staging.childNodes);
     main.dataset.view = view;
+    main.dataset.route = hash; // which URL this view shows (the browser tests wait for it)
     for (const link of document.querySelectorAll("[data-route]")) {
       if (link.dataset.route === view) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");

@@ -3,6 +3,7 @@
 
 import { call } from "../common/api.js";
 import * as auth from "../common/auth.js";
+import { departmentList, departmentName } from "../common/departments.js";
 import { fill, h } from "../common/dom.js";
 import { t, tOr } from "../common/i18n.js";
 import { pageSize, preferences } from "../common/prefs.js";
@@ -86,6 +87,7 @@ async function queue(states) {
     ),
   );
   const resources = pages.flatMap((page) => page.resources);
+  const list = await departmentList();
   if (!resources.length) return h("p", { text: t("office.queue.empty") });
   return h(
     "div",
@@ -113,7 +115,7 @@ async function queue(states) {
             {},
             h("td", { text: r.code }),
             h("th", { scope: "row", text: r.name }),
-            h("td", { text: r.provider_department }),
+            h("td", { text: departmentName(r.provider_department, list) }),
             h("td", { text: tOr(`state.${r.state}`, r.state) }),
             h("td", { text: when(r.update_time) }),
           ),
@@ -151,7 +153,7 @@ function view(name) {
     if (!entry) {
       work.append(
         h("p", { text: `${t("office.roles")}: ${roles.map(roleName).join(", ") || "—"}` }),
-        h("p", { text: `${t("office.queue.department")}: ${officer.department || "—"}` }),
+        h("p", { text: `${t("office.queue.department")}: ${departmentName(officer.department, await departmentList())}` }),
       );
       if (!roles.length) work.append(notice(t("office.noRole")));
     } else if (QUEUES[name]) {

@@ -3,6 +3,7 @@
 
 import { call } from "../common/api.js";
 import * as auth from "../common/auth.js";
+import { departmentList, departmentName } from "../common/departments.js";
 import { fill, h } from "../common/dom.js";
 import { t, tOr } from "../common/i18n.js";
 import { pageSize, preferences } from "../common/prefs.js";
@@ -13,24 +14,6 @@ const UPDATE_CYCLES = ["real_time", "daily", "weekly", "monthly", "quarterly", "
 const OPEN_TYPES = ["open", "conditional"];
 const CATEGORIES = ["1", "2", "3"];
 const FILTERS = ["q", "provider_department", "classification", "update_cycle", "open_type"];
-
-let departments = null;
-
-async function departmentList() {
-  departments ??= call("/public/v1/departments")
-    .then((answer) => answer.departments)
-    .catch(() => []);
-  return departments;
-}
-
-/** "Public Security Bureau (市公安局)" in the reader's language. */
-function departmentName(code, list) {
-  const found = list.find((d) => d.code === code);
-  if (!found) return code;
-  const match = /^(.*?)\s*\((.*)\)$/.exec(found.name);
-  if (!match) return found.name;
-  return preferences.lang === "en" ? match[1] : match[2];
-}
 
 function enumLabel(kind, value) {
   return tOr(`${kind}.${value}`, value || "—");
