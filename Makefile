@@ -62,8 +62,9 @@ lint: install lock-check proto-check
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# -rs: the summary says why a test was skipped (no Chromium: run `make browser`; no PostgreSQL)
 test: install lock-check proto-check
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -rs
 
 test-unit: install
 	$(VENV)/bin/pytest tests/unit
