@@ -55,9 +55,9 @@ def _missing() -> str | None:
     """Why the browser tests cannot run here, or None."""
     if webdriver is None:
         return "selenium is not installed (make install)"
-    for program in ("chromium", "chromedriver"):  # Debian: chromium, chromium-driver
+    for program, package in (("chromium", "chromium"), ("chromedriver", "chromium-driver")):
         if shutil.which(program) is None:
-            return f"{program} is not installed: run `make browser` (Debian's {program} package)"
+            return f"{program} is not installed: run `make browser` (Debian's {package})"
     if not AXE.is_file():
         return "axe-core is not installed: run `make browser` (npm ci in tests/browser)"
     return None
