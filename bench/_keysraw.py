@@ -1,4 +1,4 @@
-"""The raw library rate of one keys operation: a tight loop over ``services.keys.algorithms`` in
+"""The raw library rate of one keys operation: a tight loop over ``runtime.algorithms`` in
 this process, on one thread, as the keys service runs it (inline, one event-loop thread).
 
 Run as ``python -m bench._keysraw --op sign|verify|encrypt --duration S``. The worker prepares
@@ -23,7 +23,8 @@ from bench._common import (
     SM4_PLAINTEXT,
     report_ready_and_wait_for_start,
 )
-from services.keys import algorithms, domain
+from runtime import algorithms
+from services.keys import domain
 
 
 def operation(op: str) -> Callable[[], object]:

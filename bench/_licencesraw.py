@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import orjson
 
 from bench._keysraw import measure
-from services.keys import algorithms
+from runtime import algorithms
 from services.licences.credential import sm3
 
 RAW_WARMUP_S = 0.5

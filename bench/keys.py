@@ -4,7 +4,7 @@ For each operation — SM2 sign, SM2 verify (key ``bench.sm2``) and SM4-GCM encr
 (key ``bench.sm4``), both keys created at the start by a security officer — four runs, in the
 order raw x1, service, raw x1, raw x2, each a warm-up then a measured window:
 
-* ``raw x1``: :mod:`bench._keysraw`, a tight loop over ``services.keys.algorithms`` in one worker
+* ``raw x1``: :mod:`bench._keysraw`, a tight loop over ``runtime.algorithms`` in one worker
   process: the way the service runs the operation (inline, on its one event-loop thread, in one
   process). This is the baseline of the ratio: each service run is compared with the mean of
   the raw x1 runs just before and after it, so a drift of the machine's speed cancels.
@@ -495,8 +495,8 @@ async def _probe(address: str, token: str) -> str:
 PROFILE_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("waiting in epoll (idle)", ("epoll_wait", "epoll_pwait")),
     (
-        "the SM2/SM4 call (services/keys/algorithms.py, tongsuopy, cryptography)",
-        ("keys/algorithms.py", "tongsuopy", "_tongsuo", "cryptography/"),
+        "the SM2/SM4 call (runtime/algorithms.py, tongsuopy, cryptography)",
+        ("runtime/algorithms.py", "tongsuopy", "_tongsuo", "cryptography/"),
     ),
     (
         "keyring: key config, unsealed material, SQLite reads",
@@ -731,7 +731,7 @@ def _report(
     print()
     print("== keys: SM2 sign/verify, SM4-GCM encrypt: raw library vs the keys service (gRPC) ==")
     print(
-        "raw x1: services.keys.algorithms in a tight loop, one worker process, one thread (as\n"
+        "raw x1: runtime.algorithms in a tight loop, one worker process, one thread (as\n"
         "  the service runs it, inline on its event loop): the ratios' baseline\n"
         "raw x2: two such worker processes at once (what both cores give)"
     )
@@ -942,7 +942,7 @@ def run(settings: KeysSettings, *, workdir: Path, ready_timeout: float, logs_des
         _print_profile(profiles, settings.profile, settings.profile_dir)
     payload = {
         "benchmark": (
-            "SM2 sign/verify and SM4-GCM encrypt (256 B): services.keys.algorithms in-process vs "
+            "SM2 sign/verify and SM4-GCM encrypt (256 B): runtime.algorithms in-process vs "
             "the keys service over gRPC"
         ),
         "config": settings.to_json(),

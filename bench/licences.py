@@ -16,7 +16,7 @@ against the raw SM2 verify rate, in the same run; and the issuance and presentat
    The load is this module's own closed-loop aiohttp client (a fixed number of requests in
    flight, each request with its own body, latency per request): ``bench.loadtool`` repeats one
    body for a duration, and a presentation verified twice by the same verifier skips the write.
-5. **Baseline**: raw SM2 verify (``services.keys.algorithms.verify``, tongsuopy, one public key,
+5. **Baseline**: raw SM2 verify (``runtime.algorithms.verify``, tongsuopy, one public key,
    pre-made signatures over 32-byte SM3 digests) in a process of its own, on one thread, run
    B G B G ... B with the gateway runs; each gateway run is compared with the mean of the raw runs
    around it. The issue's target: the gateway keeps >= 40% of the raw rate (informative: only

@@ -1,9 +1,10 @@
 """The AsyncAPI 3.0 document of every event the platform publishes and partners may receive.
 
-Two sources, cross-checked: the code's event registry (``services/registry.py``, from which each
-process's NATS permissions derive too) says which subjects exist and which protobuf message each
-carries (every service's ``PUBLISHED``, the audit subjects, the exchange's per-department
-deliveries, the partners' ``PARTNER_EVENTS``); ``proto/``, compiled with source
+Two sources, cross-checked: the subjects each event message declares in ``proto/`` (read by
+``runtime.bus.contracts``, from which each process's NATS permissions derive too) say which
+subjects exist and which protobuf message each carries (every service's events, the audit
+subjects, the exchange's per-department deliveries), with the partners' ``PARTNER_EVENTS`` for
+what partners may receive; ``proto/``, compiled with source
 info by ``lint.py``'s protoc, says what each message holds and what its comments say. A payload
 that is not in ``proto/`` (or differs from it) is an error, not a silent gap.
 
@@ -33,7 +34,9 @@ if str(ROOT) not in sys.path:  # run as `python proto/asyncapi.py`: the registry
     sys.path.insert(0, str(ROOT))
 
 from runtime import audit, config  # noqa: E402
+from runtime.bus import contracts  # noqa: E402
 from runtime.bus.events import EventType, stream_name  # noqa: E402
+from smartcity.exchange.v1 import events_pb2 as exchange_events  # noqa: E402
 
 DEFAULT_OUT = HERE / "asyncapi.json"
 PARTNER_STREAM = "PARTNERS"
@@ -106,9 +109,12 @@ class Contracts:
 
     def message(self, full_name: str) -> Descriptor:
         try:
-            return self.pool.FindMessageTypeByName(full_name)
+            found = self.pool.FindMessageTypeByName(full_name)
         except KeyError:
             raise ContractError(f"{full_name} is not a message in proto/") from None
+        if found.file.name not in self.files:  # an import, such as descriptor.proto
+            raise ContractError(f"{full_name} is not a message in proto/")
+        return found
 
 
 def _load_lint() -> ModuleType:
@@ -198,12 +204,9 @@ class Channel:
 
 
 def platform_channels() -> list[Channel]:
-    from services import registry
-    from services.exchange.subscriptions import delivery_subject
-
     channels: list[Channel] = []
     for service in config.SERVICES:
-        for event_type in registry.published(service):
+        for event_type in contracts.published(service):
             channels.append(
                 Channel(
                     id=event_type.subject,
@@ -231,7 +234,7 @@ def platform_channels() -> list[Channel]:
                 extra={},
             )
         )
-    delivery = delivery_subject("{department}")
+    delivery = contracts.templated(exchange_events.DeliveryAvailable, department="{department}")
     channels.append(
         Channel(
             id=delivery.subject.removesuffix(".{department}"),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import telemetry
 from runtime.auth import Principal
+from runtime.bus import contracts
 from runtime.bus.events import EventType
 from runtime.bus.outbox import enqueue
 from runtime.storage import now_us, timestamp
@@ -22,7 +23,7 @@ SUCCEEDED, DENIED, FAILED = "succeeded", "denied", "failed"
 @functools.cache
 def event_type(service: str) -> EventType[events_pb2.AuditRecord]:
     """Each service's audit records travel on its own stream."""
-    return EventType(f"smartcity.{service}.audit.recorded", events_pb2.AuditRecord)
+    return contracts.templated(events_pb2.AuditRecord, service=service)
 
 
 async def record(

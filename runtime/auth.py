@@ -22,8 +22,10 @@ from typing import Any, TypeVar
 import jwt
 import orjson
 
+from runtime.bus import contracts
 from runtime.errors import PermissionDenied, Unauthenticated, UpstreamUnavailable
 from runtime.revocation import EndedSessions
+from smartcity.identity.v1 import events_pb2 as identity_events
 
 ALGORITHMS = ["EdDSA"]
 AUDIENCES = ("public", "office", "partner", "service")
@@ -31,9 +33,9 @@ AUDIENCES = ("public", "office", "partner", "service")
 # no entry point's API and no service accepts them.
 USERINFO_AUDIENCE = "userinfo"
 # Identity announces a rotation here; every verifier refreshes its JWKS on hearing it.
-KEY_ROTATED_SUBJECT = "smartcity.identity.signing_key.rotated"
+KEY_ROTATED_SUBJECT = contracts.event_type(identity_events.SigningKeyRotated).subject
 # Identity announces ended sessions here; every verifier refuses their tokens from then on.
-SESSIONS_ENDED_SUBJECT = "smartcity.identity.session.ended"
+SESSIONS_ENDED_SUBJECT = contracts.event_type(identity_events.SessionsEnded).subject
 # RFC 9068: an access token says so in its header, so no other JWT can pass for one.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 

@@ -16,9 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from runtime.auth import PARTNER, Principal
+from runtime.bus import contracts
 from runtime.errors import ResourceExhausted
+from smartcity.keys.v1 import events_pb2 as keys_events
 
-AUTHORISATION_CODE_REVOKED_SUBJECT = "smartcity.keys.authorisation_code.revoked"
+AUTHORISATION_CODE_REVOKED_SUBJECT = contracts.event_type(
+    keys_events.AuthorisationCodeRevoked
+).subject
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ class ServiceDefinition:
     add_servicers: Callable[[grpc.aio.Server, ServiceRuntime], None]
     policies: Mapping[str, Policy]
     publishes: bool = False
-    subscriptions: Sequence[Subscription] = ()
+    subscriptions: Sequence[Subscription[Any]] = ()
     # How the service obtains the JWKS; by default over gRPC from the identity service.
     jwks_fetcher: Callable[[Database], JwksFetcher] | None = None
     # Where the service's verifier hears which sessions have ended; by default identity's feed

@@ -1,9 +1,10 @@
 """The event registry: who publishes and who consumes each subject on the bus.
 
-One declaration, read from every service's events module:
+The subjects a service publishes through its outbox are declared beside their payloads in
+proto/ (runtime.bus.contracts); the rest is read from every service's events module:
 
-- what it publishes through its outbox (`PUBLISHED`, its audit records, and the per-tenant
-  subjects: a department's deliveries from the exchange, a partner's from the partners service),
+- what it publishes once per tenant (`TENANT_SUBJECTS`: a department's deliveries from the
+  exchange, a partner's from the partners service), besides its audit records;
   and on core NATS without it (`SIGNALS`; identity's announcements that verifiers follow);
 - the durable consumers it reads (`SUBSCRIPTIONS`; `CONSUMED` where a consumer is not a
   `Subscription`: the partners' fan-out and the partners' own stream);
@@ -29,6 +30,7 @@ from typing import Any
 
 from runtime import audit, config
 from runtime.auth import TokenVerifier
+from runtime.bus import contracts
 from runtime.bus.consumer import Subscription
 from runtime.bus.events import EventType, owner, stream_name
 from runtime.natsauth import ANY_CONSUMER, Consumes, Participant, User, permissions, users_block
@@ -54,21 +56,15 @@ def _declared(service: str, name: str) -> tuple[Any, ...]:
 
 
 def published(service: str) -> tuple[EventType[Any], ...]:
-    """The events a service publishes through its outbox (`PUBLISHED`), audit records aside."""
-    return _declared(service, "PUBLISHED")
+    """The events a service publishes through its outbox, audit records aside: the subjects its
+    events.proto declares (runtime.bus.contracts)."""
+    return contracts.published(service)
 
 
 def tenant_subjects(service: str) -> tuple[str, ...]:
-    """Subjects a service publishes once per tenant (a wildcard for the tenant's token)."""
-    if service == "exchange":
-        from services.exchange.subscriptions import delivery_subject
-
-        return (delivery_subject("*").subject,)
-    if service == "partners":
-        from services.partners.domain import DELIVERY_PREFIX
-
-        return (f"{DELIVERY_PREFIX}.>",)
-    return ()
+    """Subjects a service publishes once per tenant, a wildcard for the tenant's token
+    (`TENANT_SUBJECTS`: a department's deliveries, a partner's)."""
+    return _declared(service, "TENANT_SUBJECTS")
 
 
 async def _no_jwks() -> str:
@@ -80,7 +76,7 @@ def verifier_signals() -> tuple[str, ...]:
     return tuple(sorted(TokenVerifier(_no_jwks, issuer="").signal_handlers()))
 
 
-def consumes(subscription: Subscription) -> Consumes:
+def consumes(subscription: Subscription[Any]) -> Consumes:
     et = subscription.event_type
     return Consumes(stream_name(et.service), subscription.durable, (et.subject,))
 
@@ -99,7 +95,7 @@ def signals(service: str) -> tuple[str, ...]:
 def participant(service: str) -> Participant:
     """A service as its events module declares it."""
     outbox = [e.subject for e in published(service)] + [audit.event_type(service).subject]
-    subscriptions: tuple[Subscription, ...] = _declared(service, "SUBSCRIPTIONS")
+    subscriptions: tuple[Subscription[Any], ...] = _declared(service, "SUBSCRIPTIONS")
     return Participant(
         name=service,
         publishes=(*outbox, *tenant_subjects(service), *signals(service)),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic
 
 import sqlalchemy as sa
 from opentelemetry import trace
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import logs, metrics, telemetry
 from runtime.bus import nats as bus_nats
-from runtime.bus.events import EventType, stream_name
+from runtime.bus.events import EventType, M, stream_name
 from runtime.storage import Database, Migration, create_tables, now_us
 
 log = logs.get(__name__)
@@ -58,35 +58,42 @@ class _ProcessedElsewhere(Exception):
 
 
 @dataclass(frozen=True)
-class ReceivedEvent:
-    """An event as a consumer sees it: CloudEvents attributes and the parsed payload."""
+class ReceivedEvent(Generic[M]):
+    """An event as a consumer sees it: CloudEvents attributes and the parsed payload, typed by
+    its event type's message."""
 
     id: str
     type: str
     source: str
     subject: str
     time: str
-    payload: Any
+    payload: M
     delivery: int
 
 
-Handler = Callable[[AsyncConnection, ReceivedEvent], Awaitable[None]]
+Handler = Callable[[AsyncConnection, ReceivedEvent[M]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class Subscription:
-    """What a service consumes: a durable name, the event type, and its handler."""
+class Subscription(Generic[M]):
+    """What a service consumes: a durable name, the event type, and its handler, which receives
+    that type's payload."""
 
     durable: str
-    event_type: EventType[Any]
-    handle: Handler
+    event_type: EventType[M]
+    handle: Handler[M]
 
 
 class Consumer:
     """Pulls one subscription's messages in order and applies them effectively once."""
 
     def __init__(
-        self, db: Database, subscription: Subscription, *, batch: int = 64, max_deliver: int = 20
+        self,
+        db: Database,
+        subscription: Subscription[Any],
+        *,
+        batch: int = 64,
+        max_deliver: int = 20,
     ) -> None:
         self._db = db
         self._sub = subscription
@@ -219,7 +226,7 @@ class Consumer:
         metrics.consumer_refused(self._sub.durable, reason=kind)
         await msg.term()
 
-    async def _apply(self, event: ReceivedEvent) -> bool:
+    async def _apply(self, event: ReceivedEvent[Any]) -> bool:
         """Apply once; False when this consumer had already processed the event."""
         try:
             async with self._db.begin() as conn:

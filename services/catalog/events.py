@@ -4,41 +4,34 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runtime.bus import contracts
 from runtime.bus.consumer import ReceivedEvent, Subscription
-from runtime.bus.events import EventType
 from services.catalog import store
 from smartcity.catalog.v1 import events_pb2
 from smartcity.exchange.v1 import events_pb2 as exchange_events
 
-RESOURCE_CREATED = EventType("smartcity.catalog.resource.created", events_pb2.ResourceCreated)
+# Subjects are declared beside their payloads in proto/smartcity/catalog/v1/events.proto.
+RESOURCE_CREATED = contracts.event_type(events_pb2.ResourceCreated)
 # One subject per lifecycle step, all with the same thin payload.
-RESOURCE_STEPS = {
-    step: EventType(f"smartcity.catalog.resource.{step}", events_pb2.ResourceChanged)
-    for step in ("updated", "submitted", "returned", "confirmed", "published", "withdrawn")
-}
-DEMAND_STEPS = {
-    step: EventType(f"smartcity.catalog.demand.{step}", events_pb2.DemandChanged)
-    for step in ("submitted", "routed", "answered")
-}
+RESOURCE_STEPS = contracts.steps(events_pb2.ResourceChanged)
+DEMAND_STEPS = contracts.steps(events_pb2.DemandChanged)
 
-PUBLISHED = (RESOURCE_CREATED, *RESOURCE_STEPS.values(), *DEMAND_STEPS.values())
+PUBLISHED = contracts.published("catalog")
 
 # What the exchange announces (see proto/smartcity/exchange/v1/events.proto).
-DATASET_UPDATED = EventType("smartcity.exchange.dataset.updated", exchange_events.DatasetUpdated)
-SHARE_REQUEST_SUBMITTED = EventType(
-    "smartcity.exchange.share_request.submitted", exchange_events.ShareRequestSubmitted
-)
-SHARE_REQUEST_DECIDED = EventType(
-    "smartcity.exchange.share_request.decided", exchange_events.ShareRequestDecided
-)
+DATASET_UPDATED = contracts.event_type(exchange_events.DatasetUpdated)
+SHARE_REQUEST_SUBMITTED = contracts.event_type(exchange_events.ShareRequestSubmitted)
+SHARE_REQUEST_DECIDED = contracts.event_type(exchange_events.ShareRequestDecided)
 
 
 def _us(ts: object) -> int:
     return int(ts.ToMicroseconds())  # type: ignore[attr-defined]
 
 
-async def on_dataset_updated(conn: AsyncConnection, event: ReceivedEvent) -> None:
-    p: exchange_events.DatasetUpdated = event.payload
+async def on_dataset_updated(
+    conn: AsyncConnection, event: ReceivedEvent[exchange_events.DatasetUpdated]
+) -> None:
+    p = event.payload
     await store.record_refresh(
         conn,
         resource_id=p.resource_id,
@@ -48,8 +41,10 @@ async def on_dataset_updated(conn: AsyncConnection, event: ReceivedEvent) -> Non
     )
 
 
-async def on_share_request_submitted(conn: AsyncConnection, event: ReceivedEvent) -> None:
-    p: exchange_events.ShareRequestSubmitted = event.payload
+async def on_share_request_submitted(
+    conn: AsyncConnection, event: ReceivedEvent[exchange_events.ShareRequestSubmitted]
+) -> None:
+    p = event.payload
     await store.record_share_request(
         conn,
         request_id=p.share_request_id,
@@ -58,8 +53,10 @@ async def on_share_request_submitted(conn: AsyncConnection, event: ReceivedEvent
     )
 
 
-async def on_share_request_decided(conn: AsyncConnection, event: ReceivedEvent) -> None:
-    p: exchange_events.ShareRequestDecided = event.payload
+async def on_share_request_decided(
+    conn: AsyncConnection, event: ReceivedEvent[exchange_events.ShareRequestDecided]
+) -> None:
+    p = event.payload
     await store.record_share_request(
         conn,
         request_id=p.share_request_id,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import audit
 from runtime.auth import Principal
+from runtime.bus import contracts
 from runtime.bus.events import EventType
 from runtime.bus.outbox import enqueue
 from runtime.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
@@ -30,7 +31,7 @@ MAX_PAGE = 1000
 
 def delivery_subject(department: str) -> EventType[events_pb2.DeliveryAvailable]:
     """Each consumer department's own subject: what it reads, nobody else's."""
-    return EventType(f"smartcity.exchange.delivery.{department}", events_pb2.DeliveryAvailable)
+    return contracts.templated(events_pb2.DeliveryAvailable, department=department)
 
 
 async def _live_grant(conn: Reader, department: str, resource_id: str) -> pb.Grant:

@@ -12,7 +12,9 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from runtime import config, identifiers, logs, service_credentials
+from runtime import config, logs, service_credentials
+from runtime.demo import AGENT_RESIDENT_ID, CITIZEN_RESIDENT_ID
+from runtime.demo import ENTERPRISE_CREDIT_CODE as ENTERPRISE_CREDIT_CODE
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
 from services.identity import domain, passwords, store
@@ -29,17 +31,6 @@ ENTERPRISE_ID = str(uuid.uuid5(_NAMESPACE, "demo-enterprise"))
 ENTERPRISE_NAME = "Haikou Demo Trading Co., Ltd. (海口演示贸易有限公司)"
 
 
-def _resident_id(region: str, birth: str, sequence: str) -> str:
-    first17 = region + birth + sequence
-    return first17 + identifiers.resident_id_check_char(first17)
-
-
-def _credit_code(region: str, organisation8: str) -> str:
-    organisation = organisation8 + identifiers.organisation_code_check_char(organisation8)
-    first17 = "91" + region + organisation
-    return first17 + identifiers.credit_code_check_char(first17)
-
-
 @dataclass(frozen=True)
 class DemoPerson:
     account: DemoAccount
@@ -47,11 +38,8 @@ class DemoPerson:
     resident_id: str
 
 
-CITIZEN = DemoPerson(
-    domain.DEMO_CITIZEN, "Li Ming (李明)", _resident_id("460105", "19900307", "123")
-)
-AGENT = DemoPerson(domain.DEMO_AGENT, "Wang Fang (王芳)", _resident_id("460106", "19850612", "246"))
-ENTERPRISE_CREDIT_CODE = _credit_code("460100", "MA5T0A1B")
+CITIZEN = DemoPerson(domain.DEMO_CITIZEN, "Li Ming (李明)", CITIZEN_RESIDENT_ID)
+AGENT = DemoPerson(domain.DEMO_AGENT, "Wang Fang (王芳)", AGENT_RESIDENT_ID)
 
 
 # A third-party application (a bus company's app, say) that signs citizens in with the code flow:

@@ -7,7 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from runtime import auth, config, departments
+from runtime import auth, config, demo, departments
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from runtime.roles import ROLE_AUDITOR as ROLE_AUDITOR
 from runtime.roles import ROLE_BDB_ADMIN as ROLE_BDB_ADMIN
@@ -133,8 +133,8 @@ DEMO_STAFF: tuple[DemoAccount, ...] = (
 # Demo mode only: each issuing department's own licensing system, a service client holding the
 # licence_issuer role (CLIENT_ROLES); the licences demo issues the demo licences as these.
 DEMO_LICENSING_SYSTEMS: tuple[DemoAccount, ...] = tuple(
-    DemoAccount(f"{department}.licensing", SERVICE, department, (ROLE_LICENCE_ISSUER,))
-    for department in ("psb", "hrss", "msa")
+    DemoAccount(demo.licensing_system(department), SERVICE, department, (ROLE_LICENCE_ISSUER,))
+    for department in demo.LICENSING_DEPARTMENTS
 )
 DEMO_CITIZEN = DemoAccount("demo.citizen", CITIZEN)
 DEMO_AGENT = DemoAccount("demo.enterprise", CITIZEN)

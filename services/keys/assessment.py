@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from runtime import algorithms
 from runtime.storage import timestamp
-from services.keys import algorithms, domain
+from services.keys import domain
 from services.keys.domain import KeyInfo
 from smartcity.keys.v1 import keys_pb2
 

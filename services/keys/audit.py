@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit, config, logs
-from runtime.bus.consumer import EventRefused, ReceivedEvent, Subscription
+from runtime import algorithms, audit, config, logs
+from runtime.bus.consumer import EventRefused, Handler, ReceivedEvent, Subscription
 from runtime.storage import Database, Migration, Reader, create_tables, now_us, page
-from services.keys import algorithms, domain
+from services.keys import domain
 from smartcity.keys.v1 import events_pb2
 
 log = logs.get(__name__)
@@ -77,7 +77,11 @@ def checkpoint_message(sequence: int, hash_hex: str) -> bytes:
 
 
 async def append(
-    conn: AsyncConnection, event: ReceivedEvent, raw: bytes, *, publisher: str
+    conn: AsyncConnection,
+    event: ReceivedEvent[events_pb2.AuditRecord],
+    raw: bytes,
+    *,
+    publisher: str,
 ) -> None:
     """Add one record, published by `publisher`, at the end of the chain, in the consumer's
     transaction."""
@@ -90,7 +94,7 @@ async def append(
     ).first()
     sequence = (last.sequence if last else 0) + 1
     previous = last.hash if last else GENESIS
-    record: events_pb2.AuditRecord = event.payload
+    record = event.payload
     await conn.execute(
         chain.insert().values(
             sequence=sequence,
@@ -106,12 +110,14 @@ async def append(
     )
 
 
-def subscriptions() -> list[Subscription]:
+def subscriptions() -> list[Subscription[events_pb2.AuditRecord]]:
     """One durable consumer per service's audit records."""
 
-    def handler(publisher: str) -> Callable[[AsyncConnection, ReceivedEvent], Awaitable[None]]:
-        async def handle(conn: AsyncConnection, event: ReceivedEvent) -> None:
-            record: events_pb2.AuditRecord = event.payload
+    def handler(publisher: str) -> Handler[events_pb2.AuditRecord]:
+        async def handle(
+            conn: AsyncConnection, event: ReceivedEvent[events_pb2.AuditRecord]
+        ) -> None:
+            record = event.payload
             if record.service != publisher:
                 # the consumer checked that `publisher` sent it: it may speak for itself only
                 raise EventRefused(f"an audit record naming another service, from {publisher}")

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2
 
+from runtime import algorithms
 from runtime.auth import SERVICE, Principal
 from runtime.errors import DOMAIN, FieldViolation, InvalidArgument, PermissionDenied
-from services.keys import algorithms
 from smartcity.keys.v1 import keys_pb2
 
 SIGN: algorithms.Purpose = "sign"

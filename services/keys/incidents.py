@@ -9,14 +9,13 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit, logs
+from runtime import algorithms, audit, logs
 from runtime.auth import Principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import Migration, Reader, create_tables, now_us, timestamp
-from services.keys import algorithms
 from services.keys.events import USERS_NOTIFIED
 from smartcity.keys.v1 import events_pb2, keys_pb2
 

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runtime import algorithms, logs
 from runtime import audit as audit_log
-from runtime import logs
 from runtime.auth import (
     ANONYMOUS,
     OFFICE,
@@ -35,7 +35,7 @@ from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, page, timestamp
-from services.keys import algorithms, assessment, audit, domain, events, store, usage
+from services.keys import assessment, audit, domain, events, store, usage
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.domain import KeyCall, KeyInfo
 from services.keys.incidents import Incidents

@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runtime.algorithms import PURPOSES, Purpose
 from runtime.storage import Migration, Reader, add_missing_columns, create_tables, now_us, page
-from services.keys.algorithms import PURPOSES, Purpose
 from services.keys.domain import Grant, KeyInfo
 
 metadata = sa.MetaData()

@@ -114,7 +114,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives import hashes
 
-from services.keys import algorithms
+from runtime import algorithms
 
 __all__ = [
     "HOLDER_KINDS",

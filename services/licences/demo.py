@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 
-from runtime import crypto, logs, service_credentials
+from runtime import crypto, demo, logs, service_credentials
 from runtime.auth import Principal
 from runtime.errors import DomainError
 from runtime.service import ServiceRuntime, identity_client
@@ -105,25 +105,24 @@ def sample_fields(licence_type: str, holder_number: str) -> dict[str, str]:
 
 async def seed(rt: ServiceRuntime) -> None:
     """Issue the demo licences that are not issued yet; retried while identity and keys start."""
-    # the demo people's numbers and the departments' licensing systems
-    from services.identity import demo as identity_demo
-    from services.identity.domain import DEMO_LICENSING_SYSTEMS
-
     if rt.credentials is None:
         return
     licences = Licences(rt, Upstream(rt), Contents(crypto.master_key(rt.settings)))
     _, login, _ = identity_client(rt.settings)
+    # the departments' licensing systems and the demo citizen, as identity creates them
     systems = {
-        system.department: ServiceCredentials(
-            service=system.username,
-            secret=service_credentials.demo_secret(rt.settings.demo_password, system.username),
+        department: ServiceCredentials(
+            service=demo.licensing_system(department),
+            secret=service_credentials.demo_secret(
+                rt.settings.demo_password, demo.licensing_system(department)
+            ),
             login=login,
         )
-        for system in DEMO_LICENSING_SYSTEMS
+        for department in demo.LICENSING_DEPARTMENTS
     }
-    citizen = identity_demo.CITIZEN.resident_id
+    citizen = demo.CITIZEN_RESIDENT_ID
     wanted = [(t, citizen) for t in types.TYPES if t != "business_licence"]
-    wanted.append(("business_licence", identity_demo.ENTERPRISE_CREDIT_CODE))
+    wanted.append(("business_licence", demo.ENTERPRISE_CREDIT_CODE))
     for attempt in range(ATTEMPTS):
         try:
             for key, number in wanted:

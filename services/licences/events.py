@@ -3,15 +3,10 @@ withdrawn. Identifiers, types and statuses only: never a holder or a licence's c
 
 from __future__ import annotations
 
-from runtime.bus.events import EventType
+from runtime.bus import contracts
 from smartcity.licences.v1 import events_pb2
 
-LICENCE_STEPS = {
-    step: EventType(f"smartcity.licences.licence.{step}", events_pb2.LicenceChanged)
-    for step in ("issued", "suspended", "resumed", "revoked", "renewed")
-}
-USE_GRANT_STEPS = {
-    step: EventType(f"smartcity.licences.use_grant.{step}", events_pb2.UseGrantChanged)
-    for step in ("granted", "withdrawn")
-}
-PUBLISHED = (*LICENCE_STEPS.values(), *USE_GRANT_STEPS.values())
+# Subjects are declared beside their payloads in proto/smartcity/licences/v1/events.proto.
+LICENCE_STEPS = contracts.steps(events_pb2.LicenceChanged)
+USE_GRANT_STEPS = contracts.steps(events_pb2.UseGrantChanged)
+PUBLISHED = contracts.published("licences")

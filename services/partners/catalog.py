@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.bus import contracts
 from runtime.bus.events import EventType
-from services.catalog import events as catalog
-from services.exchange import events as exchange
-from services.licences import events as licences
+from smartcity.catalog.v1 import events_pb2 as catalog
+from smartcity.exchange.v1 import events_pb2 as exchange
+from smartcity.licences.v1 import events_pb2 as licences
 
 ALL, OWN, GRANTED = "all", "own", "granted"
 
@@ -35,41 +36,43 @@ PARTNER_EVENTS: dict[str, PartnerEvent] = {
     e.event_type.subject: e
     for e in (
         PartnerEvent(
-            catalog.RESOURCE_STEPS["published"],
+            contracts.steps(catalog.ResourceChanged)["published"],
             ALL,
             "A resource was listed in the share or open catalog.",
         ),
         PartnerEvent(
-            catalog.RESOURCE_STEPS["withdrawn"],
+            contracts.steps(catalog.ResourceChanged)["withdrawn"],
             ALL,
             "A resource was withdrawn from the catalogs.",
         ),
         PartnerEvent(
-            exchange.DATASET_UPDATED,
+            contracts.event_type(exchange.DatasetUpdated),
             GRANTED,
             "New records of a resource the partner holds a grant of: read them through its "
             "interface service.",
             key="resource_id",
         ),
         PartnerEvent(
-            exchange.SHARE_REQUEST_DECIDED,
+            contracts.event_type(exchange.ShareRequestDecided),
             OWN,
             "The partner's share request was granted or refused.",
             key="consumer",
         ),
         PartnerEvent(
-            exchange.GRANT_REVOKED,
+            contracts.event_type(exchange.GrantRevoked),
             OWN,
             "A grant the partner held was revoked.",
             key="consumer",
         ),
         *(
-            PartnerEvent(licences.LICENCE_STEPS[step], ALL, f"A licence was {step}.")
+            PartnerEvent(
+                contracts.steps(licences.LicenceChanged)[step], ALL, f"A licence was {step}."
+            )
             for step in ("issued", "suspended", "resumed", "revoked", "renewed")
         ),
         *(
             PartnerEvent(
-                licences.USE_GRANT_STEPS[step],
+                contracts.steps(licences.UseGrantChanged)[step],
                 OWN,
                 f"A holder {step} the partner's use of a licence.",
                 key="grantee",

@@ -8,19 +8,20 @@ Never in production and never on PostgreSQL (see `runtime.config`).
 from __future__ import annotations
 
 from runtime import logs
+from runtime.bus import contracts
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
-from services.catalog import events as catalog_events
-from services.licences import events as licences_events
 from services.partners import store
+from smartcity.catalog.v1 import events_pb2 as catalog_events
+from smartcity.licences.v1 import events_pb2 as licences_events
 
 log = logs.get(__name__)
 
 DEMO_PARTNER = "demo.partner"
 DEMO_EVENT_TYPES = (
-    catalog_events.RESOURCE_STEPS["published"].subject,
-    catalog_events.RESOURCE_STEPS["withdrawn"].subject,
-    licences_events.LICENCE_STEPS["revoked"].subject,
+    contracts.steps(catalog_events.ResourceChanged)["published"].subject,
+    contracts.steps(catalog_events.ResourceChanged)["withdrawn"].subject,
+    contracts.steps(licences_events.LicenceChanged)["revoked"].subject,
 )
 
 

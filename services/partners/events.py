@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from runtime.bus.events import EventType, stream_name
+from runtime.bus import contracts
+from runtime.bus.events import stream_name
 from runtime.natsauth import ANY_CONSUMER, Consumes
 from services.partners.catalog import PARTNER_EVENTS
 from services.partners.domain import DELIVERY_PREFIX, STREAM
 from smartcity.partners.v1 import events_pb2
 
-ENTITLEMENT_STEPS = {
-    step: EventType(f"smartcity.partners.entitlement.{step}", events_pb2.EntitlementChanged)
-    for step in ("granted", "revoked")
-}
-PUBLISHED = tuple(ENTITLEMENT_STEPS.values())
+# Subjects are declared beside their payloads in proto/smartcity/partners/v1/events.proto.
+ENTITLEMENT_STEPS = contracts.steps(events_pb2.EntitlementChanged)
+PUBLISHED = contracts.published("partners")
+# Each partner's deliveries: copies of the events it is entitled to (`fanout`).
+TENANT_SUBJECTS = (f"{DELIVERY_PREFIX}.>",)
 
 
 def fanout_sources() -> dict[str, list[str]]:

@@ -18,21 +18,22 @@ from typing import Any
 from opentelemetry import trace
 
 from runtime import logs, telemetry
+from runtime.bus import contracts
 from runtime.bus import nats as bus_nats
 from runtime.bus.events import stream_name
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
-from services.exchange import events as exchange_events
 from services.partners import domain, store
 from services.partners.catalog import GRANTED, PARTNER_EVENTS
 from services.partners.events import fanout_durable, fanout_sources
+from smartcity.exchange.v1 import events_pb2 as exchange_events
 
 log = logs.get(__name__)
 
 BATCH = 256
 PUBLISH_TIMEOUT = 5.0
-_DECIDED = exchange_events.SHARE_REQUEST_DECIDED.subject
-_REVOKED = exchange_events.GRANT_REVOKED.subject
+_DECIDED = contracts.event_type(exchange_events.ShareRequestDecided).subject
+_REVOKED = contracts.event_type(exchange_events.GrantRevoked).subject
 _GRANTED_OUTCOME = 1  # SHARE_REQUEST_OUTCOME_GRANTED
 
 

@@ -21,8 +21,8 @@ from conftest import (
     remember_secret,
     resource_body,
 )
+from runtime import algorithms
 from services.exchange import domain
-from services.keys import algorithms
 from smartcity.exchange.v1 import events_pb2
 
 pytestmark = pytest.mark.integration

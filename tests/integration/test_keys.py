@@ -22,10 +22,9 @@ from google.rpc import error_details_pb2
 from tongsuopy.crypto import serialization as tongsuo_serialization
 
 from conftest import DEMO_PASSWORD, Platform, eventually, remember_secret
-from runtime import errors, grpcclient, service_credentials
+from runtime import algorithms, errors, grpcclient, service_credentials
 from runtime.service_credentials import ServiceCredentials
 from services.identity import demo as people
-from services.keys import algorithms
 from services.licences.demo import sample_fields
 from services.licences.upstream import SUBJECT_TOKEN_METADATA
 from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc

@@ -17,13 +17,13 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from runtime import config
+from runtime import algorithms, config
 from runtime.auth import Principal, TokenVerifier
 from runtime.bus import outbox
 from runtime.bus.consumer import ReceivedEvent
 from runtime.service import ServiceRuntime
 from runtime.storage import Database, Migration, create_tables, now_us
-from services.keys import algorithms, audit, demo, domain, servicer, store, usage
+from services.keys import audit, demo, domain, servicer, store, usage
 from services.keys.__main__ import ensure_checkpoint_key, maintain
 from services.keys.keyring import Keyring
 from smartcity.keys.v1 import events_pb2, keys_pb2

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from tongsuopy.crypto import serialization as tongsuo_serialization
 from tongsuopy.crypto.asymciphers import ec as tongsuo_ec
 
-from services.keys import algorithms
-from services.keys.algorithms import (
+from runtime import algorithms
+from runtime.algorithms import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     AlgorithmError,

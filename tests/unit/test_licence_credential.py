@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from tongsuopy.crypto import serialization as tongsuo_serialization
 
-from services.keys import algorithms
+from runtime import algorithms
 from services.keys.domain import wrap
 from services.licences import verify_cli
 from services.licences.credential import (

@@ -24,19 +24,26 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from smartcity.catalog.v1 import catalog_pb2 as smartcity_dot_catalog_dot_v1_dot_catalog__pb2
+from smartcity.events.v1 import options_pb2 as smartcity_dot_events_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!smartcity/catalog/v1/events.proto\x12\x14smartcity.catalog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"smartcity/catalog/v1/catalog.proto\"\xff\x01\n\x0fResourceCreated\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x33\n\nshare_type\x18\x04 \x01(\x0e\x32\x1f.smartcity.catalog.v1.ShareType\x12\x31\n\topen_type\x18\x05 \x01(\x0e\x32\x1e.smartcity.catalog.v1.OpenType\x12\x33\n\ndata_grade\x18\x06 \x01(\x0e\x32\x1f.smartcity.catalog.v1.DataGrade\x12\x0f\n\x07version\x18\x07 \x01(\x03\"\xf7\x03\n\x0fResourceChanged\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x33\n\nshare_type\x18\x04 \x01(\x0e\x32\x1f.smartcity.catalog.v1.ShareType\x12\x31\n\topen_type\x18\x05 \x01(\x0e\x32\x1e.smartcity.catalog.v1.OpenType\x12\x33\n\ndata_grade\x18\x06 \x01(\x0e\x32\x1f.smartcity.catalog.v1.DataGrade\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12\x32\n\x05state\x18\x08 \x01(\x0e\x32#.smartcity.catalog.v1.ResourceState\x12;\n\x0eprevious_state\x18\t \x01(\x0e\x32#.smartcity.catalog.v1.ResourceState\x12\x19\n\x11published_version\x18\n \x01(\x03\x12\x18\n\x10in_share_catalog\x18\x0b \x01(\x08\x12\x17\n\x0fin_open_catalog\x18\x0c \x01(\x08\x12\x37\n\x0cupdate_cycle\x18\r \x01(\x0e\x32!.smartcity.catalog.v1.UpdateCycle\"\xdd\x01\n\rDemandChanged\x12\x11\n\tdemand_id\x18\x01 \x01(\t\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.smartcity.catalog.v1.DemandState\x12\x12\n\ndepartment\x18\x03 \x01(\t\x12,\n\x08\x64ue_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x07outcome\x18\x05 \x01(\x0e\x32#.smartcity.catalog.v1.DemandOutcome\x12\x0f\n\x07overdue\x18\x06 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!smartcity/catalog/v1/events.proto\x12\x14smartcity.catalog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"smartcity/catalog/v1/catalog.proto\x1a!smartcity/events/v1/options.proto\"\xa9\x02\n\x0fResourceCreated\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x33\n\nshare_type\x18\x04 \x01(\x0e\x32\x1f.smartcity.catalog.v1.ShareType\x12\x31\n\topen_type\x18\x05 \x01(\x0e\x32\x1e.smartcity.catalog.v1.OpenType\x12\x33\n\ndata_grade\x18\x06 \x01(\x0e\x32\x1f.smartcity.catalog.v1.DataGrade\x12\x0f\n\x07version\x18\x07 \x01(\x03:(\xa2\x9f\x19$\n\"smartcity.catalog.resource.created\"\xe0\x05\n\x0fResourceChanged\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x33\n\nshare_type\x18\x04 \x01(\x0e\x32\x1f.smartcity.catalog.v1.ShareType\x12\x31\n\topen_type\x18\x05 \x01(\x0e\x32\x1e.smartcity.catalog.v1.OpenType\x12\x33\n\ndata_grade\x18\x06 \x01(\x0e\x32\x1f.smartcity.catalog.v1.DataGrade\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12\x32\n\x05state\x18\x08 \x01(\x0e\x32#.smartcity.catalog.v1.ResourceState\x12;\n\x0eprevious_state\x18\t \x01(\x0e\x32#.smartcity.catalog.v1.ResourceState\x12\x19\n\x11published_version\x18\n \x01(\x03\x12\x18\n\x10in_share_catalog\x18\x0b \x01(\x08\x12\x17\n\x0fin_open_catalog\x18\x0c \x01(\x08\x12\x37\n\x0cupdate_cycle\x18\r \x01(\x0e\x32!.smartcity.catalog.v1.UpdateCycle:\xe6\x01\xa2\x9f\x19\xe1\x01\n\"smartcity.catalog.resource.updated\n$smartcity.catalog.resource.submitted\n#smartcity.catalog.resource.returned\n$smartcity.catalog.resource.confirmed\n$smartcity.catalog.resource.published\n$smartcity.catalog.resource.withdrawn\"\xcb\x02\n\rDemandChanged\x12\x11\n\tdemand_id\x18\x01 \x01(\t\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.smartcity.catalog.v1.DemandState\x12\x12\n\ndepartment\x18\x03 \x01(\t\x12,\n\x08\x64ue_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x07outcome\x18\x05 \x01(\x0e\x32#.smartcity.catalog.v1.DemandOutcome\x12\x0f\n\x07overdue\x18\x06 \x01(\x08:l\xa2\x9f\x19h\n\"smartcity.catalog.demand.submitted\n\x1fsmartcity.catalog.demand.routed\n!smartcity.catalog.demand.answeredb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'smartcity.catalog.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESOURCECREATED']._serialized_start=129
-  _globals['_RESOURCECREATED']._serialized_end=384
-  _globals['_RESOURCECHANGED']._serialized_start=387
-  _globals['_RESOURCECHANGED']._serialized_end=890
-  _globals['_DEMANDCHANGED']._serialized_start=893
-  _globals['_DEMANDCHANGED']._serialized_end=1114
+  _globals['_RESOURCECREATED']._loaded_options = None
+  _globals['_RESOURCECREATED']._serialized_options = b'\242\237\031$\n\"smartcity.catalog.resource.created'
+  _globals['_RESOURCECHANGED']._loaded_options = None
+  _globals['_RESOURCECHANGED']._serialized_options = b'\242\237\031\341\001\n\"smartcity.catalog.resource.updated\n$smartcity.catalog.resource.submitted\n#smartcity.catalog.resource.returned\n$smartcity.catalog.resource.confirmed\n$smartcity.catalog.resource.published\n$smartcity.catalog.resource.withdrawn'
+  _globals['_DEMANDCHANGED']._loaded_options = None
+  _globals['_DEMANDCHANGED']._serialized_options = b'\242\237\031h\n\"smartcity.catalog.demand.submitted\n\037smartcity.catalog.demand.routed\n!smartcity.catalog.demand.answered'
+  _globals['_RESOURCECREATED']._serialized_start=164
+  _globals['_RESOURCECREATED']._serialized_end=461
+  _globals['_RESOURCECHANGED']._serialized_start=464
+  _globals['_RESOURCECHANGED']._serialized_end=1200
+  _globals['_DEMANDCHANGED']._serialized_start=1203
+  _globals['_DEMANDCHANGED']._serialized_end=1534
 # @@protoc_insertion_point(module_scope)

@@ -23,25 +23,36 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from smartcity.events.v1 import options_pb2 as smartcity_dot_events_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/exchange/v1/events.proto\x12\x15smartcity.exchange.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n\x0e\x44\x61tasetUpdated\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x1b\n\x13provider_department\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x14\n\x0crecord_count\x18\x04 \x01(\x03\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd4\x01\n\x15ShareRequestSubmitted\x12\x18\n\x10share_request_id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x04 \x01(\t\x12/\n\x0bsubmit_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64ue_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe9\x02\n\x13ShareRequestDecided\x12\x18\n\x10share_request_id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x04 \x01(\t\x12;\n\x07outcome\x18\x05 \x01(\x0e\x32*.smartcity.exchange.v1.ShareRequestOutcome\x12/\n\x0bsubmit_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65\x63ide_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04late\x18\x08 \x01(\x08\x12\x10\n\x08grant_id\x18\t \x01(\t\x12\x35\n\x11grant_expire_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9f\x01\n\x11\x44\x65liveryAvailable\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x1b\n\x13\x63onsumer_department\x18\x03 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x04 \x01(\x03\x12\x14\n\x0crecord_count\x18\x05 \x01(\x03\x12\x10\n\x08replaced\x18\x06 \x01(\x08\"d\n\x0cGrantRevoked\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x1b\n\x13provider_department\x18\x04 \x01(\t*\x82\x01\n\x13ShareRequestOutcome\x12%\n!SHARE_REQUEST_OUTCOME_UNSPECIFIED\x10\x00\x12!\n\x1dSHARE_REQUEST_OUTCOME_GRANTED\x10\x01\x12!\n\x1dSHARE_REQUEST_OUTCOME_REFUSED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/exchange/v1/events.proto\x12\x15smartcity.exchange.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!smartcity/events/v1/options.proto\"\xc4\x01\n\x0e\x44\x61tasetUpdated\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x1b\n\x13provider_department\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x14\n\x0crecord_count\x18\x04 \x01(\x03\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:(\xa2\x9f\x19$\n\"smartcity.exchange.dataset.updated\"\x86\x02\n\x15ShareRequestSubmitted\x12\x18\n\x10share_request_id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x04 \x01(\t\x12/\n\x0bsubmit_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64ue_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:0\xa2\x9f\x19,\n*smartcity.exchange.share_request.submitted\"\x99\x03\n\x13ShareRequestDecided\x12\x18\n\x10share_request_id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x1b\n\x13provider_department\x18\x03 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x04 \x01(\t\x12;\n\x07outcome\x18\x05 \x01(\x0e\x32*.smartcity.exchange.v1.ShareRequestOutcome\x12/\n\x0bsubmit_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65\x63ide_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04late\x18\x08 \x01(\x08\x12\x10\n\x08grant_id\x18\t \x01(\t\x12\x35\n\x11grant_expire_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp:.\xa2\x9f\x19*\n(smartcity.exchange.share_request.decided\"\xcf\x01\n\x11\x44\x65liveryAvailable\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x1b\n\x13\x63onsumer_department\x18\x03 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x04 \x01(\x03\x12\x14\n\x0crecord_count\x18\x05 \x01(\x03\x12\x10\n\x08replaced\x18\x06 \x01(\x08:.\xa2\x9f\x19*\n(smartcity.exchange.delivery.{department}\"\x8c\x01\n\x0cGrantRevoked\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresource_id\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x1b\n\x13provider_department\x18\x04 \x01(\t:&\xa2\x9f\x19\"\n smartcity.exchange.grant.revoked*\x82\x01\n\x13ShareRequestOutcome\x12%\n!SHARE_REQUEST_OUTCOME_UNSPECIFIED\x10\x00\x12!\n\x1dSHARE_REQUEST_OUTCOME_GRANTED\x10\x01\x12!\n\x1dSHARE_REQUEST_OUTCOME_REFUSED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'smartcity.exchange.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SHAREREQUESTOUTCOME']._serialized_start=1095
-  _globals['_SHAREREQUESTOUTCOME']._serialized_end=1225
-  _globals['_DATASETUPDATED']._serialized_start=95
-  _globals['_DATASETUPDATED']._serialized_end=249
-  _globals['_SHAREREQUESTSUBMITTED']._serialized_start=252
-  _globals['_SHAREREQUESTSUBMITTED']._serialized_end=464
-  _globals['_SHAREREQUESTDECIDED']._serialized_start=467
-  _globals['_SHAREREQUESTDECIDED']._serialized_end=828
-  _globals['_DELIVERYAVAILABLE']._serialized_start=831
-  _globals['_DELIVERYAVAILABLE']._serialized_end=990
-  _globals['_GRANTREVOKED']._serialized_start=992
-  _globals['_GRANTREVOKED']._serialized_end=1092
+  _globals['_DATASETUPDATED']._loaded_options = None
+  _globals['_DATASETUPDATED']._serialized_options = b'\242\237\031$\n\"smartcity.exchange.dataset.updated'
+  _globals['_SHAREREQUESTSUBMITTED']._loaded_options = None
+  _globals['_SHAREREQUESTSUBMITTED']._serialized_options = b'\242\237\031,\n*smartcity.exchange.share_request.submitted'
+  _globals['_SHAREREQUESTDECIDED']._loaded_options = None
+  _globals['_SHAREREQUESTDECIDED']._serialized_options = b'\242\237\031*\n(smartcity.exchange.share_request.decided'
+  _globals['_DELIVERYAVAILABLE']._loaded_options = None
+  _globals['_DELIVERYAVAILABLE']._serialized_options = b'\242\237\031*\n(smartcity.exchange.delivery.{department}'
+  _globals['_GRANTREVOKED']._loaded_options = None
+  _globals['_GRANTREVOKED']._serialized_options = b'\242\237\031\"\n smartcity.exchange.grant.revoked'
+  _globals['_SHAREREQUESTOUTCOME']._serialized_start=1359
+  _globals['_SHAREREQUESTOUTCOME']._serialized_end=1489
+  _globals['_DATASETUPDATED']._serialized_start=130
+  _globals['_DATASETUPDATED']._serialized_end=326
+  _globals['_SHAREREQUESTSUBMITTED']._serialized_start=329
+  _globals['_SHAREREQUESTSUBMITTED']._serialized_end=591
+  _globals['_SHAREREQUESTDECIDED']._serialized_start=594
+  _globals['_SHAREREQUESTDECIDED']._serialized_end=1003
+  _globals['_DELIVERYAVAILABLE']._serialized_start=1006
+  _globals['_DELIVERYAVAILABLE']._serialized_end=1213
+  _globals['_GRANTREVOKED']._serialized_start=1216
+  _globals['_GRANTREVOKED']._serialized_end=1356
 # @@protoc_insertion_point(module_scope)

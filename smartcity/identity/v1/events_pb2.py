@@ -23,24 +23,35 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from smartcity.events.v1 import options_pb2 as smartcity_dot_events_dot_v1_dot_options__pb2
 from smartcity.identity.v1 import identity_pb2 as smartcity_dot_identity_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/identity/v1/events.proto\x12\x15smartcity.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$smartcity/identity/v1/identity.proto\"j\n\x0e\x41\x63\x63ountCreated\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".smartcity.identity.v1.AccountKind\x12\x12\n\ndepartment\x18\x03 \x01(\t\"l\n\rAccountLocked\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rfailed_logins\x18\x02 \x01(\x05\x12\x30\n\x0clocked_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x0f\x41\x63\x63ountDisabled\x12\x12\n\naccount_id\x18\x01 \x01(\t\"6\n\x11SigningKeyRotated\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x14\n\x0cprevious_kid\x18\x02 \x01(\t\"8\n\rSessionsEnded\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0bsession_ids\x18\x02 \x03(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/identity/v1/events.proto\x12\x15smartcity.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!smartcity/events/v1/options.proto\x1a$smartcity/identity/v1/identity.proto\"\x94\x01\n\x0e\x41\x63\x63ountCreated\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".smartcity.identity.v1.AccountKind\x12\x12\n\ndepartment\x18\x03 \x01(\t:(\xa2\x9f\x19$\n\"smartcity.identity.account.created\"\x95\x01\n\rAccountLocked\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rfailed_logins\x18\x02 \x01(\x05\x12\x30\n\x0clocked_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\'\xa2\x9f\x19#\n!smartcity.identity.account.locked\"P\n\x0f\x41\x63\x63ountDisabled\x12\x12\n\naccount_id\x18\x01 \x01(\t:)\xa2\x9f\x19%\n#smartcity.identity.account.disabled\"d\n\x11SigningKeyRotated\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x14\n\x0cprevious_kid\x18\x02 \x01(\t:,\xa2\x9f\x19(\n&smartcity.identity.signing_key.rotated\"`\n\rSessionsEnded\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0bsession_ids\x18\x02 \x03(\t:&\xa2\x9f\x19\"\n smartcity.identity.session.endedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'smartcity.identity.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACCOUNTCREATED']._serialized_start=132
-  _globals['_ACCOUNTCREATED']._serialized_end=238
-  _globals['_ACCOUNTLOCKED']._serialized_start=240
-  _globals['_ACCOUNTLOCKED']._serialized_end=348
-  _globals['_ACCOUNTDISABLED']._serialized_start=350
-  _globals['_ACCOUNTDISABLED']._serialized_end=387
-  _globals['_SIGNINGKEYROTATED']._serialized_start=389
-  _globals['_SIGNINGKEYROTATED']._serialized_end=443
-  _globals['_SESSIONSENDED']._serialized_start=445
-  _globals['_SESSIONSENDED']._serialized_end=501
+  _globals['_ACCOUNTCREATED']._loaded_options = None
+  _globals['_ACCOUNTCREATED']._serialized_options = b'\242\237\031$\n\"smartcity.identity.account.created'
+  _globals['_ACCOUNTLOCKED']._loaded_options = None
+  _globals['_ACCOUNTLOCKED']._serialized_options = b'\242\237\031#\n!smartcity.identity.account.locked'
+  _globals['_ACCOUNTDISABLED']._loaded_options = None
+  _globals['_ACCOUNTDISABLED']._serialized_options = b'\242\237\031%\n#smartcity.identity.account.disabled'
+  _globals['_SIGNINGKEYROTATED']._loaded_options = None
+  _globals['_SIGNINGKEYROTATED']._serialized_options = b'\242\237\031(\n&smartcity.identity.signing_key.rotated'
+  _globals['_SESSIONSENDED']._loaded_options = None
+  _globals['_SESSIONSENDED']._serialized_options = b'\242\237\031\"\n smartcity.identity.session.ended'
+  _globals['_ACCOUNTCREATED']._serialized_start=168
+  _globals['_ACCOUNTCREATED']._serialized_end=316
+  _globals['_ACCOUNTLOCKED']._serialized_start=319
+  _globals['_ACCOUNTLOCKED']._serialized_end=468
+  _globals['_ACCOUNTDISABLED']._serialized_start=470
+  _globals['_ACCOUNTDISABLED']._serialized_end=550
+  _globals['_SIGNINGKEYROTATED']._serialized_start=552
+  _globals['_SIGNINGKEYROTATED']._serialized_end=652
+  _globals['_SESSIONSENDED']._serialized_start=654
+  _globals['_SESSIONSENDED']._serialized_end=750
 # @@protoc_insertion_point(module_scope)

@@ -23,25 +23,36 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from smartcity.events.v1 import options_pb2 as smartcity_dot_events_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esmartcity/keys/v1/events.proto\x12\x11smartcity.keys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n\nKeyCreated\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\"B\n\nKeyChanged\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\x05\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t\"&\n\x18\x41uthorisationCodeRevoked\x12\n\n\x02id\x18\x01 \x01(\t\"\x97\x02\n\x0b\x41uditRecord\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x12\n\nactor_type\x18\x04 \x01(\t\x12\x18\n\x10\x61\x63tor_department\x18\x05 \x01(\t\x12\x15\n\rresource_type\x18\x06 \x01(\t\x12\x13\n\x0bresource_id\x18\x07 \x01(\t\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\n \x01(\t\x12.\n\tkey_usage\x18\x0b \x01(\x0b\x32\x1b.smartcity.keys.v1.KeyUsage\"\xc4\x02\n\x08KeyUsage\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0bkey_version\x18\x02 \x01(\x05\x12\x11\n\toperation\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x11\n\tdenied_by\x18\x05 \x01(\t\x12\r\n\x05\x63ount\x18\x06 \x01(\x03\x12\x35\n\x11window_start_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fwindow_end_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07service\x18\t \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\n \x01(\t\x12\x12\n\nactor_type\x18\x0b \x01(\t\x12\x18\n\x10\x61\x63tor_department\x18\x0c \x01(\t\x12\x13\n\x0b\x61\x63tor_roles\x18\r \x03(\t\"S\n\x15IncidentUsersNotified\x12\x13\n\x0bincident_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63\x63ount_ids\x18\x02 \x03(\t\x12\x10\n\x08severity\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esmartcity/keys/v1/events.proto\x12\x11smartcity.keys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!smartcity/events/v1/options.proto\"O\n\nKeyCreated\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t: \xa2\x9f\x19\x1c\n\x1asmartcity.keys.key.created\"d\n\nKeyChanged\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\x05\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t: \xa2\x9f\x19\x1c\n\x1asmartcity.keys.key.changed\"W\n\x18\x41uthorisationCodeRevoked\x12\n\n\x02id\x18\x01 \x01(\t:/\xa2\x9f\x19+\n)smartcity.keys.authorisation_code.revoked\"\xc1\x02\n\x0b\x41uditRecord\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x12\n\nactor_type\x18\x04 \x01(\t\x12\x18\n\x10\x61\x63tor_department\x18\x05 \x01(\t\x12\x15\n\rresource_type\x18\x06 \x01(\t\x12\x13\n\x0bresource_id\x18\x07 \x01(\t\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\n \x01(\t\x12.\n\tkey_usage\x18\x0b \x01(\x0b\x32\x1b.smartcity.keys.v1.KeyUsage:(\xa2\x9f\x19$\n\"smartcity.{service}.audit.recorded\"\xc4\x02\n\x08KeyUsage\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0bkey_version\x18\x02 \x01(\x05\x12\x11\n\toperation\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x11\n\tdenied_by\x18\x05 \x01(\t\x12\r\n\x05\x63ount\x18\x06 \x01(\x03\x12\x35\n\x11window_start_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fwindow_end_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07service\x18\t \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\n \x01(\t\x12\x12\n\nactor_type\x18\x0b \x01(\t\x12\x18\n\x10\x61\x63tor_department\x18\x0c \x01(\t\x12\x13\n\x0b\x61\x63tor_roles\x18\r \x03(\t\"\x81\x01\n\x15IncidentUsersNotified\x12\x13\n\x0bincident_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63\x63ount_ids\x18\x02 \x03(\t\x12\x10\n\x08severity\x18\x03 \x01(\t:,\xa2\x9f\x19(\n&smartcity.keys.incident.users_notifiedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'smartcity.keys.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KEYCREATED']._serialized_start=86
-  _globals['_KEYCREATED']._serialized_end=131
-  _globals['_KEYCHANGED']._serialized_start=133
-  _globals['_KEYCHANGED']._serialized_end=199
-  _globals['_AUTHORISATIONCODEREVOKED']._serialized_start=201
-  _globals['_AUTHORISATIONCODEREVOKED']._serialized_end=239
-  _globals['_AUDITRECORD']._serialized_start=242
-  _globals['_AUDITRECORD']._serialized_end=521
-  _globals['_KEYUSAGE']._serialized_start=524
-  _globals['_KEYUSAGE']._serialized_end=848
-  _globals['_INCIDENTUSERSNOTIFIED']._serialized_start=850
-  _globals['_INCIDENTUSERSNOTIFIED']._serialized_end=933
+  _globals['_KEYCREATED']._loaded_options = None
+  _globals['_KEYCREATED']._serialized_options = b'\242\237\031\034\n\032smartcity.keys.key.created'
+  _globals['_KEYCHANGED']._loaded_options = None
+  _globals['_KEYCHANGED']._serialized_options = b'\242\237\031\034\n\032smartcity.keys.key.changed'
+  _globals['_AUTHORISATIONCODEREVOKED']._loaded_options = None
+  _globals['_AUTHORISATIONCODEREVOKED']._serialized_options = b'\242\237\031+\n)smartcity.keys.authorisation_code.revoked'
+  _globals['_AUDITRECORD']._loaded_options = None
+  _globals['_AUDITRECORD']._serialized_options = b'\242\237\031$\n\"smartcity.{service}.audit.recorded'
+  _globals['_INCIDENTUSERSNOTIFIED']._loaded_options = None
+  _globals['_INCIDENTUSERSNOTIFIED']._serialized_options = b'\242\237\031(\n&smartcity.keys.incident.users_notified'
+  _globals['_KEYCREATED']._serialized_start=121
+  _globals['_KEYCREATED']._serialized_end=200
+  _globals['_KEYCHANGED']._serialized_start=202
+  _globals['_KEYCHANGED']._serialized_end=302
+  _globals['_AUTHORISATIONCODEREVOKED']._serialized_start=304
+  _globals['_AUTHORISATIONCODEREVOKED']._serialized_end=391
+  _globals['_AUDITRECORD']._serialized_start=394
+  _globals['_AUDITRECORD']._serialized_end=715
+  _globals['_KEYUSAGE']._serialized_start=718
+  _globals['_KEYUSAGE']._serialized_end=1042
+  _globals['_INCIDENTUSERSNOTIFIED']._serialized_start=1045
+  _globals['_INCIDENTUSERSNOTIFIED']._serialized_end=1174
 # @@protoc_insertion_point(module_scope)

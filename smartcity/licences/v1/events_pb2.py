@@ -23,17 +23,22 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from smartcity.events.v1 import options_pb2 as smartcity_dot_events_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/licences/v1/events.proto\x12\x15smartcity.licences.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x01\n\x0eLicenceChanged\x12\x12\n\nlicence_id\x18\x01 \x01(\t\x12\x14\n\x0clicence_type\x18\x02 \x01(\t\x12\x19\n\x11issuer_department\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x14\n\x0cstatus_index\x18\x06 \x01(\x03\x12\x13\n\x0breplaces_id\x18\x07 \x01(\t\x12/\n\x0b\x63hange_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa8\x01\n\x0fUseGrantChanged\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x12\n\nlicence_id\x18\x02 \x01(\t\x12\x0f\n\x07grantee\x18\x03 \x01(\t\x12-\n\tnot_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63hange_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/licences/v1/events.proto\x12\x15smartcity.licences.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!smartcity/events/v1/options.proto\"\x8f\x03\n\x0eLicenceChanged\x12\x12\n\nlicence_id\x18\x01 \x01(\t\x12\x14\n\x0clicence_type\x18\x02 \x01(\t\x12\x19\n\x11issuer_department\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x14\n\x0cstatus_index\x18\x06 \x01(\x03\x12\x13\n\x0breplaces_id\x18\x07 \x01(\t\x12/\n\x0b\x63hange_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\xba\x01\xa2\x9f\x19\xb5\x01\n!smartcity.licences.licence.issued\n$smartcity.licences.licence.suspended\n\"smartcity.licences.licence.resumed\n\"smartcity.licences.licence.revoked\n\"smartcity.licences.licence.renewed\"\xfc\x01\n\x0fUseGrantChanged\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x12\n\nlicence_id\x18\x02 \x01(\t\x12\x0f\n\x07grantee\x18\x03 \x01(\t\x12-\n\tnot_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63hange_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:R\xa2\x9f\x19N\n$smartcity.licences.use_grant.granted\n&smartcity.licences.use_grant.withdrawnb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'smartcity.licences.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LICENCECHANGED']._serialized_start=95
-  _globals['_LICENCECHANGED']._serialized_end=305
-  _globals['_USEGRANTCHANGED']._serialized_start=308
-  _globals['_USEGRANTCHANGED']._serialized_end=476
+  _globals['_LICENCECHANGED']._loaded_options = None
+  _globals['_LICENCECHANGED']._serialized_options = b'\242\237\031\265\001\n!smartcity.licences.licence.issued\n$smartcity.licences.licence.suspended\n\"smartcity.licences.licence.resumed\n\"smartcity.licences.licence.revoked\n\"smartcity.licences.licence.renewed'
+  _globals['_USEGRANTCHANGED']._loaded_options = None
+  _globals['_USEGRANTCHANGED']._serialized_options = b'\242\237\031N\n$smartcity.licences.use_grant.granted\n&smartcity.licences.use_grant.withdrawn'
+  _globals['_LICENCECHANGED']._serialized_start=130
+  _globals['_LICENCECHANGED']._serialized_end=529
+  _globals['_USEGRANTCHANGED']._serialized_start=532
+  _globals['_USEGRANTCHANGED']._serialized_end=784
 # @@protoc_insertion_point(module_scope)

@@ -23,15 +23,18 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from smartcity.events.v1 import options_pb2 as smartcity_dot_events_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/partners/v1/events.proto\x12\x15smartcity.partners.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\x12\x45ntitlementChanged\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12/\n\x0b\x63hange_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"smartcity/partners/v1/events.proto\x12\x15smartcity.partners.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!smartcity/events/v1/options.proto\"\xc2\x01\n\x12\x45ntitlementChanged\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12/\n\x0b\x63hange_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:T\xa2\x9f\x19P\n&smartcity.partners.entitlement.granted\n&smartcity.partners.entitlement.revokedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'smartcity.partners.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENTITLEMENTCHANGED']._serialized_start=94
-  _globals['_ENTITLEMENTCHANGED']._serialized_end=202
+  _globals['_ENTITLEMENTCHANGED']._loaded_options = None
+  _globals['_ENTITLEMENTCHANGED']._serialized_options = b'\242\237\031P\n&smartcity.partners.entitlement.granted\n&smartcity.partners.entitlement.revoked'
+  _globals['_ENTITLEMENTCHANGED']._serialized_start=130
+  _globals['_ENTITLEMENTCHANGED']._serialized_end=324
 # @@protoc_insertion_point(module_scope)

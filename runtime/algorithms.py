@@ -1,4 +1,5 @@
-"""The algorithms the keys service offers, one small interface per purpose. Pure: no I/O.
+"""The algorithms of the platform, one small interface per purpose: the keys service offers them,
+the licences verify a credential's signature with them offline. Pure: no I/O.
 
 | purpose   | national (GM/T, default) | international          |
 |-----------|--------------------------|------------------------|
