@@ -18,6 +18,7 @@ from pathlib import Path
 
 from runtime import command_line
 from runtime.command_line import CommandFailed, parse
+from runtime.platform import platform
 
 USAGE = """usage: smartcity <command> [options]     (smartcity <command> --help for its options)
 
@@ -74,21 +75,9 @@ def _command(name: str) -> Callable[[list[str]], int] | None:
         from runtime.trace_cli import run as trace
 
         return trace
-    if name == "audit":
-        from services.keys.audit_cli import run as audit
-
-        return audit
-    if name == "assessment":
-        from services.keys.audit_cli import assess
-
-        return assess
-    if name == "licence":
-        from services.licences.verify_cli import run as licence
-
-        return licence
-    if name == "totp":
-        return _totp
-    return None
+    # the rest are the platform's, registered with the runtime (runtime.platform)
+    load = platform().commands.get(name)
+    return load() if load is not None else None
 
 
 def _up(args: list[str]) -> int:
@@ -109,39 +98,6 @@ def _up(args: list[str]) -> int:
     from runtime.launcher import up
 
     return loop.run(up())
-
-
-def _totp(args: list[str]) -> int:
-    import time
-
-    from services.identity import demo, totp
-
-    parser = argparse.ArgumentParser(
-        prog="smartcity totp",
-        description="Print the current TOTP code of a base32 secret, as an authenticator app "
-        "would (the demo staff accounts' secrets are in make run's banner).",
-    )
-    chosen = parser.add_mutually_exclusive_group(required=True)
-    chosen.add_argument("secret", nargs="?", metavar="SECRET", help="the base32 secret")
-    chosen.add_argument(
-        "--demo",
-        metavar="USERNAME",
-        help="a demo officer's secret, derived from the demo password (embedded mode only)",
-    )
-    parsed = parse(parser, args)
-    if isinstance(parsed, int):
-        return parsed
-    secret = parsed.secret
-    if parsed.demo is not None:
-        settings = command_line.settings(None)
-        if settings.production:
-            raise CommandFailed("--demo has no demo accounts in production", status=2)
-        secret = demo.totp_secret(settings.demo_password, parsed.demo)
-    try:
-        print(totp.code_at(secret, time.time()))
-    except ValueError as exc:
-        raise CommandFailed(str(exc), status=2) from None
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime import config, logs, loop, natsauth
 from runtime.config import ConfigError, Settings
+from runtime.platform import platform
 from runtime.processes import ProcessSpec, Supervisor, free_port, port_taken, tcp_open
 
 log = logs.get(__name__)
@@ -60,11 +61,9 @@ def resolve_ports(env: Mapping[str, str]) -> dict[str, str]:
         # the embedded server: each process signs in with its own NKEY, whose rights the event
         # registry declares (platform_specs hands each its seed); the partners service adds the
         # partners' NKEY users to the same file and tells the server to reload
-        from services import registry  # the composition root: every service's declaration
-
         store = settings.data_dir / "nats"
         auth = str(store / natsauth.AUTH_FILE)
-        natsauth.ensure_embedded(store, registry.participants())
+        natsauth.ensure_embedded(store, platform().participants())
         resolved["SMARTCITY_NATS_URL"] = f"nats://127.0.0.1:{resolved['SMARTCITY_NATS_PORT']}"
         resolved["SMARTCITY_NATS_AUTH_FILE"] = auth
         resolved["SMARTCITY_NATS_PID_FILE"] = str(store / "nats.pid")
@@ -187,9 +186,7 @@ def _banner(settings: Settings) -> str:
         f"  traces         smartcity trace --data-dir {settings.data_dir} [TRACE_ID]",
     ]
     if settings.demo:
-        from services.identity import demo
-
-        lines.extend(demo.banner_lines(settings.demo_password))
+        lines.extend(platform().demo_banner(settings.demo_password))
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
