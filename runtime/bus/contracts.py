@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.protobuf.message import Message
 
@@ -65,15 +65,15 @@ def templated(message: type[M], **parts: str) -> EventType[M]:
 
 
 @functools.cache
-def published(service: str) -> tuple[EventType[Any], ...]:
+def published(service: str) -> tuple[EventType[Message], ...]:
     """The fixed subjects a service's events.proto declares (`smartcity.<service>.v1`), in the
     file's order: what the service publishes through its outbox, its audit records aside."""
     try:
         module = importlib.import_module(f"smartcity.{service}.v1.events_pb2")
     except ModuleNotFoundError:
         return ()
-    found: list[EventType[Any]] = []
+    found: list[EventType[Message]] = []
     for descriptor in module.DESCRIPTOR.message_types_by_name.values():
-        message = getattr(module, descriptor.name)
+        message: type[Message] = getattr(module, descriptor.name)
         found.extend(EventType(s, message) for s in subjects(message) if "{" not in s)
     return tuple(found)
