@@ -188,6 +188,24 @@ async def test_a_citizen_signs_in_and_the_client_gets_a_code_with_state_and_iss(
     assert claims["nonce"] == params["nonce"] and claims["aud"] == PORTAL
 
 
+async def test_an_agent_signs_in_to_act_for_the_enterprise_that_authorised_them(
+    platform: Platform, browser: httpx2.AsyncClient
+) -> None:
+    params = authorization(platform)
+    _, form = await sign_in_page(browser, params)
+    fields = {**form.fields, "username": demo.AGENT.account.username, "password": DEMO_PASSWORD}
+    # an enterprise that did not authorise them: said on the page, nothing sent to the client
+    refused = await browser.post(AUTHORIZE, data={**fields, "enterprise_id": str(uuid.uuid4())})
+    assert refused.status_code == 403 and "Location" not in refused.headers
+    assert 'value="' + demo.AGENT.account.username + '"' in refused.text
+    # the one that did: a code for the portal
+    answer = await browser.post(AUTHORIZE, data={**fields, "enterprise_id": demo.ENTERPRISE_ID})
+    assert answer.status_code == 303, answer.text
+    where, query = answer_of(answer)
+    remember_secret(query.get("code", ""))
+    assert where == params["redirect_uri"] and query["state"] == params["state"]
+
+
 async def test_a_staff_member_needs_the_totp_code(
     platform: Platform, browser: httpx2.AsyncClient
 ) -> None:
