@@ -108,6 +108,14 @@ def test_elder_mode_and_english_are_remembered_and_nothing_else_is_stored(
     assert elder_size >= normal_size * 1.3
     portal.screenshot("catalog-elder")
     portal.assert_accessible("the open catalog, elder-friendly")
+    portal.find(".result h2 a").click()
+    portal.wait_rendered("dataset")
+    portal.screenshot("dataset-elder")
+    portal.assert_accessible("a dataset page, elder-friendly")
+    portal.open("/#/demands")
+    portal.screenshot("demands-elder")
+    portal.assert_accessible("the demands page, elder-friendly")
+    portal.open("/")
 
     # when the reader switches to English and reloads
     portal.find("#lang-switch").click()
