@@ -84,7 +84,7 @@ browser: $(AXE)
 	else \
 	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	    --no-install-recommends $(BROWSER_PACKAGES); \
+	    $(BROWSER_PACKAGES); \
 	fi
 
 $(AXE): tests/browser/package.json tests/browser/package-lock.json
