@@ -58,10 +58,11 @@ def _ranges(header: str) -> list[tuple[str, float]]:
     return out
 
 
-def negotiate(header: str | None) -> str:
-    """The language to write in for this `Accept-Language` value (None: the header is absent)."""
+def negotiate(header: str | None, *, default: str = DEFAULT) -> str:
+    """The language to write in for this `Accept-Language` value (None: the header is absent);
+    `default` when it names neither (English for the API, Chinese for pages people read)."""
     if not header:
-        return DEFAULT
+        return default
     # language -> (specificity of the range that gave the weight, weight, position named)
     chosen: dict[str, tuple[int, float, int]] = {}
     wildcard: tuple[float, int] | None = None
@@ -86,7 +87,7 @@ def negotiate(header: str | None) -> str:
         else:
             continue
         if weight > 0:
-            candidates.append((weight, -position, language == DEFAULT, language))
+            candidates.append((weight, -position, language == default, language))
     if not candidates:
-        return DEFAULT
+        return default
     return max(candidates)[3]

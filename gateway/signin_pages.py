@@ -17,7 +17,6 @@ scratch, applies the JSON login's rate limits and asks identity to `Authorize`; 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import grpc
 from aiohttp import web
 
-from gateway import signin_html
+from gateway import languages, signin_html
 from gateway.csrf import FIELD as CSRF_FIELD
 from gateway.csrf import CsrfGuard, CsrfRefused, origin_of
 from gateway.endpoints import Call
@@ -111,32 +110,11 @@ def page_headers(redirect_uri: str = "") -> dict[str, str]:
 
 def choose_language(ui_locales: str, accept_language: str) -> str:
     """`ui_locales` (OpenID Connect: space-separated, in order of preference) first, then
-    `Accept-Language` by its weights, else Chinese."""
+    `Accept-Language` as the API negotiates it, else Chinese."""
     for tag in ui_locales.split():
-        if (lang := _supported(tag)) is not None:
+        if (lang := languages.negotiate(tag, default="")) != "":
             return lang
-    weighted: list[tuple[float, int, str]] = []
-    for position, item in enumerate(accept_language.split(",")):
-        tag, _, params = item.strip().partition(";")
-        weight = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        if weight > 0 and math.isfinite(weight):
-            weighted.append((-weight, position, tag.strip()))
-    for _, _, tag in sorted(weighted):
-        if (lang := _supported(tag)) is not None:
-            return lang
-    return DEFAULT_LANGUAGE
-
-
-def _supported(tag: str) -> str | None:
-    primary = tag.lower().split("-", 1)[0]
-    return {"zh": ZH, "en": EN}.get(primary)
+    return languages.negotiate(accept_language, default=DEFAULT_LANGUAGE)
 
 
 # --- what can go wrong, and where the answer goes ---------------------------------------------
