@@ -62,9 +62,7 @@ async def test_a_partner_gets_a_token_with_a_standard_client_and_calls_the_partn
         token_endpoint_auth_method=method,
     ) as client:
         # when Authlib asks for client credentials
-        token = await client.fetch_token(
-            meta["issuer"] + path, grant_type="client_credentials"
-        )
+        token = await client.fetch_token(meta["issuer"] + path, grant_type="client_credentials")
         # then it gets an RFC 6749 token answer, and the token opens /partner/v1
         assert token["token_type"].lower() == "bearer"
         assert 0 < token["expires_in"] <= 300
