@@ -71,8 +71,23 @@ async def test_citizen_signs_in_sees_licences_asks_for_data_and_signs_out(
     portal.screenshot("licences")
     portal.assert_accessible("my licences")
 
-    # when they ask for data to be opened
-    portal.open("/#/demands")
+    # when their access token is about to expire (the page's clock moved 290 s on), the next
+    # call first refreshes it through the token endpoint, and the page goes on working
+    token_calls = "return performance.getEntriesByType('resource')" + (
+        ".filter(e => e.name.endsWith('/oauth2/token')).length"
+    )
+    assert portal.script(token_calls) == 1
+    portal.script("const now = Date.now; Date.now = () => now() + 290000;")
+    portal.script("location.hash = '#/demands'")
+    portal.wait_rendered("demands")
+    portal.script("location.hash = '#/licences'")
+    portal.wait_rendered("licences")
+    assert portal.find_all(".card")
+    assert portal.script(token_calls) == 2, "one refresh_token grant"
+
+    # when they ask for data to be opened (in the page: a reload would sign them out)
+    portal.script("location.hash = '#/demands'")
+    portal.wait_rendered("demands")
     title = f"公交车实时位置 bus positions {time.time_ns()}"
     portal.find("#demand-title").send_keys(title)
     portal.find("#demand-description").send_keys("用于出行规划 for journey planning")
