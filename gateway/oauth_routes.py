@@ -157,7 +157,10 @@ def _basic(authorization: str) -> tuple[str, str] | None:
 async def _form(request: web.Request) -> dict[str, str]:
     if request.content_type != FORM:
         raise _invalid_request(f"send the request as {FORM}")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (UnicodeDecodeError, ValueError):  # raw bytes that are not UTF-8
+        raise _invalid_request(f"send the request as UTF-8 {FORM}") from None
     params: dict[str, str] = {}
     for name in form:
         values = form.getall(name)

@@ -428,7 +428,10 @@ PAGES: web.AppKey[SignInPages] = web.AppKey("sign_in_pages", SignInPages)
 async def _form(request: web.Request) -> dict[str, list[str]]:
     if request.content_type != FORM:
         raise ErrorPage(415, "bad_request", f"send the form as {FORM}")
-    posted = await request.post()
+    try:
+        posted = await request.post()
+    except (UnicodeDecodeError, ValueError):  # raw bytes that are not UTF-8
+        raise ErrorPage(400, "bad_request", f"send the form as UTF-8 {FORM}") from None
     form: dict[str, list[str]] = {}
     for name in posted:
         values = posted.getall(name)

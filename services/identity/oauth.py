@@ -38,7 +38,8 @@ _CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9.-]{2,63}")
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _PRIVATE_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+")  # reverse domain: cn.gov.app
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "::1", "localhost"})
+# The whole authority, not the parsed hostname: urlsplit reads "[::1].evil.example" as ::1.
+_LOOPBACK = re.compile(r"(?:127\.0\.0\.1|\[::1\]|localhost)(?::[0-9]{1,5})?")
 MAX_URIS = 10
 MAX_URI_LENGTH = 2000
 
@@ -87,12 +88,12 @@ def redirect_uri_violation(uri: str) -> str | None:
         return "must be an absolute URI"
     if parts.fragment or "#" in uri:
         return "must not have a fragment (RFC 6749 section 3.1.2)"
+    if "@" in parts.netloc:
+        return "must not have a user name in its host (https://user@host tricks)"
     if parts.scheme == "https" and parts.hostname:
         return None
-    if parts.scheme == "http" and parts.hostname and f"{parts.hostname}" in _LOOPBACK_HOSTS:
+    if parts.scheme == "http" and _LOOPBACK.fullmatch(parts.netloc.lower()):
         return None  # native apps' loopback redirect, and the embedded platform on localhost
-    if parts.scheme == "http" and parts.netloc.lower().split("@")[-1].startswith("[::1]"):
-        return None
     if _PRIVATE_SCHEME.fullmatch(parts.scheme) and parts.path:
         return None  # RFC 8252 section 7.1: a private-use scheme in reverse domain order
     return "must be https, http on a loopback address, or a private-use scheme like cn.gov.app:/cb"

@@ -325,7 +325,9 @@ class Sessions:
                 if session.client_id != client_id:
                     raise invalid
                 audience = str(session.audience)
-            elif session.audience != audience:
+            elif session.audience != audience or session.client_id != _first_party(audience):
+                # The JSON route authenticates no client: only the platform's own app's sessions
+                # (a confidential application's refresh token needs its secret, RFC 6749 s. 6).
                 raise invalid
             if session.expires_us <= now_us():
                 raise Unauthenticated("the session has expired; sign in again")

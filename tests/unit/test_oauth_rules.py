@@ -82,6 +82,11 @@ def test_redirect_uris_that_may_be_registered(uri: str) -> None:
         "https://app.example/a b",
         "https://app.example/\u202ecb",  # bidirectional control character
         "/relative",
+        "http://[::1].evil.example/cb",  # urlsplit's hostname says ::1; browsers refuse it
+        "http://127.0.0.1.evil.example/cb",
+        "http://localhost@evil.example/cb",
+        "http://evil.example@localhost/cb",
+        "https://app.example@evil.example/cb",
     ],
 )
 def test_redirect_uris_that_may_not_be_registered(uri: str) -> None:
