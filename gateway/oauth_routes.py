@@ -190,6 +190,17 @@ def _client(
     return client_id, secret
 
 
+def _limit(request: web.Request, client_id: str, secret: str) -> None:
+    """The login limits for a client's authentication. A public client's id is no secret and
+    proves nothing: a budget per id would let anyone spend it for everyone who signs in to the
+    portal, so only the address is counted. A secret is guessed per id, and costs a hash."""
+    limits = request.app[LIMITS]
+    if secret:
+        limits.check_login(request, client_id)
+    else:
+        limits.check_address(request)
+
+
 def _oauth_error(exc: CallFailed) -> TokenError:
     """Identity's refusal in RFC 6749 terms; None-like statuses (429, 503) stay problems."""
     code = exc.code()
@@ -230,7 +241,7 @@ async def _authorization_code(call: Call, params: dict[str, str]) -> dict[str, A
         if not params.get(name):
             raise _invalid_request(f"{name} is required")
     client_id, secret = _client(call.request, params, secret_required=False)
-    call.request.app[LIMITS].check_login(call.request, client_id)
+    _limit(call.request, client_id, secret)
     request = identity_pb2.RedeemAuthorizationCodeRequest(
         client_id=client_id,
         client_secret=secret,
@@ -249,6 +260,8 @@ async def _refresh_token(call: Call, params: dict[str, str]) -> dict[str, Any]:
     if not params.get("refresh_token"):
         raise _invalid_request("refresh_token is required")
     client_id, secret = _client(call.request, params, secret_required=False)
+    if secret:  # a secret costs identity a hash: as limited as any other guess
+        call.request.app[LIMITS].check_address(call.request)
     request = identity_pb2.RefreshSessionRequest(
         refresh_token=params["refresh_token"], client_id=client_id, client_secret=secret
     )
@@ -304,6 +317,8 @@ async def revoke(call: Call) -> web.StreamResponse:
         if "token" not in params:
             raise _invalid_request("token is required")
         client_id, secret = _client(call.request, params, secret_required=False)
+        if secret:  # a secret costs identity a hash: as limited as any other guess
+            call.request.app[LIMITS].check_address(call.request)
         request = identity_pb2.RevokeTokenRequest(
             token=params["token"],
             token_type_hint=params.get("token_type_hint", ""),

@@ -190,6 +190,11 @@ class LoginLimits:
         # Case-folded: "Alice" and "alice" must not be two budgets for one account.
         check(self.login_per_account, account.casefold(), what="login attempts for this account")
 
+    def check_address(self, request: web.Request) -> None:
+        """Raise 429 when this client has tried too often lately, whatever name it tried."""
+        client = client_address(request, trust_forwarded_for=self.trust_forwarded_for)
+        check(self.login_per_client, client, what="login attempts from this client")
+
     def check_registration(self, request: web.Request) -> None:
         """Raise 429 when this client has registered too often lately."""
         client = client_address(request, trust_forwarded_for=self.trust_forwarded_for)

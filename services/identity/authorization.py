@@ -241,8 +241,12 @@ class Authorization:
                 if secret:
                     raise InvalidClient()  # a public client has no secret to send
                 return client_id, application
-            if await passwords.matches(str(row.secret_hash) or None, secret):
+            # No secret, no hash: as quick for every client id (telling nothing), and no
+            # password hash computed for anyone who sends an id alone.
+            if secret and await passwords.matches(str(row.secret_hash) or None, secret):
                 return client_id, application
+            raise InvalidClient()
+        if not secret:
             raise InvalidClient()
         is_system = account is not None and account.kind in (domain.PARTNER, domain.SERVICE)
         hashed = str(account.password_hash) if account is not None and is_system else None

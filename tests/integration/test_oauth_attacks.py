@@ -15,6 +15,7 @@ import httpx2
 import jwt
 import orjson
 from cryptography.hazmat.primitives import serialization
+from test_gateway_limits import strict_gateway  # noqa: F401 - a gateway with strict limits
 from test_oidc_code_flow import (
     PORTAL,
     THIRD_PARTY,
@@ -24,6 +25,8 @@ from test_oidc_code_flow import (
 )
 
 from conftest import DEMO_PASSWORD, Platform, remember_secret
+from runtime.demo import CITIZEN_RESIDENT_ID
+from services.identity import demo
 
 PARTNER = "demo.partner"
 OAUTH_PATHS = ("/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/partner/v1/oauth2/token")
@@ -388,3 +391,50 @@ async def test_a_confidential_clients_refresh_token_is_useless_without_its_secre
         )
         assert own.status_code == 200, own.text
         remember_secret(own.json()["access_token"], own.json()["refresh_token"])
+
+
+async def test_nobody_spends_the_portals_sign_in_budget_for_everyone(
+    strict_gateway: str,  # noqa: F811 - the fixture imported above
+) -> None:
+    # given a gateway allowing three sign-in attempts per name and six per address a minute
+    token_url = f"{strict_gateway}/oauth2/token"
+    bogus = {
+        "grant_type": "authorization_code",
+        "code": "not-a-code",
+        "redirect_uri": "https://x.example/",
+        "code_verifier": "v" * 43,
+        "client_id": PORTAL,
+    }
+    async with httpx2.AsyncClient(timeout=20) as http:
+        # when an outsider redeems bogus codes as the portal (its id is public), then each is
+        # invalid_grant, and a fourth is no 429: the portal's id is no budget anyone can spend
+        # for all the citizens who sign in to it
+        for _ in range(4):
+            answer = await http.post(token_url, data=bogus)
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"] == "invalid_grant"
+        # and secrets guessed for a client id are still limited per id
+        guesses = [
+            await http.post(
+                token_url,
+                data={**bogus, "client_id": "demo.partner", "client_secret": f"guess-{i}"},
+            )
+            for i in range(3)
+        ]
+        assert [g.status_code for g in guesses] == [401, 401, 429]  # seven from one address
+
+
+async def test_the_flows_leave_no_name_or_id_number_in_logs_or_spans(platform: Platform) -> None:
+    # when a citizen signs in to the portal and a third party, and both read userinfo
+    portal, third = await _portal_and_third_party(platform)
+    for token in (portal["access_token"], third["access_token"]):
+        assert await _status(platform, "GET", "/oauth2/userinfo", token) == 200
+    remember_secret(portal["id_token"], third["id_token"])
+    # then neither the person's name nor their ID number is in a log line or a span
+    personal = (demo.CITIZEN.display_name, CITIZEN_RESIDENT_ID)
+    files = [*(platform.data_dir / "logs").glob("*.log")]
+    files += [*(platform.data_dir / "traces").rglob("*.jsonl*")]
+    assert files
+    for path in files:
+        text = path.read_text(errors="replace")
+        assert not [p for p in personal if p in text], path.name
