@@ -9,11 +9,12 @@ import hashlib
 import hmac
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx2
 import jwt
 import orjson
+from authlib.common.security import generate_token
 from cryptography.hazmat.primitives import serialization
 from test_gateway_limits import strict_gateway  # noqa: F401 - a gateway with strict limits
 from test_oidc_code_flow import (
@@ -21,6 +22,8 @@ from test_oidc_code_flow import (
     THIRD_PARTY,
     authorized,
     client,
+    forms_of,
+    local,
     meta_of,
 )
 
@@ -438,3 +441,49 @@ async def test_the_flows_leave_no_name_or_id_number_in_logs_or_spans(platform: P
     for path in files:
         text = path.read_text(errors="replace")
         assert not [p for p in personal if p in text], path.name
+
+
+async def test_a_consent_ticket_is_good_for_one_decision(platform: Platform) -> None:
+    # given a third party of its own (consent is per person and application)
+    admin = await platform.login("bdb.admin")
+    client_id, redirect = f"third.{uuid.uuid4().hex[:8]}", "https://third.example/cb"
+    status, reply, _ = await platform.request(
+        "POST",
+        "/office/v1/applications",
+        token=admin,
+        json={
+            "client_id": client_id,
+            "name": "A third party",
+            "entry_point": "public",
+            "redirect_uris": [redirect],
+            "department": "hrss",
+        },
+    )
+    assert status == 201, reply
+    meta = await meta_of(platform)
+    async with client(meta, client_id, redirect) as oauth:
+        url, _ = oauth.create_authorization_url(
+            meta["authorization_endpoint"], code_verifier=generate_token(64)
+        )
+    async with httpx2.AsyncClient(follow_redirects=False, timeout=20) as browser:
+        page = await browser.get(local(platform, url))
+        (form,) = forms_of(page.text)
+        fields = dict(form["fields"], username="demo.enterprise", password=DEMO_PASSWORD)
+        consent = await browser.post(
+            urljoin(str(page.url), form["action"]), data=fields, headers={"Referer": str(page.url)}
+        )
+        assert consent.status_code == 200, consent.text
+        (form,) = forms_of(consent.text)
+        action = urljoin(str(consent.url), form["action"])
+        # when the consent form is posted, then a code; posted again (replayed), no second code
+        first = await browser.post(action, data={**form["fields"], "decision": "approve"})
+        assert first.status_code == 303 and "code=" in first.headers["Location"]
+        remember_secret(parse_qs(urlsplit(first.headers["Location"]).query)["code"][0])
+        for decision in ("approve", "deny"):
+            again = await browser.post(action, data={**form["fields"], "decision": decision})
+            assert again.status_code == 400 and "Location" not in again.headers
+        # and a ticket with another state than the one it was bound to is refused
+        other = await browser.post(
+            action, data={**form["fields"], "state": "forged", "decision": "approve"}
+        )
+        assert other.status_code == 400 and "Location" not in other.headers
