@@ -69,7 +69,10 @@ async def create_account(
     password_hash = await passwords.hash_password(password)
     try:
         async with db.begin() as conn:
-            if await store.username_exists(conn, account.username):
+            # One namespace with the registered applications: a token's client_id is one.
+            if await store.username_exists(conn, account.username) or (
+                await store.application_row(conn, account.username) is not None
+            ):
                 raise AlreadyExists(f"the username {account.username!r} is taken")
             await store.add_account(conn, account, password_hash=password_hash, **sealed)
             await enqueue(

@@ -487,3 +487,18 @@ async def test_a_consent_ticket_is_good_for_one_decision(platform: Platform) -> 
             action, data={**form["fields"], "state": "forged", "decision": "approve"}
         )
         assert other.status_code == 400 and "Location" not in other.headers
+
+
+async def test_a_partner_client_cannot_take_an_applications_client_id(platform: Platform) -> None:
+    # a partner named as an application would get tokens whose client_id is the application's:
+    # the application could introspect them, and the partner could not use the token endpoint
+    admin = await platform.login("bdb.admin")
+    for client_id in (THIRD_PARTY.client_id, PORTAL):
+        status, reply, _ = await platform.request(
+            "POST",
+            "/office/v1/clients",
+            token=admin,
+            json={"client_id": client_id, "kind": "partner", "department": "msa"},
+        )
+        assert status in (400, 409, 422), reply
+        remember_secret(str(reply.get("client_secret", "")))
