@@ -17,6 +17,7 @@ import orjson
 from authlib.common.security import generate_token
 from cryptography.hazmat.primitives import serialization
 from test_gateway_limits import strict_gateway  # noqa: F401 - a gateway with strict limits
+from test_identity import PASSWORD, register_citizen
 from test_oidc_code_flow import (
     PORTAL,
     THIRD_PARTY,
@@ -502,3 +503,62 @@ async def test_a_partner_client_cannot_take_an_applications_client_id(platform: 
         )
         assert status in (400, 409, 422), reply
         remember_secret(str(reply.get("client_secret", "")))
+
+
+async def _code_for(platform: Platform, name: str, password: str) -> tuple[str, str, str]:
+    """A portal code for the account, not yet redeemed: (code, verifier, redirect URI)."""
+    meta = await meta_of(platform)
+    redirect = f"{meta['issuer']}/"
+    verifier = generate_token(64)
+    async with client(meta, PORTAL, redirect) as oauth:
+        url, _ = oauth.create_authorization_url(
+            meta["authorization_endpoint"], code_verifier=verifier
+        )
+    async with httpx2.AsyncClient(follow_redirects=False, timeout=20) as browser:
+        page = await browser.get(local(platform, url))
+        (form,) = forms_of(page.text)
+        answer = await browser.post(
+            urljoin(str(page.url), form["action"]),
+            data=dict(form["fields"], username=name, password=password),
+            headers={"Referer": str(page.url)},
+        )
+    assert answer.status_code == 303, answer.text
+    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    remember_secret(code)
+    return code, verifier, redirect
+
+
+async def test_a_disabled_accounts_code_and_refresh_token_are_refused(platform: Platform) -> None:
+    citizen = await register_citizen(platform)
+    pending = await _code_for(platform, citizen["username"], PASSWORD)
+    redeemed = await _code_for(platform, citizen["username"], PASSWORD)
+    token_url = f"{platform.url}/oauth2/token"
+
+    def grant(code: tuple[str, str, str]) -> dict[str, str]:
+        return {
+            "grant_type": "authorization_code",
+            "code": code[0],
+            "code_verifier": code[1],
+            "redirect_uri": code[2],
+            "client_id": PORTAL,
+        }
+
+    async with httpx2.AsyncClient(timeout=20) as http:
+        tokens = await http.post(token_url, data=grant(redeemed))
+        assert tokens.status_code == 200, tokens.text
+        refresh = tokens.json()["refresh_token"]
+        remember_secret(refresh, tokens.json()["access_token"])
+        # when an administrator disables the account
+        admin = await platform.login("bdb.admin")
+        status, _, _ = await platform.request(
+            "POST", f"/office/v1/accounts/{citizen['id']}/disable", token=admin
+        )
+        assert status == 200
+        # then a code it was given before is worth nothing, nor is its refresh token
+        late = await http.post(token_url, data=grant(pending))
+        assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
+        again = await http.post(
+            token_url,
+            data={"grant_type": "refresh_token", "refresh_token": refresh, "client_id": PORTAL},
+        )
+        assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
