@@ -56,6 +56,7 @@ CARRIED = (
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    "prompt",
 )
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of a SHA-256 digest, no padding
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
@@ -530,6 +531,7 @@ async def _authorize(
         password=entered["password"],
         totp_code=entered["totp_code"] if auth.application.entry_point == "office" else "",
         enterprise_id=entered["enterprise_id"] if auth.application.entry_point != "office" else "",
+        prompt=" ".join(sorted(auth.prompt)),
     )
     try:
         reply: identity_pb2.AuthorizeResponse = await pages.call(request).rpc(

@@ -297,7 +297,8 @@ class Authorization:
         if not application.first_party:
             async with self._rt.db.read() as conn:
                 granted = await store.consented_scopes(conn, account.id, application.client_id)
-            needs_consent = not set(scopes) <= granted
+            # prompt=consent: ask again although it was given (OpenID Connect Core 3.1.2.1)
+            needs_consent = not set(scopes) <= granted or "consent" in request.prompt.split()
         value = secrets.token_urlsafe(32)
         ttl = oauth.CONSENT_TTL_SECONDS if needs_consent else oauth.CODE_TTL_SECONDS
         async with self._rt.db.begin() as conn:

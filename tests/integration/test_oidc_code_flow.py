@@ -300,6 +300,15 @@ async def test_a_third_party_asks_consent_gets_a_pairwise_subject_and_only_useri
         oauth.token = again
         info = (await oauth.get(local(platform, meta["userinfo_endpoint"]))).json()
     assert info["sub"] == claims["sub"]  # stable per application
+    # prompt=consent asks again although it was given (OpenID Connect Core 3.1.2.1)
+    async with client(meta, THIRD_PARTY.client_id, redirect) as oauth:
+        url, _ = oauth.create_authorization_url(
+            meta["authorization_endpoint"], code_verifier=generate_token(64), prompt="consent"
+        )
+        with pytest.raises(AssertionError):  # the consent page, where none was expected
+            await sign_in(platform, url, "demo.citizen", consent=None)
+        location = await sign_in(platform, url, "demo.citizen", consent="approve")
+    assert "code" in parse_qs(urlsplit(location).query)
 
 
 async def test_a_person_who_declines_consent_sends_the_application_access_denied(

@@ -1777,6 +1777,7 @@ class AuthorizeRequest(_message.Message):
     PASSWORD_FIELD_NUMBER: _builtins.int
     TOTP_CODE_FIELD_NUMBER: _builtins.int
     ENTERPRISE_ID_FIELD_NUMBER: _builtins.int
+    PROMPT_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     redirect_uri: _builtins.str
     """Must equal one of the application's redirect URIs exactly."""
@@ -1793,6 +1794,10 @@ class AuthorizeRequest(_message.Message):
     password: _builtins.str
     totp_code: _builtins.str
     enterprise_id: _builtins.str
+    prompt: _builtins.str
+    """OpenID Connect `prompt`, space-separated: "consent" asks a third party's consent again
+    although it was given before.
+    """
     def __init__(
         self,
         *,
@@ -1806,10 +1811,11 @@ class AuthorizeRequest(_message.Message):
         password: _builtins.str = ...,
         totp_code: _builtins.str = ...,
         enterprise_id: _builtins.str = ...,
+        prompt: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "enterprise_id", b"enterprise_id", "nonce", b"nonce", "password", b"password", "redirect_uri", b"redirect_uri", "scope", b"scope", "totp_code", b"totp_code", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "enterprise_id", b"enterprise_id", "nonce", b"nonce", "password", b"password", "prompt", b"prompt", "redirect_uri", b"redirect_uri", "scope", b"scope", "totp_code", b"totp_code", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
