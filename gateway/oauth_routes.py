@@ -48,7 +48,6 @@ LOGOUT_PATH = "/oauth2/logout"
 GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 SECRET_AUTH_METHODS = AUTH_METHODS[:2]
-SCOPES = ("openid", "profile", "offline_access")
 _NOT_CACHED = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 PUBLIC, OFFICE = "public", "office"
 
@@ -67,13 +66,13 @@ def openid_configuration(settings: Settings) -> dict[str, Any]:
         "revocation_endpoint": f"{issuer}{REVOKE_PATH}",
         "introspection_endpoint": f"{issuer}{INTROSPECT_PATH}",
         "end_session_endpoint": f"{issuer}{LOGOUT_PATH}",
-        "scopes_supported": list(SCOPES),
+        "scopes_supported": list(auth.OIDC_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": list(GRANT_TYPES),
         "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public", "pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256", "EdDSA"],
+        "id_token_signing_alg_values_supported": list(auth.ID_TOKEN_ALGORITHMS),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(SECRET_AUTH_METHODS),

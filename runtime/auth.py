@@ -32,6 +32,9 @@ AUDIENCES = ("public", "office", "partner", "service")
 # The access tokens of third-party applications (OpenID Connect): they open only userinfo, so
 # no entry point's API and no service accepts them.
 USERINFO_AUDIENCE = "userinfo"
+# OpenID Connect as identity issues it and discovery advertises it: written once, here.
+OIDC_SCOPES = ("openid", "profile", "offline_access")
+ID_TOKEN_ALGORITHMS = ("RS256", "EdDSA")  # RS256 first: the specification's default
 # Identity announces a rotation here; every verifier refreshes its JWKS on hearing it.
 KEY_ROTATED_SUBJECT = contracts.event_type(identity_events.SigningKeyRotated).subject
 # Identity announces ended sessions here; every verifier refuses their tokens from then on.

@@ -518,7 +518,7 @@ class Authorization:
 
     # --- revocation, introspection, userinfo, logout ---------------------------------------
 
-    async def _session_of(self, token: str, hint: str) -> tuple[store.Row | None, Any]:
+    async def _session_of(self, token: str, hint: str) -> tuple[store.Row | None, Principal | None]:
         """The live session of a refresh or access token (and the access token's principal)."""
         attempts = ["access_token", "refresh_token"]
         if hint == "refresh_token":

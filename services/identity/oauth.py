@@ -21,10 +21,10 @@ from runtime.errors import FieldViolation
 OPENID = "openid"
 PROFILE = "profile"
 OFFLINE_ACCESS = "offline_access"
-SCOPES = (OPENID, PROFILE, OFFLINE_ACCESS)
+SCOPES = auth.OIDC_SCOPES
 ENTRY_POINTS = ("public", "office")
-RS256 = "RS256"
-ID_TOKEN_ALGORITHMS = (RS256, "EdDSA")
+ID_TOKEN_ALGORITHMS = auth.ID_TOKEN_ALGORITHMS
+RS256 = ID_TOKEN_ALGORITHMS[0]
 SUBJECT_TYPES = ("public", "pairwise")
 S256 = "S256"
 

@@ -94,6 +94,7 @@ def test_redirect_uris_that_may_not_be_registered(uri: str) -> None:
 
 
 def test_the_scope_must_ask_for_openid_and_only_what_the_application_may() -> None:
+    assert oauth.SCOPES == (oauth.OPENID, oauth.PROFILE, oauth.OFFLINE_ACCESS)
     assert oauth.scopes_of("openid  profile openid") == ["openid", "profile"]
     assert oauth.scope_violation(["openid", "profile"], oauth.SCOPES) is None
     assert oauth.scope_violation(["profile"], oauth.SCOPES) is not None
