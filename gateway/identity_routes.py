@@ -67,6 +67,20 @@ async def change_password(call: Call) -> web.StreamResponse:
     return _no_content()
 
 
+async def my_sessions(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.identity.ListMySessions, identity_pb2.ListMySessionsRequest()
+    )
+    return message_response(reply, headers=_TOKENS_NOT_CACHED)
+
+
+async def end_my_sessions(call: Call) -> web.StreamResponse:
+    reply = await call.rpc(
+        call.upstream.identity.EndMySessions, identity_pb2.EndMySessionsRequest()
+    )
+    return message_response(reply)
+
+
 async def departments(call: Call) -> web.StreamResponse:
     reply = await call.rpc(
         call.upstream.identity.ListDepartments, identity_pb2.ListDepartmentsRequest()
@@ -149,6 +163,34 @@ def password_route(entry: str) -> Route:
         body=identity_pb2.ChangePasswordRequest,
         status=204,
         errors=(400, 401, 403, 415, 422, 503),
+    )
+
+
+def my_sessions_routes(entry: str) -> tuple[Route, ...]:
+    """Where the caller is signed in, and signing out everywhere."""
+    return (
+        Route(
+            method="GET",
+            path=f"/{entry}/v1/me/sessions",
+            operation_id=f"{entry}ListMySessions",
+            summary="Where the caller is signed in: their open sessions, their own one marked.",
+            tag="identity",
+            handler=my_sessions,
+            audience=entry,
+            response=identity_pb2.ListMySessionsResponse,
+            errors=(401, 403, 503),
+        ),
+        Route(
+            method="DELETE",
+            path=f"/{entry}/v1/me/sessions",
+            operation_id=f"{entry}EndMySessions",
+            summary="Sign out everywhere: every open session of the caller ends, this one too.",
+            tag="identity",
+            handler=end_my_sessions,
+            audience=entry,
+            response=identity_pb2.EndMySessionsResponse,
+            errors=(401, 403, 503),
+        ),
     )
 
 
@@ -537,6 +579,7 @@ ROUTES: tuple[Route, ...] = (
     *(route for entry in ENTRY_POINTS for route in session_routes(entry)),
     password_route("public"),
     password_route("office"),
+    *my_sessions_routes("public"),
     *PUBLIC_ROUTES,
     *OFFICE_ROUTES,
 )

@@ -346,6 +346,83 @@ RULES: Mapping[str, Mapping[str, str]] = {
         ),
     },
     "range": {"must be between {low} and {high}": "必须在 {low} 到 {high} 之间"},
+    # accounts: a citizen's registration, a password (services/identity/domain.py)
+    "username": {
+        "must be 3 to 64 characters: lowercase letters, digits, '.', '_' or '-', starting with "
+        "a letter or digit": (
+            "须为 3 到 64 个字符：小写字母、数字、'.'、'_' 或 '-'，以字母或数字开头"
+        )
+    },
+    "min-length": {"must be at least {n} characters": "至少需要 {n} 个字符"},
+    "not-the-username": {"must not be the username": "不能与用户名相同"},
+    # a resident ID number (GB 11643) and a unified social credit code (GB 32100), as
+    # runtime/identifiers.py names the rule each refusal breaks
+    "resident-id-length": {
+        "a resident ID number has 18 characters, not {n}": "居民身份证号码应为 18 位，而不是 {n} 位"
+    },
+    "resident-id-shape": {
+        "a resident ID number is 17 digits followed by a digit or X": (
+            "居民身份证号码由 17 位数字和 1 位数字或 X 组成"
+        ),
+        "the first 17 characters of a resident ID number must be digits": (
+            "居民身份证号码的前 17 位必须是数字"
+        ),
+    },
+    "resident-id-check": {"the check character does not match": "校验码（第 18 位）不符"},
+    "resident-id-region": {
+        "the region code (characters 1-6) is not a known division": (
+            "地址码（第 1 至 6 位）不是已知的行政区划"
+        )
+    },
+    "resident-id-birth-date": {
+        "the birth date (characters 7-14) is not a real calendar date": (
+            "出生日期（第 7 至 14 位）不是真实的日期"
+        ),
+        "the birth date (characters 7-14) is before 1900": "出生日期（第 7 至 14 位）早于 1900 年",
+        "the birth date (characters 7-14) is in the future": "出生日期（第 7 至 14 位）在未来",
+    },
+    "resident-id-sequence": {
+        "the sequence number (characters 15-17) 000 is never issued": (
+            "顺序码（第 15 至 17 位）000 从不签发"
+        )
+    },
+    "credit-code-length": {
+        "a unified social credit code has 18 characters, not {n}": (
+            "统一社会信用代码应为 18 位，而不是 {n} 位"
+        )
+    },
+    "credit-code-characters": {
+        "character {n} of the credit code is not a digit or an allowed letter (I, O, S, V and Z "
+        "are never used)": "统一社会信用代码第 {n} 位不是数字或允许的字母（不使用 I、O、S、V、Z）",
+        "the first 17 characters of a credit code must be digits or letters other than I, O, S, "
+        "V and Z": "统一社会信用代码前 17 位必须是数字或 I、O、S、V、Z 以外的字母",
+        "the first 8 characters of an organisation code must be digits or letters other than I, "
+        "O, S, V and Z": "组织机构代码前 8 位必须是数字或 I、O、S、V、Z 以外的字母",
+    },
+    "credit-code-check": {"the check character does not match": "校验码（第 18 位）不符"},
+    "credit-code-authority": {
+        "{code} is not a registration authority code (character 1)": (
+            "{code} 不是登记管理部门代码（第 1 位）"
+        )
+    },
+    "credit-code-category": {
+        "{code} is not an entity category (character 2) of registration authority {authority}": (
+            "{code} 不是登记管理部门 {authority} 的机构类别代码（第 2 位）"
+        )
+    },
+    "credit-code-region": {
+        "the region code (characters 3-8) must be 6 digits": (
+            "登记管理机关行政区划码（第 3 至 8 位）必须是 6 位数字"
+        ),
+        "the region code (characters 3-8) is not a known division": (
+            "登记管理机关行政区划码（第 3 至 8 位）不是已知的行政区划"
+        ),
+    },
+    "credit-code-organisation-check": {
+        "the organisation code check character (character 17) does not match": (
+            "组织机构代码校验码（第 17 位）不符"
+        )
+    },
 }
 
 # Violations that name no rule, by their description: English -> Chinese.

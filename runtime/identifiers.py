@@ -24,11 +24,13 @@ Sex = Literal["male", "female"]
 
 
 class IdentifierError(ValueError):
-    """An identity number that is not valid; `reason` says why, without repeating the number."""
+    """An identity number that is not valid; `reason` says why, without repeating the number,
+    and `rule` names the rule broken (stable, for a client to explain it in its own words)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, rule: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.rule = rule
 
 
 # --- regions (GB/T 2260) ---------------------------------------------------------------------
@@ -67,7 +69,9 @@ class ResidentId:
 def resident_id_check_char(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character for the first 17 digits of a resident ID number."""
     if len(first17) != 17 or not _is_ascii_digits(first17):
-        raise IdentifierError("the first 17 characters of a resident ID number must be digits")
+        raise IdentifierError(
+            "the first 17 characters of a resident ID number must be digits", "resident-id-shape"
+        )
     total = sum(int(c) * w for c, w in zip(first17, _RESIDENT_WEIGHTS, strict=True))
     return _RESIDENT_CHECK[total % 11]
 
@@ -76,29 +80,41 @@ def parse_resident_id(value: str, *, today: date | None = None) -> ResidentId:
     """Validate an 18-character resident ID number; a lowercase final 'x' is accepted."""
     number = value.strip().upper()
     if len(number) != 18:
-        raise IdentifierError(f"a resident ID number has 18 characters, not {len(number)}")
+        raise IdentifierError(
+            f"a resident ID number has 18 characters, not {len(number)}", "resident-id-length"
+        )
     if not _RESIDENT_SHAPE.fullmatch(number):
-        raise IdentifierError("a resident ID number is 17 digits followed by a digit or X")
+        raise IdentifierError(
+            "a resident ID number is 17 digits followed by a digit or X", "resident-id-shape"
+        )
     # The check character first: a single mistyped digit then reads as a typo, not as a
     # misleading complaint about whichever field it happened to land in.
     if resident_id_check_char(number[:17]) != number[17]:
-        raise IdentifierError("the check character does not match")
+        raise IdentifierError("the check character does not match", "resident-id-check")
     region = number[:6]
     if not known_region(region):
-        raise IdentifierError("the region code (characters 1-6) is not a known division")
+        raise IdentifierError(
+            "the region code (characters 1-6) is not a known division", "resident-id-region"
+        )
     try:
         birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise IdentifierError(
-            "the birth date (characters 7-14) is not a real calendar date"
+            "the birth date (characters 7-14) is not a real calendar date", "resident-id-birth-date"
         ) from None
     if birth < _EARLIEST_BIRTH:
-        raise IdentifierError("the birth date (characters 7-14) is before 1900")
+        raise IdentifierError(
+            "the birth date (characters 7-14) is before 1900", "resident-id-birth-date"
+        )
     if birth > (today or date.today()):
-        raise IdentifierError("the birth date (characters 7-14) is in the future")
+        raise IdentifierError(
+            "the birth date (characters 7-14) is in the future", "resident-id-birth-date"
+        )
     sequence = int(number[14:17])
     if sequence == 0:
-        raise IdentifierError("the sequence number (characters 15-17) 000 is never issued")
+        raise IdentifierError(
+            "the sequence number (characters 15-17) 000 is never issued", "resident-id-sequence"
+        )
     return ResidentId(
         number=number,
         region_code=region,
@@ -152,7 +168,8 @@ def organisation_code_check_char(first8: str) -> str:
     if len(first8) != 8 or any(c not in _CREDIT_VALUES for c in first8):
         raise IdentifierError(
             "the first 8 characters of an organisation code must be digits or letters "
-            "other than I, O, S, V and Z"
+            "other than I, O, S, V and Z",
+            "credit-code-characters",
         )
     # GB 11714 values letters A=10 ... Z=35, unlike the mod 31 alphabet of the credit code.
     total = sum(_gb11714_value(c) * w for c, w in zip(first8, _ORGANISATION_WEIGHTS, strict=True))
@@ -165,7 +182,8 @@ def credit_code_check_char(first17: str) -> str:
     if len(first17) != 17 or any(c not in _CREDIT_VALUES for c in first17):
         raise IdentifierError(
             "the first 17 characters of a credit code must be digits or letters "
-            "other than I, O, S, V and Z"
+            "other than I, O, S, V and Z",
+            "credit-code-characters",
         )
     total = sum(_CREDIT_VALUES[c] * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
     return _CREDIT_ALPHABET[-total % 31]
@@ -175,32 +193,47 @@ def parse_credit_code(value: str) -> CreditCode:
     """Validate an 18-character unified social credit code; lowercase letters are accepted."""
     code = value.strip().upper()
     if len(code) != 18:
-        raise IdentifierError(f"a unified social credit code has 18 characters, not {len(code)}")
+        raise IdentifierError(
+            f"a unified social credit code has 18 characters, not {len(code)}",
+            "credit-code-length",
+        )
     for position, char in enumerate(code, start=1):
         if char not in _CREDIT_VALUES:
             raise IdentifierError(
                 f"character {position} of the credit code is not a digit or an allowed letter "
-                "(I, O, S, V and Z are never used)"
+                "(I, O, S, V and Z are never used)",
+                "credit-code-characters",
             )
     if credit_code_check_char(code[:17]) != code[17]:
-        raise IdentifierError("the check character does not match")
+        raise IdentifierError("the check character does not match", "credit-code-check")
     authority, category = code[0], code[1]
     if authority not in CREDIT_AUTHORITIES:
-        raise IdentifierError(f"{authority!r} is not a registration authority code (character 1)")
+        raise IdentifierError(
+            f"{authority!r} is not a registration authority code (character 1)",
+            "credit-code-authority",
+        )
     authority_name, categories = CREDIT_AUTHORITIES[authority]
     if category not in categories:
         raise IdentifierError(
             f"{category!r} is not an entity category (character 2) of registration authority "
-            f"{authority!r}, {authority_name}"
+            f"{authority!r}, {authority_name}",
+            "credit-code-category",
         )
     region = code[2:8]
     if not _is_ascii_digits(region):
-        raise IdentifierError("the region code (characters 3-8) must be 6 digits")
+        raise IdentifierError(
+            "the region code (characters 3-8) must be 6 digits", "credit-code-region"
+        )
     if region != NATIONAL_REGION and not known_region(region):
-        raise IdentifierError("the region code (characters 3-8) is not a known division")
+        raise IdentifierError(
+            "the region code (characters 3-8) is not a known division", "credit-code-region"
+        )
     organisation = code[8:17]
     if organisation_code_check_char(organisation[:8]) != organisation[8]:
-        raise IdentifierError("the organisation code check character (character 17) does not match")
+        raise IdentifierError(
+            "the organisation code check character (character 17) does not match",
+            "credit-code-organisation-check",
+        )
     return CreditCode(
         code=code,
         authority=authority,

@@ -45,6 +45,8 @@ EVERY_STAFF = _ops(
     "identity.GetUserInfo",
     "identity.Logout",
     "identity.ChangePassword",
+    "identity.ListMySessions",
+    "identity.EndMySessions",
     "identity.BeginTotpEnrolment",
     "identity.ConfirmTotpEnrolment",
     "catalog.GetResource",

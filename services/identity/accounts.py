@@ -257,7 +257,7 @@ class Accounts:
         try:
             resident = identifiers.parse_resident_id(request.resident_id_number)
         except identifiers.IdentifierError as exc:
-            violations.append(FieldViolation("resident_id_number", exc.reason))
+            violations.append(FieldViolation("resident_id_number", exc.reason, exc.rule))
         if violations:
             raise InvalidArgument(violations)
         domain.validate_profile(request.display_name, request.phone, required_name=True)

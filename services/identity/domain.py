@@ -217,11 +217,11 @@ def validate_login(
 def password_violations(name: str, password: str, *, username: str) -> list[FieldViolation]:
     """A password's length bounds, and that it is not the username (NIST SP 800-63B)."""
     if len(password) < MIN_PASSWORD:
-        return [FieldViolation(name, f"must be at least {MIN_PASSWORD} characters")]
+        return [FieldViolation(name, f"must be at least {MIN_PASSWORD} characters", "min-length")]
     if len(password) > MAX_PASSWORD:
-        return [FieldViolation(name, f"is longer than {MAX_PASSWORD} characters")]
+        return [FieldViolation(name, f"is longer than {MAX_PASSWORD} characters", "max-length")]
     if password.lower() == username.lower():
-        return [FieldViolation(name, "must not be the username")]
+        return [FieldViolation(name, "must not be the username", "not-the-username")]
     return []
 
 
@@ -232,6 +232,7 @@ def username_violations(username: str) -> list[FieldViolation]:
                 "username",
                 "must be 3 to 64 characters: lowercase letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit",
+                "username",
             )
         ]
     return []

@@ -52,7 +52,7 @@ class Enterprises:
         try:
             code = identifiers.parse_credit_code(request.credit_code).code
         except identifiers.IdentifierError as exc:
-            violations.append(FieldViolation("credit_code", exc.reason))
+            violations.append(FieldViolation("credit_code", exc.reason, exc.rule))
         name = request.name.strip()
         if not name or len(name) > 200:
             violations.append(FieldViolation("name", "is required, at most 200 characters"))

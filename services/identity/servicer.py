@@ -157,6 +157,19 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> identity_pb2.ChangePasswordResponse:
         return await self._accounts.change_password(request, require_principal())
 
+    @allow(PEOPLE)
+    async def ListMySessions(
+        self, request: identity_pb2.ListMySessionsRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.ListMySessionsResponse:
+        return await self._sessions.list_mine(require_principal())
+
+    @allow(PEOPLE)
+    async def EndMySessions(
+        self, request: identity_pb2.EndMySessionsRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.EndMySessionsResponse:
+        ended = await self._sessions.end_mine(require_principal())
+        return identity_pb2.EndMySessionsResponse(ended=ended)
+
     @allow(BEFORE_SECOND_FACTOR.but(kinds=(STAFF,)))
     async def BeginTotpEnrolment(
         self, request: identity_pb2.BeginTotpEnrolmentRequest, context: grpc.aio.ServicerContext

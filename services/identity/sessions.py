@@ -22,13 +22,13 @@ from runtime.errors import (
     Unauthenticated,
 )
 from runtime.service import ServiceRuntime
-from runtime.storage import now_us
+from runtime.storage import now_us, timestamp
 from runtime.ttlcache import TtlCache
 from services.identity import domain, events, passwords, store, totp
 from services.identity.domain import Account, Subject
 from services.identity.personal import PersonalData
 from services.identity.signing import SigningKeys
-from smartcity.identity.v1 import events_pb2
+from smartcity.identity.v1 import events_pb2, identity_pb2
 
 log = logs.get(__name__)
 
@@ -410,6 +410,30 @@ class Sessions:
             )
         self._rt.events_committed()
         log.info("logout", account_id=principal.subject, session_id=principal.session)
+
+    async def list_mine(self, principal: Principal) -> identity_pb2.ListMySessionsResponse:
+        """Where the caller is signed in: their open sessions, their own one marked."""
+        async with self._rt.db.read() as conn:
+            rows = await store.open_sessions(conn, principal.subject, at_us=now_us())
+        return identity_pb2.ListMySessionsResponse(
+            sessions=[
+                identity_pb2.Session(
+                    audience=row.audience,
+                    client_id=row.client_id,
+                    enterprise_id=row.enterprise_id,
+                    create_time=timestamp(row.created_us),
+                    expire_time=timestamp(row.expires_us),
+                    current=row.id == principal.session,
+                )
+                for row in rows
+            ]
+        )
+
+    async def end_mine(self, principal: Principal) -> int:
+        """Sign the caller out everywhere, this session too; every verifier hears of it."""
+        ended = await self.end_all(principal.subject, reason="signed_out_everywhere")
+        log.info("signed_out_everywhere", account_id=principal.subject, count=ended)
+        return ended
 
     async def end_all(self, account_id: str, *, reason: str, enterprise_id: str = "") -> int:
         async with self._rt.db.begin() as conn:

@@ -364,6 +364,20 @@ async def session_row(conn: Reader, session_id: str) -> Row | None:
     return (await conn.execute(sa.select(sessions).where(sessions.c.id == session_id))).first()
 
 
+async def open_sessions(conn: Reader, account_id: str, *, at_us: int) -> list[Row]:
+    """The account's sessions that are neither ended nor expired at `at_us`, newest first."""
+    query = (
+        sa.select(sessions)
+        .where(
+            sessions.c.account_id == account_id,
+            sessions.c.ended_us.is_(None),
+            sessions.c.expires_us > at_us,
+        )
+        .order_by(sessions.c.created_us.desc(), sessions.c.id)
+    )
+    return list((await conn.execute(query)).all())
+
+
 async def end_sessions(
     conn: AsyncConnection,
     *,

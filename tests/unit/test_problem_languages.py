@@ -25,7 +25,7 @@ from gateway import problem_texts
 from gateway.app import observe
 from gateway.languages import CHINESE, ENGLISH, negotiate
 from gateway.problems import Problem, from_domain, response
-from runtime import errors
+from runtime import errors, identifiers
 from runtime.errors import FieldViolation
 from services.catalog import domain as catalog_domain
 from services.identity import sessions
@@ -385,3 +385,24 @@ def test_a_very_long_detail_stays_english_quickly() -> None:
     english = f"the origin {origin!r} is not allowed to call the public entry point from a browser"
     assert problem_texts.detail(english) is None
     assert problem_texts.detail(english[:3000]) is None  # not the whole sentence: no match
+
+
+def test_every_rule_an_identity_number_breaks_has_an_entry_that_translates_it() -> None:
+    # given the refusals of runtime/identifiers.py, each naming its rule
+    source = Path(identifiers.__file__).read_text(encoding="utf-8")
+    rules = set(re.findall(r'"((?:resident-id|credit-code)-[a-z-]+)"', source))
+    assert len(rules) >= 10
+    assert rules <= set(problem_texts.RULES), sorted(rules - set(problem_texts.RULES))
+    # then a refusal of each kind reads in Chinese, by its rule
+    for bad in ("11010519491231002", "11010519491231002Y", "110105194912310020"):
+        with pytest.raises(identifiers.IdentifierError) as refused:
+            identifiers.parse_resident_id(bad)
+        assert refused.value.rule.startswith("resident-id-")
+        said = problem_texts.violation(refused.value.reason, refused.value.rule)
+        assert said and not said.isascii(), refused.value.reason
+    for bad in ("91460100MA5T", "I1460100MA5T00000X", "91460100MA5T000001"):
+        with pytest.raises(identifiers.IdentifierError) as refused:
+            identifiers.parse_credit_code(bad)
+        assert refused.value.rule.startswith("credit-code-")
+        said = problem_texts.violation(refused.value.reason, refused.value.rule)
+        assert said and not said.isascii(), refused.value.reason

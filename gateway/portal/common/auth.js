@@ -112,8 +112,12 @@ export function accessClaims() {
   return tokens ? claimsOf(tokens.access) : null;
 }
 
-/** Go to the authorization server; `returnTo` (a #route) is where to land afterwards. */
-export async function signIn(returnTo = window.location.hash) {
+/**
+ * Go to the authorization server; `returnTo` (a #route) is where to land afterwards. Options:
+ * `loginHint` (the username to fill in), `prompt` ("login": the form again, e.g. to act for an
+ * enterprise).
+ */
+export async function signIn(returnTo = window.location.hash, { loginHint = "", prompt = "" } = {}) {
   const meta = await provider();
   if (!meta) throw new Error("sign-in is not available");
   const home = new URL(redirectUri(meta));
@@ -142,6 +146,8 @@ export async function signIn(returnTo = window.location.hash) {
     nonce: pending.nonce,
     code_challenge: await challengeOf(pending.verifier),
     code_challenge_method: "S256",
+    ...(loginHint ? { login_hint: loginHint } : {}),
+    ...(prompt ? { prompt } : {}),
   }).toString();
   window.location.assign(url.href);
 }

@@ -49,6 +49,8 @@ function updateSwitches() {
   const signedIn = auth.signedIn();
   document.getElementById("sign-in").hidden = signedIn;
   document.getElementById("sign-out").hidden = !signedIn;
+  const register = document.getElementById("register"); // the public page's only
+  if (register) register.hidden = signedIn;
   const who = document.getElementById("who");
   if (who) {
     const claims = auth.identity();

@@ -8,6 +8,8 @@ import { fill, h } from "../common/dom.js";
 import { t, tOr } from "../common/i18n.js";
 import { pageSize, preferences } from "../common/prefs.js";
 import { announce, href, notice, start } from "../common/shell.js";
+import { accountView } from "./account.js";
+import { registerView } from "./register.js";
 
 const CATALOG = "/public/v1/catalog";
 const UPDATE_CYCLES = ["real_time", "daily", "weekly", "monthly", "quarterly", "yearly", "irregular"];
@@ -469,5 +471,12 @@ start({
   client: { clientId: "smartcity-portal", redirectPath: "/" },
   titleKey: "site.public",
   fallback: "search",
-  views: { search: searchView, dataset: datasetView, demands: demandsView, licences: licencesView },
+  views: {
+    search: searchView,
+    dataset: datasetView,
+    demands: demandsView,
+    licences: licencesView,
+    register: registerView,
+    account: accountView,
+  },
 });

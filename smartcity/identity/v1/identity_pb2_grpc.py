@@ -76,6 +76,16 @@ class IdentityServiceStub:
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordRequest.SerializeToString,
                 response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordResponse.FromString,
                 _registered_method=True)
+        self.ListMySessions = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/ListMySessions',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsResponse.FromString,
+                _registered_method=True)
+        self.EndMySessions = channel.unary_unary(
+                '/smartcity.identity.v1.IdentityService/EndMySessions',
+                request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndMySessionsRequest.SerializeToString,
+                response_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndMySessionsResponse.FromString,
+                _registered_method=True)
         self.BeginTotpEnrolment = channel.unary_unary(
                 '/smartcity.identity.v1.IdentityService/BeginTotpEnrolment',
                 request_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrolmentRequest.SerializeToString,
@@ -290,6 +300,21 @@ class IdentityServiceServicer:
 
     def ChangePassword(self, request, context):
         """ChangePassword changes the caller's password and ends their other sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMySessions(self, request, context):
+        """ListMySessions lists where the caller is signed in: their open sessions, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndMySessions(self, request, context):
+        """EndMySessions signs the caller out everywhere: every open session of theirs ends, the
+        caller's own included.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -575,6 +600,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ChangePassword,
                     request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordRequest.FromString,
                     response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'ListMySessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMySessions,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsResponse.SerializeToString,
+            ),
+            'EndMySessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndMySessions,
+                    request_deserializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndMySessionsRequest.FromString,
+                    response_serializer=smartcity_dot_identity_dot_v1_dot_identity__pb2.EndMySessionsResponse.SerializeToString,
             ),
             'BeginTotpEnrolment': grpc.unary_unary_rpc_method_handler(
                     servicer.BeginTotpEnrolment,
@@ -950,6 +985,60 @@ class IdentityService:
             '/smartcity.identity.v1.IdentityService/ChangePassword',
             smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordRequest.SerializeToString,
             smartcity_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMySessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/ListMySessions',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndMySessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.identity.v1.IdentityService/EndMySessions',
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.EndMySessionsRequest.SerializeToString,
+            smartcity_dot_identity_dot_v1_dot_identity__pb2.EndMySessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,12 @@ class IdentityServiceStub:
     """UpdateProfile changes the caller's own profile (citizens)."""
     ChangePassword: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ChangePasswordRequest, _identity_pb2.ChangePasswordResponse]
     """ChangePassword changes the caller's password and ends their other sessions."""
+    ListMySessions: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListMySessionsRequest, _identity_pb2.ListMySessionsResponse]
+    """ListMySessions lists where the caller is signed in: their open sessions, newest first."""
+    EndMySessions: _grpc.UnaryUnaryMultiCallable[_identity_pb2.EndMySessionsRequest, _identity_pb2.EndMySessionsResponse]
+    """EndMySessions signs the caller out everywhere: every open session of theirs ends, the
+    caller's own included.
+    """
     BeginTotpEnrolment: _grpc.UnaryUnaryMultiCallable[_identity_pb2.BeginTotpEnrolmentRequest, _identity_pb2.BeginTotpEnrolmentResponse]
     """BeginTotpEnrolment gives a member of staff a new TOTP secret to confirm."""
     ConfirmTotpEnrolment: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ConfirmTotpEnrolmentRequest, _identity_pb2.ConfirmTotpEnrolmentResponse]
@@ -175,6 +181,12 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """UpdateProfile changes the caller's own profile (citizens)."""
     ChangePassword: _aio.UnaryUnaryMultiCallable[_identity_pb2.ChangePasswordRequest, _identity_pb2.ChangePasswordResponse]  # type: ignore[assignment]
     """ChangePassword changes the caller's password and ends their other sessions."""
+    ListMySessions: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListMySessionsRequest, _identity_pb2.ListMySessionsResponse]  # type: ignore[assignment]
+    """ListMySessions lists where the caller is signed in: their open sessions, newest first."""
+    EndMySessions: _aio.UnaryUnaryMultiCallable[_identity_pb2.EndMySessionsRequest, _identity_pb2.EndMySessionsResponse]  # type: ignore[assignment]
+    """EndMySessions signs the caller out everywhere: every open session of theirs ends, the
+    caller's own included.
+    """
     BeginTotpEnrolment: _aio.UnaryUnaryMultiCallable[_identity_pb2.BeginTotpEnrolmentRequest, _identity_pb2.BeginTotpEnrolmentResponse]  # type: ignore[assignment]
     """BeginTotpEnrolment gives a member of staff a new TOTP secret to confirm."""
     ConfirmTotpEnrolment: _aio.UnaryUnaryMultiCallable[_identity_pb2.ConfirmTotpEnrolmentRequest, _identity_pb2.ConfirmTotpEnrolmentResponse]  # type: ignore[assignment]
@@ -342,6 +354,24 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.ChangePasswordResponse, _abc.Awaitable[_identity_pb2.ChangePasswordResponse]]:
         """ChangePassword changes the caller's password and ends their other sessions."""
+
+    @_abc_1.abstractmethod
+    def ListMySessions(
+        self,
+        request: _identity_pb2.ListMySessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListMySessionsResponse, _abc.Awaitable[_identity_pb2.ListMySessionsResponse]]:
+        """ListMySessions lists where the caller is signed in: their open sessions, newest first."""
+
+    @_abc_1.abstractmethod
+    def EndMySessions(
+        self,
+        request: _identity_pb2.EndMySessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.EndMySessionsResponse, _abc.Awaitable[_identity_pb2.EndMySessionsResponse]]:
+        """EndMySessions signs the caller out everywhere: every open session of theirs ends, the
+        caller's own included.
+        """
 
     @_abc_1.abstractmethod
     def BeginTotpEnrolment(
