@@ -9,7 +9,9 @@ import { t, tOr } from "../common/i18n.js";
 import { pageSize, preferences } from "../common/prefs.js";
 import { announce, href, notice, start } from "../common/shell.js";
 import { accountView } from "./account.js";
+import { presentView } from "./present.js";
 import { registerView } from "./register.js";
+import { verifyView } from "./verify.js";
 
 const CATALOG = "/public/v1/catalog";
 const UPDATE_CYCLES = ["real_time", "daily", "weekly", "monthly", "quarterly", "yearly", "irregular"];
@@ -461,6 +463,18 @@ async function licencesView(main) {
             ]),
             metaRow("licences.issuer", departmentName(licence.issuer_department, list)),
           ),
+          valid
+            ? h(
+                "p",
+                { class: "actions" },
+                h("a", {
+                  class: "button",
+                  href: href("present", { id: licence.id }),
+                  "data-licence": licence.licence_type,
+                  text: t("public.present.button"),
+                }),
+              )
+            : null,
         );
       }),
     ),
@@ -478,5 +492,7 @@ start({
     licences: licencesView,
     register: registerView,
     account: accountView,
+    present: presentView,
+    verify: verifyView,
   },
 });
