@@ -26,7 +26,7 @@ random bytes in b64u; its digest is `b64u(sm3(disclosure as ASCII))`. For exampl
 A **credential** is the issuer-signed part, `b64u(payload) + "." + signature`, payload e.g.::
 
     {"_sd":["3pZ...","Xq1..."],"exp":"2031-06-30","hk":"citizen","iat":1751270400,
-     "id":"1.2.156.3005.2.JDCJSZ.11460100MB0A10021G.0000000123.01.2","iss":"psb",
+     "id":"1.2.156.3005.2.111000000000DM01XR002.11460100MB0A10021G.0000000123.001.L","iss":"psb",
      "lt":"driving_licence","nbf":"2025-07-01","sd_alg":"sm3","st":4711,"typ":"licence","v":1}
 
 `nbf` and `exp` are calendar dates in China Standard Time; `exp` is the last valid day
@@ -44,8 +44,8 @@ The **binding** plays SD-JWT's key-binding JWT, signed by the platform's key
 signature`, payload e.g.::
 
     {"exp":1751270520,"iat":1751270400,"jti":"0b0c7c1e-...",
-     "lid":"1.2.156.3005.2.JDCJSZ.11460100MB0A10021G.0000000123.01.2","sd_hash":"Vd2...",
-     "typ":"presentation"}
+     "lid":"1.2.156.3005.2.111000000000DM01XR002.11460100MB0A10021G.0000000123.001.L",
+     "sd_hash":"Vd2...","typ":"presentation"}
 
 `sd_hash` is `b64u(sm3(...))` of everything before the binding, including the last `~`, so no
 disclosure can be added, dropped or swapped. A presentation lives at most 600 s and at most

@@ -1,14 +1,22 @@
-"""The national licence identifier (电子证照标识) and its ISO/IEC 7064 MOD 37,36 check character.
+"""The electronic licence identifier (电子证照标识) of GB/T 36904-2018, anyone's, parsed, checked.
 
 Form: `1.2.156.3005.2.<type code>.<issuer code>.<serial>.<version>.<check>`, e.g.
-`1.2.156.3005.2.JMSFZ.11460100MB0A10021G.0000000001.01.<check>`:
+`1.2.156.3005.2.111000000000DM01XR001.11460100MB0A10021G.0000000001.001.<check>`:
 
-- type code: the licence type's code, 2-20 uppercase letters or digits (`JMSFZ`);
-- issuer code: the issuing department's unified social credit code (GB 32100, 18 characters);
-- serial: 10 digits, zero-padded; version: 2 digits, `01` to `99`;
-- check: one of `0-9A-Z`, ISO/IEC 7064 MOD 37,36 over the alphanumeric characters before it.
+- root `1.2.156.3005.2` (the electronic licence arc);
+- type code (证照类型代码): the type-defining authority's unified social credit code (GB 32100,
+  18 characters, its check characters right) followed by a three-digit type number;
+- issuer code (颁发机构代码): the issuing organisation's unified social credit code, or a GB/T
+  2260 administrative division code (6 digits) where a region issues;
+- serial (流水号): the issuer's own, 1 to 32 digits or uppercase letters (its length and
+  alphabet are the issuer's: ours is 10 digits, others use up to 32 hexadecimal characters);
+- version (版本号): three digits, `001` to `999`;
+- check (校验位): ISO/IEC 7064 MOD 37,36 over the fields after the root, concatenated without
+  their dots (type code, issuer code, serial, version).
 
-Pure functions, no I/O. Error messages name the problem and never repeat the identifier.
+A verifier meets other issuers' identifiers: `parse` accepts every identifier of this form, not
+only the ones this platform makes. Pure functions, no I/O. Error messages name the field that is
+wrong (`IdentifierPartError.part`) and never repeat the identifier.
 """
 
 from __future__ import annotations
@@ -16,57 +24,82 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from runtime.identifiers import IdentifierError, parse_credit_code
+from runtime.identifiers import IdentifierError, known_region, parse_credit_code
 
 PREFIX = "1.2.156.3005.2"
 
-_MAX_LENGTH = 80
+MAX_SERIAL_LENGTH = 32
+# root, five fields and their dots
+MAX_LENGTH = len(PREFIX) + 1 + 21 + 1 + 18 + 1 + MAX_SERIAL_LENGTH + 1 + 3 + 1 + 1
 
 # ISO/IEC 7064 hybrid system MOD 37,36: characters 0-9 then A-Z, valued 0 to 35.
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _VALUES = {c: i for i, c in enumerate(_ALPHABET)}
 _MODULUS = 36
 
-_TYPE_CODE = re.compile(r"[0-9A-Z]{2,20}")
 # The alphabet of GB 32100 (no I, O, S, V, Z); its own check characters are verified separately.
-_ISSUER_CODE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
-_SERIAL = re.compile(r"[0-9]{10}")
-_VERSION = re.compile(r"[0-9]{2}")
-_MAX_SERIAL = 9_999_999_999
-_MAX_VERSION = 99
+_CREDIT = "[0-9A-HJ-NPQRTUWXY]{18}"
+_TYPE_CODE = re.compile(rf"({_CREDIT})([0-9]{{3}})")
+_ISSUER_CODE = re.compile(rf"{_CREDIT}|[0-9]{{6}}")
+_SERIAL = re.compile(rf"[0-9A-Z]{{1,{MAX_SERIAL_LENGTH}}}")
+_VERSION = re.compile(r"[0-9]{3}")
+_MAX_VERSION = 999
+
+ROOT, TYPE_CODE, ISSUER_CODE, SERIAL, VERSION, CHECK = (
+    "root",
+    "type_code",
+    "issuer_code",
+    "serial",
+    "version",
+    "check",
+)
 
 _NOT_AN_IDENTIFIER = (
-    "is not a licence identifier (1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>)"
+    "is not a licence identifier (1.2.156.3005.2.<type code>.<issuer code>.<serial>.<version>"
+    ".<check>)"
 )
-_TOO_LONG = f"a licence identifier has at most {_MAX_LENGTH} characters"
+_TOO_LONG = f"a licence identifier has at most {MAX_LENGTH} characters"
 _NOT_UPPERCASE = "a licence identifier is written in uppercase"
-_BAD_TYPE_CODE = "the type code must be 2 to 20 uppercase letters or digits"
+_BAD_TYPE_CODE = (
+    "the type code must be the type-defining authority's unified social credit code "
+    "(18 characters; I, O, S, V and Z are never used) and a three-digit type number"
+)
+_BAD_TYPE_AUTHORITY = (
+    "the type code does not start with a valid unified social credit code of the "
+    "type-defining authority"
+)
 _BAD_ISSUER_SHAPE = (
-    "the issuer code must be 18 digits or uppercase letters (I, O, S, V and Z are never used)"
+    "the issuer code must be a unified social credit code (18 digits or uppercase letters; "
+    "I, O, S, V and Z are never used) or a 6-digit administrative division code"
 )
 _BAD_ISSUER = "the issuer code is not a valid unified social credit code"
-_BAD_SERIAL = "the serial number must be 10 digits"
-_BAD_VERSION = "the version must be 2 digits, 01 to 99"
+_BAD_REGION = "the issuer code is not a GB/T 2260 administrative division code"
+_BAD_SERIAL = f"the serial number must be 1 to {MAX_SERIAL_LENGTH} digits or uppercase letters"
+_BAD_VERSION = "the version must be 3 digits, 001 to 999"
 _BAD_CHECK_SHAPE = "the check character must be one digit or uppercase letter"
 _WRONG_CHECK = "the check character is wrong"
 
 
-def check_char(body: str) -> str:
-    """The MOD 37,36 check character for `body`, the identifier without its check character.
+class IdentifierPartError(IdentifierError):
+    """A licence identifier that is not valid; `part` names its field (`type_code`,
+    `issuer_code`, `serial`, `version`, `check`, or `root` for its overall form)."""
 
-    Dots are ignored; any other character that is not a digit or an uppercase letter A-Z is a
-    `ValueError` (lowercase too: the identifier is canonical uppercase).
-    """
+    def __init__(self, part: str, reason: str) -> None:
+        super().__init__(reason)
+        self.part = part
+
+
+def check_char(fields: str) -> str:
+    """The MOD 37,36 check character of `fields`: the identifier's fields after the root,
+    concatenated without their dots. Any character other than 0-9 and A-Z is a `ValueError`."""
     # ISO/IEC 7064 hybrid system with M = 36: P starts at M; for each character value a,
     # S = (P + a) mod M, read as M when 0, and P = 2S mod (M + 1). A string ending in its
     # check character c leaves (P + c) mod M = 1, so c = (1 - P) mod M over the body.
     p = _MODULUS
-    for position, char in enumerate(body, start=1):
-        if char == ".":
-            continue
+    for position, char in enumerate(fields, start=1):
         value = _VALUES.get(char)
         if value is None:
-            raise ValueError(f"character {position} is not a digit, an uppercase letter A-Z or '.'")
+            raise ValueError(f"character {position} is not a digit or an uppercase letter A-Z")
         s = (p + value) % _MODULUS or _MODULUS
         p = (s * 2) % (_MODULUS + 1)
     return _ALPHABET[(1 - p) % _MODULUS]
@@ -74,34 +107,46 @@ def check_char(body: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class LicenceId:
-    """A valid licence identifier's parts; `str()` gives the identifier with its check character.
+    """A valid licence identifier's fields; `str()` gives the identifier with its check character.
 
-    Constructing one checks every part (an `IdentifierError`, which is a `ValueError`, if not).
+    Constructing one checks every field (an `IdentifierPartError`, a `ValueError`, if not).
     """
 
     type_code: str
     issuer_code: str
-    serial: int
+    serial: str
     version: int
 
     def __post_init__(self) -> None:
-        _check_code_shapes(self.type_code, self.issuer_code)
-        # bool is an int; a serial of True is a bug, not serial 1.
-        if isinstance(self.serial, bool) or not 0 <= self.serial <= _MAX_SERIAL:
-            raise IdentifierError(_BAD_SERIAL)
+        _check_shapes(self.type_code, self.issuer_code, self.serial)
+        # bool is an int; a version of True is a bug, not version 1.
         if isinstance(self.version, bool) or not 1 <= self.version <= _MAX_VERSION:
-            raise IdentifierError(_BAD_VERSION)
-        try:
-            parse_credit_code(self.issuer_code)
-        except IdentifierError:
-            raise IdentifierError(_BAD_ISSUER) from None
+            raise IdentifierPartError(VERSION, _BAD_VERSION)
+        _check_codes(self.type_code, self.issuer_code)
+
+    @property
+    def type_authority(self) -> str:
+        """The unified social credit code of the authority that defined the licence type."""
+        return self.type_code[:18]
+
+    @property
+    def type_number(self) -> str:
+        """The authority's own three-digit number of the type."""
+        return self.type_code[18:]
+
+    @property
+    def fields(self) -> str:
+        """The fields after the root without their dots: what the check character covers."""
+        return f"{self.type_code}{self.issuer_code}{self.serial}{self.version:03d}"
 
     def __str__(self) -> str:
-        body = f"{PREFIX}.{self.type_code}.{self.issuer_code}.{self.serial:010d}.{self.version:02d}"
-        return f"{body}.{check_char(body)}"
+        return (
+            f"{PREFIX}.{self.type_code}.{self.issuer_code}.{self.serial}.{self.version:03d}"
+            f".{check_char(self.fields)}"
+        )
 
     def next_version(self) -> LicenceId:
-        """The same licence re-issued: same serial, version + 1 (`ValueError` past 99)."""
+        """The same licence re-issued: same serial, version + 1 (`ValueError` past 999)."""
         if self.version >= _MAX_VERSION:
             raise ValueError(f"a licence has at most {_MAX_VERSION} versions")
         return LicenceId(
@@ -112,43 +157,58 @@ class LicenceId:
         )
 
 
-def build(*, type_code: str, issuer_code: str, serial: int, version: int = 1) -> LicenceId:
-    """A licence identifier from its parts; `ValueError` (an `IdentifierError`) on a bad part."""
+def build(*, type_code: str, issuer_code: str, serial: str, version: int = 1) -> LicenceId:
+    """A licence identifier from its fields; `IdentifierPartError` (a `ValueError`) on a bad one."""
     return LicenceId(type_code=type_code, issuer_code=issuer_code, serial=serial, version=version)
 
 
 def parse(value: str) -> LicenceId:
-    """Parse a licence identifier in its canonical (uppercase) form.
+    """Parse any licence identifier of the GB/T 36904 form, in its canonical (uppercase) form.
 
-    Raises `IdentifierError` whose reason names the first problem found, never the value.
+    Raises `IdentifierPartError` naming the first field found wrong, never repeating the value.
     """
-    if len(value) > _MAX_LENGTH:
-        raise IdentifierError(_TOO_LONG)
+    if len(value) > MAX_LENGTH:
+        raise IdentifierPartError(ROOT, _TOO_LONG)
     head, dot, rest = value.partition(f"{PREFIX}.")
     parts = rest.split(".")
     if head or not dot or len(parts) != 5:
-        raise IdentifierError(_NOT_AN_IDENTIFIER)
+        raise IdentifierPartError(ROOT, _NOT_AN_IDENTIFIER)
     if value != value.upper():
-        raise IdentifierError(_NOT_UPPERCASE)
+        raise IdentifierPartError(ROOT, _NOT_UPPERCASE)
     type_code, issuer_code, serial, version, check = parts
-    _check_code_shapes(type_code, issuer_code)
-    if not _SERIAL.fullmatch(serial):
-        raise IdentifierError(_BAD_SERIAL)
-    if not _VERSION.fullmatch(version) or version == "00":
-        raise IdentifierError(_BAD_VERSION)
+    _check_shapes(type_code, issuer_code, serial)
+    if not _VERSION.fullmatch(version) or version == "000":
+        raise IdentifierPartError(VERSION, _BAD_VERSION)
     if len(check) != 1 or check not in _VALUES:
-        raise IdentifierError(_BAD_CHECK_SHAPE)
-    # The check character before the issuer's own checks: a single mistyped character then
-    # reads as a typo, not as a misleading complaint about the part it happened to land in.
-    if check_char(value[:-2]) != check:
-        raise IdentifierError(_WRONG_CHECK)
+        raise IdentifierPartError(CHECK, _BAD_CHECK_SHAPE)
+    # The check character before the codes' own checks: a single mistyped character then reads
+    # as a typo, not as a misleading complaint about the field it happened to land in.
+    if check_char(type_code + issuer_code + serial + version) != check:
+        raise IdentifierPartError(CHECK, _WRONG_CHECK)
     return LicenceId(
-        type_code=type_code, issuer_code=issuer_code, serial=int(serial), version=int(version)
+        type_code=type_code, issuer_code=issuer_code, serial=serial, version=int(version)
     )
 
 
-def _check_code_shapes(type_code: str, issuer_code: str) -> None:
+def _check_shapes(type_code: str, issuer_code: str, serial: str) -> None:
     if not _TYPE_CODE.fullmatch(type_code):
-        raise IdentifierError(_BAD_TYPE_CODE)
+        raise IdentifierPartError(TYPE_CODE, _BAD_TYPE_CODE)
     if not _ISSUER_CODE.fullmatch(issuer_code):
-        raise IdentifierError(_BAD_ISSUER_SHAPE)
+        raise IdentifierPartError(ISSUER_CODE, _BAD_ISSUER_SHAPE)
+    if not _SERIAL.fullmatch(serial):
+        raise IdentifierPartError(SERIAL, _BAD_SERIAL)
+
+
+def _check_codes(type_code: str, issuer_code: str) -> None:
+    try:
+        parse_credit_code(type_code[:18])
+    except IdentifierError:
+        raise IdentifierPartError(TYPE_CODE, _BAD_TYPE_AUTHORITY) from None
+    if len(issuer_code) == 6:
+        if not known_region(issuer_code):
+            raise IdentifierPartError(ISSUER_CODE, _BAD_REGION)
+        return
+    try:
+        parse_credit_code(issuer_code)
+    except IdentifierError:
+        raise IdentifierPartError(ISSUER_CODE, _BAD_ISSUER) from None

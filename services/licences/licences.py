@@ -37,6 +37,9 @@ STATUS_ENUM = {
 }
 STATUS_NAMES = {v: k for k, v in STATUS_ENUM.items()}
 MAX_REQUEST_ID = 100
+# This platform's serials (GB/T 36904 leaves their length and alphabet to the issuer): the
+# never-reused counter, zero-padded to 10 digits.
+SERIAL_DIGITS = 10
 
 
 class Contents:
@@ -242,7 +245,7 @@ class Licences:
             licence_id = identifier.build(
                 type_code=kind.code,
                 issuer_code=domain.issuer_code(kind.department),
-                serial=number,
+                serial=f"{number:0{SERIAL_DIGITS}d}",
             )
         else:
             licence_id = identifier.parse(replaces.id).next_version()

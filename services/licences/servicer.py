@@ -25,7 +25,6 @@ from runtime.auth import (
     require_principal,
 )
 from runtime.errors import FieldViolation, InvalidArgument
-from runtime.identifiers import IdentifierError
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from services.licences import domain, identifier, types
@@ -50,8 +49,10 @@ def _licence_id(value: str, *, field: str = "id") -> str:
     """A licence identifier in its national form, its check character right."""
     try:
         return str(identifier.parse(value))
-    except IdentifierError as exc:
-        raise InvalidArgument([FieldViolation(field, exc.reason, "licence-identifier")]) from None
+    except identifier.IdentifierPartError as exc:
+        # the description names the identifier's field that is wrong, the rule names it too
+        rule = f"licence-identifier-{exc.part.replace('_', '-')}"
+        raise InvalidArgument([FieldViolation(field, exc.reason, rule)]) from None
 
 
 def _type_message(kind: types.LicenceType) -> pb.LicenceType:
@@ -74,6 +75,8 @@ def _type_message(kind: types.LicenceType) -> pb.LicenceType:
             for f in kind.fields
         ],
         derived_claims=list(kind.derived),
+        defining_authority=kind.authority.name,
+        defining_authority_code=kind.authority.credit_code,
     )
 
 

@@ -23,8 +23,10 @@ from runtime.storage import (
     Reader,
     SQLiteReader,
     create_tables,
+    now_us,
     page_newest_first,
 )
+from services.licences import identifier
 
 metadata = sa.MetaData()
 
@@ -111,11 +113,58 @@ uses = sa.Table(
     sa.Index("ix_uses_holder", "holder", "seq"),
 )
 
+FORMER_LAYOUT_REASON = (
+    "issued with the platform's former identifier layout; re-issued with a GB/T 36904 identifier"
+)
+
+
+def _national_identifiers(conn: sa.Connection) -> None:
+    """Licences of the former layout (`JMSFZ`-style type codes, 2-digit versions) are revoked.
+
+    Their identifiers cannot be rewritten: each credential is signed over its identifier, and
+    only the keys service signs. They are revoked instead (so the status list says so to offline
+    verifiers) and their request ids are released, so that an issuer's system that issues by
+    request id (the embedded demo does) issues them again in the national form.
+    """
+    former = [
+        r.id for r in conn.execute(sa.select(licences.c.id)).all() if not _national_form(str(r.id))
+    ]
+    at_us = now_us()
+    changed = 0
+    for start in range(0, len(former), 500):
+        chunk = former[start : start + 500]
+        done = conn.execute(
+            licences.update()
+            .where(licences.c.id.in_(chunk), licences.c.status.in_(("valid", "suspended")))
+            .values(status="revoked", status_reason=FORMER_LAYOUT_REASON, updated_us=at_us)
+        )
+        changed += done.rowcount
+        conn.execute(licences.update().where(licences.c.id.in_(chunk)).values(request_key=None))
+    if changed:
+        # the status list is signed again when its change count moves
+        bumped = conn.execute(
+            counters.update()
+            .where(counters.c.name == STATUS_CHANGES)
+            .values(value=counters.c.value + 1)
+        )
+        if bumped.rowcount == 0:
+            conn.execute(counters.insert().values(name=STATUS_CHANGES, value=1))
+
+
+def _national_form(licence_id: str) -> bool:
+    try:
+        identifier.parse(licence_id)
+    except identifier.IdentifierPartError:
+        return False
+    return True
+
+
 MIGRATIONS = [
     Migration(
         "licences-0001-licences-presentations-grants-uses",
         create_tables(counters, licences, presentations, use_grants, uses),
     ),
+    Migration("licences-0002-national-identifiers", _national_identifiers),
 ]
 
 Row = sa.Row[Any]

@@ -42,11 +42,37 @@ class FieldSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class TypeAuthority:
+    """The authority that defines a licence type nationally (证照定义机构) and its unified social
+    credit code, the first 18 characters of the type's code (GB/T 36904)."""
+
+    name: str
+    credit_code: str
+
+
+# The defining ministries. Their real unified social credit codes were not found in a public
+# source we could cite, so these are DEMO codes: valid GB 32100 codes of a national organ of
+# state (category 11, region 100000) whose organisation code body reads 0000DM0n. Replace them
+# with the ministries' own codes before licences leave the demo.
+MINISTRY_OF_PUBLIC_SECURITY = TypeAuthority(
+    "公安部 Ministry of Public Security", "111000000000DM01XR"
+)
+MINISTRY_OF_HUMAN_RESOURCES = TypeAuthority(
+    "人力资源和社会保障部 Ministry of Human Resources and Social Security", "111000000000DM028R"
+)
+MARKET_REGULATION = TypeAuthority(
+    "国家市场监督管理总局 State Administration for Market Regulation", "111000000000DM036L"
+)
+
+
+@dataclass(frozen=True, slots=True)
 class LicenceType:
-    """A licence type: who issues it, to whom, with which fields and which derived claims."""
+    """A licence type: who defines it, who issues it, to whom, with which fields and which
+    derived claims."""
 
     key: str
-    code: str
+    authority: TypeAuthority
+    type_number: str  # the authority's three-digit number of the type (DEMO numbers, too)
     name: str
     english: str
     department: str
@@ -54,6 +80,11 @@ class LicenceType:
     holder_field: str
     fields: tuple[FieldSpec, ...]
     derived: tuple[str, ...]
+
+    @property
+    def code(self) -> str:
+        """The national type code (证照类型代码): the authority's credit code and the number."""
+        return self.authority.credit_code + self.type_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +145,8 @@ _ADDRESS = _text("address", "住址", max_length=200)
 
 ID_CARD = LicenceType(
     key="id_card",
-    code="JMSFZ",
+    authority=MINISTRY_OF_PUBLIC_SECURITY,
+    type_number="001",
     name="居民身份证",
     english="resident identity card",
     department="psb",
@@ -135,7 +167,8 @@ ID_CARD = LicenceType(
 
 SOCIAL_SECURITY_CARD = LicenceType(
     key="social_security_card",
-    code="SHBZK",
+    authority=MINISTRY_OF_HUMAN_RESOURCES,
+    type_number="001",
     name="社会保障卡",
     english="social security card",
     department="hrss",
@@ -154,7 +187,8 @@ SOCIAL_SECURITY_CARD = LicenceType(
 
 DRIVING_LICENCE = LicenceType(
     key="driving_licence",
-    code="JDCJSZ",
+    authority=MINISTRY_OF_PUBLIC_SECURITY,
+    type_number="002",
     name="机动车驾驶证",
     english="motor vehicle driving licence",
     department="psb",
@@ -177,7 +211,8 @@ DRIVING_LICENCE = LicenceType(
 
 VEHICLE_LICENCE = LicenceType(
     key="vehicle_licence",
-    code="JDCXSZ",
+    authority=MINISTRY_OF_PUBLIC_SECURITY,
+    type_number="003",
     name="机动车行驶证",
     english="motor vehicle registration certificate",
     department="psb",
@@ -200,7 +235,8 @@ VEHICLE_LICENCE = LicenceType(
 
 BUSINESS_LICENCE = LicenceType(
     key="business_licence",
-    code="YYZZ",
+    authority=MARKET_REGULATION,
+    type_number="001",
     name="营业执照",
     english="business licence",
     department="msa",
@@ -229,7 +265,7 @@ _BY_CODE = {t.code: t for t in TYPES.values()}
 
 
 def by_code(code: str) -> LicenceType | None:
-    """The licence type with this identifier type code, if any."""
+    """The licence type with this national type code (authority's credit code + number)."""
     return _BY_CODE.get(code)
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import Platform, audit_records, eventually, remember_secret
 from runtime import grpcclient
+from runtime.departments import DEPARTMENTS
 from services.identity import demo as people
 from services.licences import credential, identifier, verify_cli
 from services.licences.demo import sample_fields
@@ -131,6 +132,12 @@ async def test_each_licence_type_is_issued_held_presented_verified_and_revoked(
     licence = await issue(platform, licence_type)
     parsed = identifier.parse(licence["id"])
     assert parsed.version == 1 and licence["status"] == "valid"
+    # its identifier is of the national form: the type's national code, the issuer's credit code
+    status, listed, _ = await platform.request("GET", f"{PUBLIC}/types")
+    assert status == 200, listed
+    kind = next(t for t in listed["licence_types"] if t["key"] == licence_type)
+    assert parsed.type_code == kind["code"] == kind["defining_authority_code"] + parsed.type_number
+    assert parsed.issuer_code == DEPARTMENTS[ISSUER[licence_type]].credit_code
     assert licence["issuer_department"] == ISSUER[licence_type]
 
     # the holder sees it with its fields
@@ -356,6 +363,27 @@ async def test_nobody_reads_another_holders_licence_and_identifiers_are_checked(
     token = await holder_token(platform, "driving_licence")
     status, body, _ = await platform.request("GET", f"{PUBLIC}/mine/{wrong}", token=token)
     assert status == 422 and "check character" in body["errors"][0]["detail"], body
+    assert body["errors"][0]["rule"] == "licence-identifier-check", body
+
+    # a field of the identifier that is wrong is named: a division code that is none
+    parsed = identifier.parse(licence["id"])
+    fields = f"{parsed.type_code}999999{parsed.serial}001"
+    bad_issuer = f"{identifier.PREFIX}.{parsed.type_code}.999999.{parsed.serial}.001."
+    bad_issuer += identifier.check_char(fields)
+    status, body, _ = await platform.request("GET", f"{PUBLIC}/mine/{bad_issuer}", token=token)
+    assert status == 422, body
+    error = body["errors"][0]
+    assert error["field"] == "id" and error["rule"] == "licence-identifier-issuer-code", body
+    assert error["detail"].startswith("the issuer code"), body
+    # the former layout is refused by its type code
+    former = "1.2.156.3005.2.JDCJSZ.11460100MB0A10021G.0000000001.01.5"
+    status, body, _ = await platform.request("GET", f"{PUBLIC}/mine/{former}", token=token)
+    assert status == 422 and body["errors"][0]["rule"] == "licence-identifier-type-code", body
+    # another issuer's identifier (housing ministry type, a Hefei issuer) is well formed: it is
+    # simply not a licence of this platform
+    other = "1.2.156.3005.2.11100000MB03271699022.340100.000000016.001.9"
+    status, body, _ = await platform.request("GET", f"{PUBLIC}/mine/{other}", token=token)
+    assert status == 404, body
 
     # and the refused reads are audited against the licence
     auditor = await platform.login("bdb.auditor")

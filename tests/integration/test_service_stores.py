@@ -738,3 +738,53 @@ async def test_licence_numbers_statuses_and_first_verifiers_on_both_engines(
         assert presented.status == "valid" and presented.holder == "citizen:a"
     finally:
         await drop(db)
+
+
+async def test_licences_of_the_former_identifier_layout_are_revoked_by_the_upgrade(
+    database_url: str,
+) -> None:
+    # given a licences database of the first release, with a licence of the former layout and
+    # one of the national form
+    db = Database(database_url, service=f"t{uuid.uuid4().hex[:12]}")
+    national = "1.2.156.3005.2.111000000000DM01XR002.11460100MB0A10021G.0000000123.001.L"
+    try:
+        assert await db.migrate(licences_store.MIGRATIONS[:1])
+        now = now_us()
+        async with db.begin() as conn:
+            for index, ident in (
+                (1, "1.2.156.3005.2.JMSFZ.11460100MB0A10021G.0000000001.01.7"),
+                (2, national),
+            ):
+                await licences_store.add_licence(
+                    conn,
+                    id=ident,
+                    licence_type="id_card",
+                    issuer="psb",
+                    holder="citizen:a",
+                    version=1,
+                    status="valid",
+                    status_index=index,
+                    valid_from="2020-01-01",
+                    valid_until=None,
+                    credential="c",
+                    contents=b"sealed",
+                    request_key=f"psb:demo-{index}",
+                    issued_us=now,
+                    updated_us=now,
+                )
+        # when this release migrates it
+        applied = await db.migrate(licences_store.MIGRATIONS)
+        assert applied == [m.id for m in licences_store.MIGRATIONS[1:]]
+        # then the former licence is revoked, saying why, and its request id is free again
+        async with db.read() as conn:
+            assert await licences_store.statuses(conn) == {1: "revoked"}
+            assert await licences_store.counter(conn, licences_store.STATUS_CHANGES) == 1
+            assert await licences_store.licence_by_request(conn, "psb:demo-1") is None
+            kept = await licences_store.licence_by_request(conn, "psb:demo-2")
+            assert kept is not None and kept.id == national and kept.status == "valid"
+            row = await licences_store.licence(
+                conn, "1.2.156.3005.2.JMSFZ.11460100MB0A10021G.0000000001.01.7"
+            )
+        assert row is not None and row.status_reason == licences_store.FORMER_LAYOUT_REASON
+    finally:
+        await drop(db)

@@ -3,6 +3,7 @@ its field and rule, and never a personal value in a description."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 
@@ -14,6 +15,7 @@ from runtime.errors import FieldViolation, InvalidArgument
 from runtime.identifiers import (
     credit_code_check_char,
     organisation_code_check_char,
+    parse_credit_code,
     resident_id_check_char,
 )
 from services.licences import identifier
@@ -22,6 +24,7 @@ from services.licences.types import (
     ENTERPRISE,
     TYPES,
     LicenceType,
+    TypeAuthority,
     Validity,
     by_code,
     check,
@@ -177,12 +180,22 @@ def rules(key: str, fields: dict[str, str], *, today: date = TODAY) -> list[tupl
 
 def test_the_five_types_of_article_28_in_order() -> None:
     assert [(t.key, t.code, t.department, t.holder_kind) for t in TYPES.values()] == [
-        ("id_card", "JMSFZ", "psb", CITIZEN),
-        ("social_security_card", "SHBZK", "hrss", CITIZEN),
-        ("driving_licence", "JDCJSZ", "psb", CITIZEN),
-        ("vehicle_licence", "JDCXSZ", "psb", CITIZEN),
-        ("business_licence", "YYZZ", "msa", ENTERPRISE),
+        ("id_card", "111000000000DM01XR001", "psb", CITIZEN),
+        ("social_security_card", "111000000000DM028R001", "hrss", CITIZEN),
+        ("driving_licence", "111000000000DM01XR002", "psb", CITIZEN),
+        ("vehicle_licence", "111000000000DM01XR003", "psb", CITIZEN),
+        ("business_licence", "111000000000DM036L001", "msa", ENTERPRISE),
     ]
+
+
+def test_each_type_code_is_its_defining_authoritys_credit_code_and_a_number() -> None:
+    # GB/T 36904: the type code is the type-defining authority's unified social credit code
+    # followed by its three-digit number of the type; codes are unique across types.
+    for licence_type in TYPES.values():
+        assert parse_credit_code(licence_type.authority.credit_code)
+        assert licence_type.code == licence_type.authority.credit_code + licence_type.type_number
+        assert re.fullmatch(r"[0-9]{3}", licence_type.type_number)
+    assert len({t.code for t in TYPES.values()}) == len(TYPES)
 
 
 @pytest.mark.parametrize("licence_type", TYPES.values(), ids=list(TYPES))
@@ -198,7 +211,7 @@ def test_each_type_is_well_formed(licence_type: LicenceType) -> None:
         () if licence_type.holder_kind == ENTERPRISE else ("age_over_18", "age_over_60")
     )
     # Every type code makes a licence identifier.
-    built = identifier.build(type_code=licence_type.code, issuer_code=PSB, serial=1)
+    built = identifier.build(type_code=licence_type.code, issuer_code=PSB, serial="1")
     assert identifier.parse(str(built)).type_code == licence_type.code
 
 
@@ -206,13 +219,15 @@ def test_by_code_finds_each_type_and_nothing_else() -> None:
     for licence_type in TYPES.values():
         assert by_code(licence_type.code) is licence_type
     assert by_code("XXXX") is None
-    assert by_code("jmsfz") is None
+    assert by_code("JMSFZ") is None
+    assert by_code(TYPES["id_card"].code.lower()) is None
 
 
 def test_a_type_that_is_not_one_of_the_five_is_refused() -> None:
     stranger = LicenceType(
         key="fishing_permit",
-        code="BLZ",
+        authority=TypeAuthority("农业农村部", "111000000000DM01XR"),
+        type_number="009",
         name="捕捞许可证",
         english="fishing permit",
         department="agri",

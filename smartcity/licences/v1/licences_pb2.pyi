@@ -189,17 +189,27 @@ class LicenceType(_message.Message):
     HOLDER_KIND_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
     DERIVED_CLAIMS_FIELD_NUMBER: _builtins.int
+    DEFINING_AUTHORITY_FIELD_NUMBER: _builtins.int
+    DEFINING_AUTHORITY_CODE_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """"id_card", "social_security_card", "driving_licence", "vehicle_licence",
     "business_licence".
     """
     code: _builtins.str
-    """The type code in the licence identifier, e.g. "JDCJSZ"."""
+    """The national type code in the licence identifier (GB/T 36904): the type-defining
+    authority's unified social credit code and its three-digit number of the type, e.g.
+    "111000000000DM01XR002".
+    """
     name: _builtins.str
     english_name: _builtins.str
     issuer_department: _builtins.str
     holder_kind: _builtins.str
     """"citizen" or "enterprise"."""
+    defining_authority: _builtins.str
+    """The authority that defines the type nationally (证照定义机构) and its unified social
+    credit code, the first 18 characters of `code`.
+    """
+    defining_authority_code: _builtins.str
     @_builtins.property
     def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldSpec]: ...
     @_builtins.property
@@ -217,10 +227,12 @@ class LicenceType(_message.Message):
         holder_kind: _builtins.str = ...,
         fields: _abc.Iterable[Global___FieldSpec] | None = ...,
         derived_claims: _abc.Iterable[_builtins.str] | None = ...,
+        defining_authority: _builtins.str = ...,
+        defining_authority_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "derived_claims", b"derived_claims", "english_name", b"english_name", "fields", b"fields", "holder_kind", b"holder_kind", "issuer_department", b"issuer_department", "key", b"key", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "defining_authority", b"defining_authority", "defining_authority_code", b"defining_authority_code", "derived_claims", b"derived_claims", "english_name", b"english_name", "fields", b"fields", "holder_kind", b"holder_kind", "issuer_department", b"issuer_department", "key", b"key", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -270,7 +282,7 @@ class Licence(_message.Message):
     ISSUE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """1.2.156.3005.2.<type code>.<issuer code>.<serial>.<version>.<check> (GB/T 36902 form)."""
+    """1.2.156.3005.2.<type code>.<issuer code>.<serial>.<version>.<check> (GB/T 36904 form)."""
     licence_type: _builtins.str
     issuer_department: _builtins.str
     holder_kind: _builtins.str
