@@ -9,6 +9,7 @@ import { t, tOr } from "../common/i18n.js";
 import { pageSize, preferences } from "../common/prefs.js";
 import { announce, href, notice, start } from "../common/shell.js";
 import { accountView } from "./account.js";
+import { grantsView } from "./grants.js";
 import { presentView } from "./present.js";
 import { registerView } from "./register.js";
 import { verifyView } from "./verify.js";
@@ -473,6 +474,11 @@ async function licencesView(main) {
                   "data-licence": licence.licence_type,
                   text: t("public.present.button"),
                 }),
+                h("a", {
+                  class: "button secondary",
+                  href: href("grants", { query: { licence: licence.id } }),
+                  text: t("public.grants.give"),
+                }),
               )
             : null,
         );
@@ -494,5 +500,6 @@ start({
     account: accountView,
     present: presentView,
     verify: verifyView,
+    grants: grantsView,
   },
 });
