@@ -15,7 +15,7 @@ from aiohttp import web
 from opentelemetry import trace
 
 from gateway import catalog_export, oauth_routes, openapi, portal_site, problems, signin_pages
-from gateway.endpoints import endpoint, json_response
+from gateway.endpoints import endpoint, json_response, reserved_words, router_path
 from gateway.identity_routes import LIMITS
 from gateway.languages import negotiate
 from gateway.problems import Problem
@@ -191,9 +191,12 @@ def create_app(settings: Settings, *, upstream: Upstream | None = None) -> web.A
     app[LIMITS] = LoginLimits.from_environ(os.environ)
     # absolute links in exports (DCAT) name the public URL, not whatever host a proxy used
     app[catalog_export.PUBLIC_URL] = settings.issuer
+    reserved = reserved_words(ROUTES)
     for route in ROUTES:
         app.router.add_route(
-            route.method, route.path, endpoint(route, upstream=upstream, verifier=verifier)
+            route.method,
+            router_path(route, reserved),
+            endpoint(route, upstream=upstream, verifier=verifier),
         )
     spec = openapi.document(ROUTES, server=settings.issuer)
     discovery = oauth_routes.openid_configuration(settings)

@@ -357,8 +357,8 @@ ROUTES: tuple[Route, ...] = (
         audience="office",
         response=pb.DiffResourceVersionsResponse,
         query=(
-            QueryParam(name="from_version", description="Default: to_version - 1.", type="integer"),
-            QueryParam(name="to_version", description="Default: the current one.", type="integer"),
+            QueryParam(name="from_version", description="Default: to_version - 1.", type="int64"),
+            QueryParam(name="to_version", description="Default: the current one.", type="int64"),
         ),
         errors=(401, 404, 422, 503),
     ),

@@ -6,6 +6,7 @@ and a route without an audience is open to anyone only when it says so.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +26,9 @@ from gateway.problems import (
     from_rpc_error,
 )
 from gateway.upstream import CALL_TIMEOUT, CallFailed, Upstream
-from runtime import grpcclient, text
+from runtime import fields, grpcclient, text
 from runtime.auth import Principal, TokenVerifier, bearer_token
-from runtime.errors import DomainError, FieldViolation
+from runtime.errors import DomainError, FieldViolation, InvalidArgument
 
 JSON = "application/json"
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -91,6 +92,7 @@ WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class QueryParam:
     name: str
     description: str
+    # "string", "integer" (an int32 field), "int64" or "boolean"
     type: str = "string"
 
 
@@ -126,6 +128,8 @@ class Route:
     # and the statuses it answers with an RFC 6749 error object instead of problem+json.
     form: tuple[QueryParam, ...] = ()
     oauth_errors: tuple[int, ...] = ()
+    # Statuses answered with an HTML page for a person (a signed-out page), not JSON.
+    pages: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.audience is None and not self.anonymous:
@@ -153,16 +157,38 @@ def message_response(
 _BODY_REQUIRED = frozenset({"PATCH", "PUT"})
 
 
-def _absent_body(request: web.Request, body: type[Message]) -> tuple[Any, frozenset[str]]:
-    if request.method in _BODY_REQUIRED:
+def _absent_body(request: web.Request, route: Route) -> tuple[Any, frozenset[str]]:
+    assert route.body is not None
+    if route.method in _BODY_REQUIRED:
         raise Problem(
             400,
             "Missing body",
             f"a {request.method} needs a JSON object body: what to change",
             violations=[FieldViolation("body", "is required")],
         )
+    if body_required(route):
+        missing = ", ".join(sorted(fields.required(route.body.DESCRIPTOR) - route.read_only))
+        raise Problem(
+            400,
+            "Missing body",
+            f"this route needs a JSON object body with {missing}",
+            violations=[FieldViolation("body", "is required")],
+        )
     # an action whose body is optional (a comment, say) may be sent without one
-    return jsonmap.parse({}, body), frozenset()
+    return jsonmap.parse({}, route.body), frozenset()
+
+
+def _check_required(route: Route, data: dict[str, Any]) -> None:
+    """422 naming each REQUIRED field (google.api.field_behavior) the body leaves out, null or
+    empty: proto3 cannot tell an empty text from an absent one, so neither is given."""
+    assert route.body is not None
+    absent = [
+        name
+        for name in sorted(fields.required(route.body.DESCRIPTOR) - route.read_only)
+        if data.get(name) in (None, "", [], {})
+    ]
+    if absent:
+        raise InvalidArgument([FieldViolation(name, "is required") for name in absent])
 
 
 async def _read_body(request: web.Request, route: Route) -> tuple[Any, frozenset[str]]:
@@ -170,12 +196,12 @@ async def _read_body(request: web.Request, route: Route) -> tuple[Any, frozenset
     if route.body is None:
         return None, frozenset()
     if not request.body_exists:
-        return _absent_body(request, route.body)
+        return _absent_body(request, route)
     if request.content_type != JSON:
         raise Problem(415, "Unsupported media type", "send the body as application/json")
     raw = await request.read()  # bounded by the app's client_max_size (413 beyond it)
     if not raw.strip():  # chunked, or Content-Length given, and nothing in it
-        return _absent_body(request, route.body)
+        return _absent_body(request, route)
     try:
         data = jsonmap.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -194,7 +220,9 @@ async def _read_body(request: web.Request, route: Route) -> tuple[Any, frozenset
             "the body must be a JSON object",
             violations=[FieldViolation("body", "must be a JSON object")],
         )
-    return jsonmap.parse(data, route.body, read_only=route.read_only), frozenset(data)
+    message = jsonmap.parse(data, route.body, read_only=route.read_only)
+    _check_required(route, data)
+    return message, frozenset(data)
 
 
 def _check_headers(request: web.Request) -> None:
@@ -266,3 +294,72 @@ def endpoint(route: Route, *, upstream: Upstream, verifier: TokenVerifier) -> We
             ) from None
 
     return handle
+
+
+def path_parameters(path: str) -> tuple[str, ...]:
+    """The names of a route path's parameters (`{id}`), in order."""
+    return tuple(part[1:-1] for part in path.split("/") if part.startswith("{"))
+
+
+def reserved_words(routes: tuple[Route, ...]) -> dict[tuple[str, int], frozenset[str]]:
+    """For each path parameter (path, segment index), the literal segments that other routes
+    put in the same place under the same prefix: `verify` beside `/office/v1/licences/{id}`.
+    Such a word names its own resource, never an id: routing keeps them apart, so a method the
+    word does not take is a 405 that lists only its own methods in `Allow`."""
+
+    def shape(segments: list[str]) -> tuple[str, ...]:
+        return tuple("{}" if s.startswith("{") else s for s in segments)
+
+    literals: dict[tuple[str, ...], set[str]] = {}
+    for route in routes:
+        segments = route.path.split("/")
+        for i, segment in enumerate(segments):
+            if not segment.startswith("{"):
+                literals.setdefault(shape(segments[:i]), set()).add(segment)
+    reserved: dict[tuple[str, int], frozenset[str]] = {}
+    for route in routes:
+        segments = route.path.split("/")
+        for i, segment in enumerate(segments):
+            if segment.startswith("{"):
+                words = literals.get(shape(segments[:i]), set())
+                if words:
+                    reserved[(route.path, i)] = frozenset(words)
+    return reserved
+
+
+def router_path(route: Route, reserved: dict[tuple[str, int], frozenset[str]]) -> str:
+    """The route's path for aiohttp's router: a parameter never matches a reserved word."""
+    segments = route.path.split("/")
+    for i, segment in enumerate(segments):
+        words = reserved.get((route.path, i))
+        if words:
+            refused = "|".join(re.escape(w) for w in sorted(words))
+            segments[i] = f"{{{segment[1:-1]}:(?!(?:{refused})(?:/|$))[^{{}}/]+}}"
+    return "/".join(segments)
+
+
+def statuses(route: Route) -> tuple[int, ...]:
+    """Every status the route answers besides its success: those it declares and those its
+    declaration implies. A JSON body: 400 (malformed), 413, 415, 422 (a field broken); a
+    token: 401, 403; a path parameter: 404, 422; query parameters or an Idempotency-Key: 400,
+    422; every route calls a service: 503."""
+    implied = {503}
+    if route.body is not None:
+        implied |= {400, 413, 415, 422}
+    if route.audience is not None:
+        implied |= {401, 403}
+    if path_parameters(route.path):
+        implied |= {404, 422}
+    if route.query or route.idempotency_key:
+        implied |= {400, 422}
+    return tuple(sorted(implied | set(route.errors) | set(route.pages)))
+
+
+def body_required(route: Route) -> bool:
+    """Whether a request must carry a body: a PATCH or PUT (the change itself), or a body
+    message with a REQUIRED field (google.api.field_behavior) that the caller sends."""
+    if route.body is None:
+        return False
+    if route.method in _BODY_REQUIRED:
+        return True
+    return bool(fields.required(route.body.DESCRIPTOR) - route.read_only)

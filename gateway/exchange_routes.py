@@ -419,7 +419,7 @@ _OFFICE_ROUTES: tuple[Route, ...] = (
         response=pb.ListChangesResponse,
         query=(
             QueryParam(
-                name="after_version", description="Only records added after it.", type="integer"
+                name="after_version", description="Only records added after it.", type="int64"
             ),
             *PAGE_QUERY,
         ),

@@ -545,6 +545,8 @@ ROUTES: tuple[Route, ...] = (
         ),
         status=303,
         errors=(400, 503),
+        # signed out, or why not: a page for the person whose browser came here
+        pages=(200, 400),
     ),
     Route(
         method="POST",

@@ -8,15 +8,20 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import jsonmap
-from gateway.endpoints import Route
+from gateway.endpoints import Route, body_required, reserved_words, statuses
+from runtime import fields, text
 
+# what the field's type holds: a larger number is refused with 400 (jsonmap.OutOfRange)
+_INT32 = {"minimum": -(2**31), "maximum": 2**31 - 1}
+_INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
 _SCALARS: dict[int, dict[str, Any]] = {
-    FieldDescriptor.TYPE_STRING: {"type": "string"},
+    # every string the gateway takes is plain text (runtime.text): said here, clients know it
+    FieldDescriptor.TYPE_STRING: {"type": "string", "pattern": text.PATTERN},
     FieldDescriptor.TYPE_BOOL: {"type": "boolean"},
-    FieldDescriptor.TYPE_INT32: {"type": "integer", "format": "int32"},
-    FieldDescriptor.TYPE_INT64: {"type": "integer", "format": "int64"},
-    FieldDescriptor.TYPE_UINT32: {"type": "integer", "minimum": 0},
-    FieldDescriptor.TYPE_UINT64: {"type": "integer", "minimum": 0},
+    FieldDescriptor.TYPE_INT32: {"type": "integer", "format": "int32", **_INT32},
+    FieldDescriptor.TYPE_INT64: {"type": "integer", "format": "int64", **_INT64},
+    FieldDescriptor.TYPE_UINT32: {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+    FieldDescriptor.TYPE_UINT64: {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
     FieldDescriptor.TYPE_DOUBLE: {"type": "number"},
     FieldDescriptor.TYPE_FLOAT: {"type": "number"},
     FieldDescriptor.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
@@ -83,6 +88,8 @@ def _field_schema(field: Any, schemas: dict[str, Any]) -> dict[str, Any]:
         else:
             _add_schema(field.message_type, schemas)
             schema = {"$ref": f"#/components/schemas/{_ref(field.message_type)}"}
+            if not field.is_repeated:  # an absent object is written null (jsonmap.render)
+                schema = {"anyOf": [schema, {"type": "null"}]}
     elif field.type == FieldDescriptor.TYPE_ENUM:
         schema = {"enum": [*jsonmap.enum_names(field.enum_type).values(), None]}
     else:
@@ -101,6 +108,8 @@ def _add_schema(descriptor: Any, schemas: dict[str, Any]) -> str:
             "additionalProperties": False,
             "properties": {f.name: _field_schema(f, schemas) for f in descriptor.fields},
         }
+        if required := fields.required(descriptor):
+            schemas[name]["required"] = sorted(required)
     return f"#/components/schemas/{name}"
 
 
@@ -124,19 +133,38 @@ OAUTH_ERROR: dict[str, Any] = {
 }
 
 
-def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "operationId": route.operation_id,
-        "summary": route.summary,
-        "tags": [route.tag],
-        "responses": {},
-    }
-    params: list[dict[str, Any]] = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-        for p in (part[1:-1] for part in route.path.split("/") if part.startswith("{"))
-    ]
+_PAGE = {"description": "An HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _text(**extra: Any) -> dict[str, Any]:
+    return {"type": "string", "pattern": text.PATTERN, **extra}
+
+
+_QUERY_TYPES: dict[str, dict[str, Any]] = {
+    "integer": {"type": "integer", "format": "int32", **_INT32},
+    "int64": {"type": "integer", "format": "int64", **_INT64},
+    "boolean": {"type": "boolean"},
+}
+
+
+def _parameters(
+    route: Route, reserved: dict[tuple[str, int], frozenset[str]]
+) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for i, segment in enumerate(route.path.split("/")):
+        if not segment.startswith("{"):
+            continue
+        schema = _text(minLength=1)
+        if words := reserved.get((route.path, i)):
+            schema["not"] = {"enum": sorted(words)}  # those name routes of their own
+        params.append({"name": segment[1:-1], "in": "path", "required": True, "schema": schema})
     params += [
-        {"name": q.name, "in": "query", "description": q.description, "schema": {"type": q.type}}
+        {
+            "name": q.name,
+            "in": "query",
+            "description": q.description,
+            "schema": _QUERY_TYPES.get(q.type) or _text(),
+        }
         for q in route.query
     ]
     if route.idempotency_key:
@@ -145,20 +173,38 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
                 "name": "Idempotency-Key",
                 "in": "header",
                 "description": "Retrying with the same key returns the first result.",
-                "schema": {"type": "string", "maxLength": 100},
+                "schema": _text(maxLength=100),
             }
         )
-    if params:
+    return params
+
+
+def _operation(
+    route: Route, schemas: dict[str, Any], reserved: dict[tuple[str, int], frozenset[str]]
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "responses": {},
+    }
+    if params := _parameters(route, reserved):
         op["parameters"] = params
     if route.body is not None:
         schema: dict[str, Any] = {"$ref": _add_schema(route.body.DESCRIPTOR, schemas)}
         if route.read_only:
             schema = {
-                "allOf": [schema],
+                "allOf": [
+                    schema,
+                    {"properties": {name: {"readOnly": True} for name in sorted(route.read_only)}},
+                ],
                 "description": "Read-only fields are refused: "
                 + ", ".join(sorted(route.read_only)),
             }
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        op["requestBody"] = {
+            "required": body_required(route),
+            "content": {"application/json": {"schema": schema}},
+        }
     if route.form:
         fields = {f.name: {"type": f.type, "description": f.description} for f in route.form}
         form_schema = {"type": "object", "properties": fields}
@@ -174,7 +220,10 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
             }
         }
     op["responses"][str(route.status)] = ok
-    for status in route.errors:
+    for status in route.errors if route.form else statuses(route):
+        if status in route.pages:
+            op["responses"][str(status)] = _PAGE
+            continue
         answer = "OAuthError" if status in route.oauth_errors else "Problem"
         op["responses"][str(status)] = {"$ref": f"#/components/responses/{answer}"}
     if route.audience is not None:
@@ -190,8 +239,10 @@ def document(routes: tuple[Route, ...], *, server: str = "") -> dict[str, Any]:
     """The OpenAPI 3.1 document of the routes; `server`: the gateway's public URL."""
     schemas: dict[str, Any] = {"Problem": PROBLEM}
     paths: dict[str, Any] = {}
+    reserved = reserved_words(routes)
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
+        operation = _operation(route, schemas, reserved)
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
     for path, summary in (
         ("/healthz", "The gateway process is up."),
         ("/readyz", "Every service answers."),

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from google.api import field_behavior_pb2
 from google.protobuf.descriptor_pb2 import (
     DescriptorProto,
     EnumDescriptorProto,
@@ -52,6 +53,8 @@ _PROTOC_LINE = re.compile(r"(?P<file>[^:]+\.proto)(?::(?P<line>\d+)(?::\d+)?)?: 
 _UNUSED_IMPORT = re.compile(r"warning: Import (?P<dep>\S+) is unused\.")
 
 _Loc = tuple[int, ...]
+# google/api/field_behavior.proto, shipped by googleapis-common-protos beside its Python module
+_GOOGLEAPIS = Path(field_behavior_pb2.__file__).parents[2]
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ def _compile(root: Path, names: list[str]) -> tuple[FileDescriptorSet | None, li
                 "grpc_tools.protoc",
                 f"-I{root}",
                 f"-I{include}",
+                f"-I{_GOOGLEAPIS}",
                 "--include_source_info",
                 "--include_imports",
                 f"--descriptor_set_out={out}",

@@ -24,9 +24,22 @@ from runtime.errors import FieldViolation, InvalidArgument
 RULE = "plain-text"
 # C0 controls but tab, LF and CR; DEL and the C1 controls; the bidirectional marks, embeddings,
 # overrides and isolates; and lone surrogates (text that did not decode; protobuf refuses them).
-_FORBIDDEN = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+_RANGES = (
+    ("\x00", "\x08"),
+    ("\x0b", "\x0c"),
+    ("\x0e", "\x1f"),
+    ("\x7f", "\x9f"),
+    ("\u061c", "\u061c"),
+    ("\u200e", "\u200f"),
+    ("\u202a", "\u202e"),
+    ("\u2066", "\u2069"),
 )
+_SURROGATES = ("\ud800", "\udfff")
+_FORBIDDEN = re.compile("[" + "".join(f"{a}-{b}" for a, b in (*_RANGES, _SURROGATES)) + "]")
+# The same rule as a JSON Schema `pattern` (ECMA-262 escapes) for the OpenAPI document, so that
+# clients and fuzzers know it. Lone surrogates are left out: JSON text cannot carry them as
+# characters, and regex engines of other languages cannot name them.
+PATTERN = "^[^" + "".join(f"\\u{ord(a):04x}-\\u{ord(b):04x}" for a, b in _RANGES) + "]*$"
 _STRING = FieldDescriptor.TYPE_STRING
 _MESSAGE = FieldDescriptor.TYPE_MESSAGE
 

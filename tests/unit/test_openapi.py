@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from gateway import jsonmap, openapi
+from gateway.endpoints import reserved_words, router_path, statuses
 from gateway.problems import Problem
 from gateway.routes import ROUTES
+from runtime import text
 from runtime.errors import FieldViolation
 from smartcity.catalog.v1 import catalog_pb2
+from smartcity.keys.v1 import keys_pb2
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +62,10 @@ def test_every_route_appears_with_its_method(doc: dict[str, Any], route: Any) ->
     operation = doc["paths"][route.path][route.method.lower()]
     assert operation["operationId"] == route.operation_id
     assert operation["tags"] == [route.tag]
-    # and its success status and documented errors
-    assert set(operation["responses"]) == {str(route.status), *(str(s) for s in route.errors)}
+    # and its success status, its declared errors and those its declaration implies
+    answers = route.errors if route.form else statuses(route)
+    assert set(operation["responses"]) == {str(route.status), *(str(s) for s in answers)}
+    assert set(route.errors) <= set(answers)
 
 
 def test_the_document_has_no_operation_the_table_lacks(doc: dict[str, Any]) -> None:
@@ -186,7 +194,7 @@ def test_maps_are_documented_as_json_objects(doc: dict[str, Any], message: str, 
     schema = doc["components"]["schemas"][f"smartcity_exchange_v1_{message}"]
     assert schema["properties"][field] == {
         "type": "object",
-        "additionalProperties": {"type": "string"},
+        "additionalProperties": {"type": "string", "pattern": text.PATTERN},
     }
     # the entry messages protoc makes for maps are not part of the JSON
     assert not [name for name in doc["components"]["schemas"] if name.endswith("Entry")]
@@ -217,3 +225,72 @@ def test_the_token_endpoint_documents_its_form_and_its_oauth_errors(doc: dict[st
 def test_the_document_names_the_gateway_it_describes() -> None:
     served = openapi.document(ROUTES, server="https://gov.example")
     assert served["servers"] == [{"url": "https://gov.example", "description": "the gateway"}]
+
+
+def test_every_string_is_documented_as_the_plain_text_the_gateway_takes(
+    doc: dict[str, Any],
+) -> None:
+    # given the pattern every string schema carries
+    name = _resource_schema(doc)["properties"]["name"]
+    assert name == {"type": "string", "pattern": text.PATTERN}
+    pattern = re.compile(text.PATTERN)
+    # then it takes what runtime.text takes, and refuses what it refuses
+    for value in ("停车场 car parks", "line one\nline two\tand a tab", "پ\u200d"):
+        assert pattern.match(value) and text.unsafe_character(value) is None
+    for value in ("\u202etxt.exe", "nul\x00", "bell\x07", "c1\x85", "\u2066isolate"):
+        assert not pattern.match(value) and text.unsafe_character(value) is not None
+
+
+def test_an_absent_object_is_documented_as_null(doc: dict[str, Any]) -> None:
+    # jsonmap.render writes an unset message field as null (a key's policy, say)
+    policy = doc["components"]["schemas"]["smartcity_keys_v1_Key"]["properties"]["policy"]
+    assert {"type": "null"} in policy["anyOf"]
+    assert orjson.loads(orjson.dumps(jsonmap.render(keys_pb2.Key())))["policy"] is None
+
+
+def test_required_fields_and_bodies_follow_the_field_behaviour_in_proto(
+    doc: dict[str, Any],
+) -> None:
+    # given `presentation` is REQUIRED in proto
+    schema = doc["components"]["schemas"]["smartcity_licences_v1_VerifyPresentationRequest"]
+    assert schema["required"] == ["presentation"]
+    verify = doc["paths"]["/public/v1/licences/verify"]["post"]
+    assert verify["requestBody"]["required"] is True
+    # an action whose body holds nothing required may be sent without one
+    confirm = doc["paths"]["/office/v1/catalog/resources/{id}/confirm"]["post"]
+    assert confirm["requestBody"]["required"] is False
+
+
+def test_statuses_follow_from_what_a_route_declares() -> None:
+    verify = next(r for r in ROUTES if r.operation_id == "verifyLicencePresentationAsStaff")
+    # a JSON body: 400, 413, 415, 422; a token: 401, 403; every route: 503
+    assert {400, 401, 403, 413, 415, 422, 503} <= set(statuses(verify))
+    get = next(r for r in ROUTES if (r.method, r.path) == ("GET", "/office/v1/licences/{id}"))
+    assert {404, 422} <= set(statuses(get))  # a path parameter: not found, or not plain text
+
+
+def test_a_path_parameter_never_takes_the_name_of_a_route_beside_it(
+    doc: dict[str, Any],
+) -> None:
+    # given /office/v1/licences/verify beside /office/v1/licences/{id}
+    (parameter,) = doc["paths"]["/office/v1/licences/{id}"]["get"]["parameters"]
+    assert parameter["schema"]["not"] == {"enum": ["grants", "verify"]}
+    app = web.Application()
+    reserved = reserved_words(ROUTES)
+
+    async def nothing(request: web.Request) -> web.StreamResponse:
+        return web.Response()
+
+    for route in ROUTES:
+        app.router.add_route(route.method, router_path(route, reserved), nothing)
+
+    async def allowed(method: str, path: str) -> set[str]:
+        match = await app.router.resolve(make_mocked_request(method, path))
+        return set(match.http_exception.allowed_methods) if match.http_exception else {"ok"}
+
+    # then a method the word's route lacks is a 405 that lists only the word's own methods
+    assert asyncio.run(allowed("OPTIONS", "/office/v1/licences/verify")) == {"POST"}
+    assert asyncio.run(allowed("GET", "/office/v1/licences/verify")) == {"POST"}
+    # and any other id still reaches the licence
+    assert asyncio.run(allowed("GET", "/office/v1/licences/verifying")) == {"ok"}
+    assert asyncio.run(allowed("POST", "/office/v1/licences/abc/suspend")) == {"ok"}

@@ -795,6 +795,7 @@ class VerifyPresentationRequest(_message.Message):
 
     PRESENTATION_FIELD_NUMBER: _builtins.int
     presentation: _builtins.str
+    """The presentation's text, as its QR code holds it."""
     def __init__(
         self,
         *,
