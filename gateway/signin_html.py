@@ -34,6 +34,10 @@ TEXT: Mapping[str, Mapping[str, str]] = {
     "username": {ZH: "用户名", EN: "Username"},
     "password": {ZH: "密码", EN: "Password"},
     "totp_code": {ZH: "动态验证码 (6 位数字)", EN: "Authenticator code (6 digits)"},
+    "totp_hint": {
+        ZH: "首次登录、尚未绑定动态验证码的, 请留空, 登录后按提示绑定。",
+        EN: "First sign-in, no authenticator yet? Leave it empty and set it up next.",
+    },
     "enterprise_id": {
         ZH: "代表企业办理 (可选): 企业编号",
         EN: "Act for an enterprise (optional): enterprise ID",
@@ -205,8 +209,13 @@ def sign_in(
             "totp_code",
             kind="text",
             autocomplete="one-time-code",
-            extra=' required inputmode="numeric" pattern="[0-9]{6}" maxlength="6"',
+            # not `required`: staff without a second factor yet sign in with the password
+            # alone and are asked to enrol it (the identity service decides who may)
+            extra=(
+                ' inputmode="numeric" pattern="[0-9]{6}" maxlength="6" aria-describedby="totp_hint"'
+            ),
         )
+        inputs += f'<p id="totp_hint" class="hint">{text(lang, "totp_hint")}</p>\n'
     else:
         inputs += _input(
             lang,

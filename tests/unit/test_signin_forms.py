@@ -261,6 +261,17 @@ async def test_staff_give_a_totp_code(client: Client) -> None:
     assert status == 303 and redirected(headers)[1]["code"] == "code-1"
 
 
+async def test_the_staff_code_is_optional_for_a_first_sign_in_before_enrolment(
+    client: Client,
+) -> None:
+    # the browser must not refuse an empty code: the identity service decides (an account
+    # without a second factor gets a token good only for enrolling one)
+    _, page, _ = await sign_in_page(client, **query("office.test"))
+    field = re.search(r'<input id="totp_code"[^>]*>', page)
+    assert field and " required" not in field.group(0)
+    assert 'aria-describedby="totp_hint"' in field.group(0) and 'id="totp_hint"' in page
+
+
 async def test_every_refusal_is_the_same_page(client: Client) -> None:
     _, _, form = await sign_in_page(client)
     pages = []
