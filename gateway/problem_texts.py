@@ -118,6 +118,30 @@ VOCABULARY: Mapping[str, Mapping[str, str]] = {
         "webhook": "Webhook",
         "NATS key of partner": "合作方的 NATS 密钥",
     },
+    # services.catalog.domain.next_state: a lifecycle step and the states it starts from
+    "step": {
+        "submit": "提交",
+        "return": "退回",
+        "confirm": "确认",
+        "publish": "发布",
+        "withdraw": "撤回",
+    },
+    "state": {
+        "draft": "草稿",
+        "submitted": "待审核",
+        "returned": "已退回",
+        "confirmed": "已确认",
+        "published": "已发布",
+        "withdrawn": "已撤回",
+    },
+    "states": {
+        "draft or returned": "草稿或已退回",
+        "submitted": "待审核",
+        "confirmed or published": "已确认或已发布",
+        "confirmed or draft or published or returned or submitted": (
+            "已确认、草稿、已发布、已退回或待审核"
+        ),
+    },
     # gateway.ratelimit: what was too many
     "what": {
         "login attempts from this client": "来自此客户端的登录尝试",
@@ -237,6 +261,11 @@ DETAILS: Mapping[str, str] = {
     "only the Big Data Bureau's catalog officers review the catalog": (
         "只有大数据管理局的目录工作人员可以审核目录"
     ),
+    "cannot {step} a resource that is {state}; it must be {states}": (
+        "资源当前为{state}，不能{step}；须为{states}"
+    ),
+    "a resource that is {state} cannot be edited; edit a draft, a returned, a confirmed or a "
+    "published resource": "{state}的资源不能修改；只能修改草稿、已退回、已确认或已发布的资源",
     "only the provider's share approvers decide": "只有提供部门的共享审批人可以决定",
     "only departments and partner systems ask for shared data": (
         "只有部门和合作方系统可以申请共享数据"

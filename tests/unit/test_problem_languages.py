@@ -406,3 +406,44 @@ def test_every_rule_an_identity_number_breaks_has_an_entry_that_translates_it() 
         assert refused.value.rule.startswith("credit-code-")
         said = problem_texts.violation(refused.value.reason, refused.value.rule)
         assert said and not said.isascii(), refused.value.reason
+
+
+_RESOURCE_STATES = (
+    catalog_domain.DRAFT,
+    catalog_domain.SUBMITTED,
+    catalog_domain.RETURNED,
+    catalog_domain.CONFIRMED,
+    catalog_domain.PUBLISHED,
+    catalog_domain.WITHDRAWN,
+)
+
+
+def _refusal(step: str, state: int, *, listed: bool = False) -> str | None:
+    try:
+        catalog_domain.next_state(step, state, listed=listed)
+    except errors.FailedPrecondition as refused:
+        return refused.message
+    return None
+
+
+def test_every_refused_catalog_step_is_said_in_chinese() -> None:
+    """The office console shows a refused step (the resource changed meanwhile) in Chinese."""
+    said = {
+        refusal
+        for step in catalog_domain.TRANSITIONS
+        for state in _RESOURCE_STATES
+        for listed in (False, True)
+        if (refusal := _refusal(step, state, listed=listed)) is not None
+    }
+    assert len(said) >= 10
+    untranslated = sorted(english for english in said if problem_texts.detail(english) is None)
+    assert not untranslated, untranslated
+    assert (
+        problem_texts.detail(_refusal("submit", catalog_domain.PUBLISHED) or "")
+        == "资源当前为已发布，不能提交；须为草稿或已退回"
+    )
+    with pytest.raises(errors.FailedPrecondition) as refused:
+        catalog_domain.check_editable(catalog_domain.WITHDRAWN)
+    assert problem_texts.detail(refused.value.message) == (
+        "已撤回的资源不能修改；只能修改草稿、已退回、已确认或已发布的资源"
+    )

@@ -1,28 +1,33 @@
 // The office console: sign-in (OpenID Connect, the office client), then the work menu of the
-// signed-in officer's roles. The menu is one table: each entry names the roles that see it.
+// signed-in officer's roles. The menu is one table: each entry names the roles that see it and
+// the view that does the work. The gateway still decides what each call may do (the role
+// table, runtime/roles.py): the menu only spares an officer the pages they cannot use.
 
 import { call } from "../common/api.js";
 import * as auth from "../common/auth.js";
 import { departmentList, departmentName } from "../common/departments.js";
 import { fill, h } from "../common/dom.js";
 import { t, tOr } from "../common/i18n.js";
-import { pageSize, preferences } from "../common/prefs.js";
 import { href, notice, start } from "../common/shell.js";
+import * as catalog from "./catalog.js";
+import * as enrolment from "./enrolment.js";
+import * as licences from "./licences.js";
+import * as oversight from "./oversight.js";
+import * as shares from "./shares.js";
 
-// [view, message key, roles that see it (empty: every member of staff)]
+// [view, message key, roles that see it (empty: every member of staff), the work]
 const MENU = [
-  ["drafts", "office.drafts", ["catalog_officer"]],
-  ["review", "office.review", ["bdb_admin"]],
-  ["demands", "office.demands", ["catalog_officer", "bdb_admin"]],
-  ["share-requests", "office.shareRequests", ["share_approver"]],
-  ["licences", "office.licences", ["licence_issuer"]],
-  ["partners", "office.partners", ["bdb_admin"]],
-  ["audit", "office.audit", ["auditor", "security_officer"]],
-  ["incidents", "office.incidents", ["security_officer"]],
-  ["scorecards", "office.scorecards", []],
+  ["drafts", "office.drafts", ["catalog_officer"], catalog.drafts],
+  ["review", "office.review", ["bdb_admin"], catalog.review],
+  ["share-requests", "office.shareRequests", ["share_approver"], shares.shareRequests],
+  ["licences", "office.licences", ["licence_issuer"], licences.licences],
+  ["partners", "office.partners", ["bdb_admin"], oversight.partners],
+  ["audit", "office.audit", ["auditor", "security_officer"], oversight.audit],
+  ["incidents", "office.incidents", ["security_officer"], oversight.incidents],
+  ["applications", "office.applications", ["bdb_admin", "security_officer", "auditor"], oversight.applications],
+  ["scorecards", "office.scorecards", [], oversight.scorecards],
+  ["security", "office.security", [], enrolment.security],
 ];
-// the queues of catalog resources each view lists, by state
-const QUEUES = { drafts: ["draft", "returned"], review: ["submitted", "confirmed"] };
 
 let account = null; // GET /office/v1/me of the signed-in officer
 
@@ -36,7 +41,10 @@ function roleName(role) {
 }
 
 function menuFor(roles, current) {
-  const entries = MENU.filter(([, , needs]) => !needs.length || needs.some((r) => roles.includes(r)));
+  // a sign-in without the second factor is good for enrolling it, and for nothing else
+  const entries = enrolment.enrolmentOnly()
+    ? MENU.filter(([view]) => view === "security")
+    : MENU.filter(([, , needs]) => !needs.length || needs.some((r) => roles.includes(r)));
   return h(
     "nav",
     { class: "panel menu", "aria-label": t("office.menu") },
@@ -51,7 +59,7 @@ function menuFor(roles, current) {
             "a",
             { href: href(view), "aria-current": view === current ? "page" : false },
             t(key),
-            h("span", { class: "roles", text: needs.map(roleName).join(", ") }),
+            needs.length ? h("span", { class: "roles", text: needs.map(roleName).join(", ") }) : null,
           ),
         ),
       ),
@@ -74,74 +82,37 @@ async function signInPanel(main) {
   );
 }
 
-function when(timestamp) {
-  const date = new Date(timestamp);
-  return timestamp && !Number.isNaN(date.getTime()) ? date.toLocaleString(preferences.lang) : "—";
-}
-
-async function queue(states) {
-  const token = await auth.accessToken();
-  const pages = await Promise.all(
-    states.map((state) =>
-      call("/office/v1/catalog/resources", { token, query: { state, page_size: pageSize() * 2 } }),
-    ),
+async function home(work, { officer, roles }) {
+  work.append(
+    h("p", { text: `${t("office.roles")}: ${roles.map(roleName).join(", ") || "—"}` }),
+    h("p", { text: `${t("office.queue.department")}: ${departmentName(officer.department, await departmentList())}` }),
   );
-  const resources = pages.flatMap((page) => page.resources);
-  const list = await departmentList();
-  if (!resources.length) return h("p", { text: t("office.queue.empty") });
-  return h(
-    "div",
-    { class: "table-wrap", tabindex: "0", role: "region", "aria-label": t("office.queue.state") },
-    h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["field.code", "item.name", "office.queue.department", "office.queue.state", "office.queue.updated"].map(
-            (key) => h("th", { scope: "col", text: t(key) }),
-          ),
-        ),
-      ),
-      h(
-        "tbody",
-        {},
-        resources.map((r) =>
-          h(
-            "tr",
-            {},
-            h("td", { text: r.code }),
-            h("th", { scope: "row", text: r.name }),
-            h("td", { text: departmentName(r.provider_department, list) }),
-            h("td", { text: tOr(`state.${r.state}`, r.state) }),
-            h("td", { text: when(r.update_time) }),
-          ),
-        ),
-      ),
-    ),
-  );
+  if (!roles.length) work.append(notice(t("office.noRole")));
+  if (!officer.totp_enrolled) work.append(notice(t("office.totp.missing")));
 }
 
 function view(name) {
-  return async (main) => {
+  return async (main, route) => {
     if (!auth.signedIn()) {
       await signInPanel(main);
       return;
     }
     const officer = await me();
     const roles = officer.roles || [];
-    const entry = MENU.find(([view]) => view === name);
+    const enrolling = enrolment.enrolmentOnly();
+    const entry = MENU.find(([view]) => view === (enrolling ? "security" : name));
+    const allowed = !entry || !entry[2].length || entry[2].some((r) => roles.includes(r));
     const work = h("div", { class: "work" });
+    const heading = h("h1", {
+      text: entry ? t(entry[1]) : t("office.welcome", { name: officer.display_name || officer.username }),
+    });
     fill(
       main,
-      h("h1", { text: entry ? t(entry[1]) : t("office.welcome", { name: officer.display_name || officer.username }) }),
+      heading,
       h(
         "div",
         { class: "console" },
-        menuFor(roles, name),
+        menuFor(roles, entry ? entry[0] : name),
         h(
           "section",
           { class: "panel", "aria-labelledby": "work-heading" },
@@ -150,17 +121,26 @@ function view(name) {
         ),
       ),
     );
-    if (!entry) {
-      work.append(
-        h("p", { text: `${t("office.roles")}: ${roles.map(roleName).join(", ") || "—"}` }),
-        h("p", { text: `${t("office.queue.department")}: ${departmentName(officer.department, await departmentList())}` }),
-      );
-      if (!roles.length) work.append(notice(t("office.noRole")));
-    } else if (QUEUES[name]) {
-      work.append(await queue(QUEUES[name]));
-    } else {
-      work.append(h("p", { text: t("office.soon") }));
-    }
+    const context = {
+      officer,
+      roles,
+      route,
+      // Show the view again (after an action), with what happened said first.
+      async reload(message) {
+        const fresh = h("div", { class: "work" });
+        await (entry ? entry[3] : home)(fresh, context);
+        work.replaceChildren(...fresh.childNodes);
+        if (message) {
+          const said = notice(message);
+          said.setAttribute("tabindex", "-1");
+          work.prepend(said);
+          said.focus();
+        }
+      },
+    };
+    if (enrolling && !officer.totp_enrolled) work.append(notice(t("office.enrolFirst")));
+    if (!allowed) work.append(notice(t("office.notYours"), { error: true }));
+    else await (entry ? entry[3] : home)(work, context);
   };
 }
 
@@ -175,3 +155,4 @@ start({
   fallback: "home",
   views: Object.fromEntries([["home", view("home")], ...MENU.map(([name]) => [name, view(name)])]),
 });
+
