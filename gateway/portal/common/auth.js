@@ -100,6 +100,8 @@ export function identity() {
 
 async function userinfo(meta) {
   if (!meta.userinfo_endpoint) return {};
+  // a member of staff's first sign-in, before a second factor: the token opens enrolment only
+  if (claimsOf(tokens.access).enrol_2fa) return {};
   const response = await fetch(meta.userinfo_endpoint, {
     headers: { Authorization: `Bearer ${tokens.access}`, Accept: "application/json" },
     credentials: "omit",
