@@ -477,6 +477,7 @@ VIOLATIONS: Mapping[str, str] = {
     ),
     "must not be the username": "不能与用户名相同",
     "must differ from the current one": "必须与当前密码不同",
+    "does not match the account's password": "与账户的密码不符",
     "must be 6 digits": "必须是 6 位数字",
     "lists a role twice": "重复列出了同一角色",
     "at least one role is required": "至少需要一个角色",

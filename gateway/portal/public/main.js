@@ -10,6 +10,7 @@ import { pageSize, preferences } from "../common/prefs.js";
 import { announce, href, notice, start } from "../common/shell.js";
 import { accountView } from "./account.js";
 import { grantsView } from "./grants.js";
+import { myDemandsSection } from "./my_demands.js";
 import { presentView } from "./present.js";
 import { registerView } from "./register.js";
 import { verifyView } from "./verify.js";
@@ -368,6 +369,7 @@ function demandForm(list, route) {
         idempotencyKey,
       });
       form.reset();
+      form.dispatchEvent(new CustomEvent("demand-sent", { bubbles: true }));
       fill(outcome, notice(t("demand.sent", { state: enumLabel("demand_state", demand.state) })));
       announce(t("demand.sent", { state: enumLabel("demand_state", demand.state) }));
     } catch (error) {
@@ -403,8 +405,15 @@ async function demandsView(main, route) {
           h("p", { text: t(available ? "demands.signInFirst" : "signIn.unavailable") }),
           available ? signIn : null,
         ),
-    h("h2", { id: "public-demands", text: t("demands.public") }),
   );
+  if (auth.signedIn()) {
+    const mine = myDemandsSection(list);
+    main.append(mine.section);
+    // the form stays; the view's container does not (the shell moves its children to the page)
+    main.querySelector("form")?.addEventListener("demand-sent", () => mine.load());
+    await mine.load();
+  }
+  main.append(h("h2", { id: "public-demands", text: t("demands.public") }));
   const answer = await call(`${CATALOG}/demands`, { query: { page_size: pageSize() } });
   main.append(
     answer.demands.length
