@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from runtime import config, grpcclient
+from runtime import grpcclient, service_registry
 from runtime.config import Settings
 from smartcity.catalog.v1 import catalog_pb2_grpc
 from smartcity.exchange.v1 import exchange_pb2_grpc
@@ -41,30 +42,45 @@ class CallFailed(grpc.aio.AioRpcError):  # type: ignore[misc]
 
 @dataclass
 class Upstream:
-    """Stubs for every service the gateway calls."""
+    """A stub for every registered service (runtime.service_registry), over one long-lived
+    channel each; the platform's own by name."""
 
     channels: dict[str, grpc.aio.Channel]
-    identity: identity_pb2_grpc.IdentityServiceStub
-    catalog: catalog_pb2_grpc.CatalogServiceStub
-    exchange: exchange_pb2_grpc.ExchangeServiceStub
-    keys: keys_pb2_grpc.KeysServiceStub
-    licences: licences_pb2_grpc.LicencesServiceStub
-    partners: partners_pb2_grpc.PartnersServiceStub
+    stubs: dict[str, object]
 
     @classmethod
     def connect(cls, settings: Settings) -> Upstream:
-        channels = {
-            name: grpcclient.channel(settings.grpc_target(name)) for name in config.SERVICES
-        }
-        return cls(
-            channels=channels,
-            identity=identity_pb2_grpc.IdentityServiceStub(channels["identity"]),
-            catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
-            exchange=exchange_pb2_grpc.ExchangeServiceStub(channels["exchange"]),
-            keys=keys_pb2_grpc.KeysServiceStub(channels["keys"]),
-            licences=licences_pb2_grpc.LicencesServiceStub(channels["licences"]),
-            partners=partners_pb2_grpc.PartnersServiceStub(channels["partners"]),
-        )
+        specs = service_registry.specs()
+        channels = {s.name: grpcclient.channel(settings.grpc_target(s.name)) for s in specs}
+        return cls(channels=channels, stubs={s.name: s.stub(channels[s.name]) for s in specs})
+
+    def stub(self, service: str) -> object:
+        """The stub of a registered service, by name."""
+        return self.stubs[service]
+
+    @property
+    def identity(self) -> identity_pb2_grpc.IdentityServiceStub:
+        return cast(identity_pb2_grpc.IdentityServiceStub, self.stubs["identity"])
+
+    @property
+    def catalog(self) -> catalog_pb2_grpc.CatalogServiceStub:
+        return cast(catalog_pb2_grpc.CatalogServiceStub, self.stubs["catalog"])
+
+    @property
+    def exchange(self) -> exchange_pb2_grpc.ExchangeServiceStub:
+        return cast(exchange_pb2_grpc.ExchangeServiceStub, self.stubs["exchange"])
+
+    @property
+    def keys(self) -> keys_pb2_grpc.KeysServiceStub:
+        return cast(keys_pb2_grpc.KeysServiceStub, self.stubs["keys"])
+
+    @property
+    def licences(self) -> licences_pb2_grpc.LicencesServiceStub:
+        return cast(licences_pb2_grpc.LicencesServiceStub, self.stubs["licences"])
+
+    @property
+    def partners(self) -> partners_pb2_grpc.PartnersServiceStub:
+        return cast(partners_pb2_grpc.PartnersServiceStub, self.stubs["partners"])
 
     async def fetch_jwks(self) -> str:
         reply = await grpcclient.call(

@@ -13,41 +13,46 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# One list of the services; adding a service is one line here (and its package).
-SERVICES: tuple[str, ...] = ("identity", "keys", "catalog", "exchange", "licences", "partners")
+from runtime import service_registry
+
+# The services, their ports and traits, as the service registry lists them (one line each there,
+# runtime.service_registry); these are the platform's own, read when this module is imported.
+SERVICES: tuple[str, ...] = service_registry.names()
 # The processes that may sign in to identity as service clients named after themselves, for the
 # calls they make as themselves: the services (the gateway needs none: identity's feed of ended
 # sessions asks for no credentials, runtime.revocation).
 PLATFORM_CLIENTS: tuple[str, ...] = SERVICES
 
-DEFAULT_PORTS: Mapping[str, int] = {
-    "nats": 14222,
-    "identity": 50061,
-    "catalog": 50062,
-    "exchange": 50063,
-    "keys": 50064,
-    "licences": 50065,
-    "partners": 50066,
-    "gateway": 8080,
-}
-# Where each process serves its Prometheus metrics (`SMARTCITY_<NAME>_METRICS_PORT`; 0: a free
-# one, logged as `metrics_serving`); never on the gateway's public port.
-DEFAULT_METRICS_PORTS: Mapping[str, int] = {
-    "identity": 9461,
-    "catalog": 9462,
-    "exchange": 9463,
-    "keys": 9464,
-    "licences": 9465,
-    "partners": 9466,
-    "gateway": 9460,
-}
+NATS_PORT = 14222
+GATEWAY_PORT = 8080
+# Where the gateway serves its Prometheus metrics: never on its public port.
+GATEWAY_METRICS_PORT = 9460
 
-# Which processes need which settings in production (kept here beside SERVICES).
+
+def default_ports() -> dict[str, int]:
+    """Each process's default port: NATS, every registered service, the gateway."""
+    services = {s.name: s.port for s in service_registry.specs()}
+    return {"nats": NATS_PORT, **services, "gateway": GATEWAY_PORT}
+
+
+def default_metrics_ports() -> dict[str, int]:
+    """Where each process serves its Prometheus metrics (`SMARTCITY_<NAME>_METRICS_PORT`; 0: a
+    free one, logged as `metrics_serving`)."""
+    services = {s.name: s.metrics_port for s in service_registry.specs()}
+    return {**services, "gateway": GATEWAY_METRICS_PORT}
+
+
+DEFAULT_PORTS: Mapping[str, int] = default_ports()
+DEFAULT_METRICS_PORTS: Mapping[str, int] = default_metrics_ports()
+
+# Which processes need which settings in production (the registry's traits).
 # They seal data at rest under the master key (runtime.crypto.master_key).
-SEALS_DATA: frozenset[str] = frozenset({"identity", "keys", "licences", "partners"})
+SEALS_DATA: frozenset[str] = frozenset(s.name for s in service_registry.SERVICES if s.seals_data)
 # They call other services as themselves (ServiceRuntime.credentials); hearing identity's feed
 # of ended sessions needs no credentials.
-CALLS_AS_ITSELF: frozenset[str] = frozenset({"exchange", "licences"})
+CALLS_AS_ITSELF: frozenset[str] = frozenset(
+    s.name for s in service_registry.SERVICES if s.calls_as_itself
+)
 
 # Master keys that appear in documentation and tests: whoever copies one shares the key.
 EXAMPLE_MASTER_KEYS: frozenset[str] = frozenset(
@@ -190,7 +195,9 @@ class Settings:
         return self.ports[name]
 
     def metrics_port(self, name: str) -> int:
-        return self.metrics_ports.get(name, DEFAULT_METRICS_PORTS[name])
+        if name in self.metrics_ports:
+            return self.metrics_ports[name]
+        return default_metrics_ports()[name]
 
     def grpc_target(self, service: str) -> str:
         """Where a service's gRPC server listens (`SMARTCITY_<NAME>_ADDR` overrides)."""
@@ -212,11 +219,11 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("SMARTCITY_DATA_DIR") or "var").resolve()
     ports = {
-        name: _port(env, f"SMARTCITY_{name.upper()}_PORT", p) for name, p in DEFAULT_PORTS.items()
+        name: _port(env, f"SMARTCITY_{name.upper()}_PORT", p) for name, p in default_ports().items()
     }
     hosts = {
         name: env[f"SMARTCITY_{name.upper()}_ADDR"]
-        for name in SERVICES
+        for name in service_registry.names()
         if env.get(f"SMARTCITY_{name.upper()}_ADDR")
     }
     database_url = env.get("SMARTCITY_DATABASE_URL") or None
@@ -272,7 +279,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         metrics=_bool(env, "SMARTCITY_METRICS", True),
         metrics_ports={
             name: _port(env, f"SMARTCITY_{name.upper()}_METRICS_PORT", p)
-            for name, p in DEFAULT_METRICS_PORTS.items()
+            for name, p in default_metrics_ports().items()
         },
     )
 
@@ -289,7 +296,7 @@ def check_production(settings: Settings, *, process: str) -> None:
 
 def _production_problems(settings: Settings, process: str) -> list[str]:
     """What `process` (a service's name, or "gateway") lacks for production, in words."""
-    service = process in SERVICES
+    service = process in service_registry.names()
     problems: list[str] = []
     if service and (settings.database_url or "sqlite").startswith("sqlite"):
         problems.append(
@@ -306,7 +313,11 @@ def _production_problems(settings: Settings, process: str) -> list[str]:
     if settings.demo or settings.demo_variables:
         given = " and ".join(settings.demo_variables) or "SMARTCITY_DEMO"
         problems.append(f"unset {given} (demo accounts never exist in production)")
-    if process in SEALS_DATA and not _usable_master_key(settings.master_key):
+    if (
+        service
+        and service_registry.spec(process).seals_data
+        and not _usable_master_key(settings.master_key)
+    ):
         problems.append("set SMARTCITY_MASTER_KEY (32 hex digits, not a known example)")
     if service and settings.stream_replicas < PRODUCTION_MIN_REPLICAS:
         problems.append(
@@ -318,7 +329,7 @@ def _production_problems(settings: Settings, process: str) -> list[str]:
             f"set SMARTCITY_ISSUER to the gateway's public https:// URL (tokens' issuer; now "
             f"{settings.issuer})"
         )
-    if settings.nats_url == _embedded_nats_url(settings.ports.get("nats", DEFAULT_PORTS["nats"])):
+    if settings.nats_url == _embedded_nats_url(settings.ports.get("nats", NATS_PORT)):
         problems.append("set SMARTCITY_NATS_URL (the default is the embedded NATS server)")
     if not settings.nats_seed:
         problems.append(
@@ -330,7 +341,7 @@ def _production_problems(settings: Settings, process: str) -> list[str]:
             "set SMARTCITY_GATEWAY_SECRET (at least 32 random characters, the same for every "
             "gateway replica: it signs the sign-in pages' CSRF tokens)"
         )
-    if process in CALLS_AS_ITSELF and not settings.service_secret:
+    if service and service_registry.spec(process).calls_as_itself and not settings.service_secret:
         problems.append(
             f"set SMARTCITY_SERVICE_SECRET (the secret of the service client {process!r}; "
             f"create it with POST /office/v1/clients, kind service)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from runtime import config
+from runtime import config, service_registry
 
 __all__ = ["parser"]
 
@@ -30,14 +30,15 @@ def parser(process: str, *, prog: str, description: str) -> argparse.ArgumentPar
 def settings_help(process: str) -> str:
     """The settings `process` reads, with the defaults of the embedded single-machine mode."""
     name = process.upper()
-    service = process in config.SERVICES
+    service = process in service_registry.names()
+    ports, metrics_ports = config.default_ports(), config.default_metrics_ports()
     own_port = "gRPC" if service else "HTTP"
     rows = [
         ("SMARTCITY_DATA_DIR", "data directory (default ./var)"),
-        (f"SMARTCITY_{name}_PORT", f"{own_port} port (default {config.DEFAULT_PORTS[process]})"),
+        (f"SMARTCITY_{name}_PORT", f"{own_port} port (default {ports[process]})"),
         (
             f"SMARTCITY_{name}_METRICS_PORT",
-            f"Prometheus /metrics port (default {config.DEFAULT_METRICS_PORTS[process]})",
+            f"Prometheus /metrics port (default {metrics_ports[process]})",
         ),
     ]
     if service:
@@ -48,14 +49,13 @@ def settings_help(process: str) -> str:
             ),
             (
                 "SMARTCITY_NATS_URL",
-                f"NATS (default the embedded nats://127.0.0.1:{config.DEFAULT_PORTS['nats']})",
+                f"NATS (default the embedded nats://127.0.0.1:{config.NATS_PORT})",
             ),
         ]
     rows += [
         (
             "SMARTCITY_ISSUER",
-            f"the gateway's public URL (default http://localhost:"
-            f"{config.DEFAULT_PORTS['gateway']})",
+            f"the gateway's public URL (default http://localhost:{config.GATEWAY_PORT})",
         ),
         ("SMARTCITY_PRODUCTION", "true: refuse the embedded defaults (default false)"),
         ("SMARTCITY_LOG_LEVEL", "debug, info, warning or error (default info)"),

@@ -18,14 +18,18 @@ import grpc
 import orjson
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from runtime import config, logs, loop, natsauth
+from runtime import config, logs, loop, natsauth, service_registry
 from runtime.config import ConfigError, Settings
 from runtime.platform import platform
 from runtime.processes import ProcessSpec, Supervisor, free_port, port_taken, tcp_open
 
 log = logs.get(__name__)
 
-PROCESS_ORDER = ("nats", *config.SERVICES, "gateway")
+
+def process_order() -> tuple[str, ...]:
+    """Every process of the platform, in start order: NATS, each registered service, the
+    gateway."""
+    return ("nats", *service_registry.names(), "gateway")
 
 
 def nats_server_binary() -> str:
@@ -45,7 +49,7 @@ def resolve_ports(env: Mapping[str, str]) -> dict[str, str]:
     """Environment with every port fixed: 0 means pick a free one; a taken port is an error."""
     settings = config.load(env)
     resolved: dict[str, str] = {}
-    for name in PROCESS_ORDER:
+    for name in process_order():
         var = f"SMARTCITY_{name.upper()}_PORT"
         port = settings.port(name)
         if port == 0:
@@ -151,14 +155,14 @@ def platform_specs(settings: Settings, env: Mapping[str, str]) -> list[ProcessSp
             env=env,
         )
     ]
-    for service in config.SERVICES:
+    for service in service_registry.specs():
         specs.append(
             ProcessSpec(
-                name=service,
-                argv=[sys.executable, "-m", f"services.{service}"],
-                ready=_grpc_ready(settings.grpc_target(service)),  # type: ignore[arg-type]
-                log_path=logs_dir / f"{service}.log",
-                env=_own_identity(settings, env, service),
+                name=service.name,
+                argv=[sys.executable, "-m", service.main_module],
+                ready=_grpc_ready(settings.grpc_target(service.name)),  # type: ignore[arg-type]
+                log_path=logs_dir / f"{service.name}.log",
+                env=_own_identity(settings, env, service.name),
             )
         )
     specs.append(

@@ -393,17 +393,7 @@ async def no_keys() -> str:
 async def gateway(catalog: OpenCatalog) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """The exports as anonymous routes, behind the middlewares `create_app` installs."""
     # The exports call the catalog only; the fake stands in for its stub.
-    stub: Any = catalog
-    unused: Any = None
-    upstream = Upstream(
-        channels={},
-        identity=unused,
-        catalog=stub,
-        exchange=unused,
-        keys=unused,
-        licences=unused,
-        partners=unused,
-    )
+    upstream = Upstream(channels={}, stubs={"catalog": catalog})
     verifier = TokenVerifier(no_keys, issuer=BASE)
     app = web.Application(
         middlewares=[
