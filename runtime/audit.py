@@ -36,7 +36,8 @@ async def record(
     resource_id: str,
     outcome: str = SUCCEEDED,
 ) -> None:
-    """Add an audit record to the caller's transaction; call `events_committed` after it."""
+    """Add an audit record to the caller's transaction (`UnitOfWork.audit`, whose commit wakes
+    the relay)."""
     await enqueue(
         conn,
         event_type(service),

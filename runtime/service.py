@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from grpc_health.v1.health import aio as health_aio
 from sqlalchemy.exc import SQLAlchemyError
 
 from runtime import (
@@ -29,6 +31,7 @@ from runtime import (
     metrics,
     natsauth,
     service_credentials,
+    service_registry,
     telemetry,
 )
 from runtime.auth import KEY_ROTATED_SUBJECT, JwksFetcher, Policy, Principal, TokenVerifier
@@ -41,7 +44,9 @@ from runtime.config import Settings
 from runtime.grpcserver import add_health_and_reflection, create_server
 from runtime.revocation import EndedSessions, Feed, from_identity
 from runtime.service_credentials import Login, ServiceCredentials
+from runtime.service_registry import ServiceSpec
 from runtime.storage import Database, Migration
+from runtime.unit_of_work import UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
     from smartcity.identity.v1 import identity_pb2_grpc
@@ -75,8 +80,13 @@ class ServiceRuntime:
         """Run `work` until the service stops."""
         self.tasks.append(asyncio.create_task(work, name=name))
 
-    def events_committed(self) -> None:
-        """Tell the relay that a transaction enqueued events, so it publishes them now."""
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """`async with rt.unit_of_work() as uow:` one transaction for a change, its events and
+        its audit records, after which the relay publishes the events (runtime.unit_of_work)."""
+        return unit_of_work(self.db, service=self.name, committed=self._wake_relay)
+
+    def _wake_relay(self) -> None:
+        """After a commit: the relay publishes what it enqueued now, not at its next poll."""
         if self.relay is not None:
             self.relay.notify()
 
@@ -86,11 +96,9 @@ class ServiceRuntime:
         """Record a refusal in a transaction of its own (the refused action has none); the
         refusal stands even if the record cannot be written."""
         try:
-            async with self.db.begin() as conn:
-                await audit.record(
-                    conn,
-                    service=self.name,
-                    action=action,
+            async with self.unit_of_work() as uow:
+                await uow.audit(
+                    action,
                     principal=principal,
                     resource_type=resource_type,
                     resource_id=resource_id,
@@ -98,8 +106,6 @@ class ServiceRuntime:
                 )
         except Exception as exc:
             log.warning("denial_not_audited", action=action, error=type(exc).__name__)
-            return
-        self.events_committed()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,10 +122,11 @@ class ServiceCommand:
 class ServiceDefinition:
     """Everything that makes one service different from another."""
 
-    name: str
-    grpc_services: Sequence[str]  # full names, for health and reflection
+    name: str  # its line in the service registry (runtime.service_registry)
     migrations: Sequence[Migration]
-    add_servicers: Callable[[grpc.aio.Server, ServiceRuntime], None]
+    # The implementation of the service's gRPC API, made once the runtime is ready; the server
+    # registers it as the registry's line says (the generated `add_*Servicer_to_server`).
+    servicer: Callable[[ServiceRuntime], object]
     policies: Mapping[str, Policy]
     publishes: bool = False
     subscriptions: Sequence[Subscription[Any]] = ()
@@ -133,6 +140,15 @@ class ServiceDefinition:
     on_key_rotation: Callable[[ServiceRuntime], Awaitable[None]] | None = None
     # One-off tasks run instead of the service, by name (`python -m services.<name> --help`).
     commands: Mapping[str, ServiceCommand] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> ServiceSpec:
+        return service_registry.spec(self.name)
+
+    @property
+    def grpc_services(self) -> tuple[str, ...]:
+        """Full names of the gRPC services it serves, for health and reflection."""
+        return (self.spec.grpc_service,)
 
 
 def identity_client(
@@ -212,15 +228,54 @@ async def _run_bus(rt: ServiceRuntime, definition: ServiceDefinition) -> None:
 
 
 async def serve(definition: ServiceDefinition, settings: Settings | None = None) -> None:
-    """Run the service until SIGTERM or SIGINT."""
+    """Run the service until SIGTERM or SIGINT. Whatever it opens is closed in reverse order
+    when it stops, and also when its start fails half-way (an exit stack)."""
     settings = settings or config.load()
     name = definition.name
     config.check_production(settings, process=name)  # before any database or network
     injected = faults.load()  # SMARTCITY_FAULTS: none unless an SRE rehearses an incident
     logs.configure(service=name, level=settings.log_level)
-    provider = telemetry.configure(service=name, settings=settings)
-    exposition = metrics.configure(service=name, settings=settings)
+    async with contextlib.AsyncExitStack() as opened:
+        opened.callback(telemetry.configure(service=name, settings=settings).shutdown)
+        opened.callback(metrics.configure(service=name, settings=settings).shutdown)
+        rt = await _open_runtime(definition, settings, opened, injected=injected)
+        server = create_server(
+            policies=definition.policies, verifier=rt.verifier, service=name, faults=injected
+        )
+        definition.spec.add_servicer(definition.servicer(rt), server)
+        health = await add_health_and_reflection(server, definition.grpc_services)
+        bind = settings.bind_address
+        port = server.add_insecure_port(f"{bind}:{settings.port(name)}")
+        if port == 0:
+            raise RuntimeError(f"cannot listen on {bind}:{settings.port(name)}: the port is taken")
+        # Before serving: a service answers only once its keys and data are in place.
+        if definition.on_start is not None:
+            await definition.on_start(rt)
+        rt.background(rt.verifier.sessions.follow(), name=f"{name}-ended-sessions")
+        await server.start()
+        bus = asyncio.create_task(_run_bus(rt, definition), name=f"{name}-bus")
+        opened.push_async_callback(_cancel, [bus])
+        opened.push_async_callback(_stop_serving, rt, health, server)
+        loop.settle_heap()
+        log.info("service_started", port=port, database=rt.db.backend, demo=settings.demo)
+
+        await loop.stop_event().wait()
+        log.info("service_stopping")
+    log.info("service_stopped")
+
+
+async def _open_runtime(
+    definition: ServiceDefinition,
+    settings: Settings,
+    opened: contextlib.AsyncExitStack,
+    *,
+    injected: faults.Faults,
+) -> ServiceRuntime:
+    """The service's database (migrated), token verifier, relay and consumers; closed by
+    `opened`, with the runtime's background tasks, when the service stops."""
+    name = definition.name
     db = Database(settings.database_url_for(name), service=name)
+    opened.push_async_callback(db.close)
     migrations = list(definition.migrations)
     if definition.publishes:
         migrations = [*bus_outbox.MIGRATIONS, *migrations]
@@ -238,45 +293,32 @@ async def serve(definition: ServiceDefinition, settings: Settings | None = None)
     rt = ServiceRuntime(
         name=name, settings=settings, db=db, verifier=verifier, credentials=credentials
     )
+    opened.push_async_callback(_cancel, rt.tasks)
     if definition.publishes:
         rt.relay = OutboxRelay(
             db, source=f"/smartcity/{name}", stall_seconds=injected.nats_stall_seconds
         )
         rt.background(rt.relay.watch_backlog(), name=f"{name}-outbox-backlog")
     rt.consumers = [Consumer(db, s) for s in definition.subscriptions]
+    return rt
 
-    server = create_server(
-        policies=definition.policies, verifier=rt.verifier, service=name, faults=injected
-    )
-    definition.add_servicers(server, rt)
-    health = await add_health_and_reflection(server, definition.grpc_services)
-    bind = settings.bind_address
-    port = server.add_insecure_port(f"{bind}:{settings.port(name)}")
-    if port == 0:
-        raise RuntimeError(f"cannot listen on {bind}:{settings.port(name)}: the port is taken")
-    # Before serving: a service answers only once its keys and data are in place.
-    if definition.on_start is not None:
-        await definition.on_start(rt)
-    rt.background(sessions.follow(), name=f"{name}-ended-sessions")
-    await server.start()
-    bus = asyncio.create_task(_run_bus(rt, definition), name=f"{name}-bus")
-    loop.settle_heap()
-    log.info("service_started", port=port, database=db.backend, demo=settings.demo)
 
-    await loop.stop_event().wait()
-
-    log.info("service_stopping")
+async def _stop_serving(
+    rt: ServiceRuntime, health: health_aio.HealthServicer, server: grpc.aio.Server
+) -> None:
+    """Stop answering: long-lived streams end, probes hear NOT_SERVING, calls in flight get
+    up to five seconds."""
     rt.stopping.set()
     await health.enter_graceful_shutdown()
     await server.stop(grace=5.0)
-    for task in (bus, *rt.tasks):
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel background tasks and wait for each to end."""
+    for task in list(tasks):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await db.close()
-    provider.shutdown()
-    exposition.shutdown()
-    log.info("service_stopped")
 
 
 def run(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> None:

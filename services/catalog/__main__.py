@@ -5,7 +5,7 @@ from __future__ import annotations
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from services.catalog import demo, store
 from services.catalog.events import SUBSCRIPTIONS
-from services.catalog.servicer import POLICIES, SERVICE, add_to_server
+from services.catalog.servicer import POLICIES, CatalogServicer
 
 
 async def _start(rt: ServiceRuntime) -> None:
@@ -15,9 +15,8 @@ async def _start(rt: ServiceRuntime) -> None:
 
 DEFINITION = ServiceDefinition(
     name="catalog",
-    grpc_services=[SERVICE],
     migrations=store.MIGRATIONS,
-    add_servicers=add_to_server,
+    servicer=CatalogServicer,
     policies=POLICIES,
     publishes=True,
     subscriptions=SUBSCRIPTIONS,

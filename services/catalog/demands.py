@@ -7,12 +7,11 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit
 from runtime.auth import Principal
-from runtime.bus.outbox import enqueue
 from runtime.errors import FieldViolation, InvalidArgument, NotFound
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
+from runtime.unit_of_work import UnitOfWork
 from services.catalog import domain, events, store
 from smartcity.catalog.v1 import catalog_pb2 as pb
 from smartcity.catalog.v1 import events_pb2
@@ -25,11 +24,11 @@ async def create(
     # Scoped to the caller: one person's key never returns another's demand.
     scoped = f"{principal.subject}/{request_id}" if request_id else None
     demand_id = str(uuid.uuid4())
-    async with rt.db.begin() as conn:
-        if scoped and (found := await store.find_demand_by_request_id(conn, scoped)):
+    async with rt.unit_of_work() as uow:
+        if scoped and (found := await store.find_demand_by_request_id(uow.conn, scoped)):
             return found
         await store.insert_demand(
-            conn,
+            uow.conn,
             id=demand_id,
             title=demand.title.strip(),
             description=demand.description.strip(),
@@ -44,8 +43,7 @@ async def create(
             request_id=scoped,
             created_us=now_us(),
         )
-        created = await _announce(conn, demand_id, "submitted", principal)
-    rt.events_committed()
+        created = await _announce(uow, demand_id, "submitted", principal)
     return created
 
 
@@ -54,31 +52,30 @@ async def route(
 ) -> pb.Demand:
     domain.authorise_review(principal)
     days = domain.due_days(request.due_days)
-    async with rt.db.begin() as conn:
-        current = await _get(conn, request.id)
+    async with rt.unit_of_work() as uow:
+        current = await _get(uow.conn, request.id)
         domain.check_route(current, request.department)
         now = now_us()
         await store.update_demand(
-            conn,
+            uow.conn,
             request.id,
             state=pb.DEMAND_STATE_ROUTED,
             department=request.department,
             routed_us=now,
             due_us=now + days * domain.DAY_US,
         )
-        routed = await _announce(conn, request.id, "routed", principal)
-    rt.events_committed()
+        routed = await _announce(uow, request.id, "routed", principal)
     return routed
 
 
 async def answer(
     rt: ServiceRuntime, principal: Principal, request: pb.AnswerDemandRequest
 ) -> pb.Demand:
-    async with rt.db.begin() as conn:
-        current = await _get(conn, request.id)
+    async with rt.unit_of_work() as uow:
+        current = await _get(uow.conn, request.id)
         domain.check_answer(principal, current, request)
         if request.outcome == pb.DEMAND_OUTCOME_OPENED:
-            opened = await store.get_entry(conn, request.resource_id, open_catalog=True)
+            opened = await store.get_entry(uow.conn, request.resource_id, open_catalog=True)
             if opened is None or opened.provider_department != principal.department:
                 raise InvalidArgument(
                     [
@@ -90,7 +87,7 @@ async def answer(
                     ]
                 )
         await store.update_demand(
-            conn,
+            uow.conn,
             request.id,
             state=pb.DEMAND_STATE_ANSWERED,
             outcome=request.outcome,
@@ -98,8 +95,7 @@ async def answer(
             resource_id=request.resource_id,
             answer_us=now_us(),
         )
-        answered = await _announce(conn, request.id, "answered", principal)
-    rt.events_committed()
+        answered = await _announce(uow, request.id, "answered", principal)
     return answered
 
 
@@ -110,12 +106,9 @@ async def _get(conn: AsyncConnection, demand_id: str) -> pb.Demand:
     return found[0]
 
 
-async def _announce(
-    conn: AsyncConnection, demand_id: str, step: str, principal: Principal
-) -> pb.Demand:
-    demand = await _get(conn, demand_id)
-    await enqueue(
-        conn,
+async def _announce(uow: UnitOfWork, demand_id: str, step: str, principal: Principal) -> pb.Demand:
+    demand = await _get(uow.conn, demand_id)
+    await uow.publish(
         events.DEMAND_STEPS[step],
         events_pb2.DemandChanged(
             demand_id=demand.id,
@@ -127,10 +120,8 @@ async def _announce(
         ),
         entity_id=demand.id,
     )
-    await audit.record(
-        conn,
-        service="catalog",
-        action=f"catalog.demand.{step}",
+    await uow.audit(
+        f"catalog.demand.{step}",
         principal=principal,
         resource_type="demand",
         resource_id=demand.id,

@@ -13,12 +13,13 @@ from google.protobuf import field_mask_pb2
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit, logs
+from runtime import logs
 from runtime.auth import Principal, current_principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us
+from runtime.unit_of_work import UnitOfWork
 from services.catalog import diff, domain, events, store
 from smartcity.catalog.v1 import catalog_pb2 as pb
 from smartcity.catalog.v1 import events_pb2
@@ -48,19 +49,18 @@ async def register(
     content = domain.content_of(resource)
     for attempt in range(CODE_ATTEMPTS):
         try:
-            async with rt.db.begin() as conn:
-                if request_id and (found := await store.find_by_request_id(conn, request_id)):
+            async with rt.unit_of_work() as uow:
+                if request_id and (found := await store.find_by_request_id(uow.conn, request_id)):
                     return found
                 created = await store.insert_resource(
-                    conn,
+                    uow.conn,
                     content,
                     resource_id=str(uuid.uuid4()),
-                    code=await store.next_code(conn, content.classification),
+                    code=await store.next_code(uow.conn, content.classification),
                     created_by=created_by,
                     request_id=request_id,
                 )
-                await enqueue(
-                    conn,
+                await uow.publish(
                     events.RESOURCE_CREATED,
                     events_pb2.ResourceCreated(
                         resource_id=created.id,
@@ -73,13 +73,12 @@ async def register(
                     ),
                     entity_id=created.id,
                 )
-                await _audit(conn, "created", created.id)
+                await _audit(uow, "created", created.id)
             break
         except IntegrityError:
             # A concurrent create took the code (retry with the next) or the request id.
             if attempt == CODE_ATTEMPTS - 1:
                 raise AlreadyExists("the resource could not get a code; retry") from None
-    rt.events_committed()
     log.info("resource_created", resource_id=created.id, department=created.provider_department)
     return created
 
@@ -108,8 +107,8 @@ async def update(
 ) -> pb.Resource:
     """Edit a draft or returned resource in place; editing a confirmed or published one starts
     the next version as a draft, and the listed version stays in the catalogs meanwhile."""
-    async with rt.db.begin() as conn:
-        current = await _get_for_update(conn, change.id)
+    async with rt.unit_of_work() as uow:
+        current = await _get_for_update(uow.conn, change.id)
         domain.authorise_edit(principal, current.provider_department)
         domain.check_editable(current.state)
         content = _merge(current, change, mask)
@@ -117,11 +116,11 @@ async def update(
         revising = current.state in domain.REVISABLE
         version = current.version + 1 if revising else current.version
         updated = await store.update_content(
-            conn, current.id, content, version=version, state=domain.DRAFT
+            uow.conn, current.id, content, version=version, state=domain.DRAFT
         )
         if revising:
             await store.add_transition(
-                conn,
+                uow.conn,
                 current.id,
                 version=version,
                 from_state=current.state,
@@ -129,9 +128,8 @@ async def update(
                 actor_department=principal.department,
                 comment=f"revision {version} started",
             )
-        await _announce(conn, "updated", updated, previous=current.state)
-        await _audit(conn, "updated", updated.id)
-    rt.events_committed()
+        await _announce(uow.conn, "updated", updated, previous=current.state)
+        await _audit(uow, "updated", updated.id)
     return updated
 
 
@@ -146,21 +144,21 @@ async def step(
     publication: tuple[bool | None, bool | None] | None = None,
 ) -> pb.Resource:
     """One lifecycle step: check who and from which state, record it, announce it."""
-    async with rt.db.begin() as conn:
-        current = await _get_for_update(conn, resource_id)
+    async with rt.unit_of_work() as uow:
+        current = await _get_for_update(uow.conn, resource_id)
         authorise(principal, current)
         target = domain.next_state(action, current.state, listed=current.published_version > 0)
         if action == "submit":
             # the rules may have tightened since the draft was saved
             domain.validate_resource(current)
         values = _listing(action, current, publication)
-        changed = await store.set_state(conn, resource_id, target, **values)
+        changed = await store.set_state(uow.conn, resource_id, target, **values)
         if action == "publish":
-            await store.list_entry(conn, changed, published_us=now_us())
+            await store.list_entry(uow.conn, changed, published_us=now_us())
         elif action == "withdraw":
-            await store.unlist_entry(conn, await store.resource_seq(conn, resource_id))
+            await store.unlist_entry(uow.conn, await store.resource_seq(uow.conn, resource_id))
         await store.add_transition(
-            conn,
+            uow.conn,
             resource_id,
             version=changed.version,
             from_state=current.state,
@@ -169,9 +167,8 @@ async def step(
             comment=comment,
         )
         step_name = STEP_EVENTS[action]
-        await _announce(conn, step_name, changed, previous=current.state)
-        await _audit(conn, step_name, resource_id)
-    rt.events_committed()
+        await _announce(uow.conn, step_name, changed, previous=current.state)
+        await _audit(uow, step_name, resource_id)
     log.info(
         "resource_step",
         resource_id=resource_id,
@@ -261,11 +258,9 @@ async def _announce(
     )
 
 
-async def _audit(conn: AsyncConnection, step_name: str, resource_id: str) -> None:
-    await audit.record(
-        conn,
-        service="catalog",
-        action=f"catalog.resource.{step_name}",
+async def _audit(uow: UnitOfWork, step_name: str, resource_id: str) -> None:
+    await uow.audit(
+        f"catalog.resource.{step_name}",
         principal=current_principal(),
         resource_type="resource",
         resource_id=resource_id,

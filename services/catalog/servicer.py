@@ -408,7 +408,3 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
 
 POLICIES = policies_of(CatalogServicer, SERVICE)
-
-
-def add_to_server(server: Any, rt: ServiceRuntime) -> None:
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(rt), server)

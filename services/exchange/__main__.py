@@ -5,13 +5,12 @@ from __future__ import annotations
 from runtime.service import ServiceDefinition, run
 from services.exchange import store
 from services.exchange.events import SUBSCRIPTIONS
-from services.exchange.servicer import POLICIES, SERVICE, add_to_server
+from services.exchange.servicer import POLICIES, create_servicer
 
 DEFINITION = ServiceDefinition(
     name="exchange",
-    grpc_services=[SERVICE],
     migrations=store.MIGRATIONS,
-    add_servicers=add_to_server,
+    servicer=create_servicer,
     policies=POLICIES,
     publishes=True,
     subscriptions=SUBSCRIPTIONS,

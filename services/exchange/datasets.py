@@ -8,9 +8,8 @@ import uuid
 
 from sqlalchemy.exc import IntegrityError
 
-from runtime import audit, logs
+from runtime import logs
 from runtime.auth import Principal
-from runtime.bus.outbox import enqueue
 from runtime.errors import AlreadyExists, NotFound
 from runtime.service import ServiceRuntime
 from services.exchange import domain, events, store, subscriptions
@@ -32,13 +31,13 @@ async def push(
     rows = domain.validate_records(request.records, entry.data_items)
     scoped = f"{principal.subject}/{request.request_id}" if request.request_id else None
     try:
-        async with rt.db.begin() as conn:
-            if scoped and await store.batch_by_request_id(conn, scoped):
-                found = await store.get_dataset(conn, request.resource_id)
+        async with rt.unit_of_work() as uow:
+            if scoped and await store.batch_by_request_id(uow.conn, scoped):
+                found = await store.get_dataset(uow.conn, request.resource_id)
                 assert found is not None
                 return found
             dataset = await store.add_batch(
-                conn,
+                uow.conn,
                 batch_id=str(uuid.uuid4()),
                 resource_id=entry.id,
                 department=entry.provider_department,
@@ -47,8 +46,7 @@ async def push(
                 pushed_by=principal.subject,
                 request_id=scoped,
             )
-            await enqueue(
-                conn,
+            await uow.publish(
                 events.DATASET_UPDATED,
                 events_pb2.DatasetUpdated(
                     resource_id=dataset.resource_id,
@@ -60,19 +58,16 @@ async def push(
                 entity_id=dataset.resource_id,
             )
             await subscriptions.announce(
-                conn, dataset, batch_size=len(rows), replaced=request.replace
+                uow.conn, dataset, batch_size=len(rows), replaced=request.replace
             )
-            await audit.record(
-                conn,
-                service="exchange",
-                action="exchange.dataset.updated",
+            await uow.audit(
+                "exchange.dataset.updated",
                 principal=principal,
                 resource_type="dataset",
                 resource_id=dataset.resource_id,
             )
     except IntegrityError:
         raise AlreadyExists("this batch was pushed already (same Idempotency-Key)") from None
-    rt.events_committed()
     log.info("dataset_updated", resource_id=dataset.resource_id, version=dataset.version)
     return dataset
 

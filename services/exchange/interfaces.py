@@ -15,7 +15,7 @@ import orjson
 from opentelemetry import metrics
 from sqlalchemy.exc import IntegrityError
 
-from runtime import audit, errors, grpcclient, logs
+from runtime import errors, grpcclient, logs
 from runtime.auth import Principal
 from runtime.authcodes import AuthorisationCodeChecker, Verified
 from runtime.errors import AlreadyExists, DomainError, NotFound, PermissionDenied
@@ -136,20 +136,17 @@ class Interfaces:
         domain.validate_interface(service, entry)
         service.provider_department = entry.provider_department
         try:
-            async with self._rt.db.begin() as conn:
-                await store.insert_interface(conn, service)
-                await audit.record(
-                    conn,
-                    service="exchange",
-                    action="exchange.interface_service.created",
+            async with self._rt.unit_of_work() as uow:
+                await store.insert_interface(uow.conn, service)
+                await uow.audit(
+                    "exchange.interface_service.created",
                     principal=principal,
                     resource_type="interface_service",
                     resource_id=service.name,
                 )
-                created = await store.get_interface(conn, service.name)
+                created = await store.get_interface(uow.conn, service.name)
         except IntegrityError:
             raise AlreadyExists(f"an interface service named {service.name!r} exists") from None
-        self._rt.events_committed()
         assert created is not None
         return created
 

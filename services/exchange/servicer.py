@@ -7,7 +7,7 @@ Big Data Bureau).
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import grpc
 
@@ -278,9 +278,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
 POLICIES = policies_of(ExchangeServicer, SERVICE)
 
 
-def add_to_server(server: Any, rt: ServiceRuntime) -> None:
+def create_servicer(rt: ServiceRuntime) -> ExchangeServicer:
+    """The servicer, with the background work it starts."""
     servicer = ExchangeServicer(rt)
-    exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(servicer, server)
     rt.background(servicer.evidence.run(), name="exchange-evidence")
     rt.background(servicer.evidence.purge(), name="exchange-evidence-retention")
     rt.background(report_code_uses(rt, servicer.checker), name="exchange-code-uses")
+    return servicer

@@ -10,12 +10,12 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit, logs
+from runtime import logs
 from runtime.auth import Principal
-from runtime.bus.outbox import enqueue
 from runtime.errors import InvalidArgument, NotFound
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
+from runtime.unit_of_work import UnitOfWork
 from services.exchange import domain, events, store
 from services.exchange.share_catalog import ShareCatalog
 from smartcity.exchange.v1 import events_pb2
@@ -39,11 +39,11 @@ async def create(
     scoped = f"{principal.subject}/{request_id}" if request_id else None
     share_id = str(uuid.uuid4())
     now = now_us()
-    async with rt.db.begin() as conn:
-        if scoped and (found := await store.share_request_by_request_id(conn, scoped)):
+    async with rt.unit_of_work() as uow:
+        if scoped and (found := await store.share_request_by_request_id(uow.conn, scoped)):
             return found
         await store.insert_share_request(
-            conn,
+            uow.conn,
             id=share_id,
             resource_id=entry.id,
             consumer=domain.consumer_of(principal),
@@ -60,9 +60,8 @@ async def create(
             submitted_us=now,
             due_us=now + domain.DEFAULT_DUE_DAYS * domain.DAY_US,
         )
-        submitted = await _get(conn, share_id)
-        await enqueue(
-            conn,
+        submitted = await _get(uow.conn, share_id)
+        await uow.publish(
             events.SHARE_REQUEST_SUBMITTED,
             events_pb2.ShareRequestSubmitted(
                 share_request_id=share_id,
@@ -74,12 +73,12 @@ async def create(
             ),
             entity_id=share_id,
         )
-        await _audit(conn, principal, "submitted", share_id)
+        await _audit(uow, principal, "submitted", share_id)
         if state != pb.SHARE_REQUEST_STATE_PENDING:
             # decided by the catalog's share type: the automatic check
             fields = list(request.fields) if state == pb.SHARE_REQUEST_STATE_GRANTED else []
             await _decide(
-                conn,
+                uow,
                 principal,
                 submitted,
                 state=state,
@@ -87,8 +86,7 @@ async def create(
                 fields=fields,
                 duration_days=request.duration_days,
             )
-        created = await _get(conn, share_id)
-    rt.events_committed()
+        created = await _get(uow.conn, share_id)
     log.info("share_request_submitted", share_request_id=share_id, state=created.state)
     return created
 
@@ -96,8 +94,8 @@ async def create(
 async def decide(
     rt: ServiceRuntime, principal: Principal, decision: pb.DecideShareRequestRequest
 ) -> pb.ShareRequest:
-    async with rt.db.begin() as conn:
-        current = await store.get_share_request(conn, decision.id, for_update=True)
+    async with rt.unit_of_work() as uow:
+        current = await store.get_share_request(uow.conn, decision.id, for_update=True)
         if current is None or not domain.can_see(
             principal,
             consumer=current.consumer,
@@ -107,7 +105,7 @@ async def decide(
         fields, days = domain.check_decision(principal, current, decision)
         state = pb.SHARE_REQUEST_STATE_GRANTED if decision.grant else pb.SHARE_REQUEST_STATE_REFUSED
         await _decide(
-            conn,
+            uow,
             principal,
             current,
             state=state,
@@ -115,13 +113,12 @@ async def decide(
             fields=fields,
             duration_days=days,
         )
-        decided = await _get(conn, decision.id)
-    rt.events_committed()
+        decided = await _get(uow.conn, decision.id)
     return decided
 
 
 async def _decide(
-    conn: AsyncConnection,
+    uow: UnitOfWork,
     principal: Principal,
     current: pb.ShareRequest,
     *,
@@ -135,7 +132,7 @@ async def _decide(
     if state == pb.SHARE_REQUEST_STATE_GRANTED:
         grant_id = str(uuid.uuid4())
         await store.insert_grant(
-            conn,
+            uow.conn,
             id=grant_id,
             resource_id=current.resource_id,
             consumer=current.consumer,
@@ -148,12 +145,11 @@ async def _decide(
             created_us=now,
         )
     await store.update_share_request(
-        conn, current.id, state=state, reason=reason, grant_id=grant_id, decided_us=now
+        uow.conn, current.id, state=state, reason=reason, grant_id=grant_id, decided_us=now
     )
     submitted_us = current.submit_time.ToMicroseconds()
     due_us = current.due_time.ToMicroseconds()
-    await enqueue(
-        conn,
+    await uow.publish(
         events.SHARE_REQUEST_DECIDED,
         events_pb2.ShareRequestDecided(
             share_request_id=current.id,
@@ -171,7 +167,7 @@ async def _decide(
         ),
         entity_id=current.id,
     )
-    await _audit(conn, principal, "granted" if grant_id else "refused", current.id)
+    await _audit(uow, principal, "granted" if grant_id else "refused", current.id)
 
 
 async def get(rt: ServiceRuntime, principal: Principal, share_id: str) -> pb.ShareRequest:
@@ -190,8 +186,8 @@ async def revoke(
     rt: ServiceRuntime, principal: Principal, request: pb.RevokeGrantRequest
 ) -> pb.Grant:
     reason = request.reason.strip()
-    async with rt.db.begin() as conn:
-        grant = await store.get_grant(conn, request.id)
+    async with rt.unit_of_work() as uow:
+        grant = await store.get_grant(uow.conn, request.id)
         if grant is None or not domain.can_see(
             principal,
             consumer=grant.consumer,
@@ -201,9 +197,8 @@ async def revoke(
         domain.authorise_revoke(principal, grant)
         if not reason or len(reason) > domain.MAX_TEXT:
             raise InvalidArgument.of("reason", f"is required, at most {domain.MAX_TEXT} characters")
-        await store.revoke_grant(conn, grant.id, reason=reason)
-        await enqueue(
-            conn,
+        await store.revoke_grant(uow.conn, grant.id, reason=reason)
+        await uow.publish(
             events.GRANT_REVOKED,
             events_pb2.GrantRevoked(
                 grant_id=grant.id,
@@ -213,16 +208,13 @@ async def revoke(
             ),
             entity_id=grant.id,
         )
-        await audit.record(
-            conn,
-            service="exchange",
-            action="exchange.grant.revoked",
+        await uow.audit(
+            "exchange.grant.revoked",
             principal=principal,
             resource_type="grant",
             resource_id=grant.id,
         )
-        revoked = await store.get_grant(conn, grant.id)
-    rt.events_committed()
+        revoked = await store.get_grant(uow.conn, grant.id)
     assert revoked is not None
     return revoked
 
@@ -234,11 +226,9 @@ async def _get(conn: AsyncConnection, share_id: str) -> pb.ShareRequest:
     return found
 
 
-async def _audit(conn: AsyncConnection, principal: Principal, step: str, share_id: str) -> None:
-    await audit.record(
-        conn,
-        service="exchange",
-        action=f"exchange.share_request.{step}",
+async def _audit(uow: UnitOfWork, principal: Principal, step: str, share_id: str) -> None:
+    await uow.audit(
+        f"exchange.share_request.{step}",
         principal=principal,
         resource_type="share_request",
         resource_id=share_id,

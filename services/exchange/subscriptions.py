@@ -10,7 +10,6 @@ import uuid
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit
 from runtime.auth import Principal
 from runtime.bus import contracts
 from runtime.bus.events import EventType
@@ -57,38 +56,32 @@ async def create(
         consumer_department=principal.department,
     )
     try:
-        async with rt.db.begin() as conn:
-            await _live_grant(conn, principal.department, subscription.resource_id)
-            await store.insert_subscription(conn, created)
-            await audit.record(
-                conn,
-                service="exchange",
-                action="exchange.subscription.created",
+        async with rt.unit_of_work() as uow:
+            await _live_grant(uow.conn, principal.department, subscription.resource_id)
+            await store.insert_subscription(uow.conn, created)
+            await uow.audit(
+                "exchange.subscription.created",
                 principal=principal,
                 resource_type="subscription",
                 resource_id=created.id,
             )
-            found = await store.get_subscription(conn, created.id)
+            found = await store.get_subscription(uow.conn, created.id)
     except IntegrityError:
         raise AlreadyExists("the department subscribes to this resource already") from None
-    rt.events_committed()
     assert found is not None
     return found
 
 
 async def delete(rt: ServiceRuntime, principal: Principal, subscription_id: str) -> None:
-    async with rt.db.begin() as conn:
-        await _own(conn, principal, subscription_id)
-        await store.delete_subscription(conn, subscription_id)
-        await audit.record(
-            conn,
-            service="exchange",
-            action="exchange.subscription.deleted",
+    async with rt.unit_of_work() as uow:
+        await _own(uow.conn, principal, subscription_id)
+        await store.delete_subscription(uow.conn, subscription_id)
+        await uow.audit(
+            "exchange.subscription.deleted",
             principal=principal,
             resource_type="subscription",
             resource_id=subscription_id,
         )
-    rt.events_committed()
 
 
 async def changes(

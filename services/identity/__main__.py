@@ -7,15 +7,13 @@ import asyncio
 import contextlib
 import functools
 
-import grpc
-
 from runtime import config, crypto, logs
 from runtime.service import ServiceCommand, ServiceDefinition, ServiceRuntime, run
 from runtime.storage import Database
 from services.identity import authorization, demo, ended_sessions, store
 from services.identity.bootstrap import create_admin
 from services.identity.personal import PersonalData
-from services.identity.servicer import POLICIES, SERVICE, IdentityServicer, add_to_server
+from services.identity.servicer import POLICIES, IdentityServicer
 from services.identity.signing import SigningKeys
 
 log = logs.get(__name__)
@@ -31,12 +29,11 @@ def _signing_keys(db: Database) -> SigningKeys:
     return SigningKeys(db, master_key=crypto.master_key(config.load()))
 
 
-def _add_servicers(server: grpc.aio.Server, rt: ServiceRuntime) -> None:
+def _servicer(rt: ServiceRuntime) -> IdentityServicer:
     master_key = crypto.master_key(rt.settings)
-    servicer = IdentityServicer(
+    return IdentityServicer(
         rt, _signing_keys(rt.db), PersonalData(master_key), master_key=master_key
     )
-    add_to_server(server, servicer)
 
 
 async def _maintain_keys(rt: ServiceRuntime, keys: SigningKeys) -> None:
@@ -46,8 +43,7 @@ async def _maintain_keys(rt: ServiceRuntime, keys: SigningKeys) -> None:
             await keys.reload()
             if keys.due(rotation_hours=rt.settings.key_rotation_hours):
                 with contextlib.suppress(RuntimeError):  # another replica rotated first
-                    await keys.rotate()
-                    rt.events_committed()
+                    await keys.rotate(rt.unit_of_work)
             await keys.destroy_retired()
         except Exception as exc:  # the next round retries; signing goes on with the loaded key
             log.warning("key_maintenance_failed", error=type(exc).__name__)
@@ -71,9 +67,8 @@ async def _key_rotated(rt: ServiceRuntime) -> None:
 
 DEFINITION = ServiceDefinition(
     name="identity",
-    grpc_services=[SERVICE],
     migrations=store.MIGRATIONS,
-    add_servicers=_add_servicers,
+    servicer=_servicer,
     policies=POLICIES,
     publishes=True,
     jwks_fetcher=lambda db: _signing_keys(db).jwks_json,

@@ -10,11 +10,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit, identifiers, logs
+from runtime import identifiers, logs
 from runtime.auth import Principal
-from runtime.bus.outbox import enqueue
 from runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -24,7 +22,8 @@ from runtime.errors import (
 )
 from runtime.pagination import decode_key_cursor, encode_key_cursor, page_size
 from runtime.service import ServiceRuntime
-from runtime.storage import Database, now_us, timestamp
+from runtime.storage import now_us, timestamp
+from runtime.unit_of_work import UnitOfWork, UnitsOfWork
 from services.identity import domain, events, passwords, store, totp
 from services.identity.domain import Account, Profile
 from services.identity.personal import PersonalData
@@ -62,21 +61,20 @@ def account_message(account: Account) -> identity_pb2.Account:
 
 
 async def create_account(
-    db: Database, account: Account, *, password: str, by: Principal | None, **sealed: Any
+    work: UnitsOfWork, account: Account, *, password: str, by: Principal | None, **sealed: Any
 ) -> None:
     """Insert an account with its `account.created` event and audit record, in one transaction;
     `sealed` holds its sealed and hashed personal columns."""
     password_hash = await passwords.hash_password(password)
     try:
-        async with db.begin() as conn:
+        async with work() as uow:
             # One namespace with the registered applications: a token's client_id is one.
-            if await store.username_exists(conn, account.username) or (
-                await store.application_row(conn, account.username) is not None
+            if await store.username_exists(uow.conn, account.username) or (
+                await store.application_row(uow.conn, account.username) is not None
             ):
                 raise AlreadyExists(f"the username {account.username!r} is taken")
-            await store.add_account(conn, account, password_hash=password_hash, **sealed)
-            await enqueue(
-                conn,
+            await store.add_account(uow.conn, account, password_hash=password_hash, **sealed)
+            await uow.publish(
                 events.ACCOUNT_CREATED,
                 events_pb2.AccountCreated(
                     account_id=account.id,
@@ -85,10 +83,8 @@ async def create_account(
                 ),
                 entity_id=account.id,
             )
-            await audit.record(
-                conn,
-                service=SERVICE_NAME,
-                action="identity.account.created",
+            await uow.audit(
+                "identity.account.created",
                 principal=by,
                 resource_type="account",
                 resource_id=account.id,
@@ -136,8 +132,7 @@ class Accounts:
     async def _create(
         self, account: Account, *, password: str, by: Principal | None, **sealed: Any
     ) -> None:
-        await create_account(self._rt.db, account, password=password, by=by, **sealed)
-        self._rt.events_committed()
+        await create_account(self._rt.unit_of_work, account, password=password, by=by, **sealed)
 
     async def _account(self, account_id: str) -> Account:
         async with self._rt.db.read() as conn:
@@ -194,13 +189,12 @@ class Accounts:
         if violations:
             raise InvalidArgument(violations)
         new_hash = await passwords.hash_password(request.new_password)
-        async with self._rt.db.begin() as conn:
-            await store.update_account(conn, row.id, password_hash=new_hash)
+        async with self._rt.unit_of_work() as uow:
+            await store.update_account(uow.conn, row.id, password_hash=new_hash)
             # Whoever else holds a session of this account loses it; the caller keeps theirs.
             await end_sessions(
-                conn, account_id=row.id, keep=principal.session, reason="password_changed"
+                uow, account_id=row.id, keep=principal.session, reason="password_changed"
             )
-        self._rt.events_committed()
         log.info("password_changed", account_id=row.id)
         return identity_pb2.ChangePasswordResponse()
 
@@ -386,17 +380,15 @@ class Accounts:
         domain.protect_platform_account(account, action="disabled")
         if account.id == principal.subject:
             raise FailedPrecondition("administrators cannot disable their own account")
-        async with self._rt.db.begin() as conn:
-            await store.update_account(conn, account.id, state=domain.DISABLED)
-            await end_sessions(conn, account_id=account.id, reason="account_disabled")
-            await self._audit(conn, "identity.account.disabled", principal, account.id)
-            await enqueue(
-                conn,
+        async with self._rt.unit_of_work() as uow:
+            await store.update_account(uow.conn, account.id, state=domain.DISABLED)
+            await end_sessions(uow, account_id=account.id, reason="account_disabled")
+            await self._audit(uow, "identity.account.disabled", principal, account.id)
+            await uow.publish(
                 events.ACCOUNT_DISABLED,
                 events_pb2.AccountDisabled(account_id=account.id),
                 entity_id=account.id,
             )
-        self._rt.events_committed()
         log.warning("account_disabled", account_id=account.id, by=principal.subject)
         return identity_pb2.DisableAccountResponse(
             account=account_message(await self._account(account.id))
@@ -442,13 +434,16 @@ class Accounts:
         account = await self._staff(request.id, action="reset")
         if account.id == principal.subject:
             raise FailedPrecondition("another administrator must reset your second factor")
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             await store.update_account(
-                conn, account.id, totp_sealed=None, totp_pending_sealed=None, totp_last_step=None
+                uow.conn,
+                account.id,
+                totp_sealed=None,
+                totp_pending_sealed=None,
+                totp_last_step=None,
             )
-            await end_sessions(conn, account_id=account.id, reason="second_factor_reset")
-            await self._audit(conn, "identity.account.second_factor_reset", principal, account.id)
-        self._rt.events_committed()
+            await end_sessions(uow, account_id=account.id, reason="second_factor_reset")
+            await self._audit(uow, "identity.account.second_factor_reset", principal, account.id)
         log.warning("second_factor_reset", account_id=account.id, by=principal.subject)
         return identity_pb2.ResetSecondFactorResponse(
             account=account_message(await self._account(account.id))
@@ -466,20 +461,17 @@ class Accounts:
     ) -> identity_pb2.Account:
         """An administrator's change to an account, audited with who made it."""
         account = await self._account(account_id)
-        async with self._rt.db.begin() as conn:
-            await store.update_account(conn, account.id, **values)
-            await self._audit(conn, action, principal, account.id)
-        self._rt.events_committed()
+        async with self._rt.unit_of_work() as uow:
+            await store.update_account(uow.conn, account.id, **values)
+            await self._audit(uow, action, principal, account.id)
         log.info("account_changed", action=action, account_id=account.id, by=principal.subject)
         return account_message(await self._account(account.id))
 
     async def _audit(
-        self, conn: AsyncConnection, action: str, principal: Principal, account_id: str
+        self, uow: UnitOfWork, action: str, principal: Principal, account_id: str
     ) -> None:
-        await audit.record(
-            conn,
-            service=SERVICE_NAME,
-            action=action,
+        await uow.audit(
+            action,
             principal=principal,
             resource_type="account",
             resource_id=account_id,
@@ -489,9 +481,8 @@ class Accounts:
         self, request: identity_pb2.EndSessionsRequest, principal: Principal
     ) -> identity_pb2.EndSessionsResponse:
         account = await self._account(request.account_id)
-        async with self._rt.db.begin() as conn:
-            ended = await end_sessions(conn, account_id=account.id, reason="ended_by_administrator")
-            await self._audit(conn, "identity.account.sessions_ended", principal, account.id)
-        self._rt.events_committed()
+        async with self._rt.unit_of_work() as uow:
+            ended = await end_sessions(uow, account_id=account.id, reason="ended_by_administrator")
+            await self._audit(uow, "identity.account.sessions_ended", principal, account.id)
         log.info("sessions_ended_by_administrator", account_id=account.id, by=principal.subject)
         return identity_pb2.EndSessionsResponse(ended=len(ended))

@@ -20,7 +20,7 @@ import jwt
 import orjson
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from runtime import audit, auth, crypto, logs, text
+from runtime import auth, crypto, logs, text
 from runtime.auth import Principal
 from runtime.errors import (
     AlreadyExists,
@@ -192,25 +192,22 @@ class Authorization:
         application = registration(request)
         secret = secrets.token_urlsafe(32) if application.confidential else ""
         secret_hash = await passwords.hash_password(secret) if secret else ""
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             # One namespace with the partner systems' client ids: a token's client_id is one.
             if await store.application_row(
-                conn, application.client_id
-            ) is not None or await store.username_exists(conn, application.client_id):
+                uow.conn, application.client_id
+            ) is not None or await store.username_exists(uow.conn, application.client_id):
                 raise AlreadyExists(f"the client id {application.client_id!r} is taken")
             await store.add_application(
-                conn, **application_columns(application), secret_hash=secret_hash
+                uow.conn, **application_columns(application), secret_hash=secret_hash
             )
-            await audit.record(
-                conn,
-                service="identity",
-                action="identity.application.registered",
+            await uow.audit(
+                "identity.application.registered",
                 principal=principal,
                 resource_type="application",
                 resource_id=application.client_id,
             )
-            row = await store.application_row(conn, application.client_id)
-        self._rt.events_committed()
+            row = await store.application_row(uow.conn, application.client_id)
         assert row is not None  # inserted in this transaction
         log.info("application_registered", client_id=application.client_id)
         return identity_pb2.RegisterApplicationResponse(
@@ -341,11 +338,11 @@ class Authorization:
         invalid = InvalidArgument.of("consent_ticket", "is unknown, used or expired")
         if not ticket or len(ticket) > 100:
             raise invalid
-        async with self._rt.db.begin() as conn:
-            row = await store.authorization_code_row(conn, _digest(ticket))
+        async with self._rt.unit_of_work() as uow:
+            row = await store.authorization_code_row(uow.conn, _digest(ticket))
             if row is None or row.stage != CONSENT or row.expires_us <= now_us():
                 raise invalid
-            if not await store.spend_authorization_code(conn, _digest(ticket)):
+            if not await store.spend_authorization_code(uow.conn, _digest(ticket)):
                 raise invalid
             answer = identity_pb2.DecideConsentResponse(
                 redirect_uri=str(row.redirect_uri), client_id=str(row.client_id)
@@ -354,7 +351,7 @@ class Authorization:
                 log.info("consent_declined", client_id=row.client_id, account_id=row.account_id)
                 return answer
             await store.record_consent(
-                conn, str(row.account_id), str(row.client_id), oauth.scopes_of(str(row.scope))
+                uow.conn, str(row.account_id), str(row.client_id), oauth.scopes_of(str(row.scope))
             )
             code = secrets.token_urlsafe(32)
             values = {k: v for k, v in row._mapping.items() if k not in ("code_hash", "spent_us")}
@@ -363,16 +360,13 @@ class Authorization:
                 stage=CODE,
                 expires_us=now_us() + oauth.CODE_TTL_SECONDS * 10**6,
             )
-            await store.add_authorization_code(conn, **values)
-            await audit.record(
-                conn,
-                service="identity",
-                action="identity.consent.granted",
+            await store.add_authorization_code(uow.conn, **values)
+            await uow.audit(
+                "identity.consent.granted",
                 principal=None,
                 resource_type="application",
                 resource_id=str(row.client_id),
             )
-        self._rt.events_committed()
         log.info("consent_granted", client_id=row.client_id, account_id=row.account_id)
         answer.code = code
         return answer
@@ -390,21 +384,20 @@ class Authorization:
         if not code or len(code) > 100:
             raise invalid
         code_hash = _digest(code)
-        async with self._rt.db.begin() as conn:
-            row = await store.authorization_code_row(conn, code_hash)
+        async with self._rt.unit_of_work() as uow:
+            row = await store.authorization_code_row(uow.conn, code_hash)
             if row is None or row.stage != CODE or row.client_id != client_id:
                 raise invalid
-            spent = not await store.spend_authorization_code(conn, code_hash)
+            spent = not await store.spend_authorization_code(uow.conn, code_hash)
             if spent and row.session_id:
                 # RFC 6749 section 4.1.2: a code used twice revokes what it was traded for.
                 await end_sessions(
-                    conn,
+                    uow,
                     account_id=str(row.account_id),
                     session_id=str(row.session_id),
                     reason="authorization_code_reuse",
                 )
         if spent:
-            self._rt.events_committed()
             log.warning("authorization_code_reused", client_id=client_id)
             raise invalid
         if row.expires_us <= now_us():

@@ -9,6 +9,7 @@ key), as Keycloak's bootstrap admin does. The password is read from the terminal
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import sys
@@ -18,6 +19,7 @@ from runtime import config, crypto, logs
 from runtime.bus import outbox
 from runtime.errors import DomainError, FieldViolation, InvalidArgument
 from runtime.storage import Database, now_us
+from runtime.unit_of_work import unit_of_work
 from services.identity import domain, store
 from services.identity.accounts import create_account
 from services.identity.domain import Account, Profile
@@ -50,7 +52,9 @@ async def create_admin(username: str) -> int:
         )
         personal = PersonalData(crypto.master_key(settings))
         profile = personal.seal_profile(Profile(display_name=username), owner=account.id)
-        await create_account(db, account, password=password, by=None, profile_sealed=profile)
+        # no relay in a one-off command: the running service publishes on its next poll
+        work = functools.partial(unit_of_work, db, service="identity")
+        await create_account(work, account, password=password, by=None, profile_sealed=profile)
     except InvalidArgument as exc:
         for violation in exc.violations:
             print(f"create-admin: {_describe(violation)}", file=sys.stderr)

@@ -282,8 +282,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def RotateSigningKey(
         self, request: identity_pb2.RotateSigningKeyRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.RotateSigningKeyResponse:
-        kid, previous = await self._keys.rotate(by=require_principal())
-        self._rt.events_committed()
+        kid, previous = await self._keys.rotate(self._rt.unit_of_work, by=require_principal())
         log.warning("signing_key_rotated_on_demand", kid=kid, by=require_principal().subject)
         return identity_pb2.RotateSigningKeyResponse(kid=kid, previous_kid=previous)
 
@@ -375,7 +374,3 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
 
 POLICIES: dict[str, Policy] = policies_of(IdentityServicer, SERVICE)
-
-
-def add_to_server(server: Any, servicer: IdentityServicer) -> None:
-    identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)

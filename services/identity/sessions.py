@@ -11,11 +11,9 @@ import uuid
 from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import auth, logs
 from runtime.auth import Principal
-from runtime.bus.outbox import enqueue
 from runtime.errors import (
     PermissionDenied,
     ResourceExhausted,
@@ -24,6 +22,7 @@ from runtime.errors import (
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
 from runtime.ttlcache import TtlCache
+from runtime.unit_of_work import UnitOfWork
 from services.identity import domain, events, passwords, store, totp
 from services.identity.domain import Account, Subject
 from services.identity.personal import PersonalData
@@ -216,20 +215,19 @@ class Sessions:
             await store.update_account(conn, account.id, totp_last_step=step)
 
     async def _record_failure(self, account: Account) -> None:
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             # Counted in the database, not from what we read: concurrent failures all count.
             await store.update_account(
-                conn, account.id, failed_logins=store.accounts.c.failed_logins + 1
+                uow.conn, account.id, failed_logins=store.accounts.c.failed_logins + 1
             )
-            fresh = await store.get_account(conn, account.id)
+            fresh = await store.get_account(uow.conn, account.id)
             failures = fresh.failed_logins if fresh is not None else account.failed_logins + 1
             seconds = domain.lock_seconds(failures)
             if not seconds:
                 return
             until = now_us() + seconds * 10**6
-            await store.update_account(conn, account.id, locked_until_us=until)
-            await enqueue(
-                conn,
+            await store.update_account(uow.conn, account.id, locked_until_us=until)
+            await uow.publish(
                 events.ACCOUNT_LOCKED,
                 events_pb2.AccountLocked(
                     account_id=account.id,
@@ -238,7 +236,6 @@ class Sessions:
                 ),
                 entity_id=account.id,
             )
-        self._rt.events_committed()
         log.warning("account_locked", account_id=account.id, failures=failures, seconds=seconds)
 
     async def _open_session(
@@ -314,11 +311,11 @@ class Sessions:
         if not refresh_token or len(refresh_token) > 100:
             raise invalid
         token_hash = _token_hash(refresh_token)
-        async with self._rt.db.begin() as conn:
-            token = await store.refresh_token_row(conn, token_hash)
+        async with self._rt.unit_of_work() as uow:
+            token = await store.refresh_token_row(uow.conn, token_hash)
             if token is None:
                 raise invalid
-            session = await store.session_row(conn, token.session_id)
+            session = await store.session_row(uow.conn, token.session_id)
             if session is None or session.ended_us is not None:
                 raise Unauthenticated("the session has ended; sign in again")
             if client_id:
@@ -331,21 +328,19 @@ class Sessions:
                 raise invalid
             if session.expires_us <= now_us():
                 raise Unauthenticated("the session has expired; sign in again")
-            reused = not await store.spend_refresh_token(conn, token_hash)
-            account = await store.get_account(conn, session.account_id)
+            reused = not await store.spend_refresh_token(uow.conn, token_hash)
+            account = await store.get_account(uow.conn, session.account_id)
             allowed = account is not None and account.state == domain.ACTIVE
             if allowed and session.enterprise_id and account is not None:
-                allowed = await store.may_act_for(conn, account.id, session.enterprise_id)
+                allowed = await store.may_act_for(uow.conn, account.id, session.enterprise_id)
             if reused or not allowed:
                 await end_sessions(
-                    conn,
+                    uow,
                     account_id=str(session.account_id),
                     session_id=str(session.id),
                     reason="refresh_token_reuse" if reused else "no_longer_allowed",
                 )
         # Outside the transaction: ending the session above must commit before we refuse.
-        if reused or not allowed:
-            self._rt.events_committed()
         if reused:
             log.warning("refresh_token_reused", session_id=session.id)
             raise Unauthenticated("the refresh token was already used: the session is ended")
@@ -391,24 +386,25 @@ class Sessions:
 
     async def end_session(self, session_id: str, *, reason: str) -> bool:
         """End one session (revocation, RP-initiated logout); False when it was not open."""
-        async with self._rt.db.begin() as conn:
-            session = await store.session_row(conn, session_id)
+        async with self._rt.unit_of_work() as uow:
+            session = await store.session_row(uow.conn, session_id)
             if session is None:
                 return False
             ended = await end_sessions(
-                conn, account_id=str(session.account_id), session_id=session_id, reason=reason
+                uow, account_id=str(session.account_id), session_id=session_id, reason=reason
             )
-        self._rt.events_committed()
         return bool(ended)
 
     async def logout(self, principal: Principal) -> None:
         if not principal.session:
             return  # a token of no session (none is issued so) has nothing to end
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             await end_sessions(
-                conn, account_id=principal.subject, session_id=principal.session, reason="logout"
+                uow,
+                account_id=principal.subject,
+                session_id=principal.session,
+                reason="logout",
             )
-        self._rt.events_committed()
         log.info("logout", account_id=principal.subject, session_id=principal.session)
 
     async def list_mine(self, principal: Principal) -> identity_pb2.ListMySessionsResponse:
@@ -436,16 +432,15 @@ class Sessions:
         return ended
 
     async def end_all(self, account_id: str, *, reason: str, enterprise_id: str = "") -> int:
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             ended = await end_sessions(
-                conn, account_id=account_id, enterprise_id=enterprise_id, reason=reason
+                uow, account_id=account_id, enterprise_id=enterprise_id, reason=reason
             )
-        self._rt.events_committed()
         return len(ended)
 
 
 async def end_sessions(
-    conn: AsyncConnection,
+    uow: UnitOfWork,
     *,
     account_id: str,
     reason: str,
@@ -454,9 +449,9 @@ async def end_sessions(
     keep: str = "",
 ) -> list[str]:
     """End sessions and announce it in the same transaction, so that every verifier refuses
-    their access tokens at once (`session.ended`); call `events_committed` after the commit."""
+    their access tokens at once (`session.ended`)."""
     ended = await store.end_sessions(
-        conn,
+        uow.conn,
         account_id=account_id,
         session_id=session_id,
         enterprise_id=enterprise_id,
@@ -464,8 +459,7 @@ async def end_sessions(
         reason=reason,
     )
     if ended:
-        await enqueue(
-            conn,
+        await uow.publish(
             events.SESSIONS_ENDED,
             events_pb2.SessionsEnded(account_id=account_id, session_ids=ended),
             entity_id=account_id,

@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit, crypto, logs
+from runtime import crypto, logs
 from runtime.auth import TOKEN_TYPE, Principal
-from runtime.bus.outbox import enqueue
 from runtime.storage import Database, now_us
+from runtime.unit_of_work import UnitsOfWork
 from services.identity import domain, events, store
 from smartcity.identity.v1 import events_pb2
 
@@ -112,31 +112,28 @@ class SigningKeys:
         )
         return kid
 
-    async def rotate(self, *, by: Principal | None = None) -> tuple[str, str]:
+    async def rotate(self, work: UnitsOfWork, *, by: Principal | None = None) -> tuple[str, str]:
         """Make new keys the signers; return (new kid, previous kid) of the access-token key.
         The outbox carries the announcement and the audit record in the same transaction."""
         retire_at = now_us() + (domain.ACCESS_TOKEN_TTL_SECONDS + RETENTION_MARGIN_SECONDS) * 10**6
         kids: dict[str, tuple[str, str]] = {}
-        async with self._db.begin() as conn:
+        async with work() as uow:
             for algorithm in ALGORITHMS:
-                previous = await store.active_signing_key(conn, algorithm)
+                previous = await store.active_signing_key(uow.conn, algorithm)
                 previous_kid = str(previous.kid) if previous is not None else ""
                 if previous is not None and not await store.supersede_signing_key(
-                    conn, previous_kid, retire_at_us=retire_at
+                    uow.conn, previous_kid, retire_at_us=retire_at
                 ):
                     raise RuntimeError("another replica is rotating the signing key")
-                kids[algorithm] = (await self._create(conn, algorithm), previous_kid)
+                kids[algorithm] = (await self._create(uow.conn, algorithm), previous_kid)
             kid, previous_kid = kids[EDDSA]
-            await enqueue(
-                conn,
+            await uow.publish(
                 events.SIGNING_KEY_ROTATED,
                 events_pb2.SigningKeyRotated(kid=kid, previous_kid=previous_kid),
                 entity_id=kid,
             )
-            await audit.record(
-                conn,
-                service="identity",
-                action="identity.signing_key.rotated",
+            await uow.audit(
+                "identity.signing_key.rotated",
                 principal=by,
                 resource_type="signing_key",
                 resource_id=kid,

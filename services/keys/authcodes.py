@@ -14,13 +14,13 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from runtime import audit, crypto, logs
+from runtime import crypto, logs
 from runtime.auth import PARTNER, SERVICE, Principal
-from runtime.bus.outbox import enqueue
 from runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
+from runtime.unit_of_work import UnitOfWork
 from services.keys import events, store
 from smartcity.keys.v1 import events_pb2, keys_pb2
 
@@ -37,11 +37,9 @@ _CODE = re.compile(r"^iac\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
 _HASH_PURPOSE = "authorisation-code"
 
 
-async def _audit(conn: Any, action: str, principal: Principal, code_id: str) -> None:
-    await audit.record(
-        conn,
-        service="keys",
-        action=action,
+async def _audit(uow: UnitOfWork, action: str, principal: Principal, code_id: str) -> None:
+    await uow.audit(
+        action,
         principal=principal,
         resource_type="authorisation_code",
         resource_id=code_id,
@@ -139,9 +137,9 @@ class AuthorisationCodes:
         expire, rate = _validate(request.code)
         code_id = secrets.token_hex(8)
         secret, secret_hash = self._new_secret(code_id)
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             await store.add_code(
-                conn,
+                uow.conn,
                 id=code_id,
                 consumer=request.code.consumer,
                 interface_services=sorted(set(request.code.interface_services)),
@@ -151,9 +149,8 @@ class AuthorisationCodes:
                 state=ACTIVE,
                 created_by=principal.subject,
             )
-            await _audit(conn, "keys.authorisation_code.issued", principal, code_id)
-            row = await store.code_row(conn, code_id)
-        self._rt.events_committed()
+            await _audit(uow, "keys.authorisation_code.issued", principal, code_id)
+            row = await store.code_row(uow.conn, code_id)
         log.info("authorisation_code_issued", code_id=code_id, by=principal.subject)
         return keys_pb2.IssueAuthorisationCodeResponse(code=code_message(row), secret=secret)
 
@@ -174,8 +171,8 @@ class AuthorisationCodes:
     async def _end(self, code_id: str, principal: Principal, *, rotate: bool) -> tuple[Any, str]:
         """Revoke a code, or give it a new secret; announce that the old one is dead."""
         secret = ""
-        async with self._rt.db.begin() as conn:
-            row = await store.code_row(conn, code_id) if code_id else None
+        async with self._rt.unit_of_work() as uow:
+            row = await store.code_row(uow.conn, code_id) if code_id else None
             if row is None:
                 raise NotFound("authorisation code", code_id)
             if rotate:
@@ -183,20 +180,18 @@ class AuthorisationCodes:
                     raise CodeRefused("AUTHORISATION_CODE_REVOKED", "a revoked code stays revoked")
                 secret, secret_hash = self._new_secret(code_id)
                 await store.update_code(
-                    conn, code_id, secret_hash=secret_hash, rotations=row.rotations + 1
+                    uow.conn, code_id, secret_hash=secret_hash, rotations=row.rotations + 1
                 )
             else:
-                await store.update_code(conn, code_id, state=REVOKED)
-            await enqueue(
-                conn,
+                await store.update_code(uow.conn, code_id, state=REVOKED)
+            await uow.publish(
                 events.AUTHORISATION_CODE_REVOKED,
                 events_pb2.AuthorisationCodeRevoked(id=code_id),
                 entity_id=code_id,
             )
             action = "rotated" if rotate else "revoked"
-            await _audit(conn, f"keys.authorisation_code.{action}", principal, code_id)
-            row = await store.code_row(conn, code_id)
-        self._rt.events_committed()
+            await _audit(uow, f"keys.authorisation_code.{action}", principal, code_id)
+            row = await store.code_row(uow.conn, code_id)
         what = "authorisation_code_rotated" if rotate else "authorisation_code_revoked"
         log.warning(what, code_id=code_id, by=principal.subject)
         return row, secret

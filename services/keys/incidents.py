@@ -7,15 +7,14 @@ from __future__ import annotations
 import secrets
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import algorithms, audit, logs
+from runtime import algorithms, logs
 from runtime.auth import Principal
-from runtime.bus.outbox import enqueue
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import Migration, Reader, create_tables, now_us, timestamp
+from runtime.unit_of_work import UnitOfWork
 from services.keys.events import USERS_NOTIFIED
 from smartcity.keys.v1 import events_pb2, keys_pb2
 
@@ -185,8 +184,8 @@ class Incidents:
     async def report(self, incident: keys_pb2.Incident, principal: Principal) -> keys_pb2.Incident:
         _validate(incident)
         incident_id = secrets.token_hex(8)
-        async with self._rt.db.begin() as conn:
-            await conn.execute(
+        async with self._rt.unit_of_work() as uow:
+            await uow.conn.execute(
                 incidents.insert().values(
                     id=incident_id,
                     title=incident.title.strip(),
@@ -199,17 +198,16 @@ class Incidents:
                     created_us=now_us(),
                 )
             )
-            await self._step(conn, incident_id, REPORTED, principal, "incident reported")
-        self._rt.events_committed()
+            await self._step(uow, incident_id, REPORTED, principal, "incident reported")
         log.warning(
             "incident_reported", incident_id=incident_id, severity=_severity(incident.severity)
         )
         return await self.get(incident_id)
 
     async def _step(
-        self, conn: AsyncConnection, incident_id: str, stage: int, principal: Principal, note: str
+        self, uow: UnitOfWork, incident_id: str, stage: int, principal: Principal, note: str
     ) -> None:
-        await conn.execute(
+        await uow.conn.execute(
             steps.insert().values(
                 incident_id=incident_id,
                 stage=stage,
@@ -218,10 +216,8 @@ class Incidents:
                 note=note,
             )
         )
-        await audit.record(
-            conn,
-            service="keys",
-            action=f"keys.incident.{_name(stage)}",
+        await uow.audit(
+            f"keys.incident.{_name(stage)}",
             principal=principal,
             resource_type="incident",
             resource_id=incident_id,
@@ -233,8 +229,8 @@ class Incidents:
         note = request.note.strip()
         if not note or len(note) > 5000:
             raise InvalidArgument.of("note", "say what was done: required, at most 5,000 chars")
-        async with self._rt.db.begin() as conn:
-            incident = await self._load(conn, request.id)
+        async with self._rt.unit_of_work() as uow:
+            incident = await self._load(uow.conn, request.id)
             people = incident.affected_subjects > 0 or bool(incident.affected_account_ids)
             allowed = next_stages(incident.stage, severity=incident.severity, affects_people=people)
             if request.stage not in allowed:
@@ -243,8 +239,7 @@ class Incidents:
                     f"the incident is {_name(incident.stage)}: it can move to {names}"
                 )
             if request.stage == NOTIFIED:
-                await enqueue(
-                    conn,
+                await uow.publish(
                     USERS_NOTIFIED,
                     events_pb2.IncidentUsersNotified(
                         incident_id=incident.id,
@@ -256,11 +251,10 @@ class Incidents:
             if request.stage == AUTHORITY:
                 digest = algorithms.sm3(report_text(incident).encode()).hex()
                 note = f"{note} (report SM3 {digest})"
-            await conn.execute(
+            await uow.conn.execute(
                 incidents.update().where(incidents.c.id == incident.id).values(stage=request.stage)
             )
-            await self._step(conn, incident.id, request.stage, principal, note)
-        self._rt.events_committed()
+            await self._step(uow, incident.id, request.stage, principal, note)
         log.warning("incident_advanced", incident_id=incident.id, stage=_name(request.stage))
         return await self.get(incident.id)
 

@@ -16,10 +16,8 @@ from typing import Any
 import grpc
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import algorithms, logs
-from runtime import audit as audit_log
 from runtime.auth import (
     ANONYMOUS,
     OFFICE,
@@ -30,11 +28,11 @@ from runtime.auth import (
     policies_of,
     require_principal,
 )
-from runtime.bus.outbox import enqueue
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, page, timestamp
+from runtime.unit_of_work import UnitOfWork
 from services.keys import assessment, audit, domain, events, store, usage
 from services.keys.authcodes import AuthorisationCodes
 from services.keys.domain import KeyCall, KeyInfo
@@ -579,12 +577,10 @@ def _public_pem(key: KeyInfo, material: bytes) -> str | None:
 
 
 async def _audit(
-    conn: AsyncConnection, action: str, principal: Principal | None, resource_id: str
+    uow: UnitOfWork, action: str, principal: Principal | None, resource_id: str
 ) -> None:
-    await audit_log.record(
-        conn,
-        service="keys",
-        action=action,
+    await uow.audit(
+        action,
         principal=principal,
         resource_type="key",
         resource_id=resource_id,
@@ -598,27 +594,25 @@ async def create(
     False when the name is taken (`by` None: the service's own or demo keys)."""
     material = await asyncio.to_thread(algorithms.generate, key.algorithm)
     try:
-        async with rt.db.begin() as conn:
-            if await store.name_taken(conn, key.name):
+        async with rt.unit_of_work() as uow:
+            if await store.name_taken(uow.conn, key.name):
                 return False
-            await store.add_key(conn, key, created_by=by.subject if by else rt.name)
+            await store.add_key(uow.conn, key, created_by=by.subject if by else rt.name)
             await store.add_version(
-                conn,
+                uow.conn,
                 name=key.name,
                 version=1,
                 sealed=keyring.seal(key.name, 1, material),
                 public_key_pem=_public_pem(key, material),
             )
-            await enqueue(
-                conn,
+            await uow.publish(
                 events.KEY_CREATED,
                 events_pb2.KeyCreated(name=key.name, algorithm=key.algorithm),
                 entity_id=key.name,
             )
-            await _audit(conn, "keys.key.created", by, key.name)
+            await _audit(uow, "keys.key.created", by, key.name)
     except IntegrityError:
         return False  # created concurrently, by another request or replica
-    rt.events_committed()
     return True
 
 
@@ -633,16 +627,14 @@ async def reconfigure(
 ) -> None:
     """Change a key's stored configuration; its announcement and audit record commit with it
     (`by` None: the service itself)."""
-    async with rt.db.begin() as conn:
-        await store.update_key(conn, key.name, **values)
-        await _audit(conn, f"keys.key.{change}", by, key.name)
-        await enqueue(
-            conn,
+    async with rt.unit_of_work() as uow:
+        await store.update_key(uow.conn, key.name, **values)
+        await _audit(uow, f"keys.key.{change}", by, key.name)
+        await uow.publish(
             events.KEY_CHANGED,
             events_pb2.KeyChanged(name=key.name, latest_version=key.latest_version, change=change),
             entity_id=key.name,
         )
-    rt.events_committed()
     keyring.forget(key.name)
 
 
@@ -654,31 +646,25 @@ async def rotate(
     version = key.latest_version + 1
     material = await asyncio.to_thread(algorithms.generate, key.algorithm)
     try:
-        async with rt.db.begin() as conn:
+        async with rt.unit_of_work() as uow:
             await store.add_version(
-                conn,
+                uow.conn,
                 name=key.name,
                 version=version,
                 sealed=keyring.seal(key.name, version, material),
                 public_key_pem=_public_pem(key, material),
             )
-            await store.update_key(conn, key.name, latest_version=version)
-            await enqueue(
-                conn,
+            await store.update_key(uow.conn, key.name, latest_version=version)
+            await uow.publish(
                 events.KEY_CHANGED,
                 events_pb2.KeyChanged(name=key.name, latest_version=version, change="rotated"),
                 entity_id=key.name,
             )
-            await _audit(conn, "keys.key.rotated", by, key.name)
+            await _audit(uow, "keys.key.rotated", by, key.name)
     except IntegrityError:
         raise FailedPrecondition(f"key {key.name} was rotated concurrently; retry") from None
-    rt.events_committed()
     keyring.forget(key.name)
     return await keyring.key(key.name)
 
 
 POLICIES: dict[str, Policy] = policies_of(KeysServicer, SERVICE)
-
-
-def add_to_server(server: Any, servicer: KeysServicer) -> None:
-    keys_pb2_grpc.add_KeysServiceServicer_to_server(servicer, server)

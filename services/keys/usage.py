@@ -137,13 +137,12 @@ class KeyUsage:
         for use in uses:
             counts[_group(use)] += use[6]
         try:
-            async with self._rt.db.begin() as conn:
-                await _store(conn, counts, start_us=start, end_us=end)
+            async with self._rt.unit_of_work() as uow:
+                await _store(uow.conn, counts, start_us=start, end_us=end)
         except BaseException:
             # The uses go back to the writer: their window still starts where it did.
             self._window_start = min(start, self._window_start or start)
             raise
-        self._rt.events_committed()
 
 
 async def _store(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runtime.service import ServiceDefinition, ServiceRuntime, run
 from services.licences import demo, store
-from services.licences.servicer import POLICIES, SERVICE, add_to_server
+from services.licences.servicer import POLICIES, create_servicer
 
 
 async def _start(rt: ServiceRuntime) -> None:
@@ -14,9 +14,8 @@ async def _start(rt: ServiceRuntime) -> None:
 
 DEFINITION = ServiceDefinition(
     name="licences",
-    grpc_services=[SERVICE],
     migrations=store.MIGRATIONS,
-    add_servicers=add_to_server,
+    servicer=create_servicer,
     policies=POLICIES,
     publishes=True,
     on_start=_start,

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from runtime import audit
 from runtime.auth import Principal
-from runtime.bus.outbox import enqueue
 from runtime.errors import FailedPrecondition, NotFound, PermissionDenied
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
+from runtime.unit_of_work import UnitOfWork
 from services.licences import domain, events, store
 from services.licences.licences import STATUS_ENUM, Licences
 from smartcity.licences.v1 import events_pb2
@@ -96,9 +93,9 @@ class UseGrants:
         if not claims:
             raise FailedPrecondition("name at least one claim the grantee may read")
         grant_id = str(uuid.uuid4())
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             await store.add_use_grant(
-                conn,
+                uow.conn,
                 id=grant_id,
                 licence_id=row.id,
                 licence_type=row.licence_type,
@@ -110,24 +107,22 @@ class UseGrants:
                 not_after_us=window.not_after_us,
                 created_us=now,
             )
-            created = await store.use_grant(conn, grant_id)
+            created = await store.use_grant(uow.conn, grant_id)
             assert created is not None
-            await self._announce(conn, principal, created, step="granted")
-        self._rt.events_committed()
+            await self._announce(uow, principal, created, step="granted")
         return to_message(created, now=now)
 
     async def withdraw(self, principal: Principal, grant_id: str) -> pb.UseGrant:
         now = now_us()
-        async with self._rt.db.begin() as conn:
-            row = await store.use_grant(conn, grant_id[:100])
+        async with self._rt.unit_of_work() as uow:
+            row = await store.use_grant(uow.conn, grant_id[:100])
             if row is None or row.holder not in domain.holders_of(principal):
                 raise NotFound("use grant", grant_id[:100])
-            if not await store.withdraw_use_grant(conn, row.id, at_us=now):
+            if not await store.withdraw_use_grant(uow.conn, row.id, at_us=now):
                 raise FailedPrecondition("the grant is already withdrawn")
-            withdrawn = await store.use_grant(conn, row.id)
+            withdrawn = await store.use_grant(uow.conn, row.id)
             assert withdrawn is not None
-            await self._announce(conn, principal, withdrawn, step="withdrawn")
-        self._rt.events_committed()
+            await self._announce(uow, principal, withdrawn, step="withdrawn")
         return to_message(withdrawn, now=now)
 
     async def page(
@@ -181,9 +176,9 @@ class UseGrants:
         status = domain.effective_status(row.status, row.valid_until, on=domain.today())
         claims = self._licences.claims(row)
         use_id = str(uuid.uuid4())
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             await store.add_use(
-                conn,
+                uow.conn,
                 id=use_id,
                 licence_id=row.id,
                 licence_type=row.licence_type,
@@ -195,15 +190,12 @@ class UseGrants:
                 claims=list(grant.claims),
                 used_us=now,
             )
-            await audit.record(
-                conn,
-                service=self._rt.name,
-                action="licence.retrieved",
+            await uow.audit(
+                "licence.retrieved",
                 principal=principal,
                 resource_type="use_grant",
                 resource_id=grant.id,
             )
-        self._rt.events_committed()
         reply = pb.RetrieveLicenceResponse(
             licence_id=row.id,
             licence_type=row.licence_type,
@@ -233,10 +225,9 @@ class UseGrants:
         return [use_message(r) for r in rows], after
 
     async def _announce(
-        self, conn: AsyncConnection, principal: Principal, row: store.Row, *, step: str
+        self, uow: UnitOfWork, principal: Principal, row: store.Row, *, step: str
     ) -> None:
-        await enqueue(
-            conn,
+        await uow.publish(
             events.USE_GRANT_STEPS[step],
             events_pb2.UseGrantChanged(
                 grant_id=row.id,
@@ -247,10 +238,8 @@ class UseGrants:
             ),
             entity_id=row.id,
         )
-        await audit.record(
-            conn,
-            service=self._rt.name,
-            action=f"use_grant.{step}",
+        await uow.audit(
+            f"use_grant.{step}",
             principal=principal,
             resource_type="use_grant",
             resource_id=row.id,

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime import audit, crypto, logs
+from runtime import crypto, logs
 from runtime.auth import Principal
 from runtime.bus.outbox import enqueue
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -119,16 +119,13 @@ class Licences:
         row = await self.readable(principal, licence_id)
         if row.holder not in domain.holders_of(principal):
             # staff reading a citizen's licence is an access to personal data: on record
-            async with self._rt.db.begin() as conn:
-                await audit.record(
-                    conn,
-                    service=self._rt.name,
-                    action="licence.read",
+            async with self._rt.unit_of_work() as uow:
+                await uow.audit(
+                    "licence.read",
                     principal=principal,
                     resource_type="licence",
                     resource_id=row.id,
                 )
-            self._rt.events_committed()
         return to_message(row, contents=self.contents.open(row))
 
     def claims(self, row: store.Row) -> dict[str, object]:
@@ -267,11 +264,11 @@ class Licences:
         )
         ident = str(licence_id)
         now = now_us()
-        async with self._rt.db.begin() as conn:
-            if request_key and (found := await store.licence_by_request(conn, request_key)):
+        async with self._rt.unit_of_work() as uow:
+            if request_key and (found := await store.licence_by_request(uow.conn, request_key)):
                 return to_message(found, contents=self.contents.open(found))
             if replaces is not None and not await store.set_status(
-                conn,
+                uow.conn,
                 replaces.id,
                 expected=replaces.status,
                 status=domain.SUPERSEDED,
@@ -281,7 +278,7 @@ class Licences:
             ):
                 raise FailedPrecondition("the licence changed meanwhile; read it and try again")
             await store.add_licence(
-                conn,
+                uow.conn,
                 id=ident,
                 licence_type=kind.key,
                 issuer=kind.department,
@@ -300,19 +297,16 @@ class Licences:
                 issued_us=now,
                 updated_us=now,
             )
-            row = await store.licence(conn, ident)
+            row = await store.licence(uow.conn, ident)
             assert row is not None
             step = "issued" if replaces is None else "renewed"
-            await _announce(conn, row, step=step)
-            await audit.record(
-                conn,
-                service=self._rt.name,
-                action=f"licence.{step}",
+            await _announce(uow.conn, row, step=step)
+            await uow.audit(
+                f"licence.{step}",
                 principal=principal,
                 resource_type="licence",
                 resource_id=ident,
             )
-        self._rt.events_committed()
         log.info("licence_issued", licence_id=ident, licence_type=kind.key, step=step)
         return to_message(row, contents={"fields": fields, "disclosures": claims})
 
@@ -324,9 +318,9 @@ class Licences:
         current = await self._issued_row(principal, licence_id, action=f"licence.{action}")
         target = domain.transition(action, current.status)
         why = domain.reason(reason, required=action in ("suspend", "revoke"))
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             if not await store.set_status(
-                conn,
+                uow.conn,
                 current.id,
                 expected=current.status,
                 status=target,
@@ -334,19 +328,16 @@ class Licences:
                 at_us=now_us(),
             ):
                 raise FailedPrecondition("the licence changed meanwhile; read it and try again")
-            row = await store.licence(conn, current.id)
+            row = await store.licence(uow.conn, current.id)
             assert row is not None
             step = {"suspend": "suspended", "resume": "resumed", "revoke": "revoked"}[action]
-            await _announce(conn, row, step=step)
-            await audit.record(
-                conn,
-                service=self._rt.name,
-                action=f"licence.{step}",
+            await _announce(uow.conn, row, step=step)
+            await uow.audit(
+                f"licence.{step}",
                 principal=principal,
                 resource_type="licence",
                 resource_id=row.id,
             )
-        self._rt.events_committed()
         log.info("licence_status_changed", licence_id=row.id, status=target)
         # the licence as its issuer reads it (GetLicence): the step's audit record names them
         return to_message(row, contents=self.contents.open(row))

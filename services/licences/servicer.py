@@ -7,7 +7,7 @@ grantee of an active use grant).
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import grpc
 import orjson
@@ -247,8 +247,9 @@ class LicencesServicer(licences_pb2_grpc.LicencesServiceServicer):
 POLICIES = policies_of(LicencesServicer, SERVICE)
 
 
-def add_to_server(server: Any, rt: ServiceRuntime) -> None:
+def create_servicer(rt: ServiceRuntime) -> LicencesServicer:
+    """The servicer, with the background work it starts."""
     servicer = LicencesServicer(rt)
-    licences_pb2_grpc.add_LicencesServiceServicer_to_server(servicer, server)
     rt.background(servicer.presentations.purge(), name="licences-presentation-purge")
     rt.background(servicer.presentations.run_uses(), name="licences-uses")
+    return servicer

@@ -26,7 +26,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from runtime import audit, logs
+from runtime import logs
 from runtime.auth import Principal
 from runtime.errors import FailedPrecondition, NotFound
 from runtime.service import ServiceRuntime
@@ -174,9 +174,9 @@ class Presentations:
             key=domain.PLATFORM_KEY, message=credential.binding_signing_input(payload)
         )
         text = prefix + credential.compact(payload, signature)
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             await store.add_presentation(
-                conn,
+                uow.conn,
                 id=presentation_id,
                 licence_id=row.id,
                 digest=credential.sm3(text.encode()).hex(),
@@ -184,15 +184,12 @@ class Presentations:
                 created_us=issued * 1_000_000,
                 expires_us=(issued + ttl) * 1_000_000,
             )
-            await audit.record(
-                conn,
-                service=self._rt.name,
-                action="licence.presented",
+            await uow.audit(
+                "licence.presented",
                 principal=principal,
                 resource_type="licence",
                 resource_id=row.id,
             )
-        self._rt.events_committed()
         return pb.CreatePresentationResponse(
             presentation=text,
             presentation_id=presentation_id,

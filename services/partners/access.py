@@ -7,12 +7,12 @@ import contextlib
 import uuid
 from typing import Any
 
-from runtime import audit, logs, natsauth
+from runtime import logs, natsauth
 from runtime.auth import Principal
-from runtime.bus.outbox import enqueue
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
+from runtime.unit_of_work import UnitOfWork
 from services.partners import domain, events, signatures, store
 from services.partners.catalog import PARTNER_EVENTS
 from services.partners.upstream import Identity
@@ -50,29 +50,31 @@ class Access:
         domain.partner_event(event_type)
         await self._identity.require_partner(principal, client_id)
         now = now_us()
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             await store.grant_entitlement(
-                conn, client_id=client_id, event_type=event_type, by=principal.subject, at_us=now
+                uow.conn,
+                client_id=client_id,
+                event_type=event_type,
+                by=principal.subject,
+                at_us=now,
             )
-            row = await store.entitlement(conn, client_id=client_id, event_type=event_type)
+            row = await store.entitlement(uow.conn, client_id=client_id, event_type=event_type)
             assert row is not None
-            await self._announce(conn, principal, client_id, event_type, step="granted", at=now)
-        self._rt.events_committed()
+            await self._announce(uow, principal, client_id, event_type, step="granted", at=now)
         return entitlement_message(row)
 
     async def revoke(self, principal: Principal, client_id: str, event_type: str) -> pb.Entitlement:
         domain.check_client(client_id)
         domain.partner_event(event_type)
         now = now_us()
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             if not await store.revoke_entitlement(
-                conn, client_id=client_id, event_type=event_type, at_us=now
+                uow.conn, client_id=client_id, event_type=event_type, at_us=now
             ):
                 raise NotFound("entitlement", f"{client_id} {event_type}")
-            row = await store.entitlement(conn, client_id=client_id, event_type=event_type)
+            row = await store.entitlement(uow.conn, client_id=client_id, event_type=event_type)
             assert row is not None
-            await self._announce(conn, principal, client_id, event_type, step="revoked", at=now)
-        self._rt.events_committed()
+            await self._announce(uow, principal, client_id, event_type, step="revoked", at=now)
         return entitlement_message(row)
 
     async def entitlements(self, client_id: str) -> list[pb.Entitlement]:
@@ -82,7 +84,7 @@ class Access:
 
     async def _announce(
         self,
-        conn: Any,
+        uow: UnitOfWork,
         principal: Principal,
         client_id: str,
         event_type: str,
@@ -90,18 +92,15 @@ class Access:
         step: str,
         at: int,
     ) -> None:
-        await enqueue(
-            conn,
+        await uow.publish(
             events.ENTITLEMENT_STEPS[step],
             events_pb2.EntitlementChanged(
                 client_id=client_id, event_type=event_type, change_time=timestamp(at)
             ),
             entity_id=client_id,
         )
-        await audit.record(
-            conn,
-            service=self._rt.name,
-            action=f"partners.entitlement.{step}",
+        await uow.audit(
+            f"partners.entitlement.{step}",
             principal=principal,
             resource_type="entitlement",
             resource_id=f"{client_id} {event_type}",
@@ -126,8 +125,8 @@ class Access:
         js = self._webhooks.js
         if js is None:
             raise Unavailable("the event bus is not connected yet; retry")
-        async with self._rt.db.begin() as conn:
-            owner = await store.nats_key_owner(conn, public_key)
+        async with self._rt.unit_of_work() as uow:
+            owner = await store.nats_key_owner(uow.conn, public_key)
             settings = self._rt.settings
             platforms = (
                 natsauth.platform_keys(settings.nats_auth_file) if settings.nats_auth_file else ()
@@ -135,17 +134,14 @@ class Access:
             if (owner is not None and owner != client_id) or public_key in platforms:
                 raise FailedPrecondition("this NKEY belongs to another NATS user")
             await store.set_nats_key(
-                conn, client_id=client_id, public_key=public_key, at_us=now_us()
+                uow.conn, client_id=client_id, public_key=public_key, at_us=now_us()
             )
-            await audit.record(
-                conn,
-                service=self._rt.name,
-                action="partners.nats_key.set",
+            await uow.audit(
+                "partners.nats_key.set",
                 principal=principal,
                 resource_type="partner",
                 resource_id=client_id,
             )
-        self._rt.events_committed()
         await self._ensure_durable(js, client_id)
         await self.publish_nats_users()
         return self.nats_access(client_id, public_key)
@@ -244,26 +240,23 @@ class Access:
             raise Unavailable("the event bus is not connected yet; retry")
         webhook_id = str(uuid.uuid4())
         secret = signatures.new_secret()
-        async with self._rt.db.begin() as conn:
+        async with self._rt.unit_of_work() as uow:
             await store.add_webhook(
-                conn,
+                uow.conn,
                 id=webhook_id,
                 client_id=principal.client,
                 url=url,
                 secret=self._webhooks.seal(webhook_id, secret),
                 created_us=now_us(),
             )
-            row = await store.webhook(conn, webhook_id)
+            row = await store.webhook(uow.conn, webhook_id)
             assert row is not None
-            await audit.record(
-                conn,
-                service=self._rt.name,
-                action="partners.webhook.created",
+            await uow.audit(
+                "partners.webhook.created",
                 principal=principal,
                 resource_type="webhook",
                 resource_id=webhook_id,
             )
-        self._rt.events_committed()
         # from now on: the consumer exists before the answer, so no later event is missed
         await self._webhooks.ensure_consumer(js, row)
         self._webhooks.changed()
@@ -278,17 +271,14 @@ class Access:
 
     async def delete_webhook(self, principal: Principal, webhook_id: str) -> None:
         row = await self._own_webhook(principal, webhook_id)
-        async with self._rt.db.begin() as conn:
-            await store.delete_webhook(conn, row.id, at_us=now_us())
-            await audit.record(
-                conn,
-                service=self._rt.name,
-                action="partners.webhook.deleted",
+        async with self._rt.unit_of_work() as uow:
+            await store.delete_webhook(uow.conn, row.id, at_us=now_us())
+            await uow.audit(
+                "partners.webhook.deleted",
                 principal=principal,
                 resource_type="webhook",
                 resource_id=row.id,
             )
-        self._rt.events_committed()
         self._webhooks.changed()
         await self._webhooks.drop_consumer(row.id)
 

@@ -203,8 +203,9 @@ class PartnersServicer(partners_pb2_grpc.PartnersServiceServicer):
 POLICIES = policies_of(PartnersServicer, SERVICE)
 
 
-def add_to_server(server: Any, rt: ServiceRuntime) -> None:
+def create_servicer(rt: ServiceRuntime) -> PartnersServicer:
+    """The servicer, with the background work it starts."""
     servicer = PartnersServicer(rt)
-    partners_pb2_grpc.add_PartnersServiceServicer_to_server(servicer, server)
     rt.bus_work.append(servicer.fanout.run)
     rt.bus_work.append(servicer.on_bus)
+    return servicer

@@ -6,6 +6,8 @@ child of its caller's."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,20 @@ pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve().parent
 
 
+def _environment(data_dir: Path) -> dict[str, str]:
+    """The platform's test environment, with the greeter's module on the path."""
+    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+    env = {
+        **BASE_ENV,
+        "SMARTCITY_DATA_DIR": str(data_dir),
+        "SMARTCITY_GREETER_PORT": "0",
+        "SMARTCITY_GREETER_METRICS_PORT": "0",
+        "PYTHONPATH": path,
+    }
+    env.update(resolve_ports({**os.environ, **env}))
+    return env
+
+
 @pytest.fixture
 def greeter_registered() -> Iterator[None]:
     service_registry.register(SPEC)  # the one line
@@ -39,15 +55,7 @@ async def test_a_registered_service_is_launched_reached_and_traced(
     tmp_path: Path, greeter_registered: None
 ) -> None:
     # given the platform's environment, with the greeter's module on the path
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
-    env = {
-        **BASE_ENV,
-        "SMARTCITY_DATA_DIR": str(tmp_path),
-        "SMARTCITY_GREETER_PORT": "0",
-        "SMARTCITY_GREETER_METRICS_PORT": "0",
-        "PYTHONPATH": path,
-    }
-    env.update(resolve_ports({**os.environ, **env}))
+    env = _environment(tmp_path)
     settings = config.load(env)
     assert settings.port("greeter") != 0
 
@@ -90,3 +98,21 @@ async def test_a_registered_service_is_launched_reached_and_traced(
             await upstream.close()
         await supervisor.stop_all()
         provider.shutdown()
+
+
+def test_a_start_that_fails_after_the_database_opened_closes_it(
+    tmp_path: Path, greeter_registered: None
+) -> None:
+    # given a service whose start fails once its database is open and migrated
+    env = {**os.environ, **_environment(tmp_path), "GREETER_FAIL_ON_START": "1"}
+    # when it runs
+    done = subprocess.run(
+        [sys.executable, "-m", "greeter"], env=env, capture_output=True, timeout=60, check=False
+    )
+    # then it fails, and its database was closed on the way out: SQLite removes the write-ahead
+    # log when its last connection closes, and keeps it while one is left open
+    assert done.returncode != 0
+    assert b"the greeter fails to start" in done.stderr
+    database = tmp_path / "greeter" / "greeter.db"
+    assert database.exists()
+    assert not database.with_name("greeter.db-wal").exists()

@@ -24,8 +24,8 @@ from runtime.bus.consumer import ReceivedEvent
 from runtime.service import ServiceRuntime
 from runtime.storage import Database, Migration, create_tables, now_us
 from services.keys import audit, demo, domain, servicer, store, usage
-from services.keys.__main__ import ensure_checkpoint_key, maintain
 from services.keys.keyring import Keyring
+from services.keys.maintenance import ensure_checkpoint_key, maintain
 from smartcity.keys.v1 import events_pb2, keys_pb2
 
 pytestmark = pytest.mark.integration

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 import grpc
 from google.protobuf.wrappers_pb2 import StringValue
 
@@ -18,16 +20,22 @@ class Greeter:
         return StringValue(value=f"Hello, {request.value}")
 
 
-def _add_servicers(server: grpc.aio.Server, rt: ServiceRuntime) -> None:
-    SPEC.add_servicer(Greeter(), server)
+def _servicer(rt: ServiceRuntime) -> Greeter:
+    return Greeter()
+
+
+async def _start(rt: ServiceRuntime) -> None:
+    # a start that fails once the database is open, for the test that it is closed again
+    if os.environ.get("GREETER_FAIL_ON_START"):
+        raise RuntimeError("the greeter fails to start, as asked")
 
 
 DEFINITION = ServiceDefinition(
     name=SPEC.name,
-    grpc_services=[SPEC.grpc_service],
     migrations=[],
-    add_servicers=_add_servicers,
+    servicer=_servicer,
     policies={f"/{SERVICE}/Greet": Policy(anonymous=True)},
+    on_start=_start,
 )
 
 if __name__ == "__main__":
