@@ -5,10 +5,11 @@ page, with nobody signed in, verifies what it read: valid, with exactly the chos
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
-from portal_browser import Portal, chromium_fixture, portal_fixture  # noqa: F401
+from portal_browser import ARTEFACTS, Portal, chromium_fixture, portal_fixture  # noqa: F401
 from portal_people import sign_in
 from portal_qr import read_qr
 from selenium.webdriver.common.by import By
@@ -27,6 +28,22 @@ def make_presentation(portal: Portal, claims: list[str]) -> str:
     portal.find("#present-make").click()
     portal.wait(lambda d: d.find_elements(By.ID, "presentation-qr"), "the QR code")
     return str(portal.find("#presentation-text").get_attribute("value"))
+
+
+def panel_screenshot(portal: Portal, css: str, name: str) -> None:
+    """One element, whole, on a 420 px wide screen, as artefacts/browser/NAME.png."""
+    portal.viewport(420, 900)
+    x, y, width, height = portal.script(
+        "const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+        "return [r.x + scrollX, r.y + scrollY, r.width, r.height]",
+        css,
+    )
+    clip = {"x": x, "y": y, "width": width, "height": height, "scale": 1}
+    shot = portal.driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    (ARTEFACTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+    portal.reset_viewport()
 
 
 def seconds_left(portal: Portal) -> int:
@@ -61,6 +78,7 @@ async def test_a_citizen_shows_their_id_card_by_qr_code_and_the_verifier_page_ve
     assert 100 <= first <= 120
     portal.wait(lambda d: seconds_left(portal) < first, "the countdown ticks", timeout=5)
     portal.screenshot("present-qr")
+    panel_screenshot(portal, "section.presentation", "present-qr-panel")  # the README's
     portal.assert_accessible("a presentation's QR code")
 
     # the same in the elder-friendly mode, on a 360 px phone (a new presentation: the view
