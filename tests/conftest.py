@@ -202,6 +202,30 @@ async def audit_records(platform: Platform, token: str, resource_id: str) -> lis
     return list(page["records"])
 
 
+async def revoke_held_licences(
+    platform: Platform, licence_type: str, *, holder: str, issuer: str
+) -> None:
+    """Revoke the holder's licences of a type the law allows one of at a time (valid or
+    suspended: those hold their place), so that a test may issue one anew. Tokens of the holder
+    (it lists its own) and of the type's issuer."""
+    for status in ("valid", "suspended"):
+        code, page, _ = await platform.request(
+            "GET",
+            "/public/v1/licences/mine",
+            token=holder,
+            params={"licence_type": licence_type, "status": status, "page_size": "100"},
+        )
+        assert code == 200, page
+        for licence in page["licences"]:
+            code, body, _ = await platform.request(
+                "POST",
+                f"/office/v1/licences/{licence['id']}/revoke",
+                token=issuer,
+                json={"reason": "test: issued anew"},
+            )
+            assert code == 200, body
+
+
 async def nats_as(settings: Settings, identity: str, **options: Any) -> Any:
     """A NATS connection as one of a platform's embedded NATS identities."""
     import nats

@@ -11,7 +11,13 @@ from datetime import date, datetime, timedelta, timezone
 
 from runtime.auth import CITIZEN, ENTERPRISE_AGENT, PARTNER, SERVICE, STAFF, Principal
 from runtime.departments import DEPARTMENTS
-from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+)
 from runtime.roles import ROLE_LICENCE_ISSUER as ROLE_LICENCE_ISSUER
 from services.licences import credential, types
 from services.licences.types import LicenceType, Validity
@@ -111,6 +117,42 @@ def grantee_of(principal: Principal) -> str:
     if principal.kind == PARTNER:
         return f"partner:{principal.client}"
     raise PermissionDenied("only departments and partners receive use grants")
+
+
+# --- one licence per holder ----------------------------------------------------------------------
+
+# What the law allows one of at a time: one valid resident identity card per person (居民身份证法),
+# one driving licence per person (机动车驾驶证申领和使用规定), one vehicle licence per vehicle
+# (机动车登记规定: keyed by the VIN), one business licence per enterprise (市场主体登记管理条例).
+ONE_PER_HOLDER = frozenset({"id_card", "driving_licence", "business_licence"})
+ONE_PER_VEHICLE = frozenset({"vehicle_licence"})
+# A new resident identity card (换领, 补领) replaces the old one, which is then void.
+SUPERSEDED_BY_A_NEW_ONE = frozenset({"id_card"})
+NEW_CARD_REASON = "a new resident identity card was issued"
+EXPIRED_REASON = "the licence had expired: a new licence was issued"
+
+
+def sole_key(licence_type: LicenceType, *, holder: str, vin_digest: str = "") -> str | None:
+    """The key of which at most one licence holds (valid or suspended); None: no such rule."""
+    if licence_type.key in ONE_PER_HOLDER:
+        return f"{licence_type.key}:{holder}"
+    if licence_type.key in ONE_PER_VEHICLE:
+        return f"{licence_type.key}:vin:{vin_digest}"
+    return None
+
+
+def second_issuance(licence_type: LicenceType, *, held_id: str, held_status: str, why: str) -> str:
+    """A licence is issued while `held_id` holds its place: the reason the held one is then
+    superseded, or `AlreadyExists` naming it when the law allows only one."""
+    if held_status == EXPIRED:
+        return EXPIRED_REASON
+    if licence_type.key in SUPERSEDED_BY_A_NEW_ONE:
+        return reason(why, required=False) or NEW_CARD_REASON
+    per = "vehicle" if licence_type.key in ONE_PER_VEHICLE else "holder"
+    raise AlreadyExists(
+        f"licence {held_id} holds: one {held_status} {licence_type.english} per {per} at a "
+        "time; renew that licence, or revoke it before issuing another"
+    )
 
 
 # --- status --------------------------------------------------------------------------------------

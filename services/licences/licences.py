@@ -12,12 +12,19 @@ import time
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import crypto, logs
 from runtime.auth import Principal
 from runtime.bus.outbox import enqueue
-from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
 from services.licences import credential, domain, events, identifier, store, types
@@ -53,6 +60,10 @@ class Contents:
     ) -> bytes:
         data = orjson.dumps({"fields": fields, "disclosures": disclosures})
         return crypto.seal(self._key, data, context=f"licence:{licence_id}".encode())
+
+    def digest(self, value: str, *, purpose: str) -> str:
+        """A keyed SM3 digest: equal values are found without being stored."""
+        return crypto.keyed_hash(self._key, value, purpose=purpose)
 
     def open(self, row: store.Row) -> dict[str, Any]:
         data = crypto.unseal(self._key, row.contents, context=f"licence:{row.id}".encode())
@@ -182,13 +193,31 @@ class Licences:
             holder_id = await self._up.resolve_holder(credit_code=number)
         else:
             holder_id = await self._up.resolve_holder(resident_id_number=number)
+        holder = domain.holder(kind.holder_kind, holder_id)
+        sole = self._sole_key(kind, holder=holder, fields=fields)
+        held, why = None, ""
+        if sole is not None:
+            async with self._rt.db.read() as conn:
+                held = await store.holding(conn, sole)
+            if held is not None:
+                why = domain.second_issuance(
+                    kind,
+                    held_id=held.id,
+                    held_status=domain.effective_status(
+                        held.status, held.valid_until, on=domain.today()
+                    ),
+                    why=request.reason,
+                )
         return await self._sign_and_store(
             principal,
             kind,
             fields=fields,
             validity=validity,
-            holder=domain.holder(kind.holder_kind, holder_id),
+            holder=holder,
             request_key=request_key,
+            sole_key=sole,
+            replaces=held,
+            reason=why,
         )
 
     async def renew(self, principal: Principal, request: pb.RenewLicenceRequest) -> pb.Licence:
@@ -215,9 +244,17 @@ class Licences:
             validity=validity,
             holder=current.holder,
             request_key=request_key,
+            sole_key=self._sole_key(kind, holder=current.holder, fields=fields),
             replaces=current,
             reason=reason,
+            new_version=True,
         )
+
+    def _sole_key(self, kind: LicenceType, *, holder: str, fields: dict[str, str]) -> str | None:
+        # the VIN is keyed, not stored: the row's contents are sealed, and so is what they hold
+        vin = fields.get("vin", "")
+        digest = self.contents.digest(vin, purpose="licence-vin") if vin else ""
+        return domain.sole_key(kind, holder=holder, vin_digest=digest)
 
     async def _sign_and_store(
         self,
@@ -228,9 +265,13 @@ class Licences:
         validity: Validity,
         holder: str,
         request_key: str | None,
+        sole_key: str | None,
         replaces: store.Row | None = None,
         reason: str = "",
+        new_version: bool = False,
     ) -> pb.Licence:
+        """Sign and store a licence; `replaces` is superseded by it, as its next version when
+        `new_version` (a renewal), else by a licence of its own serial."""
         claims: dict[str, object] = {
             **fields,
             **types.derived_claims(kind, fields, today=domain.today()),
@@ -238,13 +279,14 @@ class Licences:
         disclosures = credential.make_disclosures(claims)
         async with self._rt.db.begin() as conn:
             number = await store.next_number(conn, store.SERIAL)
-        if replaces is None:
+        if not new_version:
             licence_id = identifier.build(
                 type_code=kind.code,
                 issuer_code=domain.issuer_code(kind.department),
                 serial=f"{number:0{SERIAL_DIGITS}d}",
             )
         else:
+            assert replaces is not None
             licence_id = identifier.parse(replaces.id).next_version()
         payload = credential.credential_payload(
             licence_id=str(licence_id),
@@ -263,6 +305,62 @@ class Licences:
             message=credential.signing_input(payload),
         )
         ident = str(licence_id)
+        try:
+            row = await self._store(
+                principal,
+                kind,
+                ident=ident,
+                version=licence_id.version,
+                number=number,
+                fields=fields,
+                validity=validity,
+                holder=holder,
+                request_key=request_key,
+                sole_key=sole_key,
+                credential_text=f"{credential.b64u(payload)}.{signature}",
+                disclosures={d.name: d.encoded for d in disclosures},
+                replaces=replaces,
+                reason=reason,
+                step="issued" if not new_version else "renewed",
+            )
+        except IntegrityError:
+            # another issuance for the same holder (or vehicle) committed first: the unique
+            # index refused this one; name the licence that holds
+            if sole_key is None:
+                raise
+            async with self._rt.db.read() as conn:
+                held = await store.holding(conn, sole_key)
+            if held is None:
+                raise
+            raise AlreadyExists(
+                f"licence {held.id} holds: one {kind.english} at a time was issued meanwhile"
+            ) from None
+        if isinstance(row, pb.Licence):
+            return row
+        log.info("licence_issued", licence_id=ident, licence_type=kind.key, step=row[1])
+        return to_message(row[0], contents={"fields": fields, "disclosures": claims})
+
+    async def _store(
+        self,
+        principal: Principal,
+        kind: LicenceType,
+        *,
+        ident: str,
+        version: int,
+        number: int,
+        fields: dict[str, str],
+        validity: Validity,
+        holder: str,
+        request_key: str | None,
+        sole_key: str | None,
+        credential_text: str,
+        disclosures: dict[str, str],
+        replaces: store.Row | None,
+        reason: str,
+        step: str,
+    ) -> pb.Licence | tuple[store.Row, str]:
+        """The licence, its event and audit record in one transaction; the licence an earlier
+        request with the same id issued, if any."""
         now = now_us()
         async with self._rt.unit_of_work() as uow:
             if request_key and (found := await store.licence_by_request(uow.conn, request_key)):
@@ -283,23 +381,21 @@ class Licences:
                 licence_type=kind.key,
                 issuer=kind.department,
                 holder=holder,
-                version=licence_id.version,
+                version=version,
                 status=domain.VALID,
                 status_index=number,
                 valid_from=validity.valid_from.isoformat(),
                 valid_until=validity.valid_until.isoformat() if validity.valid_until else None,
-                credential=f"{credential.b64u(payload)}.{signature}",
-                contents=self.contents.seal(
-                    ident, fields=fields, disclosures={d.name: d.encoded for d in disclosures}
-                ),
+                credential=credential_text,
+                contents=self.contents.seal(ident, fields=fields, disclosures=disclosures),
                 replaces=replaces.id if replaces is not None else None,
                 request_key=request_key,
+                sole_key=sole_key,
                 issued_us=now,
                 updated_us=now,
             )
             row = await store.licence(uow.conn, ident)
             assert row is not None
-            step = "issued" if replaces is None else "renewed"
             await _announce(uow.conn, row, step=step)
             await uow.audit(
                 f"licence.{step}",
@@ -307,8 +403,7 @@ class Licences:
                 resource_type="licence",
                 resource_id=ident,
             )
-        log.info("licence_issued", licence_id=ident, licence_type=kind.key, step=step)
-        return to_message(row, contents={"fields": fields, "disclosures": claims})
+        return row, step
 
     # --- status ----------------------------------------------------------------------------
 

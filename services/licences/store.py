@@ -39,6 +39,9 @@ counters = sa.Table(
 SERIAL = "serial"  # serials and status-list indexes come from the same never-reused count
 STATUS_CHANGES = "status_changes"
 
+HOLDING = ("valid", "suspended")  # the statuses in which a licence holds its place
+HOLDING_SQL = "status IN ('valid', 'suspended')"
+
 licences = sa.Table(
     "licences",
     metadata,
@@ -58,10 +61,21 @@ licences = sa.Table(
     sa.Column("replaces", sa.String(80)),
     sa.Column("superseded_by", sa.String(80)),
     sa.Column("request_key", sa.String(140), unique=True),  # "<department>:<request id>"
+    # What the law allows one of at a time ("id_card:citizen:<account>", "vehicle_licence:vin:
+    # <keyed SM3 of the VIN>"), None for types without such a rule; at most one row per key holds.
+    sa.Column("sole_key", sa.String(100)),
     sa.Column("issued_us", sa.BigInteger, nullable=False),
     sa.Column("updated_us", sa.BigInteger, nullable=False),
     sa.Index("ix_licences_holder", "holder", "seq"),
     sa.Index("ix_licences_issuer", "issuer", "seq"),
+    # the guarantee under concurrent issuances: one valid or suspended licence per sole key
+    sa.Index(
+        "ux_licences_sole_holding",
+        "sole_key",
+        unique=True,
+        sqlite_where=sa.text(HOLDING_SQL),
+        postgresql_where=sa.text(HOLDING_SQL),
+    ),
 )
 
 presentations = sa.Table(
@@ -141,14 +155,7 @@ def _national_identifiers(conn: sa.Connection) -> None:
         changed += done.rowcount
         conn.execute(licences.update().where(licences.c.id.in_(chunk)).values(request_key=None))
     if changed:
-        # the status list is signed again when its change count moves
-        bumped = conn.execute(
-            counters.update()
-            .where(counters.c.name == STATUS_CHANGES)
-            .values(value=counters.c.value + 1)
-        )
-        if bumped.rowcount == 0:
-            conn.execute(counters.insert().values(name=STATUS_CHANGES, value=1))
+        _count_status_change(conn)
 
 
 def _national_form(licence_id: str) -> bool:
@@ -159,12 +166,77 @@ def _national_form(licence_id: str) -> bool:
     return True
 
 
+ONE_PER_HOLDER_REASON = "one valid licence of its type per holder: a newer licence holds"
+
+
+def _one_licence_per_holder(conn: sa.Connection) -> None:
+    """The sole key, filled for the types keyed by their holder, duplicates resolved, indexed.
+
+    Licences the former rule let coexist (a second and third ID card of one person) are
+    superseded by the newest. Vehicle licences are keyed by their VIN, which is sealed in their
+    contents: those issued before this step get their key when they are next renewed.
+    """
+    present = {c["name"] for c in sa.inspect(conn).get_columns("licences")}
+    if "sole_key" not in present:
+        ddl = sa.schema.CreateColumn(licences.c.sole_key).compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE licences ADD COLUMN {ddl}"))
+    rows = conn.execute(
+        sa.select(
+            licences.c.seq,
+            licences.c.id,
+            licences.c.licence_type,
+            licences.c.holder,
+            licences.c.status,
+        )
+        .where(licences.c.licence_type.in_(BY_HOLDER))
+        .order_by(licences.c.seq.desc())
+    ).all()
+    newest: dict[str, str] = {}
+    at_us = now_us()
+    changed = 0
+    for row in rows:
+        key = f"{row.licence_type}:{row.holder}"
+        values: dict[str, Any] = {"sole_key": key}
+        if row.status in HOLDING:
+            if key in newest:
+                values |= {
+                    "status": "superseded",
+                    "status_reason": ONE_PER_HOLDER_REASON,
+                    "superseded_by": newest[key],
+                    "updated_us": at_us,
+                }
+                changed += 1
+            else:
+                newest[key] = str(row.id)
+        conn.execute(licences.update().where(licences.c.seq == row.seq).values(**values))
+    if changed:
+        _count_status_change(conn)
+    for index in licences.indexes:
+        index.create(conn, checkfirst=True)
+
+
+def _count_status_change(conn: sa.Connection) -> None:
+    """The status list is signed again when its change count moves."""
+    bumped = conn.execute(
+        counters.update()
+        .where(counters.c.name == STATUS_CHANGES)
+        .values(value=counters.c.value + 1)
+    )
+    if bumped.rowcount == 0:
+        conn.execute(counters.insert().values(name=STATUS_CHANGES, value=1))
+
+
+# The types keyed by their holder (the store needs no contents to key them).
+BY_HOLDER = ("id_card", "driving_licence", "business_licence")
+
+
 MIGRATIONS = [
     Migration(
         "licences-0001-licences-presentations-grants-uses",
         create_tables(counters, licences, presentations, use_grants, uses),
     ),
     Migration("licences-0002-national-identifiers", _national_identifiers),
+    Migration("licences-0003-one-licence-per-holder", _one_licence_per_holder),
 ]
 
 Row = sa.Row[Any]
@@ -204,6 +276,14 @@ async def licence_by_request(conn: Reader, request_key: str) -> Row | None:
 
 async def add_licence(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(licences.insert().values(**values))
+
+
+async def holding(conn: Reader, sole_key: str) -> Row | None:
+    """The licence that holds this sole key (valid or suspended), if any."""
+    query = sa.select(licences).where(
+        licences.c.sole_key == sole_key, licences.c.status.in_(HOLDING)
+    )
+    return (await conn.execute(query)).first()
 
 
 async def set_status(
@@ -277,6 +357,7 @@ class PresentedLicence:
     valid_from: str
     valid_until: str | None
     credential: str
+    status_reason: str
 
 
 async def add_presentation(conn: AsyncConnection, **values: Any) -> None:
@@ -295,6 +376,7 @@ _PRESENTED = (
         licences.c.valid_from,
         licences.c.valid_until,
         licences.c.credential,
+        licences.c.status_reason,
     )
     .select_from(presentations.join(licences, licences.c.id == presentations.c.licence_id))
     .where(presentations.c.id == sa.bindparam("id"))

@@ -259,7 +259,12 @@ class Presentations:
             )
         status = domain.effective_status(record.status, record.valid_until, on=domain.today())
         if status in RESULTS:
-            return _verdict(RESULTS[status], f"the licence is {status}", **about)
+            why = f"the licence is {status}"
+            if status == domain.SUPERSEDED and record.status_reason:
+                # the issuer's reason (换领, 补领, a renewal's): the verifier knows to ask for
+                # the licence that replaced it
+                why += f": {record.status_reason}"
+            return _verdict(RESULTS[status], why, **about)
         if domain.today().isoformat() < record.valid_from:
             return _verdict(
                 R.VERIFICATION_RESULT_NOT_YET_VALID, "the licence is not valid yet", **about

@@ -21,7 +21,7 @@ from gmssl import sm2  # type: ignore[import-untyped]
 from google.rpc import error_details_pb2
 from tongsuopy.crypto import serialization as tongsuo_serialization
 
-from conftest import DEMO_PASSWORD, Platform, eventually, remember_secret
+from conftest import DEMO_PASSWORD, Platform, eventually, remember_secret, revoke_held_licences
 from runtime import algorithms, errors, grpcclient, service_credentials
 from runtime.service_credentials import ServiceCredentials
 from services.identity import demo as people
@@ -576,6 +576,13 @@ async def test_a_licence_issued_through_the_gateway_is_signed_through_the_licenc
 ) -> None:
     # given: psb's licence issuer at the office entry point
     issuer = await platform.login("psb.officer")
+    # one driving licence per person: the one the citizen holds is revoked first
+    await revoke_held_licences(
+        platform,
+        "driving_licence",
+        holder=await platform.login("demo.citizen", entry="public"),
+        issuer=issuer,
+    )
     fields = sample_fields("driving_licence", people.CITIZEN.resident_id)
     # when: they issue a licence
     status, licence, _ = await platform.request(

@@ -6,6 +6,7 @@ checked, and the audit chain records them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -16,12 +17,13 @@ from typing import Any
 import grpc
 import pytest
 
-from conftest import Platform, audit_records, eventually, remember_secret
+from conftest import Platform, audit_records, eventually, remember_secret, revoke_held_licences
 from runtime import grpcclient
 from runtime.departments import DEPARTMENTS
 from services.identity import demo as people
 from services.licences import credential, identifier, verify_cli
 from services.licences.demo import sample_fields
+from services.licences.types import vin_check_digit
 from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 from smartcity.licences.v1 import licences_pb2, licences_pb2_grpc
 
@@ -52,7 +54,41 @@ async def holder_token(platform: Platform, licence_type: str) -> str:
     return await platform.login("demo.citizen", entry="public")
 
 
-async def issue(platform: Platform, licence_type: str, **changes: str) -> dict[str, Any]:
+# The law allows a holder (a vehicle: its VIN) one of these at a time; a new ID card supersedes.
+ONE_AT_A_TIME = ("driving_licence", "vehicle_licence", "business_licence")
+
+
+async def held(platform: Platform, licence_type: str) -> list[dict[str, Any]]:
+    """The holder's licences of this type that hold their place (valid or suspended)."""
+    token = await holder_token(platform, licence_type)
+    found = []
+    for status in ("valid", "suspended"):
+        code, page, _ = await platform.request(
+            "GET",
+            f"{PUBLIC}/mine",
+            token=token,
+            params={"licence_type": licence_type, "status": status, "page_size": "100"},
+        )
+        assert code == 200, page
+        found += page["licences"]
+    return found
+
+
+async def make_room(platform: Platform, licence_type: str) -> None:
+    """Revoke what the holder holds of a type the law allows once, so that a test issues anew."""
+    await revoke_held_licences(
+        platform,
+        licence_type,
+        holder=await holder_token(platform, licence_type),
+        issuer=await platform.login(f"{ISSUER[licence_type]}.officer"),
+    )
+
+
+async def issue(
+    platform: Platform, licence_type: str, *, room: bool = True, **changes: str
+) -> dict[str, Any]:
+    if room and licence_type in ONE_AT_A_TIME:
+        await make_room(platform, licence_type)
     officer = await platform.login(f"{ISSUER[licence_type]}.officer")
     fields = {**sample_fields(licence_type, holder_number(licence_type)), **changes}
     # a licence's contents never reach a log or a span (checked at the end of the session)
@@ -323,6 +359,7 @@ async def test_an_issuer_issues_only_its_own_types_with_valid_fields(platform: P
     assert status == 409 and "account" in body["detail"], body
 
     # Idempotency-Key: the same request issues one licence
+    await make_room(platform, "driving_licence")
     headers = {"Idempotency-Key": f"idem-{time.time_ns()}"}
     body = {"licence_type": "driving_licence", "fields": fields}
     first = await platform.request("POST", OFFICE, token=psb, json=body, headers=headers)
@@ -395,6 +432,82 @@ async def test_nobody_reads_another_holders_licence_and_identifiers_are_checked(
 
     denied = await eventually(refused, timeout=15)
     assert {r["actor_type"] for r in denied} == {"citizen", "staff"}
+
+
+# --- one licence per holder --------------------------------------------------------------------
+
+
+async def test_a_new_id_card_supersedes_the_old_which_verifies_as_superseded_with_the_reason(
+    platform: Platform,
+) -> None:
+    old = await issue(platform, "id_card")
+    text = (await present(platform, old, ["age_over_18"]))["presentation"]
+
+    # when: the holder is issued a new card (补领 after a loss)
+    officer = await platform.login("psb.officer")
+    fields = sample_fields("id_card", holder_number("id_card"))
+    status, new, _ = await platform.request(
+        "POST",
+        OFFICE,
+        token=officer,
+        json={"licence_type": "id_card", "fields": fields, "reason": "补领 reported lost"},
+    )
+    assert status == 201, new
+    assert new["replaces_id"] == old["id"]
+    assert identifier.parse(new["id"]).serial != identifier.parse(old["id"]).serial
+
+    # then: one valid card: the old one is superseded, and verifiers are told why
+    assert [c["id"] for c in await held(platform, "id_card")] == [new["id"]]
+    token = await holder_token(platform, "id_card")
+    status, read, _ = await platform.request("GET", f"{PUBLIC}/mine/{old['id']}", token=token)
+    assert read["status"] == "superseded" and read["superseded_by_id"] == new["id"], read
+    assert read["status_reason"] == "补领 reported lost"
+    verdict = await verify(platform, text)
+    assert verdict["result"] == "superseded", verdict
+    assert verdict["reason"] == "the licence is superseded: 补领 reported lost", verdict
+
+
+@pytest.mark.parametrize("licence_type", ONE_AT_A_TIME)
+async def test_a_second_licence_the_law_allows_once_is_refused_naming_the_one_that_holds(
+    platform: Platform, licence_type: str
+) -> None:
+    first = await issue(platform, licence_type)
+    officer = await platform.login(f"{ISSUER[licence_type]}.officer")
+    fields = sample_fields(licence_type, holder_number(licence_type))
+    status, body, _ = await platform.request(
+        "POST", OFFICE, token=officer, json={"licence_type": licence_type, "fields": fields}
+    )
+    assert status == 409, body
+    assert first["id"] in body["detail"] and "renew" in body["detail"], body
+    # a renewal is no second licence; a revoked one holds nothing any more
+    status, renewed = await act(platform, first, "renew", reason="换证")
+    assert status == 201, renewed
+    assert [h["id"] for h in await held(platform, licence_type)] == [renewed["id"]]
+
+
+async def test_concurrent_issuances_for_one_vehicle_cannot_both_win(platform: Platform) -> None:
+    # given: a vehicle that has no licence yet (its own VIN)
+    body = "LSVAM4187C" + f"{time.time_ns() % 10**7:07d}"
+    vin = body[:8] + vin_check_digit(body[:8] + "0" + body[9:]) + body[9:]
+    fields = {**sample_fields("vehicle_licence", holder_number("vehicle_licence")), "vin": vin}
+    officer = await platform.login("psb.officer")
+
+    async def attempt() -> tuple[int, Any]:
+        status, reply, _ = await platform.request(
+            "POST",
+            OFFICE,
+            token=officer,
+            json={"licence_type": "vehicle_licence", "fields": fields},
+        )
+        return status, reply
+
+    # when: two issuances for it race
+    results = await asyncio.gather(attempt(), attempt(), attempt())
+    # then: exactly one is issued; the others are told which licence holds
+    won = [r for s, r in results if s == 201]
+    assert len(won) == 1, results
+    refused = [(s, r) for s, r in results if s != 201]
+    assert all(s == 409 and won[0]["id"] in r["detail"] for s, r in refused), results
 
 
 # --- renewal -------------------------------------------------------------------------------------
@@ -582,6 +695,7 @@ async def test_a_departments_own_system_issues_its_licences_over_grpc(platform: 
             )
 
         # then: it issues a driving licence, signed with psb's key like any other
+        await make_room(platform, "driving_licence")
         reply = await issue_as(psb_system, "driving_licence")
         assert reply.licence.issuer_department == "psb"
         shown = await present(

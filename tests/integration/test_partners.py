@@ -21,7 +21,15 @@ import pytest
 from aiohttp import web
 from nats.js.api import AckPolicy
 
-from conftest import Platform, audit_records, eventually, open_body, publish, remember_secret
+from conftest import (
+    Platform,
+    audit_records,
+    eventually,
+    open_body,
+    publish,
+    remember_secret,
+    revoke_held_licences,
+)
 from runtime import natsauth
 from runtime.processes import free_port
 from services.identity import demo as people
@@ -67,6 +75,13 @@ async def licence_event(platform: Platform, action: str = "revoke") -> tuple[str
     """Issue a driving licence and suspend or revoke it: (licence id, the trace id of the
     gateway request that did it)."""
     psb = await platform.login("psb.officer")
+    # one driving licence per person: the one the citizen holds is revoked first
+    await revoke_held_licences(
+        platform,
+        "driving_licence",
+        holder=await platform.login("demo.citizen", entry="public"),
+        issuer=psb,
+    )
     fields = sample_fields("driving_licence", people.CITIZEN.resident_id)
     status, licence, _ = await platform.request(
         "POST",

@@ -19,6 +19,7 @@ from conftest import (
     publish,
     remember_secret,
     resource_body,
+    revoke_held_licences,
 )
 from services.identity import demo as people
 from services.licences.demo import sample_fields
@@ -138,6 +139,13 @@ async def test_a_use_grant_without_a_window_starts_now_and_lasts_thirty_days(
     platform: Platform,
 ) -> None:
     psb = await platform.login("psb.officer")
+    # one driving licence per person: the one the citizen holds is revoked first
+    await revoke_held_licences(
+        platform,
+        "driving_licence",
+        holder=await platform.login("demo.citizen", entry="public"),
+        issuer=psb,
+    )
     status, licence, _ = await platform.request(
         "POST",
         "/office/v1/licences",

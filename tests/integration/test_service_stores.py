@@ -788,3 +788,129 @@ async def test_licences_of_the_former_identifier_layout_are_revoked_by_the_upgra
         assert row is not None and row.status_reason == licences_store.FORMER_LAYOUT_REASON
     finally:
         await drop(db)
+
+
+async def test_one_licence_per_holder_holds_under_the_index_on_both_engines(
+    database_url: str,
+) -> None:
+    db = await open_db(database_url, licences_store.MIGRATIONS)
+
+    async def add(conn: AsyncConnection, index: int, *, status: str = "valid") -> None:
+        await licences_store.add_licence(
+            conn,
+            id=f"L{index}",
+            licence_type="driving_licence",
+            issuer="psb",
+            holder="citizen:a",
+            version=1,
+            status=status,
+            status_index=index,
+            valid_from="2020-01-01",
+            valid_until=None,
+            credential="c",
+            contents=b"sealed",
+            sole_key="driving_licence:citizen:a",
+            issued_us=now_us(),
+            updated_us=now_us(),
+        )
+
+    try:
+        async with db.begin() as conn:
+            await add(conn, 1)
+            await add(conn, 2, status="revoked")  # a revoked licence holds nothing
+        # a second valid one (two issuances that both passed the domain's check) is refused
+        with pytest.raises(IntegrityError):
+            async with db.begin() as conn:
+                await add(conn, 3)
+        # and so is a suspended one: a suspended licence still holds its place
+        with pytest.raises(IntegrityError):
+            async with db.begin() as conn:
+                await add(conn, 4, status="suspended")
+        async with db.read() as conn:
+            holding = await licences_store.holding(conn, "driving_licence:citizen:a")
+        assert holding is not None and holding.id == "L1"
+        # once the holder's licence is superseded, the next one may hold
+        async with db.begin() as conn:
+            assert await licences_store.set_status(
+                conn, "L1", expected="valid", status="superseded", reason="r", at_us=now_us()
+            )
+            await add(conn, 5)
+    finally:
+        await drop(db)
+
+
+async def test_duplicate_licences_of_one_holder_are_resolved_by_the_upgrade(
+    database_url: str,
+) -> None:
+    # given a database of the second release, where one person holds three valid ID cards
+    db = Database(database_url, service=f"t{uuid.uuid4().hex[:12]}")
+    first_licences = sa.Table(
+        "licences",
+        sa.MetaData(),
+        *(
+            sa.Column(
+                c.name,
+                c.type,
+                primary_key=c.primary_key,
+                nullable=c.nullable,
+                unique=c.unique,
+                server_default=c.server_default.arg if c.server_default else None,  # type: ignore[attr-defined]
+            )
+            for c in licences_store.licences.columns
+            if c.name != "sole_key"
+        ),
+    )
+    try:
+        steps = [
+            Migration(
+                licences_store.MIGRATIONS[0].id,
+                create_tables(
+                    *(t for t in licences_store.metadata.sorted_tables if t.name != "licences"),
+                    first_licences,
+                ),
+            ),
+            licences_store.MIGRATIONS[1],
+        ]
+        assert await db.migrate(steps)
+        async with db.begin() as conn:
+            for index in (1, 2, 3):
+                await conn.execute(
+                    first_licences.insert().values(
+                        id=f"C{index}",
+                        licence_type="id_card",
+                        issuer="psb",
+                        holder="citizen:a",
+                        version=1,
+                        status="valid",
+                        status_index=index,
+                        valid_from="2020-01-01",
+                        valid_until=None,
+                        credential="c",
+                        contents=b"sealed",
+                        issued_us=index,
+                        updated_us=index,
+                    )
+                )
+        # when this release migrates it
+        assert await db.migrate(licences_store.MIGRATIONS) == [licences_store.MIGRATIONS[2].id]
+        # then the newest card holds and the older ones are superseded by it, saying why
+        async with db.read() as conn:
+            holding = await licences_store.holding(conn, "id_card:citizen:a")
+            older = [await licences_store.licence(conn, f"C{i}") for i in (1, 2)]
+        assert holding is not None and holding.id == "C3"
+        assert all(
+            r is not None
+            and (r.status, r.superseded_by, r.status_reason)
+            == ("superseded", "C3", licences_store.ONE_PER_HOLDER_REASON)
+            for r in older
+        )
+        # and the index holds from now on
+        with pytest.raises(IntegrityError):
+            async with db.begin() as conn:
+                await conn.execute(
+                    licences_store.licences.update()
+                    .where(licences_store.licences.c.id == "C1")
+                    .values(status="valid")
+                )
+    finally:
+        await drop(db)

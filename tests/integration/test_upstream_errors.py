@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from conftest import Platform, eventually, publish, resource_body
+from conftest import Platform, eventually, publish, resource_body, revoke_held_licences
 from services.identity import demo as people
 from services.licences.demo import sample_fields
 
@@ -24,6 +24,14 @@ pytestmark = pytest.mark.integration
 async def keys_down(fragile_platform: Platform) -> AsyncIterator[Platform]:
     """The platform with its keys service stopped, started again afterwards."""
     p = fragile_platform
+    # one driving licence per person: the demo citizen's is revoked, so that an issuance
+    # reaches the keys service rather than being refused before it
+    await revoke_held_licences(
+        p,
+        "driving_licence",
+        holder=await p.login("demo.citizen", entry="public"),
+        issuer=await p.login("psb.officer"),
+    )
     await p.supervisor.stop("keys")
     try:
         yield p

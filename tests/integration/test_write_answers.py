@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Platform, publish, remember_secret, resource_body
+from conftest import Platform, publish, remember_secret, resource_body, revoke_held_licences
 from runtime import identifiers
 from services.identity import demo as people
 from services.identity import domain
@@ -111,6 +111,13 @@ async def test_a_licence_status_change_answers_the_licence_as_its_issuer_reads_i
     platform: Platform,
 ) -> None:
     psb = await platform.login("psb.officer")
+    # one driving licence per person: the one the citizen holds is revoked first
+    await revoke_held_licences(
+        platform,
+        "driving_licence",
+        holder=await platform.login("demo.citizen", entry="public"),
+        issuer=psb,
+    )
     fields = sample_fields("driving_licence", people.CITIZEN.resident_id)
     status, issued, _ = await platform.request(
         "POST",

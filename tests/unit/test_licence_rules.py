@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from runtime.auth import Principal
-from runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
 from services.licences import domain, types
 from services.licences.types import Validity
 
@@ -196,3 +196,48 @@ def test_a_grant_without_an_end_lasts_thirty_days_from_its_start() -> None:
     assert window(not_after_us=0) == domain.GrantWindow(NOW, NOW + 30 * 24 * HOUR_US)
     later = window(not_before_us=NOW + HOUR_US, not_after_us=0)
     assert later.not_after_us - later.not_before_us == domain.DEFAULT_GRANT_DAYS * 24 * HOUR_US
+
+
+# --- one licence per holder ----------------------------------------------------------------
+
+
+def test_the_types_the_law_allows_once_are_keyed_by_holder_or_vehicle() -> None:
+    holder = "citizen:a1"
+    assert domain.sole_key(types.ID_CARD, holder=holder) == "id_card:citizen:a1"
+    assert domain.sole_key(types.DRIVING_LICENCE, holder=holder) == "driving_licence:citizen:a1"
+    assert (
+        domain.sole_key(types.BUSINESS_LICENCE, holder="enterprise:e1")
+        == "business_licence:enterprise:e1"
+    )
+    # a vehicle licence is one per vehicle, whoever owns it
+    assert domain.sole_key(types.VEHICLE_LICENCE, holder=holder, vin_digest="d") == (
+        domain.sole_key(types.VEHICLE_LICENCE, holder="citizen:b2", vin_digest="d")
+    )
+    assert domain.sole_key(types.SOCIAL_SECURITY_CARD, holder=holder) is None
+
+
+def test_a_new_id_card_supersedes_the_held_one_with_the_reason_given() -> None:
+    assert (
+        domain.second_issuance(types.ID_CARD, held_id="X", held_status="valid", why=" 补领 ")
+        == "补领"
+    )
+    assert (
+        domain.second_issuance(types.ID_CARD, held_id="X", held_status="suspended", why="")
+        == domain.NEW_CARD_REASON
+    )
+
+
+@pytest.mark.parametrize(
+    "licence_type", [types.DRIVING_LICENCE, types.VEHICLE_LICENCE, types.BUSINESS_LICENCE]
+)
+def test_a_second_licence_the_law_allows_once_names_the_one_that_holds(
+    licence_type: types.LicenceType,
+) -> None:
+    with pytest.raises(AlreadyExists) as caught:
+        domain.second_issuance(licence_type, held_id="L-HELD", held_status="valid", why="")
+    assert "L-HELD" in caught.value.message
+    # an expired licence holds nothing: the new one supersedes it
+    assert (
+        domain.second_issuance(licence_type, held_id="L-HELD", held_status="expired", why="")
+        == domain.EXPIRED_REASON
+    )

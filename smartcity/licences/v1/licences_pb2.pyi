@@ -401,8 +401,15 @@ class IssueLicenceRequest(_message.Message):
     LICENCE_TYPE_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     licence_type: _builtins.str
     request_id: _builtins.str
+    reason: _builtins.str
+    """A resident ID card supersedes the holder's current one (one valid card per person): why,
+    e.g. "换领 renewed at expiry" or "补领 reported lost". Other types that the law allows once
+    per holder (driving licence, vehicle licence per VIN, business licence) are refused with
+    ALREADY_EXISTS naming the licence that holds: renew that one instead.
+    """
     @_builtins.property
     def fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Field name -> value as text (dates YYYY-MM-DD; valid_until "长期" for long-term)."""
@@ -413,10 +420,11 @@ class IssueLicenceRequest(_message.Message):
         licence_type: _builtins.str = ...,
         fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "licence_type", b"licence_type", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "licence_type", b"licence_type", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
