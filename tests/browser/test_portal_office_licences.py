@@ -57,7 +57,7 @@ async def test_an_issuer_issues_suspends_resumes_and_revokes_a_licence(
 
     # then the service's refusal is shown, and marked on the ID number's field
     refused = refusal(portal, "issue")
-    assert "请求无效" in refused and "id_number" in refused
+    assert "请求无效" in refused and "fields.id_number" in refused, refused
     id_number = action_form(portal, "issue").find_element(By.NAME, "id_number")
     assert id_number.get_attribute("aria-invalid") == "true"
     portal.screenshot("office-licence-issue-refused")

@@ -87,7 +87,7 @@ function history(transitions, list) {
     ["field.version", (s) => String(s.version)],
     ["office.resource.step", (s) => `${label("state", s.from_state)} → ${label("state", s.to_state)}`],
     ["office.queue.department", (s) => departmentName(s.actor_department, list)],
-    ["office.resource.comment", (s) => s.comment || "—"],
+    ["office.resource.comment", (s) => s.comment || "—", { wrap: true }],
   ], [...transitions].reverse());
 }
 

@@ -10,6 +10,7 @@ import { fill, h } from "../common/dom.js";
 import { t, tOr } from "../common/i18n.js";
 import { href, notice, start } from "../common/shell.js";
 import * as catalog from "./catalog.js";
+import * as demands from "./demands.js";
 import * as enrolment from "./enrolment.js";
 import * as licences from "./licences.js";
 import * as oversight from "./oversight.js";
@@ -19,6 +20,7 @@ import * as shares from "./shares.js";
 const MENU = [
   ["drafts", "office.drafts", ["catalog_officer"], catalog.drafts],
   ["review", "office.review", ["bdb_admin"], catalog.review],
+  ["demands", "office.demands", ["catalog_officer", "bdb_admin"], demands.demands],
   ["share-requests", "office.shareRequests", ["share_approver"], shares.shareRequests],
   ["licences", "office.licences", ["licence_issuer"], licences.licences],
   ["partners", "office.partners", ["bdb_admin"], oversight.partners],

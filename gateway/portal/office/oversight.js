@@ -56,7 +56,7 @@ export async function partners(work, { route, roles, reload }) {
       ? table(t("office.partner.entitlements", { client: chosen }), [
           ["office.partner.event", (e) => h("code", { text: e.event_type }), { header: true }],
           ["office.partner.scope", (e) => label("office.scope", e.scope)],
-          ["office.partner.summary", (e) => summaries[e.event_type] || "—"],
+          ["office.partner.summary", (e) => summaries[e.event_type] || "—", { wrap: true }],
           ["office.partner.granted", (e) => when(e.grant_time)],
           ["office.resource.actions", (e) => canGrant
             ? actionForm({
@@ -220,7 +220,7 @@ async function incidentPage(work, { route, reload }) {
     table(t("office.incident.timeline"), [
       ["office.queue.updated", (s) => when(s.time)],
       ["office.incident.stage", (s) => label("office.stage", s.stage), { header: true }],
-      ["office.incident.note", (s) => s.note || "—"],
+      ["office.incident.note", (s) => s.note || "—", { wrap: true }],
     ], incident.timeline || []),
   );
   if (later.length) {

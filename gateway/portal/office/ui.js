@@ -47,7 +47,7 @@ export function badge(text, tone = "") {
   return h("span", { class: tone ? `badge ${tone}` : "badge", text });
 }
 
-/** A table of `rows`; `columns` are [message key, (row) => cell content, {header: true}?]. */
+/** A table of `rows`; `columns` are [message key, (row) => cell content, {header, wrap}?]. */
 export function table(caption, columns, rows) {
   return h(
     "div",
@@ -66,7 +66,8 @@ export function table(caption, columns, rows) {
             {},
             columns.map(([, cell, options]) => {
               const content = cell(row);
-              const attrs = options?.header ? { scope: "row" } : {};
+              // `wrap`: a column of sentences (a comment, a note) wraps; codes and times do not
+              const attrs = { scope: options?.header ? "row" : false, class: options?.wrap ? "wrap" : false };
               return h(options?.header ? "th" : "td", attrs, content ?? "—");
             }),
           ),
