@@ -68,7 +68,8 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT_OUTPUT = RESULTS / "latest.json"
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+# Complex on purpose: one flat list of options, each with its check.
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:  # noqa: C901 (one flat list of options, each with its check)  # noqa: C901
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__,

@@ -833,7 +833,8 @@ def _print_profile(
             print(f"    other threads' busy samples: {listed}")
 
 
-def run(settings: KeysSettings, *, workdir: Path, ready_timeout: float, logs_dest: Path) -> Outcome:
+# Complex on purpose: one benchmark's phases in order; split, the measured sequence scatters.
+def run(settings: KeysSettings, *, workdir: Path, ready_timeout: float, logs_dest: Path) -> Outcome:  # noqa: C901 (one benchmark's phases in order: split, the measured sequence scatters)  # noqa: C901
     platform = platform_for(workdir, ready_timeout, name="keys-platform")
     raw: dict[str, dict[int, list[RawRun]]] = {
         op: {n: [] for n in RAW_WORKERS} for op in settings.ops

@@ -29,6 +29,8 @@ from gateway.upstream import CALL_TIMEOUT, CallFailed, Upstream
 from runtime import fields, grpcclient, text
 from runtime.auth import Principal, TokenVerifier, bearer_token
 from runtime.errors import DomainError, FieldViolation, InvalidArgument
+from runtime.grpcclient import Reply, Request
+from runtime.rpc_types import UnaryMethod
 
 JSON = "application/json"
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -58,7 +60,7 @@ class Call:
         """The fields a PATCH body sends are the fields to change (its top-level keys)."""
         return sorted(self.sent)
 
-    async def rpc(self, method: Any, request: Any) -> Any:
+    async def rpc(self, method: UnaryMethod[Request, Reply], request: Request) -> Reply:
         """Call a service on the caller's behalf: their token, this request's trace. A failure
         is a `CallFailed` that knows the service and where the request carries the body."""
         try:
@@ -69,7 +71,7 @@ class Call:
             service = grpcclient.service_of(method) or "upstream"
             raise CallFailed(exc, service=service, body_field=self._body_field(request)) from None
 
-    def _body_field(self, request: Any) -> str:
+    def _body_field(self, request: Message) -> str:
         """The field of `request` the handler put the JSON body in (`code` of an
         IssueAuthorisationCodeRequest), or empty when the body is the request itself."""
         if not isinstance(self.body, Message) or request is self.body:

@@ -187,7 +187,7 @@ def _fill_map(
                 target[converted_key] = converted
 
 
-def _fill(
+def _fill(  # noqa: C901 (one branch per protobuf field kind)
     message: Message,
     data: Any,
     path: str,

@@ -204,7 +204,8 @@ class SignInPages:
 
     # -- checking a request -------------------------------------------------------------------
 
-    async def check(
+    # Complex on purpose: the authorization request's checks in the order RFC 6749 makes them.
+    async def check(  # noqa: C901
         self, request: web.Request, params: Mapping[str, list[str]]
     ) -> AuthorizationRequest:
         """Check an authorization request (the GET's query or the form's carried fields).
@@ -490,7 +491,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return pages.error_redirect(error)
 
 
-async def _authorize(
+async def _authorize(  # noqa: C901 (one branch per prompt and consent outcome, as OIDC lists them)
     request: web.Request,
     pages: SignInPages,
     auth: AuthorizationRequest,

@@ -43,7 +43,8 @@ class CallFailed(grpc.aio.AioRpcError):  # type: ignore[misc]
 @dataclass
 class Upstream:
     """A stub for every registered service (runtime.service_registry), over one long-lived
-    channel each; the platform's own by name."""
+    channel each; the platform's own by name, typed as the asynchronous stubs `proto/` generates
+    (their `*AsyncStub` types exist for type checkers only)."""
 
     channels: dict[str, grpc.aio.Channel]
     stubs: dict[str, object]
@@ -59,28 +60,28 @@ class Upstream:
         return self.stubs[service]
 
     @property
-    def identity(self) -> identity_pb2_grpc.IdentityServiceStub:
-        return cast(identity_pb2_grpc.IdentityServiceStub, self.stubs["identity"])
+    def identity(self) -> identity_pb2_grpc.IdentityServiceAsyncStub:
+        return cast("identity_pb2_grpc.IdentityServiceAsyncStub", self.stubs["identity"])
 
     @property
-    def catalog(self) -> catalog_pb2_grpc.CatalogServiceStub:
-        return cast(catalog_pb2_grpc.CatalogServiceStub, self.stubs["catalog"])
+    def catalog(self) -> catalog_pb2_grpc.CatalogServiceAsyncStub:
+        return cast("catalog_pb2_grpc.CatalogServiceAsyncStub", self.stubs["catalog"])
 
     @property
-    def exchange(self) -> exchange_pb2_grpc.ExchangeServiceStub:
-        return cast(exchange_pb2_grpc.ExchangeServiceStub, self.stubs["exchange"])
+    def exchange(self) -> exchange_pb2_grpc.ExchangeServiceAsyncStub:
+        return cast("exchange_pb2_grpc.ExchangeServiceAsyncStub", self.stubs["exchange"])
 
     @property
-    def keys(self) -> keys_pb2_grpc.KeysServiceStub:
-        return cast(keys_pb2_grpc.KeysServiceStub, self.stubs["keys"])
+    def keys(self) -> keys_pb2_grpc.KeysServiceAsyncStub:
+        return cast("keys_pb2_grpc.KeysServiceAsyncStub", self.stubs["keys"])
 
     @property
-    def licences(self) -> licences_pb2_grpc.LicencesServiceStub:
-        return cast(licences_pb2_grpc.LicencesServiceStub, self.stubs["licences"])
+    def licences(self) -> licences_pb2_grpc.LicencesServiceAsyncStub:
+        return cast("licences_pb2_grpc.LicencesServiceAsyncStub", self.stubs["licences"])
 
     @property
-    def partners(self) -> partners_pb2_grpc.PartnersServiceStub:
-        return cast(partners_pb2_grpc.PartnersServiceStub, self.stubs["partners"])
+    def partners(self) -> partners_pb2_grpc.PartnersServiceAsyncStub:
+        return cast("partners_pb2_grpc.PartnersServiceAsyncStub", self.stubs["partners"])
 
     async def fetch_jwks(self) -> str:
         reply = await grpcclient.call(

@@ -7,12 +7,17 @@ wraps every call in extra objects and a task, which costs a measurable share of 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from opentelemetry import trace
 
 from runtime import telemetry
+from runtime.rpc_types import UnaryMethod
+
+Request = TypeVar("Request", bound=Message)
+Reply = TypeVar("Reply", bound=Message)
 
 # gRPC's default reconnect backoff grows to 120 s; a restarted service should be found again
 # within a second, which is what the gateway's 503 `Retry-After: 1` promises.
@@ -23,7 +28,7 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def service_of(method: Any) -> str:
+def service_of(method: object) -> str:
     """The platform service a stub's method belongs to: "keys" for
     `/smartcity.keys.v1.KeysService/Sign`; empty for any other method."""
     name = getattr(method, "_method", b"").decode().lstrip("/")
@@ -37,12 +42,12 @@ def channel(target: str) -> grpc.aio.Channel:
 
 
 async def call(
-    method: Any,
-    request: Any,
+    method: UnaryMethod[Request, Reply],
+    request: Request,
     *,
     timeout: float,
     metadata: Sequence[tuple[str, str]] = (),
-) -> Any:
+) -> Reply:
     """Call a unary method with the current trace context as `traceparent`.
 
     The callee's server span is the child of the caller's current span, and the call is

@@ -258,7 +258,7 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def from_identity(stub: Callable[[], identity_pb2_grpc.IdentityServiceStub]) -> Feed:
+def from_identity(stub: Callable[[], identity_pb2_grpc.IdentityServiceAsyncStub]) -> Feed:
     """Identity's feed over gRPC; it asks for no credentials (see the module's docstring)."""
     from smartcity.identity.v1 import identity_pb2
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from grpc_health.v1.health import aio as health_aio
@@ -49,6 +49,8 @@ from runtime.storage import Database, Migration
 from runtime.unit_of_work import UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+
     from smartcity.identity.v1 import identity_pb2_grpc
 
 log = logs.get(__name__)
@@ -71,7 +73,7 @@ class ServiceRuntime:
     signals: dict[str, Callable[[bytes], Awaitable[None]]] = field(default_factory=dict)
     # Work that needs JetStream itself (given the context), run while the bus is connected and
     # started again on each reconnection, like the consumers.
-    bus_work: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+    bus_work: list[Callable[[JetStreamContext], Awaitable[None]]] = field(default_factory=list)
     # Set when the service begins to stop: long-lived streams end then, rather than hold the
     # server's graceful stop for its whole grace period.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -153,18 +155,22 @@ class ServiceDefinition:
 
 def identity_client(
     settings: Settings,
-) -> tuple[JwksFetcher, Login, Callable[[], identity_pb2_grpc.IdentityServiceStub]]:
+) -> tuple[JwksFetcher, Login, Callable[[], identity_pb2_grpc.IdentityServiceAsyncStub]]:
     """Fetch the JWKS from the identity service, and sign in as a service client, over one
     long-lived channel; the stub, for other calls to identity."""
     from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 
     channel: grpc.aio.Channel | None = None
 
-    def stub() -> identity_pb2_grpc.IdentityServiceStub:
+    def stub() -> identity_pb2_grpc.IdentityServiceAsyncStub:
         nonlocal channel
         if channel is None:
             channel = grpcclient.channel(settings.grpc_target("identity"))
-        return identity_pb2_grpc.IdentityServiceStub(channel)
+        # the generated constructor gives the asynchronous stub for an asyncio channel
+        return cast(
+            "identity_pb2_grpc.IdentityServiceAsyncStub",
+            identity_pb2_grpc.IdentityServiceStub(channel),
+        )
 
     async def fetch() -> str:
         response = await grpcclient.call(stub().GetJwks, identity_pb2.GetJwksRequest(), timeout=3.0)

@@ -18,12 +18,13 @@ import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import grpc
 
 from runtime import errors, grpcclient
 from runtime.config import Settings
+from runtime.grpcclient import Reply, Request
+from runtime.rpc_types import UnaryMethod
 
 # (client id, secret) -> (access token, seconds it lives)
 Login = Callable[[str, str], Awaitable[tuple[str, int]]]
@@ -77,7 +78,9 @@ class ServiceCredentials:
         """gRPC metadata that authenticates the call as this service."""
         return (("authorization", f"Bearer {await self.token()}"),)
 
-    async def call(self, method: Any, request: Any, *, timeout: float) -> Any:
+    async def call(
+        self, method: UnaryMethod[Request, Reply], request: Request, *, timeout: float
+    ) -> Reply:
         """Call `method` of another service as this service. A refused token (its session was
         ended) is replaced once; refused again, the call fails naming this service and the
         callee (`errors.ServiceUnauthenticated`). Any other failure is the callee's
@@ -100,7 +103,9 @@ class ServiceCredentials:
                 self._service, cause=f"the {callee} service refused its service token ({said})"
             ) from None
 
-    async def _call(self, method: Any, request: Any, *, timeout: float) -> Any:
+    async def _call(
+        self, method: UnaryMethod[Request, Reply], request: Request, *, timeout: float
+    ) -> Reply:
         metadata = await self.metadata()
         return await grpcclient.call(method, request, timeout=timeout, metadata=metadata)
 

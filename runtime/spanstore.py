@@ -555,7 +555,7 @@ def _ms(nanoseconds: float) -> str:
 FAULT_ATTRIBUTE = "smartcity.fault.injected"
 
 
-def render_tree(
+def render_tree(  # noqa: C901 (one pass that lays out the tree, its logs interleaved)
     spans: list[SpanRecord], *, logs: Mapping[str, Sequence[LogLine]] | None = None
 ) -> str:
     """One trace as a tree of spans, children under their parent, siblings by start time, and

@@ -114,11 +114,24 @@ def participants() -> tuple[Participant, ...]:
 
 def check(everyone: Sequence[Participant]) -> list[str]:
     """What does not hold in the declaration, in words (empty: it holds)."""
-    problems: list[str] = []
     publishers: dict[str, list[str]] = defaultdict(list)
     for p in everyone:
         for subject in p.publishes:
             publishers[subject].append(p.name)
+    published_by = {s: n[0] for s, n in publishers.items()}
+    return [
+        *_publishing_problems(everyone, publishers),
+        *(problem for p in everyone for problem in _consuming_problems(p, published_by)),
+        *_durable_clashes(everyone),
+    ]
+
+
+def _publishing_problems(
+    everyone: Sequence[Participant], publishers: dict[str, list[str]]
+) -> list[str]:
+    """Each subject published by its owner alone (core signals aside)."""
+    problems: list[str] = []
+    for p in everyone:
         core = set(signals(p.name)) if p.name in config.SERVICES else set()
         for subject in set(p.publishes) - core:
             if owner(subject) != p.name:
@@ -126,25 +139,39 @@ def check(everyone: Sequence[Participant]) -> list[str]:
     for subject, names in publishers.items():
         if len(names) > 1:
             problems.append(f"{subject} has more than one publisher: {sorted(names)}")
-    published_by = {s: n[0] for s, n in publishers.items()}
+    return problems
+
+
+def _consuming_problems(p: Participant, published_by: dict[str, str]) -> list[str]:
+    """What one process reads and follows is published, where it reads it."""
+    problems: list[str] = []
+    for c in p.consumes:
+        if c.durable == ANY_CONSUMER:
+            if c.stream != stream_name(p.name):
+                problems.append(f"{p.name} manages consumers of {c.stream}, not its own")
+            continue
+        for subject in c.subjects:
+            if stream_name(published_by.get(subject, "")) != c.stream:
+                problems.append(
+                    f"{p.name} consumes {subject} on {c.stream}, where nobody publishes it"
+                )
+    for subject in p.follows:
+        if subject not in published_by:
+            problems.append(f"{p.name} follows {subject}, which nobody publishes")
+    return problems
+
+
+def _durable_clashes(everyone: Sequence[Participant]) -> list[str]:
+    """A durable consumer's name is one process's alone on its stream."""
+    problems: list[str] = []
     durables: dict[tuple[str, str], str] = {}
     for p in everyone:
         for c in p.consumes:
             if c.durable == ANY_CONSUMER:
-                if c.stream != stream_name(p.name):
-                    problems.append(f"{p.name} manages consumers of {c.stream}, not its own")
                 continue
             taken = durables.setdefault((c.stream, c.durable), p.name)
             if taken != p.name:
                 problems.append(f"{c.stream} consumer {c.durable} is both {taken}'s and {p.name}'s")
-            for subject in c.subjects:
-                if stream_name(published_by.get(subject, "")) != c.stream:
-                    problems.append(
-                        f"{p.name} consumes {subject} on {c.stream}, where nobody publishes it"
-                    )
-        for subject in p.follows:
-            if subject not in published_by:
-                problems.append(f"{p.name} follows {subject}, which nobody publishes")
     return problems
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 import sqlalchemy as sa
 from opentelemetry import trace
@@ -27,6 +27,11 @@ from runtime import logs, metrics, telemetry
 from runtime.bus import nats as bus_nats
 from runtime.bus.events import EventType, M, stream_name
 from runtime.storage import Database, Migration, create_tables, now_us
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+
 
 log = logs.get(__name__)
 
@@ -104,7 +109,7 @@ class Consumer:
         self.parked = 0
         self.refused = 0
 
-    async def run(self, js: Any) -> None:
+    async def run(self, js: JetStreamContext) -> None:
         from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -132,7 +137,9 @@ class Consumer:
             lag.cancel()
             metrics.consumer_lag(self._sub.durable, None)
 
-    async def _watch_lag(self, psub: Any, *, interval: float = metrics.POLL_SECONDS) -> None:
+    async def _watch_lag(
+        self, psub: JetStreamContext.PullSubscription, *, interval: float = metrics.POLL_SECONDS
+    ) -> None:
         """The consumer's lag: events of the stream not yet delivered to it, and those delivered
         but not acknowledged yet (being handled, or waiting for a redelivery)."""
         while True:
@@ -147,7 +154,7 @@ class Consumer:
                 metrics.consumer_lag(self._sub.durable, None)  # unknown, rather than stale
             await asyncio.sleep(interval)
 
-    async def _handle(self, msg: Any) -> None:
+    async def _handle(self, msg: Msg) -> None:
         headers: dict[str, str] = msg.headers or {}
         parent = telemetry.extract(headers)
         et = self._sub.event_type
@@ -212,7 +219,7 @@ class Consumer:
             span.set_attribute("smartcity.duplicate", not applied)
             await msg.ack()
 
-    async def _refuse(self, msg: Any, event_id: str, reason: str, *, kind: str) -> None:
+    async def _refuse(self, msg: Msg, event_id: str, reason: str, *, kind: str) -> None:
         """Never apply it, never redeliver it; the warning names the event and the reason."""
         log.warning(
             "event_refused",
@@ -258,5 +265,5 @@ class Consumer:
         return True
 
 
-async def run_all(consumers: list[Consumer], js: Any) -> None:
+async def run_all(consumers: list[Consumer], js: JetStreamContext) -> None:
     await asyncio.gather(*(c.run(js) for c in consumers))

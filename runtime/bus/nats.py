@@ -6,17 +6,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import logs, metrics
 from runtime.bus.events import owner, source_of, stream_name, stream_subjects
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+
 
 log = logs.get(__name__)
 
 
 async def connect(
     url: str, *, name: str, seed: str | None = None, inbox_prefix: str | None = None
-) -> Any:
+) -> Client:
     """A connection that reconnects forever once established; the first attempt may fail.
     `seed`: the process's own NKEY (runtime/natsauth.py); `inbox_prefix`: the only inbox its
     permissions let it hear replies on."""
@@ -46,7 +52,7 @@ async def connect(
     )
 
 
-async def ensure_stream(js: Any, service: str, *, replicas: int = 1) -> None:
+async def ensure_stream(js: JetStreamContext, service: str, *, replicas: int = 1) -> None:
     """Create the service's stream (file storage, 2-minute duplicate window, `replicas` copies
     across the JetStream cluster), or raise an existing one's replicas up to `replicas`."""
     from nats.js.api import StorageType, StreamConfig
@@ -60,7 +66,7 @@ async def ensure_stream(js: Any, service: str, *, replicas: int = 1) -> None:
         duplicate_window=120.0,
     )
     try:
-        info = await js.stream_info(config.name)
+        info = await js.stream_info(stream_name(service))
     except NotFoundError:
         info = None
     try:
@@ -83,7 +89,7 @@ async def ensure_stream(js: Any, service: str, *, replicas: int = 1) -> None:
         raise
 
 
-async def wait_for_stream(js: Any, service: str, *, interval: float = 0.5) -> None:
+async def wait_for_stream(js: JetStreamContext, service: str, *, interval: float = 0.5) -> None:
     """Return once the stream of `service` exists: only its owner creates it (a consumer's
     identity may read its info, never create or change it)."""
     from nats.js.errors import NotFoundError
@@ -100,14 +106,14 @@ async def wait_for_stream(js: Any, service: str, *, interval: float = 0.5) -> No
 Handler = Callable[[bytes], Awaitable[None]]
 
 
-async def follow(nc: Any, handlers: Mapping[str, Handler]) -> None:
+async def follow(nc: Client, handlers: Mapping[str, Handler]) -> None:
     """Call each subject's handler with the payload of every message on it (core NATS: every
     subscriber hears it, no durable state). For signals such as a key rotation, where what
     matters is hearing it now; a subscriber that misses one catches up another way. A message
     whose `ce-source` is not the subject's owner is refused (logged and counted)."""
     for subject, handler in handlers.items():
 
-        async def on_message(msg: Any, subject: str = subject, handler: Handler = handler) -> None:
+        async def on_message(msg: Msg, subject: str = subject, handler: Handler = handler) -> None:
             source = (msg.headers or {}).get("ce-source", "")
             if source != source_of(owner(msg.subject)):
                 log.warning(

@@ -14,7 +14,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
@@ -24,6 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from runtime import faults, logs, metrics, telemetry
 from runtime.bus.events import EventType, cloudevent_headers
 from runtime.storage import SEQUENCE, Database, Migration, create_tables, now_us
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+
 
 log = logs.get(__name__)
 
@@ -91,7 +95,7 @@ class OutboxRelay:
         """Call after a commit that enqueued events, to publish them without waiting for a poll."""
         self._wake.set()
 
-    async def run(self, js: Any) -> None:
+    async def run(self, js: JetStreamContext) -> None:
         """Publish until cancelled; a failed batch is retried (the rows stay until acked)."""
         backoff = 0.1
         while True:
@@ -136,7 +140,7 @@ class OutboxRelay:
                 log.warning("outbox_backlog_unread", error=type(exc).__name__)
             await asyncio.sleep(interval)
 
-    async def publish_pending(self, js: Any) -> int:
+    async def publish_pending(self, js: JetStreamContext) -> int:
         """Publish one batch; return how many rows it held."""
         batch = sa.select(outbox).order_by(outbox.c.seq).limit(self._batch)
         if self._db.is_sqlite:
@@ -156,7 +160,7 @@ class OutboxRelay:
         return len(rows)
 
     async def _send_and_delete(
-        self, js: Any, rows: Sequence[Any], *, conn: AsyncConnection | None = None
+        self, js: JetStreamContext, rows: Sequence[Any], *, conn: AsyncConnection | None = None
     ) -> None:
         await asyncio.gather(*(self._publish(js, row) for row in rows))
         # Exactly the rows sent: a lower seq may commit later than a higher one (PostgreSQL).
@@ -169,7 +173,7 @@ class OutboxRelay:
         self.published += len(rows)
         metrics.outbox_published(len(rows))
 
-    async def _publish(self, js: Any, row: Any) -> None:
+    async def _publish(self, js: JetStreamContext, row: Any) -> None:
         parent = telemetry.extract({"traceparent": row.traceparent} if row.traceparent else {})
         with telemetry.tracer().start_as_current_span(
             f"publish {row.subject}",

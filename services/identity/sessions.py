@@ -304,7 +304,8 @@ class Sessions:
             claims["sub"] = grant.subject
         return self._keys.sign(claims)
 
-    async def refresh(self, *, refresh_token: str, audience: str, client_id: str = "") -> Tokens:
+    # Complex on purpose: each refusal of a refresh token, in the order they apply.
+    async def refresh(self, *, refresh_token: str, audience: str, client_id: str = "") -> Tokens:  # noqa: C901 (each refusal of a refresh token, in the order they apply)  # noqa: C901
         """New tokens for a refresh token, presented on its session's entry point (the JSON
         route) or by its session's application (the token endpoint: `client_id`)."""
         invalid = Unauthenticated("the refresh token is not valid")

@@ -893,7 +893,7 @@ def _about(
     )
 
 
-def verify_offline(
+def verify_offline(  # noqa: C901 (each step of the offline check, each a named failure)
     text: str,
     *,
     trust: TrustList,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime import logs, natsauth
 from runtime.auth import Principal
@@ -19,6 +19,10 @@ from services.partners.upstream import Identity
 from services.partners.webhooks import Webhooks
 from smartcity.partners.v1 import events_pb2
 from smartcity.partners.v1 import partners_pb2 as pb
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+
 
 log = logs.get(__name__)
 
@@ -146,7 +150,7 @@ class Access:
         await self.publish_nats_users()
         return self.nats_access(client_id, public_key)
 
-    async def _ensure_durable(self, js: Any, client_id: str) -> None:
+    async def _ensure_durable(self, js: JetStreamContext, client_id: str) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         await js.add_consumer(

@@ -13,7 +13,7 @@ Every channel a partner has (NATS, webhooks, server-sent events) reads only its 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
@@ -27,6 +27,11 @@ from services.partners import domain, store
 from services.partners.catalog import GRANTED, PARTNER_EVENTS
 from services.partners.events import fanout_durable, fanout_sources
 from smartcity.exchange.v1 import events_pb2 as exchange_events
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+
 
 log = logs.get(__name__)
 
@@ -42,12 +47,12 @@ class FanOut:
         self._rt = rt
         self.copies = 0
 
-    async def run(self, js: Any) -> None:
+    async def run(self, js: JetStreamContext) -> None:
         await asyncio.gather(
             *(self._follow(js, service, subjects) for service, subjects in fanout_sources().items())
         )
 
-    async def _follow(self, js: Any, service: str, subjects: list[str]) -> None:
+    async def _follow(self, js: JetStreamContext, service: str, subjects: list[str]) -> None:
         from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -78,7 +83,7 @@ class FanOut:
                 continue
             await asyncio.gather(*(msg.ack() for msg in msgs))
 
-    async def _fan(self, js: Any, msgs: list[Any]) -> None:
+    async def _fan(self, js: JetStreamContext, msgs: list[Msg]) -> None:
         """Publish every copy of a batch, in the batch's order, and wait for them all."""
         entitled: dict[str, list[str]] = {}
         pending = []

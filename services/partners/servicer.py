@@ -7,7 +7,7 @@ concerns itself only: its NATS key, its webhooks, its deliveries, its stream.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import grpc
 
@@ -24,6 +24,10 @@ from services.partners.fanout import FanOut
 from services.partners.webhooks import Webhooks
 from smartcity.partners.v1 import partners_pb2 as pb
 from smartcity.partners.v1 import partners_pb2_grpc
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+
 
 SERVICE = pb.DESCRIPTOR.services_by_name["PartnersService"].full_name
 # Which members of staff may call each method: the role table, runtime/roles.py; the names
@@ -73,7 +77,7 @@ class PartnersServicer(partners_pb2_grpc.PartnersServiceServicer):
             ]
         )
 
-    async def on_bus(self, js: Any) -> None:
+    async def on_bus(self, js: JetStreamContext) -> None:
         """While the bus is connected: the partners' NATS users in place, then the webhooks."""
         await self._access.publish_nats_users()
         await self.webhooks.run(js)

@@ -14,19 +14,23 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.auth import Principal
 from runtime.errors import Unavailable
 from services.partners import cloudevents, domain
 from smartcity.partners.v1 import partners_pb2 as pb
 
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+
+
 HEARTBEAT_SECONDS = 15.0
 BATCH = 64
 
 
 async def stream(
-    js: Any,
+    js: JetStreamContext | None,
     principal: Principal,
     request: pb.StreamEventsRequest,
     still_valid: Callable[[], Awaitable[object]],

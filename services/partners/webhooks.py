@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -26,6 +26,11 @@ from runtime.service import ServiceRuntime
 from runtime.storage import now_us
 from services.partners import cloudevents, domain, signatures, store
 from services.partners.destinations import TIMEOUT_SECONDS, Destinations
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+
 
 log = logs.get(__name__)
 
@@ -52,7 +57,7 @@ class Webhooks:
         self.destinations = Destinations(allow_private=rt.settings.webhook_allow_private)
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._changed = asyncio.Event()
-        self.js: Any = None
+        self.js: JetStreamContext | None = None
 
     def seal(self, webhook_id: str, secret: str) -> bytes:
         return crypto.seal(self._key, secret.encode(), context=f"webhook:{webhook_id}".encode())
@@ -71,7 +76,7 @@ class Webhooks:
             task.cancel()
         self._changed.set()
 
-    async def run(self, js: Any) -> None:
+    async def run(self, js: JetStreamContext) -> None:
         """Keep one worker per live endpoint, until the bus disconnects."""
         self.js = js
         async with self.destinations.client() as http:
@@ -86,7 +91,7 @@ class Webhooks:
                     task.cancel()
                 self._workers.clear()
 
-    async def _reconcile(self, js: Any, http: aiohttp.ClientSession) -> None:
+    async def _reconcile(self, js: JetStreamContext, http: aiohttp.ClientSession) -> None:
         async with self._rt.db.read() as conn:
             live = {row.id: row for row in await store.live_webhooks(conn)}
         for gone in set(self._workers) - set(live):
@@ -105,7 +110,7 @@ class Webhooks:
             with contextlib.suppress(NotFoundError):
                 await self.js.delete_consumer(domain.STREAM, consumer_name(webhook_id))
 
-    async def ensure_consumer(self, js: Any, row: store.Row, **start: Any) -> None:
+    async def ensure_consumer(self, js: JetStreamContext, row: store.Row, **start: Any) -> None:
         """The endpoint's durable consumer: from its creation on, or from `start` (a replay)."""
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -128,7 +133,9 @@ class Webhooks:
             ),
         )
 
-    async def _work(self, js: Any, http: aiohttp.ClientSession, row: store.Row) -> None:
+    async def _work(
+        self, js: JetStreamContext, http: aiohttp.ClientSession, row: store.Row
+    ) -> None:
         try:
             await self._deliver_all(js, http, row)
         except asyncio.CancelledError:
@@ -137,7 +144,9 @@ class Webhooks:
             # its consumer replaced or gone: the next reconciliation starts a worker again
             log.warning("webhook_worker_stopped", webhook_id=row.id, error=type(exc).__name__)
 
-    async def _deliver_all(self, js: Any, http: aiohttp.ClientSession, row: store.Row) -> None:
+    async def _deliver_all(
+        self, js: JetStreamContext, http: aiohttp.ClientSession, row: store.Row
+    ) -> None:
         from nats.errors import TimeoutError as NatsTimeout
         from nats.js.errors import NotFoundError
 
@@ -163,7 +172,7 @@ class Webhooks:
                 await self._settle(row, msg, attempt)
 
     async def _post(
-        self, http: aiohttp.ClientSession, row: store.Row, secret: str, msg: Any
+        self, http: aiohttp.ClientSession, row: store.Row, secret: str, msg: Msg
     ) -> Attempt:
         headers: dict[str, str] = dict(msg.headers or {})
         sequence = int(msg.metadata.sequence.stream)
@@ -207,7 +216,7 @@ class Webhooks:
             },
         )
 
-    async def _settle(self, row: store.Row, msg: Any, attempt: Attempt) -> None:
+    async def _settle(self, row: store.Row, msg: Msg, attempt: Attempt) -> None:
         if attempt.state == DELIVERED:
             await msg.ack()
         elif attempt.state == PARKED:
