@@ -13,7 +13,7 @@ import functools
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -189,7 +189,7 @@ class Database:
     def backend(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
 
-    def begin(self) -> Any:
+    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction: `async with db.begin() as conn:`; commits on exit, rolls back on error."""
         if self.is_sqlite:
             return self._one_writer()
