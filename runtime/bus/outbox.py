@@ -17,12 +17,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from google.protobuf.message import Message
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime import faults, logs, metrics, telemetry
-from runtime.bus.events import EventType, cloudevent_headers
+from runtime.bus.events import EventType, M, cloudevent_headers
 from runtime.storage import SEQUENCE, Database, Migration, create_tables, now_us
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ MIGRATIONS = [Migration("bus-0001-outbox", create_tables(outbox))]
 
 
 async def enqueue(
-    conn: AsyncConnection, event_type: EventType[Any], payload: Message, *, entity_id: str
+    conn: AsyncConnection, event_type: EventType[M], payload: M, *, entity_id: str
 ) -> str:
     """Add an event to the outbox in the caller's transaction; return its id."""
     event_id = str(uuid.uuid4())
