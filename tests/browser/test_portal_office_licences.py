@@ -20,7 +20,7 @@ from portal_office import (
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from conftest import Platform, remember_secret
+from conftest import Platform, remember_secret, revoke_held_licences
 from services.identity import demo as people
 from services.licences.demo import sample_fields
 
@@ -41,6 +41,13 @@ async def test_an_issuer_issues_suspends_resumes_and_revokes_a_licence(
 ) -> None:
     fields = sample_fields("driving_licence", people.CITIZEN.resident_id)
     remember_secret(fields["name"], fields["id_number"], fields["address"])
+    # a holder has one driving licence at a time: the citizen's earlier ones are revoked first
+    await revoke_held_licences(
+        platform,
+        "driving_licence",
+        holder=await platform.login("demo.citizen", entry="public"),
+        issuer=await platform.login("psb.officer"),
+    )
 
     # given the Public Security Bureau's licence issuer, signed in
     portal.open("/office/")
