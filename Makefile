@@ -48,7 +48,7 @@ proto: install
 # (and the event registry) generates.
 proto-check: install
 	@tmp=$$(mktemp -d) && PYTHON=$(PY) proto/generate.sh $$tmp >/dev/null \
-	  && diff -r -x __pycache__ $$tmp/smartcity smartcity \
+	  && diff -r -x __pycache__ $$tmp/smartcity smartcity && diff -r -x __pycache__ $$tmp/buf buf \
 	  && rm -rf $$tmp && echo "generated code matches proto/" \
 	  || { echo "generated code drifted from proto/: run 'make proto' and commit"; exit 1; }
 	@tmp=$$(mktemp) && trap 'rm -f "$$tmp"' EXIT && $(PY) proto/asyncapi.py $$tmp \

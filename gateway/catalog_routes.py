@@ -19,20 +19,6 @@ from smartcity.catalog.v1 import catalog_pb2 as pb
 OFFICE = "/office/v1/catalog"
 PUBLIC = "/public/v1/catalog"
 RESOURCE = f"{OFFICE}/resources/{{id}}"
-_OUTPUT_ONLY = frozenset(
-    {
-        "id",
-        "code",
-        "version",
-        "create_time",
-        "update_time",
-        "state",
-        "in_share_catalog",
-        "in_open_catalog",
-        "publish_time",
-        "published_version",
-    }
-)
 _DEMAND_OUTPUT_ONLY = frozenset(pb.Demand.DESCRIPTOR.fields_by_name) - {
     "title",
     "description",
@@ -251,7 +237,7 @@ ROUTES: tuple[Route, ...] = (
         handler=create_resource,
         audience="office",
         body=pb.Resource,
-        read_only=_OUTPUT_ONLY,
+        # id, code, version, state and times are OUTPUT_ONLY in proto: refused, derived
         response=pb.Resource,
         status=201,
         idempotency_key=True,
@@ -295,7 +281,7 @@ ROUTES: tuple[Route, ...] = (
         handler=update_resource,
         audience="office",
         body=pb.Resource,
-        read_only=_OUTPUT_ONLY | {"provider_department"},
+        # OUTPUT_ONLY and IMMUTABLE (provider_department) fields in proto: refused, derived
         response=pb.Resource,
         errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
     ),

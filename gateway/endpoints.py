@@ -26,7 +26,7 @@ from gateway.problems import (
     from_rpc_error,
 )
 from gateway.upstream import CALL_TIMEOUT, CallFailed, Upstream
-from runtime import fields, grpcclient, text
+from runtime import constraints, fields, grpcclient, text
 from runtime.auth import Principal, TokenVerifier, bearer_token
 from runtime.errors import DomainError, FieldViolation, InvalidArgument
 from runtime.grpcclient import Reply, Request
@@ -169,7 +169,7 @@ def _absent_body(request: web.Request, route: Route) -> tuple[Any, frozenset[str
             violations=[FieldViolation("body", "is required")],
         )
     if body_required(route):
-        missing = ", ".join(sorted(fields.required(route.body.DESCRIPTOR) - route.read_only))
+        missing = ", ".join(sorted(fields.required(route.body.DESCRIPTOR) - read_only(route)))
         raise Problem(
             400,
             "Missing body",
@@ -180,17 +180,18 @@ def _absent_body(request: web.Request, route: Route) -> tuple[Any, frozenset[str
     return jsonmap.parse({}, route.body), frozenset()
 
 
-def _check_required(route: Route, data: dict[str, Any]) -> None:
-    """422 naming each REQUIRED field (google.api.field_behavior) the body leaves out, null or
-    empty: proto3 cannot tell an empty text from an absent one, so neither is given."""
+def _check_declared(route: Route, message: Message, data: dict[str, Any]) -> None:
+    """422 naming each rule declared in proto that the body breaks (runtime.constraints, the
+    same check every gRPC server makes), and each REQUIRED field it leaves out, null or empty
+    (proto3 cannot tell an empty text from an absent one). Fields the caller may not send are
+    not checked: the gateway or the server sets them. For a PATCH only the fields sent are."""
     assert route.body is not None
-    absent = [
-        name
-        for name in sorted(fields.required(route.body.DESCRIPTOR) - route.read_only)
-        if data.get(name) in (None, "", [], {})
-    ]
-    if absent:
-        raise InvalidArgument([FieldViolation(name, "is required") for name in absent])
+    refused = read_only(route)
+    if route.method in _BODY_REQUIRED:
+        refused = refused | (frozenset(route.body.DESCRIPTOR.fields_by_name) - frozenset(data))
+    found = constraints.violations(message, skip=refused)
+    if found:
+        raise InvalidArgument(found)
 
 
 async def _read_body(request: web.Request, route: Route) -> tuple[Any, frozenset[str]]:
@@ -222,8 +223,8 @@ async def _read_body(request: web.Request, route: Route) -> tuple[Any, frozenset
             "the body must be a JSON object",
             violations=[FieldViolation("body", "must be a JSON object")],
         )
-    message = jsonmap.parse(data, route.body, read_only=route.read_only)
-    _check_required(route, data)
+    message = jsonmap.parse(data, route.body, read_only=read_only(route))
+    _check_declared(route, message, data)
     return message, frozenset(data)
 
 
@@ -357,6 +358,18 @@ def statuses(route: Route) -> tuple[int, ...]:
     return tuple(sorted(implied | set(route.errors) | set(route.pages)))
 
 
+def read_only(route: Route) -> frozenset[str]:
+    """The body's fields a caller may not send: the route's own, the OUTPUT_ONLY ones of its
+    message (google.api.field_behavior), and for a PATCH or PUT its IMMUTABLE ones too."""
+    if route.body is None:
+        return route.read_only
+    descriptor = route.body.DESCRIPTOR
+    found = route.read_only | fields.output_only(descriptor)
+    if route.method in _BODY_REQUIRED:
+        found |= fields.immutable(descriptor)
+    return found
+
+
 def body_required(route: Route) -> bool:
     """Whether a request must carry a body: a PATCH or PUT (the change itself), or a body
     message with a REQUIRED field (google.api.field_behavior) that the caller sends."""
@@ -364,4 +377,4 @@ def body_required(route: Route) -> bool:
         return False
     if route.method in _BODY_REQUIRED:
         return True
-    return bool(fields.required(route.body.DESCRIPTOR) - route.read_only)
+    return bool(fields.required(route.body.DESCRIPTOR) - read_only(route))

@@ -8,8 +8,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import jsonmap
-from gateway.endpoints import Route, body_required, reserved_words, statuses
-from runtime import fields, text
+from gateway.endpoints import Route, body_required, read_only, reserved_words, statuses
+from runtime import constraints, fields, text
 
 # what the field's type holds: a larger number is refused with 400 (jsonmap.OutOfRange)
 _INT32 = {"minimum": -(2**31), "maximum": 2**31 - 1}
@@ -94,9 +94,87 @@ def _field_schema(field: Any, schemas: dict[str, Any]) -> dict[str, Any]:
         schema = {"enum": [*jsonmap.enum_names(field.enum_type).values(), None]}
     else:
         schema = dict(_SCALARS.get(field.type, {}))
+    found = constraints.rules(field)
     if field.is_repeated:
-        return {"type": "array", "items": schema}
+        if found is not None and found.items is not None:
+            schema = _keywords(field, found.items, schema)
+        schema = {"type": "array", "items": schema}
+    if found is not None:
+        schema = _keywords(field, found, schema)
+    if fields.OUTPUT_ONLY in fields.behaviours(field):
+        schema["readOnly"] = True  # the server sets it; a request sending it is refused
     return schema
+
+
+_STRING_KEYWORDS = {"min_len": "minLength", "max_len": "maxLength"}
+_INTEGER_KEYWORDS = {
+    "gte": "minimum",
+    "gt": "exclusiveMinimum",
+    "lte": "maximum",
+    "lt": "exclusiveMaximum",
+}
+_REPEATED_KEYWORDS = {"min_items": "minItems", "max_items": "maxItems"}
+
+
+def _string_keywords(found: constraints.Rules, schema: dict[str, Any]) -> None:
+    typed = found.typed
+    for rule, keyword in _STRING_KEYWORDS.items():
+        if typed.HasField(rule):
+            schema[keyword] = getattr(typed, rule)
+    if typed.HasField("len"):
+        schema["minLength"] = schema["maxLength"] = typed.len
+    if typed.HasField("pattern"):  # beside the plain-text pattern every string has
+        pattern = typed.pattern if not found.ignore_zero else f"^$|{typed.pattern}"
+        schema["allOf"] = [{"pattern": pattern}]
+    if allowed := list(getattr(typed, "in")):
+        schema["enum"] = allowed
+
+
+def _integer_keywords(found: constraints.Rules, schema: dict[str, Any]) -> None:
+    for rule, keyword in _INTEGER_KEYWORDS.items():
+        if found.typed.HasField(rule):
+            schema.pop(keyword.replace("exclusiveM", "m"), None)  # the type's own bound
+            schema[keyword] = getattr(found.typed, rule)
+
+
+def _enum_keywords(field: Any, found: constraints.Rules, schema: dict[str, Any]) -> None:
+    names = jsonmap.enum_names(field.enum_type)
+    numbers = set(getattr(found.typed, "in")) or set(names)
+    listed = [names[n] for n in names if n in numbers and n not in set(found.typed.not_in)]
+    schema["enum"] = [*listed, None]
+
+
+def _repeated_keywords(found: constraints.Rules, schema: dict[str, Any]) -> None:
+    for rule, keyword in _REPEATED_KEYWORDS.items():
+        if found.typed.HasField(rule):
+            schema[keyword] = getattr(found.typed, rule)
+    if found.typed.unique:
+        schema["uniqueItems"] = True
+
+
+def _required(schema: dict[str, Any]) -> dict[str, Any]:
+    """A REQUIRED field's schema: absent, null and empty are all refused."""
+    if schema.get("type") == "string":
+        schema["minLength"] = max(1, schema.get("minLength", 1))
+    elif schema.get("type") == "array":
+        schema["minItems"] = max(1, schema.get("minItems", 1))
+    elif "anyOf" in schema:
+        schema = {**schema["anyOf"][0], **{k: v for k, v in schema.items() if k != "anyOf"}}
+    return schema
+
+
+def _keywords(field: Any, found: constraints.Rules, schema: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema keywords for the rules a field declares in proto (runtime.constraints)."""
+    schema = dict(schema)
+    if found.kind == "string":
+        _string_keywords(found, schema)
+    elif found.kind in constraints.INTEGERS:
+        _integer_keywords(found, schema)
+    elif found.kind == "enum":
+        _enum_keywords(field, found, schema)
+    elif found.kind == "repeated":
+        _repeated_keywords(found, schema)
+    return _required(schema) if found.required else schema
 
 
 def _add_schema(descriptor: Any, schemas: dict[str, Any]) -> str:
@@ -108,7 +186,8 @@ def _add_schema(descriptor: Any, schemas: dict[str, Any]) -> str:
             "additionalProperties": False,
             "properties": {f.name: _field_schema(f, schemas) for f in descriptor.fields},
         }
-        if required := fields.required(descriptor):
+        required = [f.name for f in descriptor.fields if (r := constraints.rules(f)) and r.required]
+        if required:
             schemas[name]["required"] = sorted(required)
     return f"#/components/schemas/{name}"
 
@@ -192,22 +271,21 @@ def _operation(
         op["parameters"] = params
     if route.body is not None:
         schema: dict[str, Any] = {"$ref": _add_schema(route.body.DESCRIPTOR, schemas)}
-        if route.read_only:
+        refused = read_only(route)
+        if refused:
+            # OUTPUT_ONLY fields say readOnly in the message's schema; the route's own here
+            own = sorted(refused - fields.output_only(route.body.DESCRIPTOR))
             schema = {
-                "allOf": [
-                    schema,
-                    {"properties": {name: {"readOnly": True} for name in sorted(route.read_only)}},
-                ],
-                "description": "Read-only fields are refused: "
-                + ", ".join(sorted(route.read_only)),
+                "allOf": [schema, {"properties": {name: {"readOnly": True} for name in own}}],
+                "description": "Read-only fields are refused: " + ", ".join(sorted(refused)),
             }
         op["requestBody"] = {
             "required": body_required(route),
             "content": {"application/json": {"schema": schema}},
         }
     if route.form:
-        fields = {f.name: {"type": f.type, "description": f.description} for f in route.form}
-        form_schema = {"type": "object", "properties": fields}
+        form_fields = {f.name: {"type": f.type, "description": f.description} for f in route.form}
+        form_schema = {"type": "object", "properties": form_fields}
         op["requestBody"] = {
             "required": True,
             "content": {"application/x-www-form-urlencoded": {"schema": form_schema}},

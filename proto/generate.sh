@@ -6,12 +6,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$(dirname "$here")}
 py=$(command -v "${PYTHON:-python}"); py=$(cd "$(dirname "$py")" && pwd)/$(basename "$py")
 bindir=$(dirname "$py")
-rm -rf "$out/smartcity"
+rm -rf "$out/smartcity" "$out/buf"
 mkdir -p "$out"
 # google/api/field_behavior.proto comes with googleapis-common-protos (a locked dependency)
 googleapis=$("$py" -c 'import pathlib, google.api.field_behavior_pb2 as m; print(pathlib.Path(m.__file__).parents[2])')
 cd "$here"
 PATH="$bindir:$PATH" "$py" -m grpc_tools.protoc -I. -I"$googleapis" \
   --python_out="$out" --grpc_python_out="$out" --mypy_out="$out" --mypy_grpc_out="$out" \
-  $(find smartcity -name '*.proto' | sort)
-find "$out/smartcity" -type d -exec sh -c 'printf "" > "$1/__init__.py"' _ {} \;
+  $(find smartcity buf -name '*.proto' | sort)
+find "$out/smartcity" "$out/buf" -type d -exec sh -c 'printf "" > "$1/__init__.py"' _ {} \;

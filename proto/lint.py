@@ -53,6 +53,9 @@ _PROTOC_LINE = re.compile(r"(?P<file>[^:]+\.proto)(?::(?P<line>\d+)(?::\d+)?)?: 
 _UNUSED_IMPORT = re.compile(r"warning: Import (?P<dep>\S+) is unused\.")
 
 _Loc = tuple[int, ...]
+# Contracts vendored under the root with their licence, imported by ours, not ours to lint:
+# protovalidate's constraint vocabulary (`buf.validate`).
+VENDORED = ("buf/",)
 # google/api/field_behavior.proto, shipped by googleapis-common-protos beside its Python module
 _GOOGLEAPIS = Path(field_behavior_pb2.__file__).parents[2]
 
@@ -110,7 +113,11 @@ class _RpcUse:
 def lint(root: Path) -> list[Problem]:
     """Lint every .proto under ``root`` (the include root, like buf's module root)."""
     root = root.resolve()
-    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.proto") if p.is_file())
+    names = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.proto")
+        if p.is_file() and not p.relative_to(root).as_posix().startswith(VENDORED)
+    )
     if not names:
         return []
     fds, problems = _compile(root, names)

@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from opentelemetry import trace
 
-from runtime import auth, errors, logs, metrics, roles, telemetry, text
+from runtime import auth, constraints, errors, logs, metrics, roles, telemetry
 from runtime.auth import Policy, TokenVerifier
 from runtime.faults import Faults
 
@@ -109,7 +109,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             with _Call(method, context, recorder) as current:
                 try:
                     current.reset = await self._authorise(method, current.metadata)
-                    text.check(request)
+                    constraints.check(request)  # plain text and the rules declared in proto
                     if faults is not None:
                         await faults.apply(current.span)
                     return await inner(request, context)
@@ -132,7 +132,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             with _Call(method, context, recorder) as current:
                 try:
                     current.reset = await self._authorise(method, current.metadata)
-                    text.check(request)
+                    constraints.check(request)  # plain text and the rules declared in proto
                     if faults is not None:
                         await faults.apply(current.span)
                     async for item in inner(request, context):

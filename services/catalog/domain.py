@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from runtime import identifiers
+from runtime import constraints, identifiers
 from runtime.auth import Principal
 from runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from runtime.roles import ROLE_BDB_ADMIN as ROLE_BDB_ADMIN
@@ -25,16 +25,18 @@ CODE_PATTERN = re.compile(r"^[1-3][0-9]{5}/[0-9]{6}$")
 CATEGORIES = {"1": "basic", "2": "theme", "3": "department"}
 ITEM_TYPES = frozenset({"string", "integer", "decimal", "boolean", "date", "datetime", "binary"})
 FORMATS = frozenset({"database", "spreadsheet", "document", "image", "stream", "other"})
-MAX_NAME = 200
-MAX_SUMMARY = 2000
-MAX_CONDITIONS = 1000
+# Limits declared once, in proto (buf.validate): the gRPC server path checks them before this
+# module runs; these rules read them so that a resource checked here says the same.
+MAX_NAME: int = constraints.declared(pb.Resource, "name").max_len
+MAX_SUMMARY: int = constraints.declared(pb.Resource, "summary").max_len
+MAX_CONDITIONS: int = constraints.declared(pb.Resource, "share_conditions").max_len
 MAX_COMMENT = 2000
-MAX_ITEM_NAME = 100
-MAX_ITEM_DESCRIPTION = 500
-MAX_ITEMS = 500
-MAX_RELATED = 20
-MAX_KEYWORDS = 10
-MAX_KEYWORD = 20
+MAX_ITEM_NAME: int = constraints.declared(pb.DataItem, "name").max_len
+MAX_ITEM_DESCRIPTION: int = constraints.declared(pb.DataItem, "description").max_len
+MAX_ITEMS: int = constraints.declared(pb.Resource, "data_items").max_items
+MAX_RELATED: int = constraints.declared(pb.Resource, "related_codes").max_items
+MAX_KEYWORDS: int = constraints.declared(pb.Resource, "keywords").max_items
+MAX_KEYWORD: int = constraints.declared(pb.Resource, "keywords").items.string.max_len
 
 # The editable content of a resource: what a department writes, what versions and diffs cover,
 # in the order a reviewer reads it.

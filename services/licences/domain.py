@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from runtime import constraints
 from runtime.auth import CITIZEN, ENTERPRISE_AGENT, PARTNER, SERVICE, STAFF, Principal
 from runtime.departments import DEPARTMENTS
 from runtime.errors import (
@@ -21,6 +22,7 @@ from runtime.errors import (
 from runtime.roles import ROLE_LICENCE_ISSUER as ROLE_LICENCE_ISSUER
 from services.licences import credential, types
 from services.licences.types import LicenceType, Validity
+from smartcity.licences.v1 import licences_pb2 as pb
 
 # The platform's own SM2 key: presentation bindings and the status list.
 PLATFORM_KEY = "licences.platform-signing"
@@ -37,7 +39,9 @@ STATUS_CODES = {  # in the status list
 
 MAX_REASON = 500
 MAX_PURPOSE = 500
-PRESENTATION_TTL = (30, 300)
+# declared once, in proto (buf.validate): the gRPC server path checks it before this module
+_TTL = constraints.declared(pb.CreatePresentationRequest, "ttl_seconds")
+PRESENTATION_TTL: tuple[int, int] = (_TTL.gte, _TTL.lte)
 DEFAULT_PRESENTATION_TTL = 120
 MAX_GRANT_DAYS = 90
 # A grant sent without not_after lasts this long from not_before.

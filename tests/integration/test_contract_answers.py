@@ -23,7 +23,9 @@ async def test_verifying_without_a_body_is_a_400_naming_the_body(
         "POST", f"/{entry}/v1/licences/verify", token=token, json={}
     )
     assert status == 422, problem
-    assert problem["errors"] == [{"field": "presentation", "detail": "is required"}]
+    assert problem["errors"] == [
+        {"field": "presentation", "detail": "is required", "rule": "required"}
+    ]
 
 
 @pytest.mark.parametrize("method", ["OPTIONS", "GET", "DELETE"])

@@ -54,6 +54,16 @@ ROUTES = (
         body=pb.Resource,
     ),
     Route(
+        method="PATCH",
+        path="/keys/{name}",
+        operation_id="updateKey",
+        summary="",
+        tag="t",
+        handler=changed,
+        anonymous=True,
+        body=keys_pb2.Key,
+    ),
+    Route(
         method="GET",
         path="/keys/{name}/public-key",
         operation_id="key",
@@ -163,8 +173,10 @@ async def test_a_query_integer_that_is_not_one_is_422(
 async def test_a_body_integer_out_of_its_range_is_400_naming_the_field(
     client: TestClient[web.Request, web.Application],
 ) -> None:
-    status, problem = await answer(client, "PATCH", "/resources/r-1", json={"version": 2**63})
-    assert status == 400 and problem["errors"][0]["field"] == "version", problem
+    # (a resource's `version` is OUTPUT_ONLY: sending it at all is refused)
+    body = {"rotation_period_days": 2**63}
+    status, problem = await answer(client, "PATCH", "/keys/k", json=body)
+    assert status == 400 and problem["errors"][0]["field"] == "rotation_period_days", problem
 
 
 async def test_control_characters_in_a_body_field_are_422_naming_it(

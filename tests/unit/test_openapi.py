@@ -166,8 +166,9 @@ def test_the_short_names_are_the_ones_the_contract_documents(doc: dict[str, Any]
 
 
 def test_timestamps_are_documented_as_date_time_strings(doc: dict[str, Any]) -> None:
-    schema = _resource_schema(doc)["properties"]["create_time"]
-    assert schema == {"type": ["string", "null"], "format": "date-time"}
+    schema = _resource_schema(doc)["properties"]["update_time"]
+    # (OUTPUT_ONLY in proto: the server sets it)
+    assert schema == {"type": ["string", "null"], "format": "date-time", "readOnly": True}
 
 
 def test_a_rendered_problem_matches_the_problem_schema(doc: dict[str, Any]) -> None:
@@ -231,8 +232,8 @@ def test_every_string_is_documented_as_the_plain_text_the_gateway_takes(
     doc: dict[str, Any],
 ) -> None:
     # given the pattern every string schema carries
-    name = _resource_schema(doc)["properties"]["name"]
-    assert name == {"type": "string", "pattern": text.PATTERN}
+    summary = _resource_schema(doc)["properties"]["summary"]
+    assert summary == {"type": "string", "pattern": text.PATTERN, "maxLength": 2000}
     pattern = re.compile(text.PATTERN)
     # then it takes what runtime.text takes, and refuses what it refuses
     for value in ("停车场 car parks", "line one\nline two\tand a tab", "پ\u200d"):
