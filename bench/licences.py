@@ -2,12 +2,12 @@
 against the raw SM2 verify rate, in the same run; and the issuance and presentation rates.
 
 1. One platform (``python -m runtime.cli up``, fresh data dir, free ports).
-2. **Issuance**: psb.officer issues N driving licences (``POST /office/v1/licences``) to the demo
-   citizen with a few concurrent clients; each is an SM2 signature by the keys service, the
+2. **Issuance**: hrss.officer issues N social security cards (``POST /office/v1/licences``) to
+   the demo citizen with a few concurrent clients; each is an SM2 signature by the keys service, the
    holder's lookup at identity and a database write. Compared, for information, with the raw
    SM2 sign rate measured just before and after it.
 3. **Presentations**: before each verification run, the demo citizen makes that run's
-   presentations (``POST /public/v1/licences/mine/{id}/presentations``, name and vehicle class,
+   presentations (``POST /public/v1/licences/mine/{id}/presentations``, name and card number,
    300 s), spread over the licences: each is one SM2 signature by the platform's key. They live
    300 s (plus 30 s of skew), so each run's are made just before it.
 4. **Online verification**: ``POST /partner/v1/licences/verify`` as ``demo.partner``, each
@@ -72,11 +72,13 @@ from services.licences.demo import sample_fields
 OFFICE = "/office/v1/licences"
 PUBLIC = "/public/v1/licences"
 VERIFY_PATH = "/partner/v1/licences/verify"
-LICENCE_TYPE = "driving_licence"
-ISSUER = "psb.officer"  # a licence issuer of psb, which issues driving licences
+# The law allows a person one driving licence (and one ID card) at a time: a social security
+# card has no such rule, so that one holder may be issued many.
+LICENCE_TYPE = "social_security_card"
+ISSUER = "hrss.officer"  # a licence issuer of hrss, which issues social security cards
 HOLDER = "demo.citizen"
 VERIFIER = "demo.partner"
-DISCLOSE = ("name", "vehicle_class")
+DISCLOSE = ("name", "card_number")
 PRESENTATION_TTL_S = 300  # the longest a presentation may live
 
 DEFAULT_LICENCES = 300
@@ -299,7 +301,7 @@ def _first_error(batch: Batch, status: int) -> str:
 def issue(
     base: str, token: Token, holder_number: str, count: int, concurrency: int, watched: Watched
 ) -> tuple[Batch, list[str]]:
-    """``count`` driving licences for the holder; returns the batch and the licences' ids."""
+    """``count`` social security cards for the holder; returns the batch and the licences' ids."""
     body = orjson.dumps(
         {"licence_type": LICENCE_TYPE, "fields": sample_fields(LICENCE_TYPE, holder_number)}
     )

@@ -4,8 +4,8 @@ by NATS and by webhook, against raw JetStream publish and consume measured in th
 1. One platform (``python -m runtime.cli up``, fresh data dir, free ports). A partner client of
    its own (``POST /office/v1/clients``), entitled by bdb.admin to licence suspensions and
    resumptions, with an NKEY (its durable consumer, read by this harness with the partner's own
-   credentials) and a webhook to an aiohttp receiver in this harness, on loopback. psb.officer
-   issues a pool of driving licences (not delivered: not entitled).
+   credentials) and a webhook to an aiohttp receiver in this harness, on loopback. hrss.officer
+   issues a pool of social security cards (not delivered: not entitled).
 2. **Raw JetStream** (R), on the platform's own NATS with the platform's credentials, a stream of
    our own (``BENCH``, file storage, deleted at the end): batches of messages published with
    their acks awaited together (as the outbox relay does) while a pull consumer takes and acks
@@ -74,10 +74,11 @@ from services.licences.demo import sample_fields
 
 SUSPENDED = "smartcity.licences.licence.suspended"
 RESUMED = "smartcity.licences.licence.resumed"
-ISSUER = "psb.officer"
+ISSUER = "hrss.officer"
 ADMIN = "bdb.admin"
 DEMO_PARTNER = "demo.partner"
-LICENCE_TYPE = "driving_licence"
+# one holder is issued the whole pool: a type the law does not allow once per holder
+LICENCE_TYPE = "social_security_card"
 
 DEFAULT_LICENCES = 200  # the pool suspended and resumed in turn
 DEFAULT_CHANGES = 3000  # closed-loop changes in the throughput phase

@@ -5,6 +5,7 @@ formats in `credential`."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -109,9 +110,14 @@ def party_of(principal: Principal | None) -> str:
 
 
 def verifier_of(principal: Principal | None) -> str:
-    """Who verified, precisely enough to tell a second verifier from the first."""
+    """Who verified, precisely enough to tell a second verifier from the first.
+
+    An anonymous verifier cannot show that it is the one who checked first: each anonymous
+    verification is a verifier of its own, so that a presentation shown again to anyone (a
+    copied QR code at a public verifier's page) answers `replayed`.
+    """
     if principal is None:
-        return "anonymous"
+        return f"anonymous:{uuid.uuid4()}"
     return f"{party_of(principal)}:{principal.subject}"
 
 

@@ -8,7 +8,9 @@ the trust list (once per credential and process: the bytes never change), the wh
 must be one this platform made (its SM3 digest is on record: a binding cannot be reused with other
 parts, and no signature has to be checked per request), the licence's status is read from the
 database on every call (a revocation is seen at once), and the first verifier to check a
-presentation is remembered: another verifier presenting it again is told it was replayed. The
+presentation is remembered: another verifier presenting it again, and any anonymous verifier
+after the first verification (anonymous verifiers cannot show they came first), is told it was
+replayed. The
 first verification and the holder's log entry are written behind the answer, in batches
 (`runtime.writebehind`): across replicas, a replay inside one write interval (50 ms) is only
 logged. Verifying reads one row and writes nothing while the verifier waits.

@@ -241,3 +241,10 @@ def test_a_second_licence_the_law_allows_once_names_the_one_that_holds(
         domain.second_issuance(licence_type, held_id="L-HELD", held_status="expired", why="")
         == domain.EXPIRED_REASON
     )
+
+
+def test_no_two_anonymous_verifications_are_the_same_verifier() -> None:
+    # an anonymous verifier cannot show it came first: a second one is a replay
+    assert domain.verifier_of(None) != domain.verifier_of(None)
+    assert domain.verifier_of(None).startswith("anonymous:")
+    assert domain.verifier_of(staff("msa")) == domain.verifier_of(staff("msa"))
