@@ -134,6 +134,18 @@ async def retrieve(call: Call) -> web.StreamResponse:
     return message_response(reply, headers={"Cache-Control": "no-store"})
 
 
+async def own_metadata(call: Call) -> web.StreamResponse:
+    request = pb.ExportLicenceMetadataRequest(id=_path(call, "id"))
+    reply = await call.rpc(call.upstream.licences.ExportLicenceMetadata, request)
+    return message_response(reply.metadata, headers={"Cache-Control": "no-store"})
+
+
+async def granted_metadata(call: Call) -> web.StreamResponse:
+    request = pb.ExportLicenceMetadataRequest(grant_id=_path(call, "id"))
+    reply = await call.rpc(call.upstream.licences.ExportLicenceMetadata, request)
+    return message_response(reply.metadata, headers={"Cache-Control": "no-store"})
+
+
 async def list_uses(call: Call) -> web.StreamResponse:
     request = jsonmap.parse_query(
         call.request.query, pb.ListLicenceUsesRequest, names=("licence_id", *_PAGE)
@@ -166,6 +178,20 @@ _RETRIEVE = _route(
     audience="office",
     response=pb.RetrieveLicenceResponse,
     errors=_READ_ERRORS,
+)
+_GRANTED_METADATA = _route(
+    method="GET",
+    path=f"{OFFICE}/grants/{{id}}/metadata",
+    operation_id="exportGrantedLicenceMetadata",
+    summary="The catalogue information (GB/T 36902: licence name, number and identifier, holder "
+    "and their identifier type and number, issuing organisation and its code, issue date, "
+    "validity, status, surface information) of the licence a use grant to the caller's "
+    "department names, inside its window, as far as the grant's claims reach; logged for the "
+    "holder.",
+    handler=granted_metadata,
+    audience="office",
+    response=pb.LicenceMetadata,
+    errors=(401, 403, 404, 422, 503),
 )
 _GRANTS_RECEIVED = _route(
     method="GET",
@@ -224,6 +250,19 @@ ROUTES: tuple[Route, ...] = (
         response=pb.CreatePresentationResponse,
         status=201,
         errors=_WRITE_ERRORS,
+    ),
+    _route(
+        method="GET",
+        path=f"{PUBLIC}/mine/{{id}}/metadata",
+        operation_id="exportMyLicenceMetadata",
+        summary="One of the caller's licences as catalogue information (GB/T 36902), for "
+        "another platform: licence name, number and identifier, holder and their identifier "
+        "type and number, issuing organisation and its code, issue date, validity, status and "
+        "the surface information.",
+        handler=own_metadata,
+        audience="public",
+        response=pb.LicenceMetadata,
+        errors=(401, 403, 404, 422, 503),
     ),
     _VERIFY,
     _route(
@@ -385,6 +424,7 @@ ROUTES: tuple[Route, ...] = (
         errors=(400, 401, 413, 415, 422, 503),
     ),
     _RETRIEVE,
+    _GRANTED_METADATA,
     dataclasses.replace(
         _VERIFY,
         path=f"{PARTNER}/verify",
@@ -405,6 +445,12 @@ ROUTES: tuple[Route, ...] = (
         _RETRIEVE,
         path=f"{PARTNER}/grants/{{id}}/licence",
         operation_id="retrieveGrantedLicenceAsPartner",
+        audience="partner",
+    ),
+    dataclasses.replace(
+        _GRANTED_METADATA,
+        path=f"{PARTNER}/grants/{{id}}/metadata",
+        operation_id="exportGrantedLicenceMetadataAsPartner",
         audience="partner",
     ),
 )

@@ -89,6 +89,7 @@ DEPARTMENT_WORK = _ops(
     "keys.VerifyMac",
     "licences.ListUseGrants",
     "licences.RetrieveLicence",
+    "licences.ExportLicenceMetadata",
 )
 
 # Oversight: what the auditor reads, and the Bureau's administrators and security officers too.

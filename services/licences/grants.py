@@ -27,6 +27,7 @@ STATES = {
 USE_KINDS = {
     "verified": pb.LICENCE_USE_KIND_VERIFIED,
     "retrieved": pb.LICENCE_USE_KIND_RETRIEVED,
+    "exported": pb.LICENCE_USE_KIND_EXPORTED,
 }
 
 
@@ -141,6 +142,35 @@ class UseGrants:
         return [to_message(r, now=now) for r in rows], after
 
     async def retrieve(self, principal: Principal, grant_id: str) -> pb.RetrieveLicenceResponse:
+        grant, row, grantee, now = await self._granted(principal, grant_id, action="retrieve")
+        status = domain.effective_status(row.status, row.valid_until, on=domain.today())
+        claims = self._licences.claims(row)
+        use_id = await self._record_use(principal, grant, row, grantee, now, kind="retrieved")
+        reply = pb.RetrieveLicenceResponse(
+            licence_id=row.id,
+            licence_type=row.licence_type,
+            issuer_department=row.issuer,
+            status=STATUS_ENUM[status],
+            valid_from=row.valid_from,
+            valid_until=row.valid_until or "",
+            purpose=grant.purpose,
+            use_id=use_id,
+        )
+        for name in grant.claims:
+            if name in claims:
+                reply.claims[name] = domain.claim_text(claims[name])
+        return reply
+
+    async def export(self, principal: Principal, grant_id: str) -> pb.LicenceMetadata:
+        """The licence's catalogue record (GB/T 36902) as far as the grant's claims reach."""
+        grant, row, grantee, now = await self._granted(principal, grant_id, action="export")
+        await self._record_use(principal, grant, row, grantee, now, kind="exported")
+        return self._licences.metadata(row, visible=list(grant.claims))
+
+    async def _granted(
+        self, principal: Principal, grant_id: str, *, action: str
+    ) -> tuple[store.Row, store.Row, str, int]:
+        """The grant to the caller, inside its window, and its licence; refusals audited."""
         grantee = domain.grantee_of(principal)
         now = now_us()
         async with self._rt.db.read() as conn:
@@ -165,7 +195,7 @@ class UseGrants:
             }[state]
         if refusal:
             await self._rt.audit_denied(
-                action="licence.retrieve",
+                action=f"licence.{action}",
                 principal=principal,
                 resource_type="use_grant",
                 resource_id=grant.id,
@@ -173,8 +203,18 @@ class UseGrants:
             if grant.grantee != grantee:
                 raise NotFound("use grant", grant_id[:100])
             raise PermissionDenied(refusal)
-        status = domain.effective_status(row.status, row.valid_until, on=domain.today())
-        claims = self._licences.claims(row)
+        return grant, row, grantee, now
+
+    async def _record_use(
+        self,
+        principal: Principal,
+        grant: store.Row,
+        row: store.Row,
+        grantee: str,
+        now: int,
+        *,
+        kind: str,
+    ) -> str:
         use_id = str(uuid.uuid4())
         async with self._rt.unit_of_work() as uow:
             await store.add_use(
@@ -183,7 +223,7 @@ class UseGrants:
                 licence_id=row.id,
                 licence_type=row.licence_type,
                 holder=row.holder,
-                kind="retrieved",
+                kind=kind,
                 user=grantee,
                 purpose=grant.purpose,
                 grant_id=grant.id,
@@ -191,25 +231,12 @@ class UseGrants:
                 used_us=now,
             )
             await uow.audit(
-                "licence.retrieved",
+                f"licence.{kind}",
                 principal=principal,
                 resource_type="use_grant",
                 resource_id=grant.id,
             )
-        reply = pb.RetrieveLicenceResponse(
-            licence_id=row.id,
-            licence_type=row.licence_type,
-            issuer_department=row.issuer,
-            status=STATUS_ENUM[status],
-            valid_from=row.valid_from,
-            valid_until=row.valid_until or "",
-            purpose=grant.purpose,
-            use_id=use_id,
-        )
-        for name in grant.claims:
-            if name in claims:
-                reply.claims[name] = domain.claim_text(claims[name])
-        return reply
+        return use_id
 
     async def uses(
         self, principal: Principal, *, licence_id: str, before: int, limit: int

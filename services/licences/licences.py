@@ -27,7 +27,7 @@ from runtime.errors import (
 )
 from runtime.service import ServiceRuntime
 from runtime.storage import now_us, timestamp
-from services.licences import credential, domain, events, identifier, store, types
+from services.licences import credential, domain, events, identifier, metadata, store, types
 from services.licences.types import LicenceType, Validity
 from services.licences.upstream import Upstream
 from smartcity.licences.v1 import events_pb2
@@ -138,6 +138,26 @@ class Licences:
                     resource_id=row.id,
                 )
         return to_message(row, contents=self.contents.open(row))
+
+    def metadata(self, row: store.Row, *, visible: list[str] | None = None) -> pb.LicenceMetadata:
+        """The licence's catalogue record (GB/T 36902); with `visible`, only those fields."""
+        return metadata.record(
+            licence_type(row.licence_type),
+            licence_id=row.id,
+            fields=self.contents.open(row)["fields"],
+            status=domain.effective_status(row.status, row.valid_until, on=domain.today()),
+            issued_us=row.issued_us,
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            visible=visible,
+        )
+
+    async def own_metadata(self, principal: Principal, licence_id: str) -> pb.LicenceMetadata:
+        """The caller's own licence's catalogue record; NotFound for anyone but its holder."""
+        row = await self.readable(principal, licence_id)
+        if row.holder not in domain.holders_of(principal):
+            raise NotFound("licence", licence_id[:100])
+        return self.metadata(row)
 
     def claims(self, row: store.Row) -> dict[str, object]:
         """Every claim of a licence by name: its fields and its derived claims."""

@@ -41,6 +41,8 @@ ISSUERS = Policy(audiences=("office", "service"), roles=(domain.ROLE_LICENCE_ISS
 HOLDERS = PUBLIC.but(kinds=(CITIZEN, ENTERPRISE_AGENT))
 HOLDERS_AND_ISSUERS = Policy(audiences=("public", "office"))
 GRANTEES = Policy(audiences=("office", "partner"))
+# a holder's own licence (public), or a use grant's party (office, partner)
+METADATA_READERS = Policy(audiences=("public", "office", "partner"))
 MAX_PRESENTATION = 8192
 Context: TypeAlias = grpc.aio.ServicerContext
 
@@ -229,6 +231,19 @@ class LicencesServicer(licences_pb2_grpc.LicencesServiceServicer):
         self, request: pb.RetrieveLicenceRequest, context: Context
     ) -> pb.RetrieveLicenceResponse:
         return await self._grants.retrieve(require_principal(), request.grant_id)
+
+    @allow(METADATA_READERS)
+    async def ExportLicenceMetadata(
+        self, request: pb.ExportLicenceMetadataRequest, context: Context
+    ) -> pb.ExportLicenceMetadataResponse:
+        principal = require_principal()
+        if request.id:
+            record = await self._licences.own_metadata(principal, _licence_id(request.id))
+        elif request.grant_id and principal.audience in ("office", "partner"):
+            record = await self._grants.export(principal, request.grant_id)
+        else:
+            raise InvalidArgument.of("id", "name the caller's licence, or a use grant (grant_id)")
+        return pb.ExportLicenceMetadataResponse(metadata=record)
 
     @allow(HOLDERS)
     async def ListLicenceUses(

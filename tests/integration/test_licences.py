@@ -23,6 +23,7 @@ from runtime.departments import DEPARTMENTS
 from services.identity import demo as people
 from services.licences import credential, identifier, verify_cli
 from services.licences.demo import sample_fields
+from services.licences.domain import CHINA
 from services.licences.types import vin_check_digit
 from smartcity.identity.v1 import identity_pb2, identity_pb2_grpc
 from smartcity.licences.v1 import licences_pb2, licences_pb2_grpc
@@ -185,8 +186,10 @@ async def test_each_licence_type_is_issued_held_presented_verified_and_revoked(
     claim = "owner" if licence_type == "vehicle_licence" else "name"
     shown = await present(platform, licence, [claim])
 
-    # then: an online verifier sees that claim and no other
-    verdict = await verify(platform, shown["presentation"])
+    # then: an online verifier sees that claim and no other (a signed-in one: as its first
+    # verifier it may check the same presentation again below)
+    checker = await platform.login("msa.officer")
+    verdict = await verify(platform, shown["presentation"], token=checker, entry="office")
     assert verdict["result"] == "valid", verdict
     assert verdict["disclosed"] == {claim: licence["fields"][claim]}
     assert verdict["licence_id"] == licence["id"]
@@ -199,15 +202,21 @@ async def test_each_licence_type_is_issued_held_presented_verified_and_revoked(
     # when: the issuer suspends it, verifiers see it at once; resumed, valid again
     status, suspended = await act(platform, licence, "suspend", reason="挂失 reported lost")
     assert status == 200 and suspended["status"] == "suspended", suspended
-    assert (await verify(platform, shown["presentation"]))["result"] == ("suspended")
+    assert (await verify(platform, shown["presentation"], token=checker, entry="office"))[
+        "result"
+    ] == ("suspended")
     status, resumed = await act(platform, licence, "resume")
     assert status == 200 and resumed["status"] == "valid"
-    assert (await verify(platform, shown["presentation"]))["result"] == "valid"
+    assert (await verify(platform, shown["presentation"], token=checker, entry="office"))[
+        "result"
+    ] == "valid"
 
     # when: it is revoked, online verification and the published status list show it at once
     status, revoked = await act(platform, licence, "revoke", reason="依法吊销 revoked by law")
     assert status == 200 and revoked["status"] == "revoked"
-    assert (await verify(platform, shown["presentation"]))["result"] == ("revoked")
+    assert (await verify(platform, shown["presentation"], token=checker, entry="office"))[
+        "result"
+    ] == ("revoked")
     code, out = offline(tmp_path, platform, capsys, shown["presentation"])
     assert code == 1 and out["result"] == "revoked"
 
@@ -290,6 +299,32 @@ async def test_altered_forged_and_malformed_presentations_are_refused(platform: 
 
     # the untouched presentation still verifies
     assert (await verify(platform, text))["result"] == "valid"
+
+
+async def test_a_presentation_verified_anonymously_is_replayed_to_anyone_after(
+    platform: Platform,
+) -> None:
+    licence = await issue(platform, "social_security_card")
+    text = (await present(platform, licence, ["card_number"]))["presentation"]
+    # given: someone verifies it at the public entry, signed in as nobody
+    first = await verify(platform, text)
+    assert first["result"] == "valid" and first["disclosed"], first
+    # then: shown again there (a copied QR code), or to a department, it is replayed
+    again = await verify(platform, text)
+    assert again["result"] == "replayed" and not again["disclosed"], again
+    staff = await platform.login("hrss.officer")
+    assert (await verify(platform, text, token=staff, entry="office"))["result"] == "replayed"
+    # and the holder's log shows the one verification, by an anonymous verifier
+    token = await holder_token(platform, "social_security_card")
+
+    async def uses() -> list[tuple[str, str]]:
+        status, page, _ = await platform.request(
+            "GET", f"{PUBLIC}/uses", token=token, params={"licence_id": licence["id"]}
+        )
+        assert status == 200, page
+        return [(u["kind"], u["user"]) for u in page["uses"]]
+
+    assert await uses() == [("verified", "anonymous")]
 
 
 async def test_a_presentation_belongs_to_its_first_online_verifier(platform: Platform) -> None:
@@ -508,6 +543,88 @@ async def test_concurrent_issuances_for_one_vehicle_cannot_both_win(platform: Pl
     assert len(won) == 1, results
     refused = [(s, r) for s, r in results if s != 201]
     assert all(s == 409 and won[0]["id"] in r["detail"] for s, r in refused), results
+
+
+# --- catalogue information (GB/T 36902) ---------------------------------------------------------
+
+
+async def test_a_licence_is_exported_as_catalogue_information_to_its_holder_and_grantees(
+    platform: Platform,
+) -> None:
+    licence = await issue(platform, "driving_licence")
+    fields = licence["fields"]
+    token = await holder_token(platform, "driving_licence")
+
+    # the holder exports it in the GB/T 36902 form
+    status, record, headers = await platform.request(
+        "GET", f"{PUBLIC}/mine/{licence['id']}/metadata", token=token
+    )
+    assert status == 200, record
+    assert headers["Cache-Control"] == "no-store"
+    parsed = identifier.parse(licence["id"])
+    psb = DEPARTMENTS["psb"]
+    assert psb.credit_code == parsed.issuer_code
+    assert {k: v for k, v in record.items() if k != "surface"} == {
+        "licence_name": "机动车驾驶证",
+        "licence_number": fields["id_number"],
+        "licence_identifier": licence["id"],
+        "type_code": parsed.type_code,
+        "defining_authority": "公安部 Ministry of Public Security",
+        "defining_authority_code": parsed.type_authority,
+        "holder_name": fields["name"],
+        "holder_id_type": "公民身份号码",
+        "holder_id_number": fields["id_number"],
+        "issuing_organisation": psb.name,
+        "issuing_organisation_code": parsed.issuer_code,
+        "issue_date": datetime.now(UTC).astimezone(CHINA).date().isoformat(),
+        "valid_from": fields["valid_from"],
+        "valid_until": fields["valid_until"],
+        "status": "valid",
+    }
+    assert record["surface"]["准驾车型"] == fields["vehicle_class"]
+    assert record["surface"]["证号"] == fields["id_number"]
+
+    # nobody else does: another citizen, an issuer through the holder's route
+    agent = await platform.login("demo.enterprise", entry="public")
+    status, _, _ = await platform.request(
+        "GET", f"{PUBLIC}/mine/{licence['id']}/metadata", token=agent
+    )
+    assert status == 404
+
+    # a grantee exports it as far as its grant reaches: here the class, not the holder's number
+    status, grant, _ = await platform.request(
+        "POST",
+        f"{PUBLIC}/grants",
+        token=token,
+        json={
+            "licence_id": licence["id"],
+            "grantee": "partner:demo.partner",
+            "purpose": "租车 car rental",
+            "claims": ["name", "vehicle_class"],
+            "not_after": _in(600),
+        },
+    )
+    assert status == 201, grant
+    partner = await platform.login("demo.partner", entry="partner")
+    status, shared, _ = await platform.request(
+        "GET", f"/partner/v1/licences/grants/{grant['id']}/metadata", token=partner
+    )
+    assert status == 200, shared
+    assert shared["holder_name"] == fields["name"] and shared["licence_identifier"] == licence["id"]
+    assert not shared.get("holder_id_number") and not shared.get("licence_number"), shared
+    assert shared["surface"] == {"姓名": fields["name"], "准驾车型": fields["vehicle_class"]}
+    # another party may not use that grant
+    staff = await platform.login("psb.officer")
+    status, _, _ = await platform.request(
+        "GET", f"{OFFICE}/grants/{grant['id']}/metadata", token=staff
+    )
+    assert status == 404
+    # and the holder sees the export in their log
+    status, page, _ = await platform.request(
+        "GET", f"{PUBLIC}/uses", token=token, params={"licence_id": licence["id"]}
+    )
+    assert status == 200, page
+    assert ("exported", "partner:demo.partner") in [(u["kind"], u["user"]) for u in page["uses"]]
 
 
 # --- renewal -------------------------------------------------------------------------------------

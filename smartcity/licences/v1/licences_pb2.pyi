@@ -125,6 +125,8 @@ class _LicenceUseKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Licenc
     """A presentation of it was verified online."""
     LICENCE_USE_KIND_RETRIEVED: _LicenceUseKind.ValueType  # 2
     """A grantee retrieved it under a use grant."""
+    LICENCE_USE_KIND_EXPORTED: _LicenceUseKind.ValueType  # 3
+    """A grantee exported its catalogue information (GB/T 36902) under a use grant."""
 
 class LicenceUseKind(_LicenceUseKind, metaclass=_LicenceUseKindEnumTypeWrapper):
     """LicenceUseKind is how a licence was used."""
@@ -134,6 +136,8 @@ LICENCE_USE_KIND_VERIFIED: LicenceUseKind.ValueType  # 1
 """A presentation of it was verified online."""
 LICENCE_USE_KIND_RETRIEVED: LicenceUseKind.ValueType  # 2
 """A grantee retrieved it under a use grant."""
+LICENCE_USE_KIND_EXPORTED: LicenceUseKind.ValueType  # 3
+"""A grantee exported its catalogue information (GB/T 36902) under a use grant."""
 Global___LicenceUseKind: _TypeAlias = LicenceUseKind  # noqa: Y015
 
 @_typing.final
@@ -1329,3 +1333,146 @@ class ListLicenceUsesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListLicenceUsesResponse: _TypeAlias = ListLicenceUsesResponse  # noqa: Y015
+
+@_typing.final
+class ExportLicenceMetadataRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    GRANT_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The caller's own licence (its holder), or"""
+    grant_id: _builtins.str
+    """a use grant given to the caller."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        grant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grant_id", b"grant_id", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportLicenceMetadataRequest: _TypeAlias = ExportLicenceMetadataRequest  # noqa: Y015
+
+@_typing.final
+class ExportLicenceMetadataResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def metadata(self) -> Global___LicenceMetadata: ...
+    def __init__(
+        self,
+        *,
+        metadata: Global___LicenceMetadata | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportLicenceMetadataResponse: _TypeAlias = ExportLicenceMetadataResponse  # noqa: Y015
+
+@_typing.final
+class LicenceMetadata(_message.Message):
+    """LicenceMetadata is a licence's catalogue information (电子证照目录信息, GB/T 36902)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SurfaceEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    LICENCE_NAME_FIELD_NUMBER: _builtins.int
+    LICENCE_NUMBER_FIELD_NUMBER: _builtins.int
+    LICENCE_IDENTIFIER_FIELD_NUMBER: _builtins.int
+    TYPE_CODE_FIELD_NUMBER: _builtins.int
+    DEFINING_AUTHORITY_FIELD_NUMBER: _builtins.int
+    DEFINING_AUTHORITY_CODE_FIELD_NUMBER: _builtins.int
+    HOLDER_NAME_FIELD_NUMBER: _builtins.int
+    HOLDER_ID_TYPE_FIELD_NUMBER: _builtins.int
+    HOLDER_ID_NUMBER_FIELD_NUMBER: _builtins.int
+    ISSUING_ORGANISATION_FIELD_NUMBER: _builtins.int
+    ISSUING_ORGANISATION_CODE_FIELD_NUMBER: _builtins.int
+    ISSUE_DATE_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    SURFACE_FIELD_NUMBER: _builtins.int
+    licence_name: _builtins.str
+    """证照名称, e.g. "机动车驾驶证"."""
+    licence_number: _builtins.str
+    """证照编号: the number printed on the licence."""
+    licence_identifier: _builtins.str
+    """证照标识 (GB/T 36904)."""
+    type_code: _builtins.str
+    """证照类型代码."""
+    defining_authority: _builtins.str
+    """证照定义机构 and its code."""
+    defining_authority_code: _builtins.str
+    holder_name: _builtins.str
+    """持证主体, 持证主体代码类型 ("公民身份号码", "统一社会信用代码"), 持证主体代码."""
+    holder_id_type: _builtins.str
+    holder_id_number: _builtins.str
+    issuing_organisation: _builtins.str
+    """证照颁发机构 and its code (统一社会信用代码)."""
+    issuing_organisation_code: _builtins.str
+    issue_date: _builtins.str
+    """颁证日期, YYYY-MM-DD (China Standard Time)."""
+    valid_from: _builtins.str
+    """有效期起始日期, 有效期截止日期 (YYYY-MM-DD, or "长期")."""
+    valid_until: _builtins.str
+    status: _builtins.str
+    """证照状态: valid, suspended, revoked, superseded, expired."""
+    @_builtins.property
+    def surface(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """照面信息: the licence's face, each field by its printed label."""
+
+    def __init__(
+        self,
+        *,
+        licence_name: _builtins.str = ...,
+        licence_number: _builtins.str = ...,
+        licence_identifier: _builtins.str = ...,
+        type_code: _builtins.str = ...,
+        defining_authority: _builtins.str = ...,
+        defining_authority_code: _builtins.str = ...,
+        holder_name: _builtins.str = ...,
+        holder_id_type: _builtins.str = ...,
+        holder_id_number: _builtins.str = ...,
+        issuing_organisation: _builtins.str = ...,
+        issuing_organisation_code: _builtins.str = ...,
+        issue_date: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        status: _builtins.str = ...,
+        surface: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["defining_authority", b"defining_authority", "defining_authority_code", b"defining_authority_code", "holder_id_number", b"holder_id_number", "holder_id_type", b"holder_id_type", "holder_name", b"holder_name", "issue_date", b"issue_date", "issuing_organisation", b"issuing_organisation", "issuing_organisation_code", b"issuing_organisation_code", "licence_identifier", b"licence_identifier", "licence_name", b"licence_name", "licence_number", b"licence_number", "status", b"status", "surface", b"surface", "type_code", b"type_code", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LicenceMetadata: _TypeAlias = LicenceMetadata  # noqa: Y015

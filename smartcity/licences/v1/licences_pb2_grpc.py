@@ -115,6 +115,11 @@ class LicencesServiceStub:
                 request_serializer=smartcity_dot_licences_dot_v1_dot_licences__pb2.RetrieveLicenceRequest.SerializeToString,
                 response_deserializer=smartcity_dot_licences_dot_v1_dot_licences__pb2.RetrieveLicenceResponse.FromString,
                 _registered_method=True)
+        self.ExportLicenceMetadata = channel.unary_unary(
+                '/smartcity.licences.v1.LicencesService/ExportLicenceMetadata',
+                request_serializer=smartcity_dot_licences_dot_v1_dot_licences__pb2.ExportLicenceMetadataRequest.SerializeToString,
+                response_deserializer=smartcity_dot_licences_dot_v1_dot_licences__pb2.ExportLicenceMetadataResponse.FromString,
+                _registered_method=True)
         self.ListLicenceUses = channel.unary_unary(
                 '/smartcity.licences.v1.LicencesService/ListLicenceUses',
                 request_serializer=smartcity_dot_licences_dot_v1_dot_licences__pb2.ListLicenceUsesRequest.SerializeToString,
@@ -245,6 +250,15 @@ class LicencesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportLicenceMetadata(self, request, context):
+        """A licence's catalogue information as GB/T 36902 names it, for other platforms: to its holder
+        (`id`), or to the party a use grant names, inside its window (`grant_id`: the surface
+        information and the holder's name and number only as far as the grant's claims reach).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListLicenceUses(self, request, context):
         """ListLicenceUses pages through who verified or retrieved the caller's licences, and when.
         """
@@ -334,6 +348,11 @@ def add_LicencesServiceServicer_to_server(servicer, server):
                     servicer.RetrieveLicence,
                     request_deserializer=smartcity_dot_licences_dot_v1_dot_licences__pb2.RetrieveLicenceRequest.FromString,
                     response_serializer=smartcity_dot_licences_dot_v1_dot_licences__pb2.RetrieveLicenceResponse.SerializeToString,
+            ),
+            'ExportLicenceMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportLicenceMetadata,
+                    request_deserializer=smartcity_dot_licences_dot_v1_dot_licences__pb2.ExportLicenceMetadataRequest.FromString,
+                    response_serializer=smartcity_dot_licences_dot_v1_dot_licences__pb2.ExportLicenceMetadataResponse.SerializeToString,
             ),
             'ListLicenceUses': grpc.unary_unary_rpc_method_handler(
                     servicer.ListLicenceUses,
@@ -774,6 +793,33 @@ class LicencesService:
             '/smartcity.licences.v1.LicencesService/RetrieveLicence',
             smartcity_dot_licences_dot_v1_dot_licences__pb2.RetrieveLicenceRequest.SerializeToString,
             smartcity_dot_licences_dot_v1_dot_licences__pb2.RetrieveLicenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportLicenceMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smartcity.licences.v1.LicencesService/ExportLicenceMetadata',
+            smartcity_dot_licences_dot_v1_dot_licences__pb2.ExportLicenceMetadataRequest.SerializeToString,
+            smartcity_dot_licences_dot_v1_dot_licences__pb2.ExportLicenceMetadataResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -83,6 +83,11 @@ class LicencesServiceStub:
     """RetrieveLicence returns the granted claims of a licence to its grantee, inside the window
     of a grant that is not withdrawn; the use is recorded for the holder.
     """
+    ExportLicenceMetadata: _grpc.UnaryUnaryMultiCallable[_licences_pb2.ExportLicenceMetadataRequest, _licences_pb2.ExportLicenceMetadataResponse]
+    """A licence's catalogue information as GB/T 36902 names it, for other platforms: to its holder
+    (`id`), or to the party a use grant names, inside its window (`grant_id`: the surface
+    information and the holder's name and number only as far as the grant's claims reach).
+    """
     ListLicenceUses: _grpc.UnaryUnaryMultiCallable[_licences_pb2.ListLicenceUsesRequest, _licences_pb2.ListLicenceUsesResponse]
     """ListLicenceUses pages through who verified or retrieved the caller's licences, and when."""
 
@@ -136,6 +141,11 @@ class LicencesServiceAsyncStub(LicencesServiceStub):
     RetrieveLicence: _aio.UnaryUnaryMultiCallable[_licences_pb2.RetrieveLicenceRequest, _licences_pb2.RetrieveLicenceResponse]  # type: ignore[assignment]
     """RetrieveLicence returns the granted claims of a licence to its grantee, inside the window
     of a grant that is not withdrawn; the use is recorded for the holder.
+    """
+    ExportLicenceMetadata: _aio.UnaryUnaryMultiCallable[_licences_pb2.ExportLicenceMetadataRequest, _licences_pb2.ExportLicenceMetadataResponse]  # type: ignore[assignment]
+    """A licence's catalogue information as GB/T 36902 names it, for other platforms: to its holder
+    (`id`), or to the party a use grant names, inside its window (`grant_id`: the surface
+    information and the holder's name and number only as far as the grant's claims reach).
     """
     ListLicenceUses: _aio.UnaryUnaryMultiCallable[_licences_pb2.ListLicenceUsesRequest, _licences_pb2.ListLicenceUsesResponse]  # type: ignore[assignment]
     """ListLicenceUses pages through who verified or retrieved the caller's licences, and when."""
@@ -283,6 +293,17 @@ class LicencesServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_licences_pb2.RetrieveLicenceResponse, _abc.Awaitable[_licences_pb2.RetrieveLicenceResponse]]:
         """RetrieveLicence returns the granted claims of a licence to its grantee, inside the window
         of a grant that is not withdrawn; the use is recorded for the holder.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportLicenceMetadata(
+        self,
+        request: _licences_pb2.ExportLicenceMetadataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_licences_pb2.ExportLicenceMetadataResponse, _abc.Awaitable[_licences_pb2.ExportLicenceMetadataResponse]]:
+        """A licence's catalogue information as GB/T 36902 names it, for other platforms: to its holder
+        (`id`), or to the party a use grant names, inside its window (`grant_id`: the surface
+        information and the holder's name and number only as far as the grant's claims reach).
         """
 
     @_abc_1.abstractmethod
