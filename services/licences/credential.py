@@ -686,6 +686,10 @@ class TrustedIssuer:
     department: str
     licence_types: frozenset[str]
     keys: Mapping[tuple[str, int], TrustedKey]
+    # An issuer of another platform (another city's, another province's) publishes the keys of
+    # its own platform too: they, and only they, sign its presentations' bindings and the status
+    # list of its licences. Empty: this platform's keys do.
+    platform_keys: Mapping[tuple[str, int], TrustedKey] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -718,10 +722,12 @@ class TrustList:
             types = entry.get("licence_types")
             if not isinstance(types, list) or not all(_is_identifier(t) for t in types):
                 raise CredentialError(f"trust list: {at}.licence_types must be a list of strings")
+            own_platform = entry.get("platform_keys", [])
             issuers[department] = TrustedIssuer(
                 department=department,
                 licence_types=frozenset(types),
                 keys=_keys(entry.get("keys"), at=f"{at}.keys", seen_pems=seen_pems),
+                platform_keys=_keys(own_platform, at=f"{at}.platform_keys", seen_pems=seen_pems),
             )
         platform = obj.get("platform")
         if not isinstance(platform, Mapping):
@@ -736,6 +742,16 @@ class TrustList:
                     "department": issuer.department,
                     "licence_types": sorted(issuer.licence_types),
                     "keys": [issuer.keys[k].to_json() for k in sorted(issuer.keys)],
+                    **(
+                        {
+                            "platform_keys": [
+                                issuer.platform_keys[k].to_json()
+                                for k in sorted(issuer.platform_keys)
+                            ]
+                        }
+                        if issuer.platform_keys
+                        else {}
+                    ),
                 }
                 for issuer in sorted(self.issuers.values(), key=lambda i: i.department)
             ],
@@ -818,9 +834,18 @@ def verify_credential_signature(credential: Credential, trust: TrustList) -> str
     return None
 
 
+def platform_keys_for(trust: TrustList, issuer: str) -> Mapping[tuple[str, int], TrustedKey]:
+    """The keys that sign the bindings and the status list of `issuer`'s licences: its own
+    platform's when it publishes them (another platform's issuer), else this platform's."""
+    found = trust.issuers.get(issuer)
+    if found is not None and found.platform_keys:
+        return found.platform_keys
+    return trust.platform_keys
+
+
 def _verify_binding_signature(presentation: Presentation, trust: TrustList) -> str | None:
     name, version, der = presentation.binding_key
-    key = trust.platform_keys.get((name, version))
+    key = platform_keys_for(trust, presentation.credential.issuer).get((name, version))
     if key is None:
         return f"the presentation was signed with key {name} v{version}, not a platform key"
     message = binding_signing_input(presentation.binding_payload_bytes)
@@ -847,15 +872,15 @@ class Verification:
 
 
 def _status_of(
-    text: str, *, index: int, trust: TrustList, now: float, max_skew: int
+    text: str, *, index: int, issuer: str, trust: TrustList, now: float, max_skew: int
 ) -> tuple[str, str]:
-    """(result, reason) of step 7 for the licence at `index`."""
+    """(result, reason) of step 7 for the licence at `index` of `issuer`."""
     try:
         payload, payload_bytes, signature = parse_status_list(text)
         name, version, der = parse_signature(signature)
     except CredentialError as exc:
         return "unknown_status", f"the status list is malformed: {exc}"
-    key = trust.platform_keys.get((name, version))
+    key = platform_keys_for(trust, issuer).get((name, version))
     if key is None:
         return "unknown_status", "the status list is not signed by a platform key"
     if not verify_signature(key, sm3(payload_bytes), der):
@@ -938,7 +963,12 @@ def verify_offline(  # noqa: C901 (each step of the offline check, each a named 
     # 7. the status
     if status_list is not None:
         result, reason = _status_of(
-            status_list, index=credential.payload["st"], trust=trust, now=now, max_skew=max_skew
+            status_list,
+            index=credential.payload["st"],
+            issuer=credential.issuer,
+            trust=trust,
+            now=now,
+            max_skew=max_skew,
         )
     elif require_status:
         result, reason = "unknown_status", "no status list: the licence's status is unknown"

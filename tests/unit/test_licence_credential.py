@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import io
+import json
 import socket
 import threading
 import time
@@ -30,7 +31,7 @@ from tongsuopy.crypto import serialization as tongsuo_serialization
 
 from runtime import algorithms
 from services.keys.domain import wrap
-from services.licences import verify_cli
+from services.licences import identifier, verify_cli
 from services.licences.credential import (
     CHINA_STANDARD_TIME,
     MAX_PRESENTATION_CHARS,
@@ -1043,3 +1044,92 @@ def test_the_smartcity_command_dispatches_licence(
 
     assert code == 0
     assert capsys.readouterr().out.startswith("VALID")
+
+
+# --- another platform's issuer ------------------------------------------------------------------
+
+# A second issuer, on its own platform: its own SM2 keys (licences, bindings, status list) and
+# its own identifiers (GB/T 36904: a type of another defining authority, a division code as
+# issuer code, a 32-character serial).
+HEFEI = Signer("hefei.licence-signing", 1, algorithms.generate("sm2"))
+HEFEI_PLATFORM = Signer("hefei.platform-signing", 1, algorithms.generate("sm2"))
+HEFEI_ID = str(
+    identifier.build(
+        type_code="11100000MB03271699022",
+        issuer_code="340100",
+        serial="209FA4E88F9E4C878F3E9BED2CE7EA49",
+    )
+)
+SHARED_TRUST_JSON: dict[str, Any] = {
+    **TRUST_JSON,
+    "issuers": [
+        *TRUST_JSON["issuers"],
+        {
+            "department": "hefei",
+            "licence_types": ["driving_licence"],
+            "keys": [HEFEI.trusted()],
+            "platform_keys": [HEFEI_PLATFORM.trusted()],
+        },
+    ],
+}
+SHARED_TRUST = TrustList.from_json(SHARED_TRUST_JSON)
+
+
+def hefei_presentation(*, binding_signer: Signer = HEFEI_PLATFORM) -> str:
+    cred, disclosures = issue(signer=HEFEI, issuer="hefei", licence_id=HEFEI_ID)
+    return present(cred, [disclosures[0].encoded], signer=binding_signer)
+
+
+def test_another_platforms_licence_verifies_offline_with_its_published_keys() -> None:
+    text = hefei_presentation()
+    hefei_status = status_list({}, signer=HEFEI_PLATFORM)
+    verdict = verify_offline(text, trust=SHARED_TRUST, status_list=hefei_status, now=NOW)
+    assert verdict.result == "valid", verdict.reason
+    assert verdict.issuer == "hefei" and verdict.licence_id == HEFEI_ID
+    assert identifier.parse(verdict.licence_id).issuer_code == "340100"
+    # its status list says so when it revokes the licence
+    revoked = status_list({STATUS_INDEX: REVOKED}, signer=HEFEI_PLATFORM)
+    assert verify_offline(text, trust=SHARED_TRUST, status_list=revoked, now=NOW).result == (
+        "revoked"
+    )
+    # the trust list round-trips with the issuer's own platform keys
+    assert TrustList.from_json(SHARED_TRUST.to_json()) == SHARED_TRUST
+
+
+def test_one_platforms_keys_vouch_for_none_of_the_others_licences() -> None:
+    # our platform's key cannot bind the other issuer's licence, nor list its statuses...
+    forged = verify_offline(
+        hefei_presentation(binding_signer=PLATFORM),
+        trust=SHARED_TRUST,
+        status_list=IN_FORCE,
+        now=NOW,
+    )
+    assert forged.result == "forged", forged.reason
+    ours_listing = verify_offline(
+        hefei_presentation(), trust=SHARED_TRUST, status_list=IN_FORCE, now=NOW
+    )
+    assert ours_listing.result == "unknown_status", ours_listing.reason
+    # ...and the other platform's key cannot bind ours
+    cred, disclosures = issue()
+    ours = present(cred, [disclosures[0].encoded], signer=HEFEI_PLATFORM)
+    assert verify_offline(ours, trust=SHARED_TRUST, status_list=IN_FORCE, now=NOW).result == (
+        "forged"
+    )
+    # and without its entry in the trust list, the other issuer is not trusted at all
+    assert verify(hefei_presentation()).result == "forged"
+
+
+def test_the_offline_cli_verifies_another_issuers_licence_from_a_shared_trust_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trust_file = tmp_path / "trust-list.json"
+    trust_file.write_text(json.dumps(SHARED_TRUST_JSON))
+    status_file = tmp_path / "status-list.txt"
+    status_file.write_text(status_list({}, signer=HEFEI_PLATFORM, issued_at=time.time() - 60))
+    cred, disclosures = issue(signer=HEFEI, issuer="hefei", licence_id=HEFEI_ID)
+    text = present(cred, [disclosures[0].encoded], signer=HEFEI_PLATFORM, issued_at=time.time())
+    args = ["verify", "--offline", "--json", "--trust-list", str(trust_file)]
+    code = verify_cli.run([*args, "--status-list", str(status_file), text])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["result"] == "valid", out
+    assert out["issuer"] == "hefei" and out["licence_id"] == HEFEI_ID
