@@ -185,6 +185,10 @@ class Settings:
     demo_variables: tuple[str, ...] = ()
     # Failure injection for rehearsals (runtime.faults reads it); refused in production.
     faults: str = ""
+    # A JSON file naming other platforms' licence issuers this platform trusts (their SM2 keys,
+    # their platform's keys, their issuer codes); empty: none. The licences service checks it
+    # at start (services.licences.external) and publishes them in its trust list.
+    licence_trusted_issuers: str = ""
     ports: Mapping[str, int] = field(default_factory=dict)
     hosts: Mapping[str, str] = field(default_factory=dict)
     # Prometheus exposition per process (`SMARTCITY_METRICS=false`: none; OTLP is separate).
@@ -274,6 +278,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         demo_variables=demo_variables,
         faults=env.get("SMARTCITY_FAULTS") or "",
+        licence_trusted_issuers=env.get("SMARTCITY_LICENCE_TRUSTED_ISSUERS") or "",
         ports=ports,
         hosts=hosts,
         metrics=_bool(env, "SMARTCITY_METRICS", True),

@@ -76,7 +76,9 @@ The first step that fails decides the result; the reason never contains claim va
 1. Parse the presentation: at most 8,192 ASCII characters, `~`-separated, every part well
    formed, canonical JSON, the required claims with their types → else **malformed**.
 2. The credential's issuer `iss` is in the trust list, its licence types include `lt`, and the
-   credential's signing key (name and version) is one of that issuer's keys → else **forged**.
+   credential's signing key (name and version) is one of that issuer's keys, and when the
+   issuer lists `issuer_codes` (another platform's issuer), the licence id is a GB/T 36904
+   identifier carrying one of them → else **forged**.
 3. The issuer's signature verifies over `sm3(credential payload)` → else **forged**.
 4. The binding's key is one of the platform's keys and its signature verifies over
    `sm3(binding payload)`; `sd_hash` matches, `lid` is the credential's `id`, and every
@@ -115,6 +117,7 @@ import orjson
 from cryptography.hazmat.primitives import hashes
 
 from runtime import algorithms
+from services.licences import identifier
 
 __all__ = [
     "HOLDER_KINDS",
@@ -156,6 +159,7 @@ __all__ = [
     "sm3",
     "status_list_payload",
     "unb64u",
+    "verify_binding_signature",
     "verify_credential_signature",
     "verify_offline",
     "verify_signature",
@@ -690,6 +694,11 @@ class TrustedIssuer:
     # its own platform too: they, and only they, sign its presentations' bindings and the status
     # list of its licences. Empty: this platform's keys do.
     platform_keys: Mapping[tuple[str, int], TrustedKey] = field(default_factory=dict)
+    # The GB/T 36904 issuer codes another platform's issuer vouches for: its licences'
+    # identifiers must carry one of them (empty: not checked, as for this platform's issuers).
+    issuer_codes: frozenset[str] = frozenset()
+    # Configured from outside this platform (another platform's issuer), marked so in the list.
+    external: bool = False
 
 
 @dataclass(frozen=True)
@@ -723,11 +732,19 @@ class TrustList:
             if not isinstance(types, list) or not all(_is_identifier(t) for t in types):
                 raise CredentialError(f"trust list: {at}.licence_types must be a list of strings")
             own_platform = entry.get("platform_keys", [])
+            codes = entry.get("issuer_codes", [])
+            if not isinstance(codes, list) or not all(_is_identifier(c) for c in codes):
+                raise CredentialError(f"trust list: {at}.issuer_codes must be a list of strings")
+            external = entry.get("external", False)
+            if not isinstance(external, bool):
+                raise CredentialError(f"trust list: {at}.external must be true or false")
             issuers[department] = TrustedIssuer(
                 department=department,
                 licence_types=frozenset(types),
                 keys=_keys(entry.get("keys"), at=f"{at}.keys", seen_pems=seen_pems),
                 platform_keys=_keys(own_platform, at=f"{at}.platform_keys", seen_pems=seen_pems),
+                issuer_codes=frozenset(codes),
+                external=external,
             )
         platform = obj.get("platform")
         if not isinstance(platform, Mapping):
@@ -752,6 +769,10 @@ class TrustList:
                         if issuer.platform_keys
                         else {}
                     ),
+                    **(
+                        {"issuer_codes": sorted(issuer.issuer_codes)} if issuer.issuer_codes else {}
+                    ),
+                    **({"external": True} if issuer.external else {}),
                 }
                 for issuer in sorted(self.issuers.values(), key=lambda i: i.department)
             ],
@@ -831,7 +852,23 @@ def verify_credential_signature(credential: Credential, trust: TrustList) -> str
         )
     if not verify_signature(key, signing_input(credential.payload_bytes), credential.der):
         return "the issuer's signature does not verify: the licence was altered or forged"
+    if issuer.issuer_codes and _issuer_code(credential.licence_id) not in issuer.issuer_codes:
+        # another platform's issuer vouches for its own identifiers only, never for ours
+        return "the licence's identifier names an issuer code its issuer does not vouch for"
     return None
+
+
+def _issuer_code(licence_id: str) -> str | None:
+    try:
+        return identifier.parse(licence_id).issuer_code
+    except identifier.IdentifierPartError:
+        return None
+
+
+def verify_binding_signature(presentation: Presentation, trust: TrustList) -> str | None:
+    """Step 4's signature: None when one of the keys that bind the credential's issuer's
+    presentations signed this one, else the reason it is forged."""
+    return _verify_binding_signature(presentation, trust)
 
 
 def platform_keys_for(trust: TrustList, issuer: str) -> Mapping[tuple[str, int], TrustedKey]:

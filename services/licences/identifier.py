@@ -190,6 +190,22 @@ def parse(value: str) -> LicenceId:
     )
 
 
+def check_issuer_code(code: str) -> str:
+    """`code` as an issuer code of this form (a unified social credit code, its check character
+    right, or a known administrative division code), else `IdentifierPartError`."""
+    if not isinstance(code, str) or not _ISSUER_CODE.fullmatch(code):
+        raise IdentifierPartError(ISSUER_CODE, _BAD_ISSUER_SHAPE)
+    if len(code) == 6:
+        if not known_region(code):
+            raise IdentifierPartError(ISSUER_CODE, _BAD_REGION)
+        return code
+    try:
+        parse_credit_code(code)
+    except IdentifierError:
+        raise IdentifierPartError(ISSUER_CODE, _BAD_ISSUER) from None
+    return code
+
+
 def _check_shapes(type_code: str, issuer_code: str, serial: str) -> None:
     if not _TYPE_CODE.fullmatch(type_code):
         raise IdentifierPartError(TYPE_CODE, _BAD_TYPE_CODE)

@@ -27,7 +27,7 @@ from runtime.auth import (
 from runtime.errors import FieldViolation, InvalidArgument
 from runtime.pagination import decode_cursor, encode_cursor, page_size
 from runtime.service import ServiceRuntime
-from services.licences import domain, identifier, types
+from services.licences import domain, external, identifier, types
 from services.licences.grants import UseGrants
 from services.licences.licences import Contents, Licences
 from services.licences.upstream import Upstream
@@ -86,7 +86,13 @@ class LicencesServicer(licences_pb2_grpc.LicencesServiceServicer):
     def __init__(self, rt: ServiceRuntime) -> None:
         upstream = Upstream(rt)
         self._licences = Licences(rt, upstream, Contents(crypto.master_key(rt.settings)))
-        self.presentations = Presentations(rt, upstream, self._licences, TrustSource(upstream))
+        # other platforms' issuers: a bad file stops the service here, naming the entry
+        trusted = external.load(
+            rt.settings.licence_trusted_issuers,
+            own_departments={t.department for t in types.TYPES.values()},
+        )
+        trust = TrustSource(upstream, external=trusted)
+        self.presentations = Presentations(rt, upstream, self._licences, trust)
         self._grants = UseGrants(rt, self._licences)
         self._types = pb.ListLicenceTypesResponse(
             licence_types=[_type_message(t) for t in types.TYPES.values()]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,14 +63,18 @@ MAX_SKEW_SECONDS = 30
 TRUST_LIST_SECONDS = 300.0
 STATUS_LIST_TTL = 300  # seconds an offline verifier may rely on a downloaded list
 PURGE_EVERY_SECONDS = 3600.0
+# How a valid answer about another platform's licence begins: its status was not checked.
+STATUS_UNKNOWN = "status_unknown"
 
 
 class TrustSource:
     """The trust list, built from the keys service's public keys and kept for five minutes;
     a credential naming a key version it lacks refreshes it once."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, *, external: Sequence[Mapping[str, Any]] = ()) -> None:
         self._up = upstream
+        # other platforms' issuers, checked at start (services.licences.external)
+        self._external = list(external)
         self._list: TrustList | None = None
         self._built = 0.0
         self._lock = asyncio.Lock()
@@ -108,7 +112,7 @@ class TrustSource:
 
     async def _build(self) -> TrustList:
         departments = sorted({t.department for t in types.TYPES.values()})
-        issuers = [
+        issuers: list[Mapping[str, Any]] = [
             {
                 "department": d,
                 "licence_types": [t.key for t in types.TYPES.values() if t.department == d],
@@ -116,6 +120,7 @@ class TrustSource:
             }
             for d in departments
         ]
+        issuers.extend(self._external)
         platform = {"keys": await self._keys(domain.PLATFORM_KEY)}
         return TrustList.from_json({"issuers": issuers, "platform": platform})
 
@@ -233,6 +238,20 @@ class Presentations:
         forged = await self._credential_forged(cred)
         if forged:
             return _verdict(R.VERIFICATION_RESULT_FORGED, forged, **about)
+        external = await self._external_verdict(principal, presented, about)
+        if external is not None:
+            return external
+        return await self._verify_own(principal, text, presented, about)
+
+    async def _verify_own(
+        self,
+        principal: Principal | None,
+        text: str,
+        presented: credential.Presentation,
+        about: dict[str, Any],
+    ) -> pb.VerifyPresentationResponse:
+        """This platform's presentation: made here, on record, its licence's status read now."""
+        cred, binding = presented.credential, presented.binding_payload
         async with self._rt.db.read() as conn:
             record = await store.presented(conn, str(binding["jti"]))
         if record is None or record.digest != credential.sm3(text.encode()).hex():
@@ -273,6 +292,75 @@ class Presentations:
             )
         verdict = _verdict(R.VERIFICATION_RESULT_VALID, "", **about)
         verdict.valid_until = record.valid_until or ""
+        for d in presented.disclosures:
+            verdict.disclosed[d.name] = domain.claim_text(d.value)
+        return verdict
+
+    async def _external_verdict(
+        self,
+        principal: Principal | None,
+        presented: credential.Presentation,
+        about: dict[str, Any],
+    ) -> pb.VerifyPresentationResponse | None:
+        """The verdict on another platform's presentation (None: the issuer is this platform's).
+
+        Its own platform's keys bound it (there is no record of it here), so its binding, its
+        life and the licence's dates are checked as an offline verifier does. Its status list is
+        that platform's and is not fetched (no outbound traffic): a valid answer says its status
+        is unknown."""
+        trust = await self._trust.get()
+        issuer = trust.issuers.get(presented.credential.issuer)
+        if issuer is None or not issuer.external:
+            return None
+        forged = credential.verify_binding_signature(presented, trust)
+        binding = presented.binding_payload
+        if forged is None and not (
+            0 <= int(binding["exp"]) - int(binding["iat"]) <= credential.MAX_PRESENTATION_LIFE
+        ):
+            forged = "the presentation claims a life its platform never gives one"
+        if forged is not None:
+            return _verdict(R.VERIFICATION_RESULT_FORGED, forged, **about)
+        now = time.time()
+        if now < int(binding["iat"]) - MAX_SKEW_SECONDS:
+            return _verdict(
+                R.VERIFICATION_RESULT_PRESENTATION_EXPIRED,
+                "the presentation is dated in the future",
+                **about,
+            )
+        if now > int(binding["exp"]) + MAX_SKEW_SECONDS:
+            return _verdict(
+                R.VERIFICATION_RESULT_PRESENTATION_EXPIRED,
+                "the presentation has expired: ask the holder for a new one",
+                **about,
+            )
+        # Replays are seen per replica only: there is no record of it to claim in the database.
+        presentation_id = str(binding["jti"])
+        verifier = domain.verifier_of(principal)
+        first = self._claimed.get(presentation_id)
+        if first is not None and first != verifier:
+            return _verdict(
+                R.VERIFICATION_RESULT_REPLAYED,
+                "the presentation was already verified by another verifier",
+                **about,
+            )
+        self._claimed.put(presentation_id, verifier)
+        today = domain.today().isoformat()
+        until = presented.credential.payload["exp"]
+        if until is not None and today > str(until):
+            return _verdict(R.VERIFICATION_RESULT_EXPIRED, "the licence has expired", **about)
+        if today < str(presented.credential.payload["nbf"]):
+            return _verdict(
+                R.VERIFICATION_RESULT_NOT_YET_VALID, "the licence is not valid yet", **about
+            )
+        verdict = _verdict(
+            R.VERIFICATION_RESULT_VALID,
+            f"{STATUS_UNKNOWN}: the licence is another platform's (issuer "
+            f"{presented.credential.issuer}); its signatures and dates hold, but its status "
+            "(revoked, suspended, superseded) is on that platform's status list, which is not "
+            "checked online",
+            **about,
+        )
+        verdict.valid_until = str(until or "")
         for d in presented.disclosures:
             verdict.disclosed[d.name] = domain.claim_text(d.value)
         return verdict
