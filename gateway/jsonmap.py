@@ -113,11 +113,13 @@ def _timestamp(target: Any, value: Any, path: str, out: list[FieldViolation]) ->
     if isinstance(value, str):
         try:
             when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+            # the year 1 east of UTC, or 9999 west of it, leaves the calendar in UTC
+            utc = when.astimezone(UTC) if when.tzinfo is not None else None
+        except (ValueError, OverflowError):
             pass
         else:
-            if when.tzinfo is not None:
-                target.FromDatetime(when.astimezone(UTC).replace(tzinfo=None))
+            if utc is not None:
+                target.FromDatetime(utc.replace(tzinfo=None))
                 return
     out.append(
         FieldViolation(path, "must be an RFC 3339 time with a zone, e.g. 2026-01-31T08:00:00Z")

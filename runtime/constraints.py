@@ -29,6 +29,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from buf.validate import validate_pb2
 from runtime import fields, text
@@ -193,7 +194,36 @@ _BROKEN: dict[str, Callable[[FieldDescriptor, Any, Any], list[tuple[str, str]]]]
 
 @functools.cache
 def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    return re.compile(python_pattern(pattern))
+
+
+def python_pattern(pattern: str) -> str:
+    """An RE2 pattern (protovalidate's) as Python reads it alike: RE2's `$` is the end of the
+    text, Python's also matches before a final newline ("12\\n" would pass `^[0-9]{2}$`), so
+    each `$` outside a character class becomes `\\Z`."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            # a `]` first in a class (after `[` or `[^`) is itself
+            start = i + 2 if pattern[i + 1 : i + 2] == "^" else i + 1
+            if pattern[start : start + 1] == "]":
+                out.append(pattern[i : start + 1])
+                i = start + 1
+                continue
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def _repeated(
@@ -260,12 +290,49 @@ def violations(message: Message, *, skip: frozenset[str] = frozenset()) -> list[
     return sorted(out, key=lambda v: v.field)
 
 
+# google.protobuf.Timestamp's own range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z
+_TIMESTAMP = "google.protobuf.Timestamp"
+_FIRST_SECOND, _LAST_SECOND = -62_135_596_800, 253_402_300_799
+_OUT_OF_RANGE = "must be a time from the year 1 to the year 9999"
+
+
+def timestamp_violations(message: Message) -> list[FieldViolation]:
+    """Every timestamp in `message` outside the range google.protobuf.Timestamp defines (RFC
+    3339 years 1 to 9999): a time no calendar, store or JSON rendering can hold."""
+    out: list[FieldViolation] = []
+    pending: list[tuple[str, Message]] = [("", message)]
+    while pending:
+        prefix, current = pending.pop()
+        for field, value in current.ListFields():
+            kind: Any = field.message_type
+            if kind is None:
+                continue
+            path = prefix + field.name
+            if _is_map(field):
+                if kind.fields_by_name["value"].message_type is not None:
+                    pending.extend((f"{path}[{k}].", v) for k, v in value.items())
+                continue
+            items = enumerate(value) if field.is_repeated else ((None, value),)
+            for i, item in items:
+                at = path if i is None else f"{path}[{i}]"
+                if kind.full_name != _TIMESTAMP:
+                    pending.append((at + ".", item))
+                elif not _in_range(item):
+                    out.append(FieldViolation(at, _OUT_OF_RANGE, "timestamp-range"))
+    return out
+
+
+def _in_range(ts: Timestamp) -> bool:
+    return _FIRST_SECOND <= ts.seconds <= _LAST_SECOND and 0 <= ts.nanos <= 999_999_999
+
+
 def check(request: object) -> None:
-    """Raise InvalidArgument naming every declared rule and plain-text rule (runtime.text) that
-    `request` breaks; anything but a message (raw bytes, say) passes."""
+    """Raise InvalidArgument naming every declared rule, plain-text rule (runtime.text) and
+    timestamp out of its range that `request` breaks; anything but a message (raw bytes, say)
+    passes."""
     if not isinstance(request, Message):
         return
-    found = text.violations(request) + violations(request)
+    found = text.violations(request) + timestamp_violations(request) + violations(request)
     if found:
         raise InvalidArgument(found)
 

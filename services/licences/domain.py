@@ -47,6 +47,9 @@ DEFAULT_PRESENTATION_TTL = 120
 MAX_GRANT_DAYS = 90
 # A grant sent without not_after lasts this long from not_before.
 DEFAULT_GRANT_DAYS = 30
+# A grant opens at most this long from now: its window stays a time every list can show (one
+# opening in 9999 would end past the year 9999, which no timestamp holds).
+MAX_GRANT_LEAD_DAYS = 366
 _GRANTEE = re.compile(r"(department:[a-z]{2,20}|partner:[a-z0-9][a-z0-9._-]{1,63})")
 
 
@@ -273,6 +276,13 @@ def check_grant(
     elif len(purpose) > MAX_PURPOSE:
         violations.append(FieldViolation("purpose", f"is longer than {MAX_PURPOSE} characters"))
     start = not_before_us or now_us
+    if start - now_us > MAX_GRANT_LEAD_DAYS * 86_400_000_000:
+        violations.append(
+            FieldViolation(
+                "not_before", f"is more than {MAX_GRANT_LEAD_DAYS} days from now", "window-start"
+            )
+        )
+        raise InvalidArgument(violations)
     not_after_us = not_after_us or start + DEFAULT_GRANT_DAYS * 86_400_000_000
     if not_after_us <= max(start, now_us):
         violations.append(

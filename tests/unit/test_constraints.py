@@ -139,3 +139,40 @@ def test_output_only_fields_are_read_only_in_the_document_and_refused(
     assert read_only(create) == output_only
     # IMMUTABLE: given at creation, refused in a change
     assert read_only(update) == output_only | {"provider_department"}
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(2**40, 0), (-(2**40), 0), (253_402_300_800, 0), (-62_135_596_801, 0), (0, 1_000_000_000)],
+)
+def test_a_timestamp_a_calendar_cannot_hold_is_refused_on_every_grpc_server(
+    seconds: int, nanos: int
+) -> None:
+    # a direct gRPC caller's grant window of 2**40 seconds overflowed the store's integer: an
+    # INTERNAL error; past the year 9999, every list rendering it failed (T25)
+    request = licences_pb2.CreateUseGrantRequest(
+        use_grant=licences_pb2.UseGrant(licence_id="x", grantee="department:psb", purpose="p")
+    )
+    request.use_grant.not_after.seconds = seconds
+    request.use_grant.not_after.nanos = nanos
+    with pytest.raises(InvalidArgument) as refused:
+        constraints.check(request)
+    assert [(v.field, v.rule) for v in refused.value.violations] == [
+        ("use_grant.not_after", "timestamp-range")
+    ]
+    request.use_grant.not_after.seconds, request.use_grant.not_after.nanos = 253_402_300_799, 0
+    constraints.check(request)  # 9999-12-31T23:59:59Z is a time
+
+
+@pytest.mark.parametrize("value", ["12\n"])
+def test_a_pattern_end_anchor_does_not_let_a_trailing_newline_through(value: str) -> None:
+    # protovalidate's patterns are RE2, whose `$` is the end of the text; Python's `$` also
+    # matches before a final newline, so "12\n" passed "^[0-9]{2}$" (T26)
+    message = pb.Classification(category="1", item=value, sub_item="001")
+    assert [v.field for v in constraints.violations(message)] == ["item"]
+
+
+def test_a_dollar_inside_a_class_or_escaped_stays_a_dollar() -> None:
+    assert constraints.python_pattern(r"^[$a]\$$") == r"^[$a]\$\Z"
+    assert constraints.python_pattern(r"^[]$]$") == r"^[]$]\Z"
+    assert constraints.python_pattern(r"^[^]$]x$") == r"^[^]$]x\Z"

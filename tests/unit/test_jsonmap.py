@@ -20,6 +20,7 @@ from smartcity.catalog.v1 import catalog_pb2 as pb
 from smartcity.exchange.v1 import exchange_pb2
 from smartcity.identity.v1 import identity_pb2
 from smartcity.keys.v1 import keys_pb2
+from smartcity.licences.v1 import licences_pb2
 
 RESOURCE_READ_ONLY = frozenset({"id", "version", "create_time", "update_time"})
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -682,3 +683,14 @@ def test_a_repeated_key_deeper_than_the_python_stack_is_still_refused() -> None:
 def test_any_json_written_once_per_key_reads_back(value: Any) -> None:
     raw = orjson.dumps(value)
     assert jsonmap.loads(raw) == value
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:30:00+00:31"],
+)
+def test_a_time_that_leaves_the_calendar_in_utc_is_a_violation_not_a_crash(when: str) -> None:
+    # datetime.astimezone raised OverflowError for these: a 500 from a JSON body (T25)
+    with pytest.raises(InvalidArgument) as refused:
+        jsonmap.parse({"licence_id": "x", "not_before": when}, licences_pb2.UseGrant)
+    assert [v.field for v in refused.value.violations] == ["not_before"]

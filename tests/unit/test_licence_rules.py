@@ -248,3 +248,15 @@ def test_no_two_anonymous_verifications_are_the_same_verifier() -> None:
     assert domain.verifier_of(None) != domain.verifier_of(None)
     assert domain.verifier_of(None).startswith("anonymous:")
     assert domain.verifier_of(staff("msa")) == domain.verifier_of(staff("msa"))
+
+
+def test_a_grant_opens_within_a_year_so_its_window_stays_a_real_time() -> None:
+    # A citizen's grant that opened in 9999 ended in the year 10000, past what a timestamp can
+    # say: every list showing it (the grantee department's too) failed as a 500 (T25).
+    year_9999 = 253_370_764_800_000_000  # 9999-01-01T00:00:00Z
+    with pytest.raises(InvalidArgument) as refused:
+        window(not_before_us=year_9999, not_after_us=0)
+    assert refused.value.violations[0].field == "not_before"
+    assert refused.value.violations[0].rule == "window-start"
+    lead = domain.MAX_GRANT_LEAD_DAYS * 24 * HOUR_US
+    assert window(not_before_us=NOW + lead, not_after_us=0).not_before_us == NOW + lead
