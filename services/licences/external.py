@@ -2,11 +2,12 @@
 `SMARTCITY_LICENCE_TRUSTED_ISSUERS` names (runtime.config).
 
 Guarantee: the licences service starts only with a file every entry of which is sound (its SM2
-keys parse, its issuer codes are GB/T 36904 issuer codes, its name is no department of ours and
-appears once, it names its own platform's keys); else `ConfigError` names the entry and what is
-wrong. Each entry vouches for its own issuer only: its keys sign its licences, its platform's
-keys bind its presentations and sign its status list, and its licences' identifiers must carry
-one of its issuer codes (`credential.verify_credential_signature`).
+keys parse, its issuer codes are GB/T 36904 issuer codes and its own: no department's of ours, no
+other entry's; its name is no department of ours and appears once, it names its own platform's
+keys); else `ConfigError` names the entry and what is wrong. Each entry vouches for its own
+issuer only: its keys sign its licences, its platform's keys bind its presentations and sign its
+status list, and its licences' identifiers must carry one of its issuer codes
+(`credential.verify_credential_signature`).
 
 The file::
 
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 
 from runtime.config import ConfigError
+from runtime.departments import DEPARTMENTS
 from services.licences import identifier
 from services.licences.credential import CredentialError, TrustList
 
@@ -60,6 +62,7 @@ def parse(entries: list[Any], *, own_departments: frozenset[str]) -> list[dict[s
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(f"{VARIABLE}: issuers[{i}] ({name}): the department appears twice")
+    _check_codes_are_their_own(found, own_departments=own_departments)
     # All of them together, as the published list will hold them: a key listed twice (for two
     # issuers, or as an issuer's and a platform's key) would let one sign what the other may.
     try:
@@ -67,6 +70,22 @@ def parse(entries: list[Any], *, own_departments: frozenset[str]) -> list[dict[s
     except CredentialError as exc:
         raise ConfigError(f"{VARIABLE}: {exc}") from None
     return found
+
+
+def _check_codes_are_their_own(
+    found: list[dict[str, Any]], *, own_departments: frozenset[str]
+) -> None:
+    """An issuer code belongs to one issuer: never one of this platform's departments' (another
+    platform's licences would read as ours), never two entries' (each could pass for the other)."""
+    owner = {DEPARTMENTS[d].credit_code: None for d in own_departments if d in DEPARTMENTS}
+    for i, entry in enumerate(found):
+        for j, code in enumerate(entry["issuer_codes"]):
+            at = f"issuers[{i}] ({entry['department'][:64]}).issuer_codes[{j}]"
+            if code in owner:
+                held = owner[code]
+                whose = "one of this platform's own" if held is None else f"{held}'s too"
+                raise ConfigError(f"{VARIABLE}: {at}: the issuer code is {whose}")
+            owner[code] = entry["department"][:64]
 
 
 def _entry(entry: object, *, at: str, own_departments: frozenset[str]) -> dict[str, Any]:

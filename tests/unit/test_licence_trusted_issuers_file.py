@@ -12,6 +12,7 @@ import pytest
 
 from runtime import algorithms, config
 from runtime.config import ConfigError
+from runtime.departments import DEPARTMENTS
 from services.licences import external
 from services.licences.credential import TrustList
 
@@ -95,3 +96,20 @@ def test_a_missing_or_unreadable_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not JSON"):
         external.load(str(tmp_path / "bad.json"), own_departments=OURS)
+
+
+def test_no_entry_vouches_for_this_platforms_issuer_codes_or_anothers(tmp_path: Path) -> None:
+    # Another platform's issuer listed with a department's credit code as its own signed
+    # identifiers that read as that department's licences (1.2.156.3005.2.<type>.<our code>...);
+    # two entries sharing a code could each pass for the other (T27).
+    ours = DEPARTMENTS["psb"].credit_code
+    with pytest.raises(ConfigError, match=r"issuers\[0\] \(hefei\)\.issuer_codes\[1\]: .*own"):
+        load(tmp_path, [hefei(issuer_codes=["340100", ours])])
+    wuhan = hefei(
+        department="wuhan",
+        issuer_codes=["420100", "340100"],
+        keys=[key("wuhan.licence-signing")],
+        platform_keys=[key("wuhan.platform-signing")],
+    )
+    with pytest.raises(ConfigError, match=r"issuers\[1\] \(wuhan\)\.issuer_codes\[1\]: .*hefei"):
+        load(tmp_path, [hefei(), wuhan])
