@@ -147,8 +147,15 @@ def _expected(route: Route, caller: Caller) -> int | None:
     return EXPECTED.get((route.method, route.path), {}).get(caller.name)
 
 
-# Logging out ends the callers' sessions (and their tokens with them, at once): last.
-ORDERED = sorted(ROUTES, key=lambda route: route.path.endswith("/logout"))
+def _ends_sessions(route: Route) -> bool:
+    """Logging out, or signing out everywhere, ends the caller's sessions (and its tokens)."""
+    return route.path.endswith("/logout") or (
+        route.method == "DELETE" and route.path.endswith("/me/sessions")
+    )
+
+
+# Routes that end the callers' sessions (and their tokens with them, at once) come last.
+ORDERED = sorted(ROUTES, key=_ends_sessions)
 
 
 @pytest.mark.parametrize("route", ORDERED, ids=lambda r: f"{r.method} {r.path}")
@@ -189,5 +196,5 @@ async def test_route_answers_each_type_of_caller_as_its_policy_says(
     # every non-anonymous route refuses somebody: the matrix cannot pass by accident
     if not route.anonymous:
         assert 401 in answers.values(), answers
-    if route.path.endswith("/logout") and route.audience:
+    if _ends_sessions(route) and route.audience:
         platform.forget_tokens(route.audience)
