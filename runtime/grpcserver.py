@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from opentelemetry import trace
@@ -34,6 +35,36 @@ _SERVER_ERRORS = frozenset(
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 # Health and reflection answer anyone: probes and grpcurl need no token.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class _Undecodable:
+    """A request whose bytes are no message of its type. grpc answers UNKNOWN, with the
+    parser's own words, when a deserializer raises, as if the server had failed: the call
+    refuses it instead, as INVALID_ARGUMENT, once the caller is authorised."""
+
+
+_UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+    inner = deserialize
+
+    def read(raw: bytes) -> Any:
+        try:
+            return inner(raw)
+        except DecodeError:
+            return _UNDECODABLE
+
+    return read
+
+
+def _decoded(request: Any) -> None:
+    if request is _UNDECODABLE:
+        raise errors.InvalidArgument.of(
+            "request", "is not a message of the method's request type (it does not decode)"
+        )
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -109,6 +140,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             with _Call(method, context, recorder) as current:
                 try:
                     current.reset = await self._authorise(method, current.metadata)
+                    _decoded(request)
                     constraints.check(request)  # plain text and the rules declared in proto
                     if faults is not None:
                         await faults.apply(current.span)
@@ -118,7 +150,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return grpc.unary_unary_rpc_method_handler(
             call,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -132,6 +164,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             with _Call(method, context, recorder) as current:
                 try:
                     current.reset = await self._authorise(method, current.metadata)
+                    _decoded(request)
                     constraints.check(request)  # plain text and the rules declared in proto
                     if faults is not None:
                         await faults.apply(current.span)
@@ -142,7 +175,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return grpc.unary_stream_rpc_method_handler(
             stream,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 

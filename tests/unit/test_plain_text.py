@@ -120,3 +120,46 @@ async def test_the_grpc_server_refuses_such_text_before_the_servicer_runs() -> N
             assert len(ran) == 1
     finally:
         await server.stop(None)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x0a\x03\x1a\x01\xff",  # resource.name holding a byte that is not UTF-8
+        b"\x0a\x05\x1a\x10abc",  # resource.name announcing 16 bytes and holding 3
+        b"\xff\xff\xff",  # no protobuf at all
+    ],
+)
+async def test_a_request_that_does_not_decode_is_invalid_argument_not_internal(raw: bytes) -> None:
+    # grpc answered INTERNAL ("Exception deserializing request!") for these: a direct gRPC
+    # caller's bad bytes read as the server's own fault (T28)
+    ran: list[Any] = []
+
+    async def create(request: pb.CreateResourceRequest, context: Any) -> pb.Resource:
+        ran.append(request)
+        return pb.Resource()
+
+    server = create_server(
+        policies={CREATE: Policy(anonymous=True)},
+        verifier=TokenVerifier(no_keys, issuer="http://test"),
+        service="catalog",
+    )
+    handler = grpc.unary_unary_rpc_method_handler(
+        create,
+        request_deserializer=pb.CreateResourceRequest.FromString,
+        response_serializer=pb.Resource.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler(CREATE.split("/")[1], {"CreateResource": handler})]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary(CREATE, response_deserializer=pb.Resource.FromString)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call(raw, timeout=5)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+            assert ran == []
+    finally:
+        await server.stop(None)
