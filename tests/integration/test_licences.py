@@ -750,6 +750,32 @@ async def test_a_holder_grants_withdraws_and_sees_every_use(platform: Platform) 
         assert status == 422 and body["errors"][0]["field"].endswith(field), (extra, body)
 
 
+async def test_a_grant_off_the_calendar_is_refused_and_the_grantees_list_still_answers(
+    platform: Platform,
+) -> None:
+    # T25: a grant opening in 9999 was stored, ending past 9999; the grantee's list then
+    # answered 500 for good. A time in year 1 east of UTC was a 500 on the spot.
+    licence = await issue(platform, "driving_licence")
+    token = await holder_token(platform, "driving_licence")
+    base = {
+        "licence_id": licence["id"],
+        "grantee": "partner:demo.partner",
+        "purpose": "租车 car rental",
+        "claims": ["name"],
+    }
+    for not_before in ("9999-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00"):
+        status, problem, _ = await platform.request(
+            "POST", f"{PUBLIC}/grants", token=token, json={**base, "not_before": not_before}
+        )
+        assert status == 422, (not_before, problem)
+        assert [v["field"] for v in problem["errors"]] == ["not_before"], problem
+    partner = await platform.login("demo.partner", entry="partner")
+    status, received, _ = await platform.request(
+        "GET", "/partner/v1/licences/grants", token=partner
+    )
+    assert status == 200, received
+
+
 async def test_a_licence_already_past_its_last_day_is_not_issued(platform: Platform) -> None:
     hrss = await platform.login("hrss.officer")
     fields = {
