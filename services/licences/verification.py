@@ -353,7 +353,7 @@ class Presentations:
                 R.VERIFICATION_RESULT_NOT_YET_VALID, "the licence is not valid yet", **about
             )
         verdict = _verdict(
-            R.VERIFICATION_RESULT_VALID,
+            R.VERIFICATION_RESULT_UNKNOWN_STATUS,
             f"{STATUS_UNKNOWN}: the licence is another platform's (issuer "
             f"{presented.credential.issuer}); its signatures and dates hold, but its status "
             "(revoked, suspended, superseded) is on that platform's status list, which is not "

@@ -23,6 +23,7 @@ export const RESULTS = [
   "replayed",
   "forged",
   "malformed",
+  "unknown_status",
 ];
 const SCAN_EVERY_MS = 250;
 

@@ -71,6 +71,11 @@ class _VerificationResultEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ve
     VERIFICATION_RESULT_REPLAYED: _VerificationResult.ValueType  # 9
     """Already verified online by another verifier."""
     VERIFICATION_RESULT_MALFORMED: _VerificationResult.ValueType  # 10
+    VERIFICATION_RESULT_UNKNOWN_STATUS: _VerificationResult.ValueType  # 11
+    """Another platform's licence: its signatures and dates hold, but its status (revoked,
+    suspended, superseded) is on that platform's status list, which is not checked online.
+    Not valid: a verifier that accepts only `valid` fails closed.
+    """
 
 class VerificationResult(_VerificationResult, metaclass=_VerificationResultEnumTypeWrapper):
     """VerificationResult is the verdict on a presentation."""
@@ -88,6 +93,11 @@ VERIFICATION_RESULT_PRESENTATION_EXPIRED: VerificationResult.ValueType  # 8
 VERIFICATION_RESULT_REPLAYED: VerificationResult.ValueType  # 9
 """Already verified online by another verifier."""
 VERIFICATION_RESULT_MALFORMED: VerificationResult.ValueType  # 10
+VERIFICATION_RESULT_UNKNOWN_STATUS: VerificationResult.ValueType  # 11
+"""Another platform's licence: its signatures and dates hold, but its status (revoked,
+suspended, superseded) is on that platform's status list, which is not checked online.
+Not valid: a verifier that accepts only `valid` fails closed.
+"""
 Global___VerificationResult: _TypeAlias = VerificationResult  # noqa: Y015
 
 class _UseGrantState:
